@@ -1,0 +1,3 @@
+"""skipcall-bridge: verified CRM and automation webhooks in, Skipcall call sequences out."""
+
+__version__ = "0.1.0"

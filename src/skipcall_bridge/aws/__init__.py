@@ -1,0 +1,1 @@
+"""AWS integrations: Secrets Manager reads and the SQS dead-letter queue."""

@@ -1,0 +1,97 @@
+"""Secrets from Secrets Manager through Powertools parameters, cached per container.
+
+SecretString formats:
+- the Skipcall API key: the key itself, or JSON `{"apiKey": "..."}`;
+- a signing secret: the secret itself, or a JSON array of secrets during a rotation.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from skipcall_bridge.errors import ConfigurationError, Unavailable
+from skipcall_bridge.observability import logger
+
+if TYPE_CHECKING:  # boto3 and the parameters utility load on first use, not on cold start
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+
+class SecretsManagerStore:
+    def __init__(self, api_key_secret_id: str, max_age_seconds: int) -> None:
+        self._api_key_secret_id = api_key_secret_id
+        self._max_age = max_age_seconds
+        self._provider: SecretsProvider | None = None
+
+    def api_key(self, refresh: bool = False) -> str:
+        return parse_api_key(self._read(self._api_key_secret_id, refresh))
+
+    def signing_secrets(self, secret_id: str) -> list[str]:
+        return parse_signing_secrets(self._read(secret_id, refresh=False))
+
+    def _read(self, secret_id: str, refresh: bool) -> str:
+        from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+
+        try:
+            value = self._secrets_provider().get(
+                secret_id, max_age=self._max_age, force_fetch=refresh
+            )
+        except GetParameterError as exc:
+            logger.error(
+                "Secret could not be read",
+                extra={"secretId": secret_id, "error": type(exc.__cause__ or exc).__name__},
+            )
+            raise Unavailable("A secret the receiver needs cannot be read right now.") from None
+        if isinstance(value, bytes):
+            value = value.decode()
+        if not isinstance(value, str):
+            raise ConfigurationError(f"secret {secret_id} has no SecretString")
+        return value
+
+    def _secrets_provider(self) -> SecretsProvider:
+        if self._provider is None:
+            from aws_lambda_powertools.utilities.parameters import SecretsProvider
+            from botocore.config import Config
+
+            self._provider = SecretsProvider(
+                boto_config=Config(
+                    connect_timeout=1,
+                    read_timeout=2,
+                    retries={"mode": "standard", "max_attempts": 3},
+                )
+            )
+        return self._provider
+
+
+def parse_api_key(secret_string: str) -> str:
+    text = secret_string.strip()
+    if text.startswith("{"):
+        try:
+            key = json.loads(text).get("apiKey")
+        except (ValueError, AttributeError):
+            key = None
+        if not isinstance(key, str) or not key.strip():
+            raise ConfigurationError('the API key secret is JSON without a string "apiKey"')
+        return key.strip()
+    if not text:
+        raise ConfigurationError("the API key secret is empty")
+    return text
+
+
+def parse_signing_secrets(secret_string: str) -> list[str]:
+    text = secret_string.strip()
+    if text.startswith("["):
+        try:
+            values = json.loads(text)
+        except ValueError:
+            values = None
+        if (
+            not isinstance(values, list)
+            or not values
+            or not all(isinstance(value, str) and value for value in values)
+        ):
+            raise ConfigurationError("a signing secret is JSON but not an array of strings")
+        return values
+    if not text:
+        raise ConfigurationError("a signing secret is empty")
+    return [text]

@@ -1,0 +1,21 @@
+"""Time budgets: how long one delivery may spend talking to Skipcall."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+
+class Deadline:
+    """A point on the monotonic clock after which no further work should start."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._at = clock() + max(seconds, 0.0)
+
+    def remaining(self) -> float:
+        return max(self._at - self._clock(), 0.0)
+
+    @property
+    def expired(self) -> bool:
+        return self.remaining() <= 0.0

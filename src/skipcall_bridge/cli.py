@@ -1,0 +1,129 @@
+"""`skipcall-bridge`: the local stack, signing, sample events and configuration checks."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from skipcall_bridge.errors import ConfigurationError
+from skipcall_bridge.local.events import write_events
+from skipcall_bridge.local.samples import curl_command, sample_body, sign_sample
+from skipcall_bridge.local.stack import LocalStack
+from skipcall_bridge.sources import load_sources
+
+DEFAULT_SOURCES = Path("sources.example.json")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args))
+    except ConfigurationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="skipcall-bridge", description=__doc__)
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    dev = commands.add_parser("dev", help="run the receiver locally on moto and the sandbox")
+    dev.add_argument("--sources", type=Path, default=DEFAULT_SOURCES)
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--gateway-port", type=int, default=3000)
+    dev.add_argument("--sandbox-port", type=int, default=4010)
+    dev.add_argument("--moto-port", type=int, default=5000)
+    dev.add_argument("--json", action="store_true", help="print the endpoints as one JSON line")
+    dev.set_defaults(run=_dev)
+
+    sign = commands.add_parser("sign", help="print the headers a sender would send for a body")
+    sign.add_argument("source", help="source name in the sources file")
+    sign.add_argument("body", type=Path, help="file holding the exact body to send")
+    sign.add_argument("--sources", type=Path, default=DEFAULT_SOURCES)
+    sign.add_argument("--secret", help="signing secret (default: the local stack's dev secret)")
+    sign.add_argument("--url", default="http://127.0.0.1:3000", help="receiver base URL")
+    sign.set_defaults(run=_sign)
+
+    check = commands.add_parser("check-config", help="validate a sources file")
+    check.add_argument("sources", type=Path, nargs="?", default=DEFAULT_SOURCES)
+    check.set_defaults(run=_check_config)
+
+    events = commands.add_parser("events", help="write signed sample events for sam local")
+    events.add_argument("--sources", type=Path, default=DEFAULT_SOURCES)
+    events.add_argument("--out", type=Path, default=Path("events"))
+    events.set_defaults(run=_events)
+    return parser
+
+
+def _dev(args: argparse.Namespace) -> int:
+    stack = LocalStack(
+        args.sources,
+        host=args.host,
+        gateway_port=args.gateway_port,
+        sandbox_port=args.sandbox_port,
+        moto_port=args.moto_port,
+    )
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    endpoints = stack.start()
+    try:
+        if args.json:
+            print(json.dumps(endpoints.__dict__), flush=True)
+        else:
+            catalog = load_sources(args.sources)
+            print(
+                f"receiver   {endpoints.gateway}/webhooks/{{source}}  ({', '.join(catalog.names)})"
+            )
+            print(f"health     {endpoints.gateway}/health")
+            print(f"sandbox    {endpoints.sandbox}  (state: {endpoints.sandbox}/_sandbox/state)")
+            print(f"moto       {endpoints.moto}")
+            print(f"DLQ        {endpoints.queue_url}")
+            if "zapier" in catalog.names:
+                sample = sign_sample(
+                    catalog, "zapier", sample_body("zapier"), url=endpoints.gateway
+                )
+                print("\nCreate a sequence:\n  " + curl_command(endpoints.gateway, sample))
+            print("\nCtrl-C stops everything.", flush=True)
+        stopping.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stack.stop()
+    return 0
+
+
+def _sign(args: argparse.Namespace) -> int:
+    catalog = load_sources(args.sources)
+    if catalog.get(args.source) is None:
+        print(f"error: no source {args.source!r} in {args.sources}", file=sys.stderr)
+        return 2
+    url = f"{args.url.rstrip('/')}/webhooks/{args.source}"
+    sample = sign_sample(catalog, args.source, args.body.read_bytes(), url=url, secret=args.secret)
+    for name, value in sample.headers.items():
+        print(f"{name}: {value}")
+    return 0
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    catalog = load_sources(args.sources)
+    print(f"{args.sources}: {len(catalog.names)} sources OK ({', '.join(catalog.names)})")
+    print("Secrets Manager secrets it needs:")
+    for secret_id in catalog.secret_ids():
+        print(f"  {secret_id}")
+    return 0
+
+
+def _events(args: argparse.Namespace) -> int:
+    for path in write_events(args.sources, args.out):
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

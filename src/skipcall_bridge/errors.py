@@ -1,0 +1,55 @@
+"""Domain errors. Each carries a stable code; `responses` maps codes to HTTP statuses."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class BridgeError(Exception):
+    """An expected failure that ends a request with a structured error body."""
+
+    code: ClassVar[str] = "INTERNAL"
+
+    def __init__(self, message: str, *, details: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class InvalidJson(BridgeError):
+    code = "INVALID_JSON"
+
+
+class InvalidSignature(BridgeError):
+    """Deliberately vague: the sender learns nothing about which part of the check failed."""
+
+    code = "INVALID_SIGNATURE"
+
+    def __init__(self, message: str = "The request signature could not be verified.") -> None:
+        super().__init__(message)
+
+
+class UnknownSource(BridgeError):
+    code = "UNKNOWN_SOURCE"
+
+
+class RouteNotFound(BridgeError):
+    code = "NOT_FOUND"
+
+
+class PayloadTooLarge(BridgeError):
+    code = "PAYLOAD_TOO_LARGE"
+
+
+class MappingFailed(BridgeError):
+    code = "MAPPING_FAILED"
+
+
+class Unavailable(BridgeError):
+    """A dependency (Secrets Manager, the DLQ, the configuration) is unusable: sender retries."""
+
+    code = "UNAVAILABLE"
+
+
+class ConfigurationError(Exception):
+    """The settings or the sources file are invalid. The message names the field at fault."""

@@ -1,0 +1,49 @@
+"""API Gateway HTTP API (payload 2.0) event -> the raw request a verifier checks."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
+
+from skipcall_bridge.errors import InvalidJson
+from skipcall_bridge.verify import Headers, SignedRequest
+
+
+def signed_request(
+    event: APIGatewayProxyEventV2, source: str, public_base_url: str | None
+) -> SignedRequest:
+    headers = Headers(event.headers)
+    return SignedRequest(
+        method=event.request_context.http.method,
+        url=public_url(event, headers, source, public_base_url),
+        body=raw_body(event),
+        headers=headers,
+    )
+
+
+def raw_body(event: APIGatewayProxyEventV2) -> bytes:
+    """The bytes the sender signed: never a re-serialized or text-decoded copy."""
+    body = event.body or ""
+    if not event.is_base64_encoded:
+        return body.encode("utf-8")
+    try:
+        return base64.b64decode(body, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidJson("The body is not valid base64.") from None
+
+
+def public_url(
+    event: APIGatewayProxyEventV2, headers: Headers, source: str, public_base_url: str | None
+) -> str:
+    """The URL the sender called, for URL-signing schemes (HubSpot).
+
+    PUBLIC_BASE_URL wins: behind a custom domain mapping or CloudFront, the event shows neither
+    the public host nor the mapping key.
+    """
+    query = f"?{event.raw_query_string}" if event.raw_query_string else ""
+    if public_base_url:
+        return f"{public_base_url.rstrip('/')}/webhooks/{source}{query}"
+    host = headers.get("host") or event.request_context.domain_name
+    return f"https://{host}{event.raw_path}{query}"

@@ -1,0 +1,78 @@
+"""Lambda entry point: routes, and the decorators that wire logging, tracing and metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from skipcall_bridge import __version__
+from skipcall_bridge.errors import BridgeError, ConfigurationError, RouteNotFound, Unavailable
+from skipcall_bridge.gateway_event import signed_request
+from skipcall_bridge.observability import logger, metrics, tracer
+from skipcall_bridge.pipeline import InboundDelivery
+from skipcall_bridge.responses import (
+    JsonResponse,
+    delivery_response,
+    error_response,
+    json_response,
+)
+from skipcall_bridge.runtime import current_runtime
+
+app = APIGatewayHttpResolver()
+
+
+@app.post("/webhooks/<source>")
+def receive_webhook(source: str) -> JsonResponse:
+    runtime = current_runtime()
+    request = signed_request(app.current_event, source, runtime.settings.public_base_url)
+    time_left = app.lambda_context.get_remaining_time_in_millis() / 1000
+    report = runtime.pipeline.process(InboundDelivery(source, request), time_left)
+    return delivery_response(report)
+
+
+@app.get("/health")
+def health() -> JsonResponse:
+    try:
+        runtime = current_runtime()
+    except ConfigurationError as exc:
+        return json_response(503, {"status": "misconfigured", "error": str(exc)})
+    return json_response(
+        200, {"status": "ok", "version": __version__, "sources": len(runtime.catalog.names)}
+    )
+
+
+@app.exception_handler(BridgeError)
+def handle_bridge_error(error: BridgeError) -> JsonResponse:
+    return error_response(error)
+
+
+@app.exception_handler(ConfigurationError)
+def handle_configuration_error(error: ConfigurationError) -> JsonResponse:
+    logger.error("Receiver misconfigured", extra={"error": str(error)})
+    return error_response(Unavailable("The receiver is not configured; retry later."))
+
+
+@app.not_found
+def handle_not_found(_: NotFoundError) -> JsonResponse:
+    method = app.current_event.request_context.http.method
+    return error_response(RouteNotFound(f"No route for {method} {app.current_event.raw_path}."))
+
+
+@app.exception_handler(Exception)
+def handle_unexpected(_: Exception) -> JsonResponse:
+    # A bug must not lose an authenticated delivery: 503 makes the sender retry.
+    logger.exception("Unexpected error")
+    return error_response(Unavailable("The receiver failed unexpectedly; retry later."))
+
+
+@logger.inject_lambda_context(
+    correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False, clear_state=True
+)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

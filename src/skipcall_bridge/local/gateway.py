@@ -1,0 +1,194 @@
+"""A local stand-in for API Gateway HTTP API: HTTP in, payload-2.0 event to the real handler.
+
+It behaves like the real thing where verification cares: header names lowercased, duplicate
+headers joined with commas, rawPath and rawQueryString as sent, and bodies that are not text
+passed base64-encoded with isBase64Encoded.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
+TEXT_TYPES = ("text/", "application/json", "application/xml", "application/x-www-form-urlencoded")
+
+
+class LocalContext:
+    """The parts of the Lambda context object the handler and Powertools read."""
+
+    def __init__(self, timeout_seconds: float, function_name: str) -> None:
+        self._deadline = time.monotonic() + timeout_seconds
+        self.function_name = function_name
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = (
+            f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}"
+        )
+        self.memory_limit_in_mb = 256
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = "local"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(int((self._deadline - time.monotonic()) * 1000), 0)
+
+
+class LocalGateway:
+    def __init__(
+        self,
+        handler: LambdaHandler,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 3000,
+        timeout_seconds: float = 25.0,
+        function_name: str = "ReceiverFunction",
+    ) -> None:
+        gateway = self
+        self._handler = handler
+        self._timeout = timeout_seconds
+        self._function_name = function_name
+        # One container: Lambda runs one invocation at a time per execution environment.
+        self._invoke_lock = threading.Lock()
+
+        class Handler(_GatewayHandler):
+            owner = gateway
+
+        self._server = ThreadingHTTPServer((host, port), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> LocalGateway:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
+        with self._invoke_lock:
+            return self._handler(event, LocalContext(self._timeout, self._function_name))
+
+
+class _GatewayHandler(BaseHTTPRequestHandler):
+    owner: LocalGateway
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+    def do_GET(self) -> None:
+        self._forward()
+
+    def do_POST(self) -> None:
+        self._forward()
+
+    def do_PUT(self) -> None:
+        self._forward()
+
+    def _forward(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        event = to_event(self.command, self.path, list(self.headers.items()), body, self._host())
+        try:
+            result = self.owner.invoke(event)
+        except Exception as exc:
+            result = {
+                "statusCode": 500,
+                "headers": {"content-type": "application/json"},
+                "body": json.dumps({"message": f"Internal Server Error ({type(exc).__name__})"}),
+            }
+        self._reply(result)
+
+    def _host(self) -> str:
+        return self.headers.get("Host") or "127.0.0.1"
+
+    def _reply(self, result: dict[str, Any]) -> None:
+        raw = result.get("body") or ""
+        data = base64.b64decode(raw) if result.get("isBase64Encoded") else str(raw).encode()
+        self.send_response(int(result.get("statusCode", 200)))
+        headers = {k.lower(): str(v) for k, v in (result.get("headers") or {}).items()}
+        headers.setdefault("content-type", "application/json")
+        for name, value in headers.items():
+            if name not in ("content-length", "connection"):
+                self.send_header(name, value)
+        for cookie in result.get("cookies") or []:
+            self.send_header("set-cookie", cookie)
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def to_event(
+    method: str, target: str, headers: list[tuple[str, str]], body: bytes, host: str
+) -> dict[str, Any]:
+    """Build an API Gateway HTTP API payload-2.0 event, as AWS documents it."""
+    split = urlsplit(target)
+    joined: dict[str, str] = {}
+    cookies: list[str] = []
+    for name, value in headers:
+        key = name.lower()
+        if key == "cookie":
+            cookies.extend(part.strip() for part in value.split(";") if part.strip())
+            continue
+        joined[key] = f"{joined[key]},{value}" if key in joined else value
+    text = _is_text(joined.get("content-type", ""), body)
+    now = datetime.now(UTC)
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": split.path,
+        "rawQueryString": split.query,
+        "headers": joined,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "local",
+            "domainName": host.split(":", maxsplit=1)[0],
+            "domainPrefix": "local",
+            "http": {
+                "method": method,
+                "path": split.path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": joined.get("user-agent", ""),
+            },
+            "requestId": str(uuid.uuid4()),
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "timeEpoch": int(now.timestamp() * 1000),
+        },
+        "isBase64Encoded": not text,
+    }
+    if cookies:
+        event["cookies"] = cookies
+    if split.query:
+        params: dict[str, str] = {}
+        for key, value in parse_qsl(split.query, keep_blank_values=True):
+            params[key] = f"{params[key]},{value}" if key in params else value
+        event["queryStringParameters"] = params
+    if body:
+        event["body"] = body.decode() if text else base64.b64encode(body).decode()
+    return event
+
+
+def _is_text(content_type: str, body: bytes) -> bool:
+    if not content_type.lower().startswith(TEXT_TYPES):
+        return False
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True

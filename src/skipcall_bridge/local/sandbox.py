@@ -1,0 +1,287 @@
+"""A Skipcall Public API emulator that enforces the published POST /v1/sequences contract.
+
+- Bearer API keys; 401 `{"error": {...}}` otherwise.
+- CreateSequenceDto validation: required fields, types, no unknown properties; 400 otherwise.
+- Known organizationMembership ids when members are configured.
+- 201 SequenceDto; X-RateLimit-Limit/-Remaining/-Reset on every /v1 answer; 429 over the limit.
+- Faults on demand (status codes, slow answers, dropped connections, invalid JSON), through
+  `inject()` or POST /_sandbox/faults, for demos and tests.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Literal
+
+FaultKind = Literal["status", "slow", "reset", "garbage"]
+REQUIRED = {"name": str, "assignedToIds": list, "creatorId": str}
+OPTIONAL = {"contactIds": list}
+
+
+@dataclass
+class Fault:
+    kind: FaultKind
+    status: int = 500
+    seconds: float = 0.0
+    count: int = 1
+
+
+@dataclass
+class SandboxState:
+    api_keys: set[str]
+    members: dict[str, str]  # organizationMembershipId -> email; empty: any id is accepted
+    rate_limit: int = 100
+    window_seconds: float = 60.0
+    sequences: list[dict[str, Any]] = field(default_factory=list)
+    requests: int = 0
+    faults: deque[Fault] = field(default_factory=deque)
+    window_start: float = 0.0
+    window_count: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class SkipcallSandbox:
+    def __init__(
+        self,
+        api_keys: set[str],
+        members: dict[str, str] | None = None,
+        *,
+        rate_limit: int = 100,
+        window_seconds: float = 60.0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.state = SandboxState(
+            api_keys=set(api_keys),
+            members=dict(members or {}),
+            rate_limit=rate_limit,
+            window_seconds=window_seconds,
+        )
+        handler = type("BoundHandler", (_Handler,), {"state": self.state})
+        self._server = ThreadingHTTPServer((host, port), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> SkipcallSandbox:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def inject(
+        self, kind: FaultKind, *, status: int = 500, seconds: float = 0.0, count: int = 1
+    ) -> None:
+        with self.state.lock:
+            self.state.faults.append(Fault(kind, status, seconds, count))
+
+    def reset(self) -> None:
+        with self.state.lock:
+            self.state.sequences.clear()
+            self.state.faults.clear()
+            self.state.requests = 0
+            self.state.window_count = 0
+
+    @property
+    def sequences(self) -> list[dict[str, Any]]:
+        with self.state.lock:
+            return list(self.state.sequences)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    state: SandboxState
+    protocol_version = "HTTP/1.1"  # keep-alive, as the real API behind a load balancer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return  # quiet: tests and `make dev` print their own summaries
+
+    def do_GET(self) -> None:
+        if self.path == "/v1/health":
+            self._json(HTTPStatus.OK, {"status": "ok"})
+        elif self.path == "/_sandbox/state":
+            with self.state.lock:
+                body = {"sequences": list(self.state.sequences), "requests": self.state.requests}
+            self._json(HTTPStatus.OK, body)
+        else:
+            self._error(HTTPStatus.NOT_FOUND, "NOT_FOUND", f"Cannot GET {self.path}")
+
+    def do_POST(self) -> None:
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.path == "/_sandbox/faults":
+            self._control(raw)
+        elif self.path == "/_sandbox/reset":
+            with self.state.lock:
+                self.state.sequences.clear()
+                self.state.faults.clear()
+            self._json(HTTPStatus.OK, {"reset": True})
+        elif self.path == "/v1/sequences":
+            self._create_sequence(raw)
+        else:
+            self._error(HTTPStatus.NOT_FOUND, "NOT_FOUND", f"Cannot POST {self.path}")
+
+    def _control(self, raw: bytes) -> None:
+        try:
+            spec = json.loads(raw)
+            fault = Fault(
+                kind=spec["kind"],
+                status=int(spec.get("status", 500)),
+                seconds=float(spec.get("seconds", 0)),
+                count=int(spec.get("count", 1)),
+            )
+            if fault.kind not in ("status", "slow", "reset", "garbage"):
+                raise ValueError(fault.kind)
+        except (ValueError, KeyError, TypeError):
+            self._error(HTTPStatus.BAD_REQUEST, "BAD_REQUEST", "fault: {kind, status?, seconds?}")
+            return
+        with self.state.lock:
+            self.state.faults.append(fault)
+        self._json(HTTPStatus.OK, {"queued": fault.kind, "count": fault.count})
+
+    def _create_sequence(self, raw: bytes) -> None:
+        with self.state.lock:
+            self.state.requests += 1
+        if not self._authorized():
+            self._error(HTTPStatus.UNAUTHORIZED, "UNAUTHORIZED", "Invalid or revoked API key")
+            return
+        limit_headers, limited = self._rate_limit()
+        if limited:
+            self._error(
+                HTTPStatus.TOO_MANY_REQUESTS,
+                "RATE_LIMIT_EXCEEDED",
+                "Too many requests",
+                limit_headers,
+            )
+            return
+        if self._apply_fault(limit_headers):
+            return
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            self._error(HTTPStatus.BAD_REQUEST, "BAD_REQUEST", "Body is not JSON", limit_headers)
+            return
+        problems = _validate(body, self.state.members)
+        if problems:
+            self._error(HTTPStatus.BAD_REQUEST, "BAD_REQUEST", "; ".join(problems), limit_headers)
+            return
+        self._json(HTTPStatus.CREATED, self._store(body), limit_headers)
+
+    def _authorized(self) -> bool:
+        scheme, _, key = (self.headers.get("Authorization") or "").partition(" ")
+        return scheme == "Bearer" and key in self.state.api_keys
+
+    def _rate_limit(self) -> tuple[dict[str, str], bool]:
+        now = time.time()
+        state = self.state
+        with state.lock:
+            if now - state.window_start >= state.window_seconds:
+                state.window_start, state.window_count = now, 0
+            state.window_count += 1
+            remaining = state.rate_limit - state.window_count
+            reset = state.window_start + state.window_seconds
+        headers = {
+            "X-RateLimit-Limit": str(state.rate_limit),
+            "X-RateLimit-Remaining": str(max(remaining, 0)),
+            "X-RateLimit-Reset": str(math.ceil(reset)),
+        }
+        return headers, remaining < 0
+
+    def _apply_fault(self, headers: dict[str, str]) -> bool:
+        with self.state.lock:
+            fault = self.state.faults[0] if self.state.faults else None
+            if fault is not None:
+                fault.count -= 1
+                if fault.count <= 0:
+                    self.state.faults.popleft()
+        if fault is None:
+            return False
+        if fault.kind == "slow":
+            time.sleep(fault.seconds)
+            return False  # slow, then answers normally (the caller may have given up)
+        if fault.kind == "reset":
+            self.close_connection = True
+            self.connection.close()
+            return True
+        if fault.kind == "garbage":
+            self._send(HTTPStatus(fault.status), b"<html>upstream error", headers, "text/html")
+            return True
+        self._error(HTTPStatus(fault.status), "INTERNAL_SERVER_ERROR", "Injected fault", headers)
+        return True
+
+    def _store(self, body: dict[str, Any]) -> dict[str, Any]:
+        now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        sequence = {
+            "id": str(uuid.uuid4()),
+            "name": body["name"],
+            "organizationMembershipId": body["creatorId"],
+            "createdAt": now,
+            "updatedAt": now,
+            "contactCount": len(body.get("contactIds") or []),
+            "assignedTo": [
+                {
+                    "organizationMembershipId": member,
+                    "firstName": None,
+                    "lastName": None,
+                    "email": self.state.members.get(member, f"{member}@sandbox.invalid"),
+                }
+                for member in body["assignedToIds"]
+            ],
+        }
+        with self.state.lock:
+            self.state.sequences.append({**sequence, "request": body})
+        return sequence
+
+    def _error(
+        self, status: HTTPStatus, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
+        body = {"error": {"code": code, "message": message, "status": status.value}}
+        self._json(status, body, headers)
+
+    def _json(
+        self, status: HTTPStatus, body: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> None:
+        self._send(status, json.dumps(body).encode(), headers or {}, "application/json")
+
+    def _send(
+        self, status: HTTPStatus, data: bytes, headers: dict[str, str], content_type: str
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def _validate(body: Any, members: dict[str, str]) -> list[str]:
+    """NestJS-style class-validator messages for CreateSequenceDto."""
+    if not isinstance(body, dict):
+        return ["body must be a JSON object"]
+    allowed = REQUIRED | OPTIONAL
+    problems = [f"property {name} should not exist" for name in body if name not in allowed]
+    problems += [f"{name} is required" for name in REQUIRED if name not in body]
+    for name, kind in allowed.items():
+        if name in body and not isinstance(body[name], kind):
+            problems.append(f"{name} must be {'an array' if kind is list else 'a string'}")
+        elif kind is list and name in body and not all(isinstance(i, str) for i in body[name]):
+            problems.append(f"each value in {name} must be a string")
+    if members and not problems:
+        for member in [body["creatorId"], *body["assignedToIds"]]:
+            if member not in members:
+                problems.append(f"unknown organizationMembershipId {member}")
+    return problems

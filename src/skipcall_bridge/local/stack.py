@@ -1,0 +1,136 @@
+"""`make dev`: moto (Secrets Manager, SQS, DynamoDB), the Skipcall sandbox and the local
+gateway on 127.0.0.1, seeded from a sources file, with the real handler behind the gateway."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from skipcall_bridge.local import devdata
+from skipcall_bridge.local.gateway import LocalGateway
+from skipcall_bridge.local.sandbox import SkipcallSandbox
+from skipcall_bridge.sources import load_sources
+
+
+@dataclass(frozen=True)
+class StackEndpoints:
+    gateway: str
+    sandbox: str
+    moto: str
+    queue_url: str
+
+
+class MotoServer:
+    """moto in server mode: boto3 talks real HTTP to it through AWS_ENDPOINT_URL."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log per AWS call
+        self._server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+
+    def start(self) -> MotoServer:
+        self._server.start()
+        return self
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.get_host_and_port()
+        return f"http://{host}:{port}"
+
+    def client(self, service: str) -> Any:
+        import boto3
+
+        return boto3.client(  # type: ignore[call-overload]
+            service,
+            endpoint_url=self.url,
+            region_name=devdata.REGION,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",  # noqa: S106 - moto accepts any credentials
+        )
+
+    def stop(self) -> None:
+        self._server.stop()
+
+
+def seed_aws(moto: MotoServer, sources_path: Path) -> str:
+    """Create the API key, every signing secret the sources file names, and the DLQ."""
+    secrets = moto.client("secretsmanager")
+    secrets.create_secret(
+        Name=devdata.API_KEY_SECRET_ID, SecretString=f'{{"apiKey": "{devdata.API_KEY}"}}'
+    )
+    catalog = load_sources(sources_path)
+    for name in catalog.names:
+        source = catalog.get(name)
+        assert source is not None
+        value = devdata.signing_secret(source.secret_id, source.config.auth.scheme)
+        # Several sources may share one secret.
+        with contextlib.suppress(secrets.exceptions.ResourceExistsException):
+            secrets.create_secret(Name=source.secret_id, SecretString=value)
+    queue = moto.client("sqs").create_queue(
+        QueueName=devdata.DEAD_LETTER_QUEUE,
+        Attributes={"MessageRetentionPeriod": "1209600", "SqsManagedSseEnabled": "true"},
+    )
+    return str(queue["QueueUrl"])
+
+
+def receiver_environment(
+    moto_url: str, sandbox_url: str, queue_url: str, sources: Path
+) -> dict[str, str]:
+    return {
+        "AWS_ENDPOINT_URL": moto_url,
+        "AWS_REGION": devdata.REGION,
+        "AWS_DEFAULT_REGION": devdata.REGION,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "SKIPCALL_API_URL": sandbox_url,
+        "SKIPCALL_API_KEY_SECRET_ID": devdata.API_KEY_SECRET_ID,
+        "DEAD_LETTER_QUEUE_URL": queue_url,
+        "SOURCES_CONFIG": str(sources.resolve()),
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_SERVICE_NAME": "skipcall-bridge",
+    }
+
+
+class LocalStack:
+    def __init__(
+        self,
+        sources_path: Path,
+        *,
+        host: str = "127.0.0.1",
+        gateway_port: int = devdata.GATEWAY_PORT,
+        sandbox_port: int = devdata.SANDBOX_PORT,
+        moto_port: int = devdata.MOTO_PORT,
+    ) -> None:
+        self._sources_path = sources_path
+        self._host = host
+        self._ports = (gateway_port, sandbox_port, moto_port)
+        self.moto: MotoServer | None = None
+        self.sandbox: SkipcallSandbox | None = None
+        self.gateway: LocalGateway | None = None
+
+    def start(self) -> StackEndpoints:
+        gateway_port, sandbox_port, moto_port = self._ports
+        load_sources(self._sources_path)  # fail before starting anything
+        self.moto = MotoServer(self._host, moto_port).start()
+        queue_url = seed_aws(self.moto, self._sources_path)
+        self.sandbox = SkipcallSandbox(
+            {devdata.API_KEY}, devdata.MEMBERS, host=self._host, port=sandbox_port
+        ).start()
+        # The handler reads its settings from this process's environment, once.
+        os.environ.update(
+            receiver_environment(self.moto.url, self.sandbox.url, queue_url, self._sources_path)
+        )
+        from skipcall_bridge.handler import lambda_handler
+
+        self.gateway = LocalGateway(lambda_handler, host=self._host, port=gateway_port).start()
+        return StackEndpoints(self.gateway.url, self.sandbox.url, self.moto.url, queue_url)
+
+    def stop(self) -> None:
+        for part in (self.gateway, self.sandbox, self.moto):
+            if part is not None:
+                part.stop()

@@ -1,0 +1,149 @@
+"""`{{ jmespath }}` templates: a source's `sequence` block -> one CreateSequenceDto per event.
+
+Rules (design.md, "Sources file"):
+- a string that is exactly one `{{ expr }}` keeps the JSON type of the result;
+- text around placeholders makes a string;
+- any other value (numbers, lists, strings without placeholders) is a constant;
+- a field that renders to null or an empty list is omitted, so required ones fail validation.
+Everything is compiled once, when the sources file loads.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import jmespath
+from aws_lambda_powertools.utilities.jmespath_utils import PowertoolsFunctions
+from jmespath.exceptions import JMESPathError
+from pydantic import JsonValue, ValidationError
+
+from skipcall_bridge.skipcall.models import CreateSequenceDto
+
+PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
+# powertools_json(), powertools_base64() and powertools_base64_gzip() are available in every
+# expression: Zapier and Make often send a JSON document inside a string field.
+JMESPATH_OPTIONS = jmespath.Options(custom_functions=PowertoolsFunctions())
+LIST_FIELDS = frozenset({"assignedToIds", "contactIds"})
+
+
+class TemplateSyntaxError(ValueError):
+    """A template or JMESPath expression that cannot compile (reported at load)."""
+
+
+@dataclass(frozen=True)
+class FieldError:
+    field: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "message": self.message}
+
+
+class EventMappingError(Exception):
+    def __init__(self, errors: list[FieldError]) -> None:
+        super().__init__("; ".join(f"{error.field}: {error.message}" for error in errors))
+        self.errors = errors
+
+
+Render = Callable[[Any], Any]
+
+
+def compile_expression(expression: str) -> Callable[[Any], Any]:
+    """Compile a JMESPath expression once; the result searches with our custom functions."""
+    try:
+        parsed = jmespath.compile(expression.strip())
+    except JMESPathError as exc:
+        raise TemplateSyntaxError(f"invalid JMESPath {expression.strip()!r}: {exc}") from None
+
+    def search(data: Any) -> Any:
+        return parsed.search(data, options=JMESPATH_OPTIONS)
+
+    return search
+
+
+def compile_template(template: JsonValue) -> Render:
+    if not isinstance(template, str):
+        return lambda _event: template
+    pieces = PLACEHOLDER.split(template)
+    if len(pieces) == 1:
+        return lambda _event: template
+    if len(pieces) == 3 and pieces[0] == "" and pieces[2] == "":
+        return compile_expression(_non_empty(pieces[1]))
+    # Odd indexes are expressions, even indexes are literal text around them.
+    parts: list[str | Callable[[Any], Any]] = [
+        compile_expression(_non_empty(piece)) if index % 2 else piece
+        for index, piece in enumerate(pieces)
+        if index % 2 or piece
+    ]
+
+    def interpolate(event: Any) -> str:
+        return "".join(part if isinstance(part, str) else _as_text(part(event)) for part in parts)
+
+    return interpolate
+
+
+def _non_empty(expression: str) -> str:
+    if not expression.strip():
+        raise TemplateSyntaxError("empty placeholder {{ }}")
+    return expression
+
+
+def _as_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+class SequenceMapper:
+    """The compiled `sequence` block of one source."""
+
+    def __init__(self, templates: Mapping[str, JsonValue]) -> None:
+        self._fields = {name: compile_template(value) for name, value in templates.items()}
+
+    def map(self, event: Any) -> CreateSequenceDto:
+        rendered: dict[str, Any] = {}
+        errors: list[FieldError] = []
+        for name, render in self._fields.items():
+            try:
+                value = render(event)
+            except JMESPathError as exc:
+                errors.append(FieldError(name, f"expression failed: {exc}"))
+                continue
+            if name in LIST_FIELDS and isinstance(value, str):
+                value = [value]  # one owner id is a list of one: saves `{{ [ownerId] }}` in configs
+            if value is None or value == []:
+                continue
+            rendered[name] = value
+        if not errors:
+            try:
+                return CreateSequenceDto.model_validate(rendered)
+            except ValidationError as exc:
+                errors.extend(
+                    FieldError(".".join(str(part) for part in error["loc"]), error["msg"])
+                    for error in exc.errors(include_url=False)
+                )
+        raise EventMappingError(errors)
+
+
+class EventSelector:
+    """The optional `events` expression: which items of one delivery are events."""
+
+    def __init__(self, expression: str | None) -> None:
+        self._search = compile_expression(expression) if expression else None
+
+    def select(self, payload: Any) -> list[Any]:
+        if self._search is None:
+            return [payload]
+        try:
+            selected = self._search(payload)
+        except JMESPathError as exc:
+            raise EventMappingError([FieldError("events", f"expression failed: {exc}")]) from None
+        if selected is None or selected == []:
+            raise EventMappingError([FieldError("events", "selected no events")])
+        return selected if isinstance(selected, list) else [selected]

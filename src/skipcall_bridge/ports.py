@@ -1,0 +1,28 @@
+"""What the pipeline needs from the outside world, as small protocols.
+
+Adapters live in `aws/` and `skipcall/`; tests and benchmarks may supply their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from skipcall_bridge.budget import Deadline
+from skipcall_bridge.envelope import DeadLetter
+from skipcall_bridge.skipcall.models import CreateResult, CreateSequenceDto
+
+
+class SigningSecrets(Protocol):
+    def signing_secrets(self, secret_id: str) -> Sequence[str]:
+        """Every currently valid secret (several during a rotation). Raises Unavailable."""
+
+
+class SequenceCreator(Protocol):
+    def create(self, dto: CreateSequenceDto, deadline: Deadline) -> CreateResult:
+        """Create one sequence within the deadline; never raises for Skipcall's failures."""
+
+
+class DeadLetterSink(Protocol):
+    def send(self, letters: Sequence[DeadLetter]) -> None:
+        """Store every letter, or raise Unavailable."""

@@ -1,0 +1,50 @@
+"""Process settings, read from the environment once per container."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from skipcall_bridge.errors import ConfigurationError
+
+# SOURCES_CONFIG defaults to `sources.json` beside the package (the root of the Lambda zip).
+DEFAULT_SOURCES_PATH = Path(__file__).resolve().parent.parent / "sources.json"
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    skipcall_api_url: str = Field(
+        default="https://api-public.skipcall.app", alias="SKIPCALL_API_URL", pattern=r"^https?://"
+    )
+    api_key_secret_id: str = Field(alias="SKIPCALL_API_KEY_SECRET_ID", min_length=1)
+    dead_letter_queue_url: str = Field(alias="DEAD_LETTER_QUEUE_URL", min_length=1)
+    sources_config: Path = Field(default=DEFAULT_SOURCES_PATH, alias="SOURCES_CONFIG")
+    idempotency_table: str | None = Field(default=None, alias="IDEMPOTENCY_TABLE")
+    public_base_url: str | None = Field(
+        default=None, alias="PUBLIC_BASE_URL", pattern=r"^https?://[^?#]+$"
+    )
+    max_body_bytes: int = Field(default=256 * 1024, alias="MAX_BODY_BYTES", gt=0)
+    secrets_max_age_seconds: int = Field(default=300, alias="SECRETS_MAX_AGE_SECONDS", ge=0)
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        # SAM passes unset parameters as empty strings: treat them as absent.
+        present = {key: value for key, value in env.items() if value != ""}
+        try:
+            return cls.model_validate(present)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{_env_name(error['loc'])}: {error['msg']}" for error in exc.errors()
+            )
+            raise ConfigurationError(f"invalid environment: {problems}") from None
+
+
+def _env_name(loc: tuple[int | str, ...]) -> str:
+    name = str(loc[0]) if loc else "?"
+    field = Settings.model_fields.get(name)
+    return field.alias if field is not None and field.alias else name

@@ -1,0 +1,1 @@
+"""The Skipcall Public API: DTOs (`models`) and the HTTP client (`client`)."""

@@ -1,0 +1,176 @@
+"""POST /v1/sequences over urllib3: keep-alive pool, timeouts, retries inside the budget."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import urllib3
+from pydantic import ValidationError
+
+from skipcall_bridge import __version__
+from skipcall_bridge.budget import Deadline
+from skipcall_bridge.envelope import ErrorInfo, Reason
+from skipcall_bridge.errors import ConfigurationError, Unavailable
+from skipcall_bridge.observability import logger
+from skipcall_bridge.skipcall.models import (
+    Created,
+    CreateResult,
+    CreateSequenceDto,
+    NotCreated,
+    SequenceDto,
+)
+from skipcall_bridge.skipcall.retry import RetryPolicy
+
+MAX_ERROR_MESSAGE = 300
+# Failures worth another attempt inside the same budget (other 4xx are final for this call).
+RETRY_NOW = frozenset({Reason.SKIPCALL_UNAVAILABLE, Reason.RATE_LIMITED})
+
+
+class ApiKeySource(Protocol):
+    def api_key(self, refresh: bool = False) -> str: ...
+
+
+class SkipcallClient:
+    def __init__(
+        self,
+        base_url: str,
+        keys: ApiKeySource,
+        *,
+        policy: RetryPolicy | None = None,
+        connect_timeout: float = 1.0,
+        read_timeout: float = 3.0,
+        sleep: Callable[[float], None] = time.sleep,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._url = base_url.rstrip("/") + "/v1/sequences"
+        self._keys = keys
+        self._policy = policy or RetryPolicy()
+        self._connect_timeout = connect_timeout
+        self._read_timeout = read_timeout
+        self._sleep = sleep
+        self._wall_clock = wall_clock
+        # One pool per container: the TLS connection is reused across warm invocations.
+        self._pool = urllib3.PoolManager(num_pools=2, maxsize=2, retries=False)
+
+    def create(self, dto: CreateSequenceDto, deadline: Deadline) -> CreateResult:
+        body = json.dumps(dto.to_json(), separators=(",", ":")).encode()
+        policy = self._policy
+        failure: NotCreated | None = None
+        refresh_key = key_refreshed = False
+        attempts = 0
+        while attempts < policy.max_attempts:
+            if deadline.remaining() < policy.min_attempt_seconds:
+                break
+            try:
+                key = self._keys.api_key(refresh=refresh_key)
+            except (Unavailable, ConfigurationError) as exc:
+                return NotCreated(
+                    Reason.SKIPCALL_UNAVAILABLE,
+                    retryable=True,
+                    attempts=attempts,
+                    error=ErrorInfo(code="API_KEY_UNAVAILABLE", message=str(exc)),
+                )
+            attempts += 1
+            outcome, reset_header = self._attempt(body, key, deadline, attempts)
+            if isinstance(outcome, Created):
+                return outcome
+            failure = outcome
+            if outcome.error.status == 401 and not key_refreshed:
+                refresh_key = key_refreshed = True  # the key may have been rotated: re-read once
+                continue
+            if outcome.reason not in RETRY_NOW:
+                return outcome
+            refresh_key = False
+            wait = policy.rate_limit_wait(reset_header, self._wall_clock())
+            if wait is None:
+                wait = policy.backoff(attempts)
+            if not policy.fits(wait, deadline.remaining()):
+                return failure
+            self._sleep(wait)
+        return failure or NotCreated(
+            Reason.BUDGET_EXHAUSTED,
+            retryable=True,
+            attempts=attempts,
+            error=ErrorInfo(code="BUDGET_EXHAUSTED", message="No time left to call Skipcall."),
+        )
+
+    def _attempt(
+        self, body: bytes, key: str, deadline: Deadline, attempt: int
+    ) -> tuple[CreateResult, str | None]:
+        """One POST. Also returns X-RateLimit-Reset of a 429, which decides the wait."""
+        remaining = deadline.remaining()
+        read_timeout = min(self._read_timeout, remaining)
+        try:
+            response = self._pool.request(
+                "POST",
+                self._url,
+                body=body,
+                headers={
+                    "Authorization": f"Bearer {key}",
+                    "Content-Type": "application/json",
+                    "Accept": "application/json",
+                    "User-Agent": f"skipcall-bridge/{__version__}",
+                },
+                timeout=urllib3.Timeout(
+                    connect=min(self._connect_timeout, remaining), read=read_timeout
+                ),
+                retries=False,
+            )
+        except urllib3.exceptions.TimeoutError:
+            clipped = read_timeout < self._read_timeout
+            return NotCreated(
+                Reason.BUDGET_EXHAUSTED if clipped else Reason.SKIPCALL_UNAVAILABLE,
+                retryable=True,
+                attempts=attempt,
+                error=ErrorInfo(code="TIMEOUT", message="Skipcall did not answer in time."),
+            ), None
+        except urllib3.exceptions.HTTPError as exc:
+            return NotCreated(
+                Reason.SKIPCALL_UNAVAILABLE,
+                retryable=True,
+                attempts=attempt,
+                error=ErrorInfo(code="CONNECTION_ERROR", message=type(exc).__name__),
+            ), None
+        status = response.status
+        if 200 <= status < 300:
+            return Created(_sequence(response.data), attempt), None
+        error = _error_info(status, response.data)
+        if status == 429:
+            reset = response.headers.get("X-RateLimit-Reset")
+            return NotCreated(Reason.RATE_LIMITED, True, attempt, error), reset
+        if status >= 500:
+            return NotCreated(Reason.SKIPCALL_UNAVAILABLE, True, attempt, error), None
+        # 401 is retried once with a re-read key; 403 (plan) and 401 can be replayed once fixed.
+        return NotCreated(Reason.SKIPCALL_REJECTED, status in (401, 403), attempt, error), None
+
+
+def _sequence(data: bytes) -> SequenceDto | None:
+    try:
+        return SequenceDto.model_validate_json(data)
+    except ValidationError:
+        # Created, but the answer is unreadable: the sequence exists, so it is not retried.
+        logger.warning("Skipcall created a sequence but its answer is not a SequenceDto")
+        return None
+
+
+def _error_info(status: int, data: bytes) -> ErrorInfo:
+    """Skipcall's `{"error": {code, message}}`, or the older top-level `code`/`message`."""
+    body: Any
+    try:
+        body = json.loads(data)
+    except ValueError:
+        body = None
+    error = body.get("error") if isinstance(body, dict) else None
+    source = error if isinstance(error, dict) else body if isinstance(body, dict) else {}
+    code = source.get("code")
+    message = source.get("message") or source.get("details")
+    return ErrorInfo(
+        status=status,
+        code=code if isinstance(code, str) and code else f"HTTP_{status}",
+        message=(
+            message if isinstance(message, str) and message else f"Skipcall answered {status}."
+        )[:MAX_ERROR_MESSAGE],
+    )

@@ -1,0 +1,42 @@
+"""When to try Skipcall again. Pure: the client supplies clocks, randomness and sleeping.
+
+urllib3's own Retry cannot see the delivery budget or X-RateLimit-Reset, which decide here.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 4
+    base_delay: float = 0.1
+    max_delay: float = 1.0
+    # An attempt that could not even connect and get an answer in this time is not started.
+    min_attempt_seconds: float = 0.25
+    # Waiting for a rate-limit window: a little past the reset, so the first request lands in it.
+    reset_slack: float = 0.05
+
+    def backoff(self, attempt: int, rand: Callable[[], float] = random.random) -> float:
+        """Full jitter: uniform in [0, min(max_delay, base_delay * 2^(attempt-1))]."""
+        ceiling = min(self.max_delay, self.base_delay * 2.0 ** max(attempt - 1, 0))
+        return ceiling * rand()
+
+    def rate_limit_wait(self, reset_header: str | None, now_epoch: float) -> float | None:
+        """Seconds until X-RateLimit-Reset (Unix seconds), or None when absent or unreadable."""
+        if reset_header is None:
+            return None
+        try:
+            reset = float(reset_header.strip())
+        except ValueError:
+            return None
+        if math.isnan(reset) or reset <= 0:
+            return None
+        return max(reset - now_epoch, 0.0) + self.reset_slack
+
+    def fits(self, wait: float, remaining: float) -> bool:
+        return wait + self.min_attempt_seconds <= remaining

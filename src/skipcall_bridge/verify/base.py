@@ -1,0 +1,81 @@
+"""The common verifier interface and the request view every scheme works on."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from skipcall_bridge.errors import InvalidSignature
+
+
+class Headers:
+    """Read-only, case-insensitive header lookup (payload 2.0 lowercases; REST does not)."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, raw: Mapping[str, str] | None = None) -> None:
+        self._values = {name.lower(): value for name, value in (raw or {}).items()}
+
+    def get(self, name: str) -> str | None:
+        return self._values.get(name.lower())
+
+    def first(self, *names: str) -> str | None:
+        for name in names:
+            value = self.get(name)
+            if value is not None:
+                return value
+        return None
+
+
+@dataclass(frozen=True)
+class SignedRequest:
+    """What a verifier may look at: the raw bytes and the request line as the sender sent it."""
+
+    method: str
+    url: str
+    body: bytes
+    headers: Headers = field(default_factory=Headers)
+
+
+class Verifier(Protocol):
+    def verify(self, request: SignedRequest, secrets: Sequence[str], now: float) -> None:
+        """Return when any secret authenticates the request; raise InvalidSignature otherwise."""
+
+    def sign(
+        self, body: bytes, secret: str, now: float, *, method: str, url: str
+    ) -> dict[str, str]:
+        """The headers a sender would add: for the CLI, the samples in events/ and the tests."""
+
+    def delivery_id(self, request: SignedRequest) -> str | None:
+        """The sender's id for this delivery when the scheme carries one."""
+
+
+def any_digest_matches(expected: Iterable[bytes], received: Iterable[bytes]) -> bool:
+    """Constant-time comparison of every expected digest against every received one."""
+    candidates = list(received)
+    matched = False
+    for digest in expected:
+        for candidate in candidates:
+            # No short-circuit: every pair is compared, so timing says nothing about which matched.
+            matched |= hmac.compare_digest(digest, candidate)
+    return matched
+
+
+def require(value: str | None) -> str:
+    if value is None or not value.strip():
+        raise InvalidSignature
+    return value.strip()
+
+
+def check_freshness(timestamp: int, now: float, tolerance_seconds: int) -> None:
+    if abs(now - timestamp) > tolerance_seconds:
+        raise InvalidSignature
+
+
+def parse_timestamp(value: str | None) -> int:
+    text = require(value)
+    if not text.isascii() or not text.isdigit() or len(text) > 15:
+        raise InvalidSignature
+    return int(text)
