@@ -1,0 +1,137 @@
+"""Templates and the sequence mapper: design.md "Sources file" rules, and properties."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from skipcall_bridge.mapping import (
+    EventMappingError,
+    EventSelector,
+    SequenceMapper,
+    TemplateSyntaxError,
+    compile_template,
+)
+
+CREATOR = "7d1f6a52-1c7e-4d4e-9a55-0f3c2b1a0001"
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=5), children, max_size=4)
+    ),
+    max_leaves=10,
+)
+# No braces: text next to a placeholder must not form new `{{` / `}}` delimiters.
+plain_text = st.text(st.characters(blacklist_characters="{}"), max_size=30)
+
+
+@given(value=json_values)
+def test_a_lone_placeholder_keeps_the_json_type(value: Any) -> None:
+    assert compile_template("{{ v }}")({"v": value}) == value
+
+
+@given(prefix=plain_text, suffix=plain_text, value=json_values)
+def test_text_around_placeholders_always_makes_a_string(
+    prefix: str, suffix: str, value: Any
+) -> None:
+    if not prefix and not suffix:
+        return  # that is a lone placeholder, covered above
+    rendered = compile_template(f"{prefix}{{{{ v }}}}{suffix}")({"v": value})
+    assert isinstance(rendered, str)
+    assert rendered.startswith(prefix)
+    assert rendered.endswith(suffix)
+
+
+@given(constant=json_values.filter(lambda v: not isinstance(v, str)) | plain_text)
+def test_values_without_placeholders_are_constants(constant: Any) -> None:
+    assert compile_template(constant)({"anything": 1}) == constant
+
+
+def test_interpolation_renders_nulls_as_empty_and_json_compactly() -> None:
+    template = compile_template("HubSpot {{ kind }} {{ id }} {{ missing }}{{ tags }}")
+    assert template({"kind": "contact.creation", "id": 123, "tags": ["a"]}) == (
+        'HubSpot contact.creation 123 ["a"]'
+    )
+
+
+def test_defaults_and_literals() -> None:
+    assert compile_template("{{ owner || 'fallback' }}")({}) == "fallback"
+    assert compile_template("{{ contacts || `[]` }}")({}) == []
+
+
+def test_powertools_json_decodes_a_json_string_field() -> None:
+    event = {"payload": json.dumps({"name": "Inner"})}
+    assert compile_template("{{ powertools_json(payload).name }}")(event) == "Inner"
+
+
+@pytest.mark.parametrize("bad", ["{{ }}", "{{ a[ }}", "x {{ ]] }}"])
+def test_templates_that_cannot_compile_are_refused(bad: str) -> None:
+    with pytest.raises(TemplateSyntaxError):
+        compile_template(bad)
+
+
+MAPPER = SequenceMapper(
+    {
+        "name": "Call {{ firstName }}",
+        "creatorId": "{{ ownerId }}",
+        "assignedToIds": "{{ owners || ownerId }}",
+        "contactIds": "{{ contactIds }}",
+    }
+)
+
+
+def test_maps_one_event_to_a_dto() -> None:
+    dto = MAPPER.map({"firstName": "Ada", "ownerId": CREATOR, "contactIds": ["c1"]})
+    assert dto.to_json() == {
+        "name": "Call Ada",
+        "creatorId": CREATOR,
+        "assignedToIds": [CREATOR],  # one id is wrapped into a list
+        "contactIds": ["c1"],
+    }
+
+
+@pytest.mark.parametrize("contacts", [None, []])
+def test_empty_contact_ids_are_omitted(contacts: Any) -> None:
+    dto = MAPPER.map({"firstName": "Ada", "ownerId": CREATOR, "contactIds": contacts})
+    assert "contactIds" not in dto.to_json()
+
+
+def test_missing_required_fields_are_listed_by_name() -> None:
+    with pytest.raises(EventMappingError) as caught:
+        MAPPER.map({"firstName": "Ada"})
+    assert {error.field for error in caught.value.errors} == {"creatorId", "assignedToIds"}
+
+
+def test_types_are_strict_a_crm_number_is_not_a_membership_id() -> None:
+    with pytest.raises(EventMappingError) as caught:
+        MAPPER.map({"firstName": "Ada", "ownerId": 12345})
+    assert "creatorId" in {error.field for error in caught.value.errors}
+
+
+def test_expression_errors_name_the_field() -> None:
+    mapper = SequenceMapper({"name": "{{ length(n) }}", "creatorId": "x", "assignedToIds": "y"})
+    with pytest.raises(EventMappingError) as caught:
+        mapper.map({"n": 5})
+    assert caught.value.errors[0].field == "name"
+
+
+class TestEventSelector:
+    def test_absent_means_the_whole_body_is_one_event(self) -> None:
+        assert EventSelector(None).select({"a": 1}) == [{"a": 1}]
+
+    def test_selects_a_list(self) -> None:
+        assert EventSelector("leads").select({"leads": [1, 2]}) == [1, 2]
+
+    def test_a_single_object_is_one_event(self) -> None:
+        assert EventSelector("lead").select({"lead": {"x": 1}}) == [{"x": 1}]
+
+    @pytest.mark.parametrize("payload", [{}, {"leads": []}, {"leads": None}])
+    def test_nothing_selected_is_a_mapping_error(self, payload: Any) -> None:
+        with pytest.raises(EventMappingError) as caught:
+            EventSelector("leads").select(payload)
+        assert caught.value.errors[0].field == "events"

@@ -1,0 +1,187 @@
+"""The pipeline end to end, with in-memory ports: every status path of design.md section 3."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import pytest
+
+from skipcall_bridge.envelope import Reason
+from skipcall_bridge.errors import (
+    InvalidJson,
+    InvalidSignature,
+    MappingFailed,
+    PayloadTooLarge,
+    Unavailable,
+    UnknownSource,
+)
+from skipcall_bridge.pipeline import InboundDelivery, Pipeline
+from skipcall_bridge.sources import SourceCatalog, parse_sources
+from skipcall_bridge.verify import Headers, SignedRequest
+from skipcall_bridge.verify.standard_webhooks import StandardWebhooksVerifier
+
+from .fakes import RecordingDeadLetters, ScriptedSkipcall, StaticSecrets, unavailable
+
+CREATOR = "7d1f6a52-1c7e-4d4e-9a55-0f3c2b1a0001"
+TOKEN = "tok-123"
+SW_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+NOW = 1_800_000_000
+SEQUENCE = {"name": "{{ name }}", "creatorId": "{{ owner }}", "assignedToIds": "{{ owner }}"}
+CONFIG = {
+    "sources": {
+        "zap": {"auth": {"scheme": "bearer", "secretId": "zap"}, "sequence": SEQUENCE},
+        "batch": {
+            "auth": {"scheme": "bearer", "secretId": "zap"},
+            "events": "items",
+            "sequence": SEQUENCE,
+        },
+        "signed": {
+            "auth": {"scheme": "standard-webhooks", "secretId": "sw"},
+            "sequence": SEQUENCE,
+        },
+    }
+}
+
+
+class World:
+    def __init__(self, max_body_bytes: int = 1024) -> None:
+        self.secrets = StaticSecrets({"zap": [TOKEN], "sw": [SW_SECRET]})
+        self.skipcall = ScriptedSkipcall()
+        self.dead_letters = RecordingDeadLetters()
+        self.pipeline = Pipeline(
+            SourceCatalog.from_config(parse_sources(json.dumps(CONFIG))),
+            self.secrets,
+            self.skipcall,
+            self.dead_letters,
+            max_body_bytes=max_body_bytes,
+            wall_clock=lambda: NOW,
+        )
+
+    def deliver(
+        self,
+        body: Any,
+        source: str = "zap",
+        headers: dict[str, str] | None = None,
+        time_left: float = 20.0,
+    ):  # type: ignore[no-untyped-def]
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        request = SignedRequest(
+            method="POST",
+            url=f"https://example.com/webhooks/{source}",
+            body=raw,
+            headers=Headers({"Authorization": f"Bearer {TOKEN}"} if headers is None else headers),
+        )
+        return self.pipeline.process(InboundDelivery(source, request), time_left)
+
+
+EVENT = {"name": "Call Ada", "owner": CREATOR}
+
+
+def test_created() -> None:
+    world = World()
+    report = world.deliver(EVENT)
+    assert report.status == "created"
+    assert [s["name"] for s in report.sequences] == ["Call Ada"]
+    assert world.dead_letters.letters == []
+
+
+def test_unknown_source() -> None:
+    with pytest.raises(UnknownSource):
+        World().deliver(EVENT, source="nope")
+
+
+def test_too_large_is_refused_before_anything_else() -> None:
+    world = World(max_body_bytes=10)
+    with pytest.raises(PayloadTooLarge):
+        world.deliver(EVENT)
+    assert world.secrets.reads == 0
+
+
+def test_bad_signature_does_nothing_else() -> None:
+    world = World()
+    with pytest.raises(InvalidSignature):
+        world.deliver(EVENT, headers={"Authorization": "Bearer wrong"})
+    assert world.skipcall.received == []
+    assert world.dead_letters.letters == []
+
+
+def test_invalid_json_is_dead_lettered_as_raw_text() -> None:
+    world = World()
+    with pytest.raises(InvalidJson):
+        world.deliver(b'{"name": NaN}')
+    (letter,) = world.dead_letters.letters
+    assert letter.reason is Reason.MAPPING_FAILED
+    assert letter.payload == '{"name": NaN}'
+    assert letter.delivery_id == "sha256:" + hashlib.sha256(b'{"name": NaN}').hexdigest()
+
+
+def test_unmappable_payload_is_422_and_dead_lettered() -> None:
+    world = World()
+    with pytest.raises(MappingFailed) as caught:
+        world.deliver({"name": "no owner"})
+    assert {d["field"] for d in caught.value.details or []} == {"creatorId", "assignedToIds"}
+    (letter,) = world.dead_letters.letters
+    assert (letter.reason, letter.retryable, letter.sequence) == (
+        Reason.MAPPING_FAILED,
+        False,
+        None,
+    )
+    assert letter.payload == {"name": "no owner"}
+
+
+def test_skipcall_failure_is_dead_lettered_with_the_dto() -> None:
+    world = World()
+    world.skipcall.script = [unavailable(attempts=4)]
+    report = world.deliver(EVENT)
+    assert report.status == "dead-lettered"
+    (letter,) = world.dead_letters.letters
+    assert letter.reason is Reason.SKIPCALL_UNAVAILABLE
+    assert letter.attempts == 4
+    assert letter.sequence == {"name": "Call Ada", "creatorId": CREATOR, "assignedToIds": [CREATOR]}
+    assert [(ref.delivery_id, ref.reason) for ref in report.dead_lettered] == [
+        (letter.delivery_id, Reason.SKIPCALL_UNAVAILABLE)
+    ]
+
+
+def test_batch_is_partial_when_one_event_fails() -> None:
+    world = World()
+    report = world.deliver({"items": [EVENT, {"name": "orphan"}]}, source="batch")
+    assert report.status == "partial"
+    assert len(report.sequences) == 1
+    (letter,) = world.dead_letters.letters
+    assert letter.delivery_id.endswith(":1")
+    assert letter.payload == {"name": "orphan"}
+
+
+def test_batch_where_nothing_maps_is_422() -> None:
+    world = World()
+    with pytest.raises(MappingFailed) as caught:
+        world.deliver({"items": [{"name": "a"}, {"name": "b"}]}, source="batch")
+    assert {d["event"] for d in caught.value.details or []} == {0, 1}
+    assert len(world.dead_letters.letters) == 2
+
+
+def test_no_time_left_dead_letters_without_calling_skipcall() -> None:
+    world = World()
+    report = world.deliver(EVENT, time_left=1.0)  # less than the DLQ reserve
+    assert world.skipcall.received == []
+    assert report.dead_lettered[0].reason is Reason.BUDGET_EXHAUSTED
+
+
+def test_dead_letter_queue_down_is_unavailable() -> None:
+    world = World()
+    world.skipcall.script = [unavailable()]
+    world.dead_letters.broken = True
+    with pytest.raises(Unavailable):
+        world.deliver(EVENT)
+
+
+def test_standard_webhooks_delivery_id_is_the_message_id() -> None:
+    world = World()
+    world.skipcall.script = [unavailable()]
+    body = json.dumps(EVENT).encode()
+    headers = StandardWebhooksVerifier(300).sign(body, SW_SECRET, NOW, method="POST", url="")
+    world.deliver(body, source="signed", headers=headers)
+    assert world.dead_letters.letters[0].delivery_id == headers["webhook-id"]

@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from skipcall_bridge.skipcall.retry import RetryPolicy
+
+POLICY = RetryPolicy(base_delay=0.1, max_delay=1.0)
+
+
+@given(attempt=st.integers(min_value=1, max_value=50), r=st.floats(min_value=0, max_value=1))
+def test_backoff_is_jittered_below_an_exponential_ceiling(attempt: int, r: float) -> None:
+    delay = POLICY.backoff(attempt, rand=lambda: r)
+    assert 0 <= delay <= min(1.0, 0.1 * 2 ** (attempt - 1))
+
+
+def test_rate_limit_wait_reads_the_reset_timestamp() -> None:
+    assert POLICY.rate_limit_wait("1000", now_epoch=998.0) == pytest.approx(2.05)
+    assert POLICY.rate_limit_wait("1000", now_epoch=1005.0) == pytest.approx(0.05)
+
+
+@pytest.mark.parametrize("header", [None, "", "soon", "nan", "-5"])
+def test_unreadable_reset_means_plain_backoff(header: str | None) -> None:
+    assert POLICY.rate_limit_wait(header, now_epoch=0.0) is None
+
+
+def test_a_wait_fits_only_with_room_for_an_attempt_after_it() -> None:
+    assert POLICY.fits(1.0, remaining=1.25)
+    assert not POLICY.fits(1.0, remaining=1.2)
