@@ -1,0 +1,83 @@
+"""What is in the arm64 deployment zip. `make test` builds it first (`make package`) and passes
+its path; run alone, this test builds it. Building reads the package index, as installing does."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from skipcall_bridge.sources import parse_sources
+
+ROOT = Path(__file__).resolve().parents[2]
+MAX_ZIP_BYTES = 20 * 1000 * 1000
+DEV_ONLY = (
+    "tests/", "moto/", "pytest", "_pytest/", "hypothesis/", "mypy/", "ruff", "cfn_lint/",
+    "boto3/", "botocore/", "s3transfer/", "skipcall_bridge/local/", "skipcall_bridge/cli.py",
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def artifact() -> Iterator[zipfile.ZipFile]:
+    given = os.environ.get("SKIPCALL_BRIDGE_ZIP")
+    path = Path(given) if given else ROOT / "dist" / "skipcall-bridge-arm64.zip"
+    if not given:
+        subprocess.run(["make", "-s", "package"], cwd=ROOT, check=True)  # noqa: S607
+    with zipfile.ZipFile(path) as archive:
+        yield archive
+
+
+@pytest.fixture(scope="module")
+def names(artifact: zipfile.ZipFile) -> set[str]:
+    return set(artifact.namelist())
+
+
+def test_holds_the_handler_at_the_root(names: set[str]) -> None:
+    assert "skipcall_bridge/handler.py" in names
+    assert "skipcall_bridge/pipeline.py" in names
+
+
+def test_holds_a_valid_sources_file(artifact: zipfile.ZipFile) -> None:
+    config = parse_sources(artifact.read("sources.json"))
+    assert config.sources
+
+
+def test_holds_the_runtime_dependencies_built_for_arm64_python_313(names: set[str]) -> None:
+    for package in (
+        "aws_lambda_powertools/",
+        "pydantic/",
+        "urllib3/",
+        "aws_xray_sdk/",
+        "jmespath/",
+    ):
+        assert any(name.startswith(package) for name in names), package
+    native = [name for name in names if name.startswith("pydantic_core/") and name.endswith(".so")]
+    assert native
+    assert all("cpython-313-aarch64-linux-gnu" in name for name in native), native
+
+
+def test_holds_nothing_from_tests_dev_tools_or_the_runtime(names: set[str]) -> None:
+    offenders = sorted(name for name in names if name.startswith(DEV_ONLY))
+    assert offenders == []
+    assert not any("__pycache__" in name for name in names)
+
+
+def test_stays_small(artifact: zipfile.ZipFile) -> None:
+    assert artifact.filename is not None
+    size = Path(artifact.filename).stat().st_size
+    assert size <= MAX_ZIP_BYTES, f"{size / 1e6:.1f} MB"
+
+
+def test_holds_exactly_the_pinned_versions(names: set[str]) -> None:
+    lines = (ROOT / "src" / "requirements.txt").read_text().splitlines()
+    for line in (line.strip() for line in lines):
+        if line and not line.startswith("#"):
+            requirement, version = line.split("==")
+            distribution = requirement.split("[")[0].replace("-", "_")
+            assert any(name.startswith(f"{distribution}-{version}.dist-info/") for name in names), (
+                line
+            )
