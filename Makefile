@@ -11,7 +11,7 @@ EVENT ?= events/zapier.json
 .DEFAULT_GOAL := help
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -54,13 +54,33 @@ package: setup sources  ## build the arm64 deployment zip (no Docker)
 	cd $(PACKAGE_DIR) && $(abspath $(PY)) -m zipfile -c $(abspath $(PACKAGE_ZIP)) $$(ls -A)
 	@ls -l $(PACKAGE_ZIP) | awk '{printf "%s: %.1f MB\n", $$NF, $$5 / 1e6}'
 
+# The Lambda runtime is Python 3.13: the same tests run on it when an interpreter is on this
+# machine (python3.13 on PATH, or pyenv's).
+PY313 := $(shell for p in python3.13 $$HOME/.pyenv/versions/3.13*/bin/python3.13; do \
+	"$$p" -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null && { command -v "$$p"; break; }; done)
+VENV313 := .venv313
+
+$(VENV313)/.installed: pyproject.toml
+	$(PY313) -m venv $(VENV313)
+	$(VENV313)/bin/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	touch $@
+
+py313:  ## unit, integration and e2e tests on Python 3.13 (the Lambda runtime)
+ifeq ($(PY313),)
+	@echo "py313: skipped, no Python 3.13 interpreter on this machine"
+else
+	$(MAKE) --no-print-directory $(VENV313)/.installed
+	$(VENV313)/bin/pytest -q -p no:cacheprovider tests/unit tests/integration tests/e2e
+endif
+
 unit: setup  ## fast, pure tests
 	$(BIN)/pytest -q tests/unit
 
-test: lint typecheck validate package  ## every check: lint, types, template, package, all tests
+test: lint typecheck validate package  ## every check: lint, types, template, package, all tests (3.11 and 3.13)
 	SKIPCALL_BRIDGE_ZIP=$(abspath $(PACKAGE_ZIP)) $(BIN)/pytest -q
+	$(MAKE) --no-print-directory py313
 
 clean:  ## remove build output (keeps .venv)
-	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis $(VENV313)
 
-.PHONY: help setup sources dev events invoke lint typecheck validate package unit test clean
+.PHONY: help setup sources dev events invoke lint typecheck validate package py313 unit test clean

@@ -22,3 +22,15 @@ def test_the_template_points_at_the_real_handler() -> None:
     assert "Handler: skipcall_bridge.handler.lambda_handler" in template
     assert "CodeUri: src/" in template
     assert (ROOT / "src" / "skipcall_bridge" / "handler.py").is_file()
+
+
+def test_the_readme_curl_is_the_one_the_dev_stack_accepts() -> None:
+    from skipcall_bridge.local.samples import curl_command, sample_body, sign_sample
+    from skipcall_bridge.sources import load_sources
+
+    catalog = load_sources(ROOT / "sources.example.json")
+    gateway = "http://127.0.0.1:3000"
+    sample = sign_sample(catalog, "zapier", sample_body("zapier"), url=gateway)
+    readme = (ROOT / "README.md").read_text()
+    assert curl_command(gateway, sample) in readme
+    assert readme.index("make dev") < readme.index("make test") < readme.index("## ")
