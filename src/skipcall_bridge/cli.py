@@ -70,7 +70,10 @@ def _dev(args: argparse.Namespace) -> int:
         moto_port=args.moto_port,
     )
     stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    # Ctrl-C and a plain kill both stop every server (SIGINT may be ignored in background jobs,
+    # so it is handled explicitly rather than through KeyboardInterrupt).
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, lambda *_: stopping.set())
     endpoints = stack.start()
     try:
         if args.json:
@@ -91,8 +94,6 @@ def _dev(args: argparse.Namespace) -> int:
                 print("\nCreate a sequence:\n  " + curl_command(endpoints.gateway, sample))
             print("\nCtrl-C stops everything.", flush=True)
         stopping.wait()
-    except KeyboardInterrupt:
-        pass
     finally:
         stack.stop()
     return 0

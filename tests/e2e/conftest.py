@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -52,5 +53,5 @@ def stack() -> Iterator[Stack]:
             pytest.fail(f"skipcall-bridge dev exited with {process.wait(10)}")
         yield Stack(**json.loads(line))
     finally:
-        process.terminate()
+        process.send_signal(signal.SIGINT)  # Ctrl-C: every server stops, exit status 0
         assert process.wait(timeout=15) == 0
