@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, field_validator
 
@@ -20,8 +21,18 @@ from skipcall_bridge.mapping import (
 from skipcall_bridge.verify import AuthConfig, Verifier, build_verifier
 from skipcall_bridge.verify.schemes import SCHEME_NAMES
 
+T = TypeVar("T")
 SOURCE_NAME = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 DEFAULT_BUDGET_SECONDS = 4.0
+
+
+def _check_compiles(compile_: Callable[[T], object], value: T) -> T:
+    """Compile once to report syntax errors at load, as pydantic errors on the field."""
+    try:
+        compile_(value)
+    except TemplateSyntaxError as exc:
+        raise ValueError(str(exc)) from None
+    return value
 
 
 class SequenceTemplates(BaseModel):
@@ -37,11 +48,7 @@ class SequenceTemplates(BaseModel):
     @field_validator("*")
     @classmethod
     def _compiles(cls, value: JsonValue) -> JsonValue:
-        try:
-            compile_template(value)
-        except TemplateSyntaxError as exc:
-            raise ValueError(str(exc)) from None
-        return value
+        return _check_compiles(compile_template, value)
 
 
 class SourceConfig(BaseModel):
@@ -57,12 +64,7 @@ class SourceConfig(BaseModel):
     @field_validator("events")
     @classmethod
     def _events_compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                compile_expression(value)
-            except TemplateSyntaxError as exc:
-                raise ValueError(str(exc)) from None
-        return value
+        return value if value is None else _check_compiles(compile_expression, value)
 
 
 class SourcesFile(BaseModel):

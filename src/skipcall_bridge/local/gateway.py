@@ -14,9 +14,11 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from skipcall_bridge.local.http_server import BackgroundHTTPServer
 
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 TEXT_TYPES = ("text/", "application/json", "application/xml", "application/x-www-form-urlencoded")
@@ -41,7 +43,7 @@ class LocalContext:
         return max(int((self._deadline - time.monotonic()) * 1000), 0)
 
 
-class LocalGateway:
+class LocalGateway(BackgroundHTTPServer):
     def __init__(
         self,
         handler: LambdaHandler,
@@ -61,22 +63,7 @@ class LocalGateway:
         class Handler(_GatewayHandler):
             owner = gateway
 
-        self._server = ThreadingHTTPServer((host, port), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> LocalGateway:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(host, port, Handler)
 
     def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
         with self._invoke_lock:

@@ -19,8 +19,10 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Literal
+
+from skipcall_bridge.local.http_server import BackgroundHTTPServer
 
 FaultKind = Literal["status", "slow", "reset", "garbage"]
 REQUIRED = {"name": str, "assignedToIds": list, "creatorId": str}
@@ -49,7 +51,7 @@ class SandboxState:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-class SkipcallSandbox:
+class SkipcallSandbox(BackgroundHTTPServer):
     def __init__(
         self,
         api_keys: set[str],
@@ -66,23 +68,7 @@ class SkipcallSandbox:
             rate_limit=rate_limit,
             window_seconds=window_seconds,
         )
-        handler = type("BoundHandler", (_Handler,), {"state": self.state})
-        self._server = ThreadingHTTPServer((host, port), handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> SkipcallSandbox:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(host, port, type("BoundHandler", (_Handler,), {"state": self.state}))
 
     def inject(
         self, kind: FaultKind, *, status: int = 500, seconds: float = 0.0, count: int = 1
