@@ -16,8 +16,16 @@ class BridgeError(Exception):
         self.details = details
 
 
-class InvalidJson(BridgeError):
+class InvalidBody(BridgeError):
+    """The body is not in the source's format: it is dead-lettered as text and answered 400."""
+
+
+class InvalidJson(InvalidBody):
     code = "INVALID_JSON"
+
+
+class InvalidXml(InvalidBody):
+    code = "INVALID_XML"
 
 
 class InvalidSignature(BridgeError):

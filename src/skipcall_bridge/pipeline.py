@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,15 +14,15 @@ from skipcall_bridge.budget import Deadline
 from skipcall_bridge.envelope import DeadLetter, ErrorInfo, Reason
 from skipcall_bridge.errors import (
     ConfigurationError,
-    InvalidJson,
+    InvalidBody,
     InvalidSignature,
-    MappingFailed,
     PayloadTooLarge,
     Unavailable,
     UnknownSource,
 )
 from skipcall_bridge.mapping import EventMappingError, FieldError
 from skipcall_bridge.observability import logger, metrics
+from skipcall_bridge.payloads import BodyFormat
 from skipcall_bridge.ports import DeadLetterSink, SequenceCreator, SigningSecrets
 from skipcall_bridge.skipcall.models import Created, CreateSequenceDto, NotCreated
 from skipcall_bridge.sources import Source, SourceCatalog
@@ -47,16 +45,18 @@ class DeadLetterRef:
     reason: Reason
 
 
+DeliveryStatus = Literal["created", "partial", "dead-lettered", "unmapped"]
+
+
 @dataclass(frozen=True)
 class DeliveryReport:
+    """What became of every event. `unmapped`: no event mapped (all are dead-lettered)."""
+
+    status: DeliveryStatus
     sequences: list[dict[str, Any]]
     dead_lettered: list[DeadLetterRef]
-
-    @property
-    def status(self) -> Literal["created", "partial", "dead-lettered"]:
-        if not self.dead_lettered:
-            return "created"
-        return "partial" if self.sequences else "dead-lettered"
+    mapping_errors: list[dict[str, Any]] = field(default_factory=list)
+    body_format: BodyFormat = "json"
 
 
 @dataclass(frozen=True)
@@ -88,32 +88,36 @@ class Pipeline:
         source = self._catalog.get(delivery.source)
         if source is None:
             raise UnknownSource(f"No source named {delivery.source!r} is configured.")
-        body = delivery.request.body
-        if len(body) > self._max_body_bytes:
+        request = delivery.request
+        if len(request.body) > self._max_body_bytes:
             raise PayloadTooLarge(
-                f"The body is {len(body)} bytes; the limit is {self._max_body_bytes}."
+                f"The body is {len(request.body)} bytes; the limit is {self._max_body_bytes}."
             )
-        self._verify(source, delivery.request)
+        self._verify(source, request)
 
-        delivery_id = source.verifier.delivery_id(delivery.request) or _body_id(body)
         letters = _LetterFactory(source.name, delivery.received_at)
-        logger.append_keys(source=source.name, delivery_id=delivery_id)
         try:
-            payload = _parse_json(body)
-        except InvalidJson:
-            raw = body.decode("utf-8", errors="replace")
-            self._send([letters.unmapped(delivery_id, raw, [FieldError("body", "not JSON")])])
+            payload = source.parse_body(request.body)
+        except InvalidBody as exc:
+            raw = request.body.decode("utf-8", errors="replace")
+            errors = [FieldError("body", exc.message)]
+            self._send([letters.unmapped(source.delivery_ids(request, [raw])[0], raw, errors)])
             raise
         try:
             selected = source.events.select(payload)
         except EventMappingError as exc:
+            delivery_id = source.delivery_ids(request, [payload])[0]
             self._send([letters.unmapped(delivery_id, payload, exc.errors)])
-            raise _mapping_failed([(0, exc.errors)]) from None
-        # One event keeps the delivery id; events of a batch are told apart by their index.
+            return _unmapped(
+                source, [DeadLetterRef(delivery_id, Reason.MAPPING_FAILED)], [(0, exc.errors)]
+            )
         events = [
-            _Event(delivery_id if len(selected) == 1 else f"{delivery_id}:{index}", index, item)
-            for index, item in enumerate(selected)
+            _Event(delivery_id, index, item)
+            for index, (delivery_id, item) in enumerate(
+                zip(source.delivery_ids(request, selected), selected, strict=True)
+            )
         ]
+        logger.append_keys(source=source.name, delivery_id=events[0].delivery_id)
         return self._deliver(source, events, letters, time_left_seconds)
 
     def _verify(self, source: Source, request: SignedRequest) -> None:
@@ -159,11 +163,14 @@ class Pipeline:
         self._send(dead)
         if sequences:
             metrics.add_metric(name="SequencesCreated", unit=MetricUnit.Count, value=len(sequences))
+        refs = [DeadLetterRef(letter.delivery_id, letter.reason) for letter in dead]
         if not mapped:
-            raise _mapping_failed(mapping_errors)
+            return _unmapped(source, refs, mapping_errors)
         report = DeliveryReport(
+            status="created" if not dead else "partial" if sequences else "dead-lettered",
             sequences=sequences,
-            dead_lettered=[DeadLetterRef(letter.delivery_id, letter.reason) for letter in dead],
+            dead_lettered=refs,
+            body_format=source.body_format,
         )
         logger.info(
             "Delivery processed",
@@ -239,24 +246,14 @@ class _LetterFactory:
         )
 
 
-def _parse_json(body: bytes) -> Any:
-    try:
-        # NaN and Infinity are not JSON: refusing them keeps every envelope valid JSON.
-        return json.loads(body, parse_constant=_refuse_constant)
-    except (ValueError, RecursionError):
-        raise InvalidJson("The body is not valid JSON.") from None
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(name)
-
-
-def _body_id(body: bytes) -> str:
-    return "sha256:" + hashlib.sha256(body).hexdigest()
-
-
-def _mapping_failed(errors: list[tuple[int, list[FieldError]]]) -> MappingFailed:
-    return MappingFailed(
-        "No event of the payload maps to a valid CreateSequenceDto.",
-        details=[{"event": index, **error.as_dict()} for index, errs in errors for error in errs],
+def _unmapped(
+    source: Source, refs: list[DeadLetterRef], errors: list[tuple[int, list[FieldError]]]
+) -> DeliveryReport:
+    logger.info("Delivery did not map", extra={"deadLettered": len(refs)})
+    return DeliveryReport(
+        status="unmapped",
+        sequences=[],
+        dead_lettered=refs,
+        mapping_errors=[{"event": index, **e.as_dict()} for index, errs in errors for e in errs],
+        body_format=source.body_format,
     )

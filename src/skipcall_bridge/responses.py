@@ -6,11 +6,12 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
 
-from skipcall_bridge.errors import BridgeError
+from skipcall_bridge.errors import BridgeError, MappingFailed
 from skipcall_bridge.pipeline import DeliveryReport
 
 STATUS_BY_CODE: dict[str, int] = {
     "INVALID_JSON": 400,
+    "INVALID_XML": 400,
     "INVALID_SIGNATURE": 401,
     "UNKNOWN_SOURCE": 404,
     "NOT_FOUND": 404,
@@ -19,6 +20,17 @@ STATUS_BY_CODE: dict[str, int] = {
     "UNAVAILABLE": 503,
 }
 RETRY_AFTER_SECONDS = "30"
+SOAP_CONTENT_TYPE = "text/xml; charset=utf-8"
+SALESFORCE_ACK = (
+    '<?xml version="1.0" encoding="UTF-8"?>'
+    '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/">'
+    "<soapenv:Body>"
+    '<notificationsResponse xmlns="http://soap.sforce.com/2005/09/outbound">'
+    "<Ack>true</Ack>"
+    "</notificationsResponse>"
+    "</soapenv:Body>"
+    "</soapenv:Envelope>"
+)
 
 JsonResponse = Response[dict[str, Any]]
 
@@ -43,7 +55,18 @@ def error_response(error: BridgeError) -> JsonResponse:
     return json_response(status, {"error": payload}, headers)
 
 
-def delivery_response(report: DeliveryReport) -> JsonResponse:
+def delivery_response(report: DeliveryReport) -> Response[Any]:
+    if report.body_format == "salesforce-soap":
+        # Salesforce resends until it reads Ack true. Every event is now created or safely
+        # in the DLQ, so a NACK would only make it send the same notifications again.
+        return Response(status_code=200, content_type=SOAP_CONTENT_TYPE, body=SALESFORCE_ACK)
+    if report.status == "unmapped":
+        return error_response(
+            MappingFailed(
+                "No event of the payload maps to a valid CreateSequenceDto.",
+                details=report.mapping_errors,
+            )
+        )
     body: dict[str, Any] = {"status": report.status, "sequences": report.sequences}
     if report.dead_lettered:
         body["deadLettered"] = [

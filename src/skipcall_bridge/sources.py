@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
+from jmespath.exceptions import JMESPathError
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, field_validator
 
 from skipcall_bridge.errors import ConfigurationError
@@ -18,12 +20,12 @@ from skipcall_bridge.mapping import (
     compile_expression,
     compile_template,
 )
-from skipcall_bridge.verify import AuthConfig, Verifier, build_verifier
+from skipcall_bridge.payloads import BodyFormat, parse_body
+from skipcall_bridge.verify import AuthConfig, SignedRequest, Verifier, build_verifier
 from skipcall_bridge.verify.schemes import SCHEME_NAMES
 
 T = TypeVar("T")
 SOURCE_NAME = r"^[a-z0-9][a-z0-9_-]{0,63}$"
-DEFAULT_BUDGET_SECONDS = 4.0
 
 
 def _check_compiles(compile_: Callable[[T], object], value: T) -> T:
@@ -56,14 +58,13 @@ class SourceConfig(BaseModel):
 
     auth: AuthConfig
     events: str | None = None
+    delivery_id: str | None = Field(default=None, alias="deliveryId")
     sequence: SequenceTemplates
-    budget_seconds: float = Field(
-        default=DEFAULT_BUDGET_SECONDS, alias="budgetSeconds", gt=0, le=25
-    )
+    budget_seconds: float | None = Field(default=None, alias="budgetSeconds", gt=0, le=25)
 
-    @field_validator("events")
+    @field_validator("events", "delivery_id")
     @classmethod
-    def _events_compiles(cls, value: str | None) -> str | None:
+    def _expression_compiles(cls, value: str | None) -> str | None:
         return value if value is None else _check_compiles(compile_expression, value)
 
 
@@ -75,21 +76,64 @@ class SourcesFile(BaseModel):
 
 @dataclass(frozen=True)
 class Source:
-    """A source ready to serve: verifier, event selector and mapper compiled once."""
+    """A source ready to serve: verifier, expressions and mapper compiled once, with the
+    sender's defaults (scheme) filled in where the file is silent."""
 
     name: str
     config: SourceConfig
     verifier: Verifier
     events: EventSelector
     mapper: SequenceMapper
+    event_id: Callable[[Any], Any] | None
+    budget_seconds: float
+    body_format: BodyFormat
 
     @property
     def secret_id(self) -> str:
         return self.config.auth.secret_id
 
-    @property
-    def budget_seconds(self) -> float:
-        return self.config.budget_seconds
+    @classmethod
+    def compile(cls, name: str, config: SourceConfig) -> Source:
+        auth = config.auth
+        delivery_id = config.delivery_id or auth.default_delivery_id
+        return cls(
+            name=name,
+            config=config,
+            verifier=build_verifier(auth),
+            events=EventSelector(config.events or auth.default_events),
+            mapper=SequenceMapper(config.sequence.model_dump(exclude_unset=True)),
+            event_id=compile_expression(delivery_id) if delivery_id else None,
+            budget_seconds=config.budget_seconds or auth.default_budget_seconds,
+            body_format=auth.body_format,
+        )
+
+    def parse_body(self, body: bytes) -> Any:
+        return parse_body(body, self.body_format)
+
+    def delivery_ids(self, request: SignedRequest, events: list[Any]) -> list[str]:
+        """One id per event: the `deliveryId` expression (or the sender's event id field),
+        else the sender's delivery header, else the body's SHA-256; `:<index>` within a batch."""
+        base = self.verifier.delivery_id(request) or _body_id(request.body)
+        ids = []
+        for index, event in enumerate(events):
+            own = self._event_id(event)
+            ids.append(own or (base if len(events) == 1 else f"{base}:{index}"))
+        return ids
+
+    def _event_id(self, event: Any) -> str | None:
+        if self.event_id is None:
+            return None
+        try:
+            value = self.event_id(event)
+        except JMESPathError:
+            return None
+        if value is None or isinstance(value, dict | list) or value == "":
+            return None
+        return str(value)
+
+
+def _body_id(body: bytes) -> str:
+    return "sha256:" + hashlib.sha256(body).hexdigest()
 
 
 class SourceCatalog:
@@ -108,18 +152,7 @@ class SourceCatalog:
 
     @classmethod
     def from_config(cls, config: SourcesFile) -> SourceCatalog:
-        return cls(
-            {
-                name: Source(
-                    name=name,
-                    config=source,
-                    verifier=build_verifier(source.auth),
-                    events=EventSelector(source.events),
-                    mapper=SequenceMapper(source.sequence.model_dump(exclude_unset=True)),
-                )
-                for name, source in config.sources.items()
-            }
-        )
+        return cls({name: Source.compile(name, source) for name, source in config.sources.items()})
 
 
 def parse_sources(text: str | bytes, origin: str = "sources file") -> SourcesFile:

@@ -12,7 +12,6 @@ from skipcall_bridge.envelope import Reason
 from skipcall_bridge.errors import (
     InvalidJson,
     InvalidSignature,
-    MappingFailed,
     PayloadTooLarge,
     Unavailable,
     UnknownSource,
@@ -117,11 +116,11 @@ def test_invalid_json_is_dead_lettered_as_raw_text() -> None:
     assert letter.delivery_id == "sha256:" + hashlib.sha256(b'{"name": NaN}').hexdigest()
 
 
-def test_unmappable_payload_is_422_and_dead_lettered() -> None:
+def test_unmappable_payload_is_reported_unmapped_and_dead_lettered() -> None:
     world = World()
-    with pytest.raises(MappingFailed) as caught:
-        world.deliver({"name": "no owner"})
-    assert {d["field"] for d in caught.value.details or []} == {"creatorId", "assignedToIds"}
+    report = world.deliver({"name": "no owner"})
+    assert report.status == "unmapped"
+    assert {d["field"] for d in report.mapping_errors} == {"creatorId", "assignedToIds"}
     (letter,) = world.dead_letters.letters
     assert (letter.reason, letter.retryable, letter.sequence) == (
         Reason.MAPPING_FAILED,
@@ -155,11 +154,11 @@ def test_batch_is_partial_when_one_event_fails() -> None:
     assert letter.payload == {"name": "orphan"}
 
 
-def test_batch_where_nothing_maps_is_422() -> None:
+def test_batch_where_nothing_maps_is_unmapped() -> None:
     world = World()
-    with pytest.raises(MappingFailed) as caught:
-        world.deliver({"items": [{"name": "a"}, {"name": "b"}]}, source="batch")
-    assert {d["event"] for d in caught.value.details or []} == {0, 1}
+    report = world.deliver({"items": [{"name": "a"}, {"name": "b"}]}, source="batch")
+    assert report.status == "unmapped"
+    assert {d["event"] for d in report.mapping_errors} == {0, 1}
     assert len(world.dead_letters.letters) == 2
 
 

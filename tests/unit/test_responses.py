@@ -11,6 +11,7 @@ from skipcall_bridge.responses import STATUS_BY_CODE, delivery_response, error_r
 
 ERRORS = [
     (errors.InvalidJson("x"), 400),
+    (errors.InvalidXml("x"), 400),
     (errors.InvalidSignature(), 401),
     (errors.UnknownSource("x"), 404),
     (errors.RouteNotFound("x"), 404),
@@ -20,9 +21,14 @@ ERRORS = [
 ]
 
 
+def leaf_errors(cls: type[errors.BridgeError]) -> set[type[errors.BridgeError]]:
+    children = cls.__subclasses__()
+    return set().union(*(leaf_errors(child) for child in children)) if children else {cls}
+
+
 def test_every_error_class_has_a_status() -> None:
     classes = {type(error) for error, _ in ERRORS}
-    assert set(errors.BridgeError.__subclasses__()) == classes
+    assert leaf_errors(errors.BridgeError) == classes
     assert {error.code for error, _ in ERRORS} == set(STATUS_BY_CODE)
 
 
@@ -39,11 +45,11 @@ def test_error_bodies_are_shaped_like_skipcalls(error: errors.BridgeError, statu
 
 
 def test_created_is_201_and_anything_dead_lettered_is_202() -> None:
-    created = delivery_response(DeliveryReport([{"id": "s1"}], []))
+    created = delivery_response(DeliveryReport("created", [{"id": "s1"}], []))
     assert created.status_code == 201
     assert created.body == {"status": "created", "sequences": [{"id": "s1"}]}
     partial = delivery_response(
-        DeliveryReport([{"id": "s1"}], [DeadLetterRef("d:1", Reason.RATE_LIMITED)])
+        DeliveryReport("partial", [{"id": "s1"}], [DeadLetterRef("d:1", Reason.RATE_LIMITED)])
     )
     assert partial.status_code == 202
     assert partial.body == {
@@ -51,9 +57,29 @@ def test_created_is_201_and_anything_dead_lettered_is_202() -> None:
         "sequences": [{"id": "s1"}],
         "deadLettered": [{"deliveryId": "d:1", "reason": "RATE_LIMITED"}],
     }
-    assert (
-        delivery_response(DeliveryReport([], [DeadLetterRef("d", Reason.RATE_LIMITED)])).body[
-            "status"
-        ]
-        == "dead-lettered"
+    refs = [DeadLetterRef("d", Reason.RATE_LIMITED)]
+    dead = delivery_response(DeliveryReport("dead-lettered", [], refs))
+    assert dead.status_code == 202
+    assert dead.body is not None
+    assert dead.body["status"] == "dead-lettered"
+
+
+def test_unmapped_is_422_with_the_field_errors() -> None:
+    errors_ = [{"event": 0, "field": "creatorId", "message": "Field required"}]
+    response = delivery_response(
+        DeliveryReport("unmapped", [], [DeadLetterRef("d", Reason.MAPPING_FAILED)], errors_)
     )
+    assert response.status_code == 422
+    assert response.body is not None
+    assert response.body["error"]["code"] == "MAPPING_FAILED"
+    assert response.body["error"]["details"] == errors_
+
+
+@pytest.mark.parametrize("status", ["created", "partial", "dead-lettered", "unmapped"])
+def test_salesforce_gets_its_soap_ack_once_everything_is_stored(status: str) -> None:
+    report = DeliveryReport(status, [], [], body_format="salesforce-soap")  # type: ignore[arg-type]
+    response = delivery_response(report)
+    assert response.status_code == 200
+    assert response.content_type == "text/xml; charset=utf-8"
+    assert "<Ack>true</Ack>" in str(response.body)
+    assert 'xmlns="http://soap.sforce.com/2005/09/outbound"' in str(response.body)

@@ -88,7 +88,7 @@ class TestStandardWebhooks:
 
 class TestHmacSha256:
     # GitHub's documented vector (webhook-signatures.md section 9).
-    github = HmacSha256Verifier(header="X-Hub-Signature-256", encoding="hex", prefix="sha256=")
+    github = HmacSha256Verifier("X-Hub-Signature-256", encoding="hex", prefix="sha256=")
     github_secret = "It's a Secret to Everybody"
     github_signature = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
 
@@ -122,7 +122,7 @@ class TestHmacSha256:
             )
 
     def test_base64_encoding(self) -> None:
-        verifier = HmacSha256Verifier(header="X-Signature", encoding="base64", prefix="")
+        verifier = HmacSha256Verifier("X-Signature", encoding="base64")
         headers = verifier.sign(b"{}", "s3cret", 0, method="POST", url=URL)
         verifier.verify(request(b"{}", headers), ["s3cret"], now=0)
         with pytest.raises(InvalidSignature):
@@ -170,7 +170,7 @@ sw_secrets = st.binary(min_size=24, max_size=64).map(
 )
 timestamps = st.integers(min_value=1_000_000_000, max_value=4_000_000_000)
 HMAC_VERIFIERS = [
-    HmacSha256Verifier("X-Signature", "hex", ""),
+    HmacSha256Verifier("X-Signature", "hex"),
     HmacSha256Verifier("X-Signature", "base64", "sha256="),
 ]
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import hmac
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from skipcall_bridge.errors import InvalidSignature
 
@@ -39,17 +42,26 @@ class SignedRequest:
     headers: Headers = field(default_factory=Headers)
 
 
-class Verifier(Protocol):
+class Verifier(ABC):
+    """One auth scheme: checks a request, and signs one the way its sender would."""
+
+    @abstractmethod
     def verify(self, request: SignedRequest, secrets: Sequence[str], now: float) -> None:
         """Return when any secret authenticates the request; raise InvalidSignature otherwise."""
 
+    @abstractmethod
     def sign(
         self, body: bytes, secret: str, now: float, *, method: str, url: str
     ) -> dict[str, str]:
         """The headers a sender would add: for the CLI, the samples in events/ and the tests."""
 
+    def signed_url(self, url: str, secret: str) -> str:
+        """The URL a sender would call (schemes that carry the secret in the URL change it)."""
+        return url
+
     def delivery_id(self, request: SignedRequest) -> str | None:
-        """The sender's id for this delivery when the scheme carries one."""
+        """The sender's id for this delivery, when the scheme carries one in a header."""
+        return None
 
 
 def any_digest_matches(expected: Iterable[bytes], received: Iterable[bytes]) -> bool:
@@ -69,13 +81,33 @@ def require(value: str | None) -> str:
     return value.strip()
 
 
-def check_freshness(timestamp: int, now: float, tolerance_seconds: int) -> None:
+def check_freshness(timestamp: float, now: float, tolerance_seconds: int) -> None:
+    """Both ways: a request from the future is as suspect as a replayed one."""
     if abs(now - timestamp) > tolerance_seconds:
         raise InvalidSignature
 
 
 def parse_timestamp(value: str | None) -> int:
+    """A non-negative integer timestamp, ASCII digits only; anything else fails the check."""
     text = require(value)
     if not text.isascii() or not text.isdigit() or len(text) > 15:
         raise InvalidSignature
     return int(text)
+
+
+def hmac_sha256(key: bytes, content: bytes) -> bytes:
+    return hmac.new(key, content, hashlib.sha256).digest()
+
+
+def decode_hex(value: str) -> bytes:
+    try:
+        return bytes.fromhex(value)
+    except ValueError:
+        raise InvalidSignature from None
+
+
+def decode_base64(value: str) -> bytes:
+    try:
+        return base64.b64decode(value, validate=True)
+    except (ValueError, binascii.Error):
+        raise InvalidSignature from None

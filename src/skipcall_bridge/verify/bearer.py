@@ -1,4 +1,5 @@
-"""`bearer`: a shared token in `Authorization: Bearer <secret>` or `X-Api-Key: <secret>`.
+"""`bearer`: a shared token in `Authorization: Bearer <secret>` or `X-Api-Key: <secret>`, or in
+the one header named by the `header` option (Salesforce named credentials, custom headers).
 
 What every automation platform (Zapier, Make, n8n) can send without code.
 """
@@ -8,12 +9,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from skipcall_bridge.errors import InvalidSignature
-from skipcall_bridge.verify.base import SignedRequest, any_digest_matches
+from skipcall_bridge.verify.base import SignedRequest, Verifier, any_digest_matches
 
 
-class BearerVerifier:
+class BearerVerifier(Verifier):
+    def __init__(self, header: str | None = None) -> None:
+        self._header = header
+
     def verify(self, request: SignedRequest, secrets: Sequence[str], now: float) -> None:
-        token = _presented_token(request)
+        token = self._presented_token(request)
         if token is None or not any_digest_matches(
             (secret.encode() for secret in secrets), [token.encode()]
         ):
@@ -22,17 +26,22 @@ class BearerVerifier:
     def sign(
         self, body: bytes, secret: str, now: float, *, method: str, url: str
     ) -> dict[str, str]:
+        if self._header:
+            return {self._header: secret}
         return {"Authorization": f"Bearer {secret}"}
 
-    def delivery_id(self, request: SignedRequest) -> str | None:
+    def _presented_token(self, request: SignedRequest) -> str | None:
+        if self._header:
+            return _bearer_value(request.headers.get(self._header), bare_allowed=True)
+        from_authorization = _bearer_value(request.headers.get("authorization"))
+        return from_authorization or _bearer_value(request.headers.get("x-api-key"), True)
+
+
+def _bearer_value(value: str | None, bare_allowed: bool = False) -> str | None:
+    """`Bearer <token>` (scheme case-insensitive), or the bare token where that is allowed."""
+    if value is None or not value.strip():
         return None
-
-
-def _presented_token(request: SignedRequest) -> str | None:
-    authorization = request.headers.get("authorization")
-    if authorization is not None:
-        scheme, _, token = authorization.strip().partition(" ")
-        if scheme.lower() == "bearer" and token.strip():
-            return token.strip()
-    api_key = request.headers.get("x-api-key")
-    return api_key.strip() if api_key and api_key.strip() else None
+    scheme, _, token = value.strip().partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return value.strip() if bare_allowed else None

@@ -1,40 +1,109 @@
-"""The `auth` block of a source: one pydantic model per scheme, told apart by `scheme`."""
+"""The `auth` block of a source: one pydantic model per scheme, told apart by `scheme`.
+
+Each model also carries what is fixed about its sender, used when the source does not say:
+the body format, where the events are, which field is the delivery id, and the time budget
+that fits the sender's timeout.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, get_args
+from typing import Annotated, ClassVar, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from skipcall_bridge.payloads import BodyFormat
+
+Tolerance = Annotated[int, Field(alias="toleranceSeconds", gt=0, le=3600)]
+HeaderName = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9-]+$")]
+SalesforceOrgId = Annotated[str, Field(pattern=r"^00D[A-Za-z0-9]{12}([A-Za-z0-9]{3})?$")]
 
 
 class _AuthBase(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    body_format: ClassVar[BodyFormat] = "json"
+    default_events: ClassVar[str | None] = None
+    default_delivery_id: ClassVar[str | None] = None
+    default_budget_seconds: ClassVar[float] = 4.0
 
     secret_id: str = Field(alias="secretId", min_length=1)
 
 
 class BearerAuth(_AuthBase):
     scheme: Literal["bearer"]
+    header: HeaderName | None = None
 
 
 class HmacSha256Auth(_AuthBase):
     scheme: Literal["hmac-sha256"]
-    header: str = Field(default="x-signature", min_length=1, pattern=r"^[A-Za-z0-9-]+$")
+    header: HeaderName = "x-signature"
     encoding: Literal["hex", "base64"] = "hex"
     prefix: str = ""
 
 
 class StandardWebhooksAuth(_AuthBase):
     scheme: Literal["standard-webhooks"]
-    tolerance_seconds: int = Field(default=300, alias="toleranceSeconds", gt=0, le=3600)
+    tolerance_seconds: Tolerance = 300
 
 
+class HubSpotAuth(_AuthBase):
+    default_delivery_id = "eventId"  # webhooks API events; workflow bodies have none
+
+    scheme: Literal["hubspot"]
+    versions: list[Literal["v3", "v2", "v1"]] = Field(default=["v3"], min_length=1)
+    tolerance_seconds: Tolerance = 300
+
+
+class CloseAuth(_AuthBase):
+    default_delivery_id = "event.id"
+
+    scheme: Literal["close"]
+    tolerance_seconds: Tolerance = 300
+
+
+class AttioAuth(_AuthBase):
+    default_events = "events"
+
+    scheme: Literal["attio"]
+
+
+class BasicAuth(_AuthBase):
+    scheme: Literal["basic"]
+
+
+class SalesforceAuth(_AuthBase):
+    body_format = "salesforce-soap"
+    default_events = "Notification"
+    default_delivery_id = "Id"
+    default_budget_seconds = 20.0
+
+    scheme: Literal["salesforce"]
+    organization_ids: list[SalesforceOrgId] = Field(alias="organizationIds", min_length=1)
+    token_parameter: str = Field(default="token", alias="tokenParameter", min_length=1)
+
+
+AUTH_MODELS = (
+    BearerAuth,
+    HmacSha256Auth,
+    StandardWebhooksAuth,
+    HubSpotAuth,
+    CloseAuth,
+    AttioAuth,
+    BasicAuth,
+    SalesforceAuth,
+)
 AuthConfig = Annotated[
-    BearerAuth | HmacSha256Auth | StandardWebhooksAuth, Field(discriminator="scheme")
+    BearerAuth
+    | HmacSha256Auth
+    | StandardWebhooksAuth
+    | HubSpotAuth
+    | CloseAuth
+    | AttioAuth
+    | BasicAuth
+    | SalesforceAuth,
+    Field(discriminator="scheme"),
 ]
-
 # The tags above, for error messages (pydantic puts the matched tag in validation paths).
 SCHEME_NAMES = frozenset(
-    get_args(model.model_fields["scheme"].annotation)[0]
-    for model in (BearerAuth, HmacSha256Auth, StandardWebhooksAuth)
+    get_args(model.model_fields["scheme"].annotation)[0] for model in AUTH_MODELS
 )

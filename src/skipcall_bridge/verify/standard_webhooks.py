@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from skipcall_bridge.errors import ConfigurationError, InvalidSignature
 from skipcall_bridge.verify.base import (
     SignedRequest,
+    Verifier,
     any_digest_matches,
     check_freshness,
     parse_timestamp,
@@ -24,7 +25,7 @@ from skipcall_bridge.verify.base import (
 SECRET_PREFIX = "whsec_"  # noqa: S105 - a format prefix, not a secret
 
 
-class StandardWebhooksVerifier:
+class StandardWebhooksVerifier(Verifier):
     def __init__(self, tolerance_seconds: int) -> None:
         self._tolerance = tolerance_seconds
 

@@ -1,0 +1,84 @@
+"""Body formats: JSON, and Salesforce Outbound Messages (SOAP) parsed safely into JSON shapes."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+from xml.etree.ElementTree import Element, ParseError
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring
+
+from skipcall_bridge.errors import InvalidJson, InvalidXml
+
+BodyFormat = Literal["json", "salesforce-soap"]
+OUTBOUND_NS = "{http://soap.sforce.com/2005/09/outbound}"
+XSI_NS = "{http://www.w3.org/2001/XMLSchema-instance}"
+# A live Salesforce session token when "Send Session ID" is ticked: never stored or logged.
+DROPPED_FIELDS = frozenset({"SessionId"})
+
+
+def parse_body(body: bytes, body_format: BodyFormat) -> Any:
+    if body_format == "salesforce-soap":
+        return parse_outbound_message(body)
+    return parse_json(body)
+
+
+def parse_json(body: bytes) -> Any:
+    try:
+        # NaN and Infinity are not JSON: refusing them keeps every envelope valid JSON.
+        return json.loads(body, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError):
+        raise InvalidJson("The body is not valid JSON.") from None
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(name)
+
+
+def parse_outbound_message(body: bytes) -> dict[str, Any]:
+    """`notifications` -> {"OrganizationId", "ActionId", …, "Notification": [{"Id", "sObject"}]}.
+
+    DTDs, entities and external references are refused (billion laughs, XXE).
+    """
+    try:
+        root = fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except (ParseError, DefusedXmlException, ValueError):
+        raise InvalidXml("The body is not a safe XML document (no DTDs or entities).") from None
+    notifications = root.find(f".//{OUTBOUND_NS}notifications")
+    if notifications is None:
+        raise InvalidXml("The body is not a Salesforce outbound message.")
+    message: dict[str, Any] = {"Notification": []}
+    for child in notifications:
+        name = _local(child.tag)
+        if name == "Notification":
+            message["Notification"].append(_notification(child))
+        elif name not in DROPPED_FIELDS:
+            message[name] = _text(child)
+    if not message.get("OrganizationId"):
+        raise InvalidXml("The outbound message has no OrganizationId.")
+    return message
+
+
+def _notification(element: Element) -> dict[str, Any]:
+    notification: dict[str, Any] = {}
+    for child in element:
+        name = _local(child.tag)
+        if name == "sObject":
+            record: dict[str, Any] = {"type": _local(child.get(f"{XSI_NS}type", ""))}
+            record.update((_local(field.tag), _text(field)) for field in child)
+            notification["sObject"] = record
+        else:
+            notification[name] = _text(child)
+    return notification
+
+
+def _local(name: str) -> str:
+    """`{namespace}Tag` or `prefix:Tag` -> `Tag`."""
+    return name.rpartition("}")[2].rpartition(":")[2]
+
+
+def _text(element: Element) -> str | None:
+    if element.get(f"{XSI_NS}nil") == "true":
+        return None
+    return element.text.strip() if element.text else ""

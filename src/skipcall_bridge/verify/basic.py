@@ -1,0 +1,30 @@
+"""`basic`: HTTP Basic credentials (Pipedrive's only option). SecretString `user:password`."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+
+from skipcall_bridge.errors import ConfigurationError, InvalidSignature
+from skipcall_bridge.verify.base import SignedRequest, Verifier, any_digest_matches, decode_base64
+
+
+class BasicVerifier(Verifier):
+    def verify(self, request: SignedRequest, secrets: Sequence[str], now: float) -> None:
+        scheme, _, encoded = (request.headers.get("authorization") or "").strip().partition(" ")
+        if scheme.lower() != "basic" or not encoded.strip():
+            raise InvalidSignature
+        presented = decode_base64(encoded.strip())
+        if not any_digest_matches((_credentials(secret) for secret in secrets), [presented]):
+            raise InvalidSignature
+
+    def sign(
+        self, body: bytes, secret: str, now: float, *, method: str, url: str
+    ) -> dict[str, str]:
+        return {"Authorization": "Basic " + base64.b64encode(_credentials(secret)).decode()}
+
+
+def _credentials(secret: str) -> bytes:
+    if ":" not in secret:
+        raise ConfigurationError("a basic-auth secret must be user:password")
+    return secret.encode()
