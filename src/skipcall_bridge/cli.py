@@ -1,4 +1,7 @@
-"""`skipcall-bridge`: the local stack, signing, sample events and configuration checks."""
+"""`skipcall-bridge`: the local stack, signing and sending, sample events, configuration checks.
+
+Exit status: 0 on success; 1 when a sent delivery is not answered 2xx; 2 for usage or
+configuration errors (argparse's convention)."""
 
 from __future__ import annotations
 
@@ -10,9 +13,11 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+import urllib3
+
 from skipcall_bridge.errors import ConfigurationError
 from skipcall_bridge.local.events import write_events
-from skipcall_bridge.local.samples import curl_command, sample_body, sign_sample
+from skipcall_bridge.local.samples import SignedSample, curl_command, sample_body, sign_sample
 from skipcall_bridge.local.stack import LocalStack
 from skipcall_bridge.sources import load_sources
 
@@ -42,13 +47,18 @@ def _parser() -> argparse.ArgumentParser:
     dev.add_argument("--json", action="store_true", help="print the endpoints as one JSON line")
     dev.set_defaults(run=_dev)
 
-    sign = commands.add_parser("sign", help="print the headers a sender would send for a body")
+    sign = commands.add_parser("sign", help="print the URL and headers a sender would send")
     sign.add_argument("source", help="source name in the sources file")
     sign.add_argument("body", type=Path, help="file holding the exact body to send")
-    sign.add_argument("--sources", type=Path, default=DEFAULT_SOURCES)
-    sign.add_argument("--secret", help="signing secret (default: the local stack's dev secret)")
-    sign.add_argument("--url", default="http://127.0.0.1:3000", help="receiver base URL")
+    _signing_options(sign)
     sign.set_defaults(run=_sign)
+
+    send = commands.add_parser("send", help="sign a body as the sender would and POST it")
+    send.add_argument("source", help="source name in the sources file")
+    send.add_argument("body", type=Path, help="file holding the exact body to send")
+    _signing_options(send)
+    send.add_argument("--timeout", type=float, default=30.0, help="seconds (default 30)")
+    send.set_defaults(run=_send)
 
     check = commands.add_parser("check-config", help="validate a sources file")
     check.add_argument("sources", type=Path, nargs="?", default=DEFAULT_SOURCES)
@@ -91,7 +101,7 @@ def _dev(args: argparse.Namespace) -> int:
                 sample = sign_sample(
                     catalog, "zapier", sample_body("zapier"), url=endpoints.gateway
                 )
-                print("\nCreate a sequence:\n  " + curl_command(endpoints.gateway, sample))
+                print("\nCreate a sequence:\n  " + curl_command(sample))
             print("\nCtrl-C stops everything.", flush=True)
         stopping.wait()
     finally:
@@ -99,16 +109,42 @@ def _dev(args: argparse.Namespace) -> int:
     return 0
 
 
-def _sign(args: argparse.Namespace) -> int:
+def _signing_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--sources", type=Path, default=DEFAULT_SOURCES)
+    command.add_argument("--secret", help="signing secret (default: the local stack's dev secret)")
+    command.add_argument(
+        "--url", default="http://127.0.0.1:3000", help="receiver base URL (default: make dev's)"
+    )
+
+
+def _signed(args: argparse.Namespace) -> SignedSample:
     catalog = load_sources(args.sources)
     if catalog.get(args.source) is None:
-        print(f"error: no source {args.source!r} in {args.sources}", file=sys.stderr)
-        return 2
-    url = f"{args.url.rstrip('/')}/webhooks/{args.source}"
-    sample = sign_sample(catalog, args.source, args.body.read_bytes(), url=url, secret=args.secret)
+        raise ConfigurationError(f"no source {args.source!r} in {args.sources}")
+    body = args.body.read_bytes()
+    return sign_sample(catalog, args.source, body, url=args.url, secret=args.secret)
+
+
+def _sign(args: argparse.Namespace) -> int:
+    sample = _signed(args)
+    print(f"POST {sample.url}")
     for name, value in sample.headers.items():
         print(f"{name}: {value}")
     return 0
+
+
+def _send(args: argparse.Namespace) -> int:
+    sample = _signed(args)
+    try:
+        response = urllib3.request(
+            "POST", sample.url, body=sample.body, headers=sample.headers, timeout=args.timeout
+        )
+    except urllib3.exceptions.HTTPError as exc:
+        print(f"error: {sample.url}: {exc}", file=sys.stderr)
+        return 1
+    print(f"HTTP {response.status}")
+    print(response.data.decode("utf-8", errors="replace"))
+    return 0 if 200 <= response.status < 300 else 1
 
 
 def _check_config(args: argparse.Namespace) -> int:

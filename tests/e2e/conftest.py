@@ -26,9 +26,13 @@ class Stack:
     moto: str
     queue_url: str
 
-    def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
-        response = urllib3.request("POST", self.gateway + path, body=body, headers=headers)
-        return response.status, json.loads(response.data)
+    def post(self, target: str, body: bytes, headers: dict[str, str]) -> tuple[int, Any]:
+        """POST to a path on the gateway, or a full URL; JSON answers are decoded."""
+        url = target if target.startswith("http") else self.gateway + target
+        response = urllib3.request("POST", url, body=body, headers=headers)
+        if response.headers.get("content-type", "").startswith("application/json"):
+            return response.status, json.loads(response.data)
+        return response.status, response.data.decode()
 
     def sandbox_sequences(self) -> list[dict[str, Any]]:
         state = json.loads(urllib3.request("GET", f"{self.sandbox}/_sandbox/state").data)

@@ -1,4 +1,4 @@
-"""As a sender would: signed HTTP requests to the local gateway, nothing else."""
+"""As each sender would: its real payload shape and signature, over HTTP to the local gateway."""
 
 from __future__ import annotations
 
@@ -6,71 +6,138 @@ import json
 import time
 from pathlib import Path
 
+import pytest
+import urllib3
+
+from skipcall_bridge.local import devdata
 from skipcall_bridge.local.events import write_events
-from skipcall_bridge.local.samples import SAMPLE_BODIES, sample_body, sign_sample
+from skipcall_bridge.local.samples import (
+    SAMPLE_BODIES,
+    salesforce_outbound_message,
+    sample_body,
+    sign_sample,
+)
 from skipcall_bridge.sources import load_sources
 
 from .conftest import EXAMPLE_SOURCES, Stack
 
 CATALOG = load_sources(EXAMPLE_SOURCES)
+EXPECTED_NAMES = {
+    "hubspot": ["HubSpot contact.creation 1201", "HubSpot contact.propertyChange 1202"],
+    "hubspot-workflow": ["Call Ada Lovelace (Analytical Engines)"],
+    "pipedrive": ["Pipedrive deal: ACME expansion"],
+    "close": ["Close lead created: Analytical Engines Ltd"],
+    "attio": ["Attio record.created a1b2c3d4-0000-4000-8000-000000000003"],
+    "salesforce": ["Call Grace Hopper (Contact)", "Call Katherine Johnson (Contact)"],
+    "salesforce-flow": ["Renewal call: Initech"],
+    "zapier": ["Inbound demo request: ACME Corp"],
+    "make": ["Call Ada Lovelace (Analytical Engines)", "Call Alan Turing (no company)"],
+    "n8n": ["Follow up Grace Hopper"],
+}
 
 
 def test_health(stack: Stack) -> None:
-    import urllib3
-
     response = urllib3.request("GET", f"{stack.gateway}/health")
     assert response.status == 200
-    assert json.loads(response.data)["sources"] == 3
+    assert json.loads(response.data)["sources"] == len(CATALOG.names)
 
 
-def test_every_example_source_creates_sequences(stack: Stack) -> None:
-    for source in SAMPLE_BODIES:
-        before = len(stack.sandbox_sequences())
-        sample = sign_sample(CATALOG, source, sample_body(source), url=stack.gateway)
-        status, body = stack.post(f"/webhooks/{source}", sample.body, sample.headers)
+def test_every_example_source_has_a_sample() -> None:
+    assert set(SAMPLE_BODIES) == set(CATALOG.names) == set(EXPECTED_NAMES)
+
+
+@pytest.mark.parametrize("source", sorted(EXPECTED_NAMES))
+def test_each_sender_creates_its_sequences(stack: Stack, source: str) -> None:
+    before = len(stack.sandbox_sequences())
+    sample = sign_sample(CATALOG, source, sample_body(source), url=stack.gateway)
+    status, body = stack.post(sample.url, sample.body, sample.headers)
+    created = stack.sandbox_sequences()[before:]
+    assert [s["name"] for s in created] == EXPECTED_NAMES[source]
+    if source == "salesforce":  # Salesforce needs its SOAP acknowledgement, nothing else
+        assert status == 200
+        assert "<Ack>true</Ack>" in body
+    else:
         assert status == 201, (source, body)
-        created = stack.sandbox_sequences()[before:]
         assert [s["id"] for s in created] == [s["id"] for s in body["sequences"]]
-    names = [s["name"] for s in stack.sandbox_sequences()]
-    assert "Call Ada Lovelace (Analytical Engines)" in names
-    assert "Call Alan Turing (no company)" in names
-    assert "Follow up Grace Hopper" in names
 
 
 def test_a_tampered_body_is_refused(stack: Stack) -> None:
     sample = sign_sample(CATALOG, "make", sample_body("make"), url=stack.gateway)
-    status, body = stack.post("/webhooks/make", sample.body.replace(b"Ada", b"Eve"), sample.headers)
+    status, body = stack.post(sample.url, sample.body.replace(b"Ada", b"Eve"), sample.headers)
     assert (status, body["error"]["code"]) == (401, "INVALID_SIGNATURE")
 
 
-def test_a_replayed_standard_webhook_is_refused_once_stale(stack: Stack) -> None:
-    sample = sign_sample(
-        CATALOG, "n8n", sample_body("n8n"), url=stack.gateway, now=time.time() - 600
+@pytest.mark.parametrize("source", ["n8n", "hubspot", "close"])
+def test_a_replayed_timestamped_delivery_is_refused_once_stale(stack: Stack, source: str) -> None:
+    stale = time.time() - 600
+    sample = sign_sample(CATALOG, source, sample_body(source), url=stack.gateway, now=stale)
+    status, _ = stack.post(sample.url, sample.body, sample.headers)
+    assert status == 401
+
+
+def test_hubspot_signs_the_url_it_called(stack: Stack) -> None:
+    sample = sign_sample(CATALOG, "hubspot", sample_body("hubspot"), url=stack.gateway)
+    status, _ = stack.post(sample.url + "?extra=1", sample.body, sample.headers)
+    assert status == 401
+
+
+def test_salesforce_without_the_token_or_from_another_org_is_refused(stack: Stack) -> None:
+    sample = sign_sample(CATALOG, "salesforce", sample_body("salesforce"), url=stack.gateway)
+    status, _ = stack.post(sample.url.split("?")[0], sample.body, sample.headers)
+    assert status == 401
+    foreign = salesforce_outbound_message(
+        [{"Id": "04l5e00000AbC09AAA", "type": "Lead", "fields": {"LastName": "X"}}],
+        organization_id="00D5e000000ZzZzZAA",
     )
-    status, _ = stack.post("/webhooks/n8n", sample.body, sample.headers)
+    status, _ = stack.post(sample.url, foreign, sample.headers)
+    assert status == 401
+
+
+def test_salesforce_xml_with_a_dtd_is_a_clear_400(stack: Stack) -> None:
+    sample = sign_sample(CATALOG, "salesforce", sample_body("salesforce"), url=stack.gateway)
+    bomb = (
+        b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+        b'<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;">]><lolz>&lol2;</lolz>'
+    )
+    status, body = stack.post(sample.url, bomb, sample.headers)
+    assert (status, body["error"]["code"]) == (400, "INVALID_XML")
+
+
+def test_pipedrive_with_wrong_credentials_is_refused(stack: Stack) -> None:
+    sample = sign_sample(CATALOG, "pipedrive", sample_body("pipedrive"), url=stack.gateway,
+                         secret="dev:wrong")  # fmt: skip
+    status, _ = stack.post(sample.url, sample.body, sample.headers)
     assert status == 401
 
 
 def test_the_samples_in_events_are_accepted(stack: Stack, tmp_path: Path) -> None:
     """What `make events` writes for `sam local invoke` is valid against the dev stack."""
-    written = write_events(EXAMPLE_SOURCES, tmp_path)
-    assert {path.name for path in written} == {
-        "zapier.json", "make.json", "n8n.json", "health.json", "env.json",
-    }  # fmt: skip
-    for source in SAMPLE_BODIES:
+    written = {path.name for path in write_events(EXAMPLE_SOURCES, tmp_path)}
+    assert written == {f"{name}.json" for name in EXPECTED_NAMES} | {"health.json", "env.json"}
+    env = json.loads((tmp_path / "env.json").read_text())["ReceiverFunction"]
+    assert env["PUBLIC_BASE_URL"] == f"http://localhost:{devdata.GATEWAY_PORT}"
+    for source in EXPECTED_NAMES:
         event = json.loads((tmp_path / f"{source}.json").read_text())
         assert event["version"] == "2.0"
         headers = {k: v for k, v in event["headers"].items() if k != "host"}
-        status, body = stack.post(event["rawPath"], event["body"].encode(), headers)
-        assert status == 201, (source, body)
+        target = event["rawPath"] + (
+            f"?{event['rawQueryString']}" if event["rawQueryString"] else ""
+        )
+        if source.startswith("hubspot"):
+            continue  # signed for localhost:3000: tests/integration/test_sam_events.py
+        status, body = stack.post(target, event["body"].encode(), headers)
+        assert status in (200, 201), (source, body)
 
 
 def test_the_committed_untimed_samples_still_verify(stack: Stack) -> None:
-    """events/ in the repo: bearer and HMAC samples carry no timestamp, so they never go stale
-    (standard-webhooks ones do, which is why `make events` re-signs them)."""
+    """events/ in the repo: samples with no timestamp in their signature never go stale
+    (timestamped ones do, which is why `make events` re-signs them)."""
     events_dir = EXAMPLE_SOURCES.parent / "events"
-    for source in ("zapier", "make"):
+    for source in ("zapier", "make", "pipedrive", "attio", "salesforce", "salesforce-flow"):
         event = json.loads((events_dir / f"{source}.json").read_text())
         headers = {k: v for k, v in event["headers"].items() if k != "host"}
-        status, body = stack.post(event["rawPath"], event["body"].encode(), headers)
-        assert status == 201, (source, body)
+        target = event["rawPath"] + (
+            f"?{event['rawQueryString']}" if event["rawQueryString"] else ""
+        )
+        status, body = stack.post(target, event["body"].encode(), headers)
+        assert status in (200, 201), (source, body)

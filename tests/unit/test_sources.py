@@ -29,14 +29,20 @@ def problems(sources: dict[str, Any]) -> str:
     return str(caught.value)
 
 
-def test_the_example_file_loads() -> None:
+def test_the_example_file_loads_with_a_preset_per_sender() -> None:
     catalog = load_sources(ROOT / "sources.example.json")
-    assert catalog.names == ["make", "n8n", "zapier"]
-    assert catalog.secret_ids() == [
-        "skipcall-bridge/sources/make",
-        "skipcall-bridge/sources/n8n",
-        "skipcall-bridge/sources/zapier",
-    ]
+    assert catalog.names == [
+        "attio", "close", "hubspot", "hubspot-workflow", "make", "n8n", "pipedrive",
+        "salesforce", "salesforce-flow", "zapier",
+    ]  # fmt: skip
+    assert "skipcall-bridge/sources/hubspot" in catalog.secret_ids()  # shared by two sources
+    budgets = {
+        name: source.budget_seconds for name in catalog.names if (source := catalog.get(name))
+    }
+    assert budgets["hubspot"] == 4  # HubSpot webhooks give up after 5 s
+    assert budgets["hubspot-workflow"] == budgets["salesforce"] == 20
+    assert budgets["pipedrive"] == 8  # Pipedrive allows 10 s
+    assert budgets["zapier"] == 4  # the default
 
 
 def test_a_source_without_auth_is_refused() -> None:

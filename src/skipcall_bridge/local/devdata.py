@@ -18,6 +18,7 @@ MEMBERS = {
     CREATOR_ID: "owner@example.com",
     "7d1f6a52-1c7e-4d4e-9a55-0f3c2b1a0002": "rep@example.com",
 }
+SALESFORCE_ORG_ID = "00D5e000000AbCdEAA"
 GATEWAY_PORT = 3000
 SANDBOX_PORT = 4010
 MOTO_PORT = 5000
@@ -28,4 +29,8 @@ def signing_secret(secret_id: str, scheme: str) -> str:
     seed = hashlib.sha256(f"skipcall-bridge-dev:{secret_id}".encode()).digest()
     if scheme == "standard-webhooks":
         return "whsec_" + base64.b64encode(seed[:24]).decode()
+    if scheme == "close":  # Close signature keys are hex
+        return seed.hex()
+    if scheme == "basic":
+        return f"dev:{seed[:12].hex()}"
     return "dev_" + seed[:12].hex()

@@ -28,9 +28,10 @@ def write_events(sources_path: Path, out: Path) -> list[Path]:
         if name not in SAMPLE_BODIES:
             continue
         body = sample_body(name)
-        sample = sign_sample(catalog, name, body, url=f"http://{PUBLIC_HOST}/webhooks/{name}")
+        sample = sign_sample(catalog, name, body, url=f"http://{PUBLIC_HOST}")
         headers = [("Host", PUBLIC_HOST), *sample.headers.items()]
-        event = to_event("POST", f"/webhooks/{name}", headers, body, PUBLIC_HOST)
+        target = sample.url.removeprefix(f"http://{PUBLIC_HOST}")  # path and query
+        event = to_event("POST", target, headers, body, PUBLIC_HOST)
         written.append(_write(out / f"{name}.json", event))
     health = to_event("GET", "/health", [("Host", PUBLIC_HOST)], b"", PUBLIC_HOST)
     written.append(_write(out / "health.json", health))
@@ -45,6 +46,7 @@ def sam_environment() -> dict[str, str]:
         "SKIPCALL_API_URL": f"http://{DOCKER_HOST}:{devdata.SANDBOX_PORT}",
         "SKIPCALL_API_KEY_SECRET_ID": devdata.API_KEY_SECRET_ID,
         "DEAD_LETTER_QUEUE_URL": f"{moto}/123456789012/{devdata.DEAD_LETTER_QUEUE}",
+        "PUBLIC_BASE_URL": f"http://{PUBLIC_HOST}",  # what the HubSpot samples were signed for
         "POWERTOOLS_TRACE_DISABLED": "true",
     }
 

@@ -1,9 +1,11 @@
-"""Sample deliveries, one per source of sources.example.json, and the signing that makes them
-real requests: used by `make events`, the ready command `make dev` prints, and the e2e tests."""
+"""Sample deliveries, one per source of sources.example.json, in each sender's real payload
+shape, and the signing that makes them real requests. Used by `make events`, the ready command
+`make dev` prints, `skipcall-bridge send` and the e2e tests."""
 
 from __future__ import annotations
 
 import json
+import shlex
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +15,112 @@ from skipcall_bridge.sources import SourceCatalog
 
 REP_ID = next(member for member in devdata.MEMBERS if member != devdata.CREATOR_ID)
 
+
+def salesforce_outbound_message(
+    notifications: list[dict[str, Any]],
+    organization_id: str = devdata.SALESFORCE_ORG_ID,
+    session_id: str | None = None,
+) -> bytes:
+    """A Salesforce Outbound Message as Salesforce sends it (SOAP 1.1, enterprise sObjects)."""
+    items = "".join(
+        f"<Notification><Id>{note['Id']}</Id>"
+        f'<sObject xsi:type="sf:{note["type"]}" xmlns:sf="urn:sobject.enterprise.soap.sforce.com">'
+        + "".join(f"<sf:{name}>{value}</sf:{name}>" for name, value in note["fields"].items())
+        + "</sObject></Notification>"
+        for note in notifications
+    )
+    session = (
+        f"<SessionId>{session_id}</SessionId>" if session_id else '<SessionId xsi:nil="true"/>'
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"'
+        ' xmlns:xsd="http://www.w3.org/2001/XMLSchema"'
+        ' xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
+        "<soapenv:Body>"
+        '<notifications xmlns="http://soap.sforce.com/2005/09/outbound">'
+        f"<OrganizationId>{organization_id}</OrganizationId>"
+        "<ActionId>04k5e000000Xyz1AAA</ActionId>"
+        f"{session}"
+        "<EnterpriseUrl>https://acme.my.salesforce.com/services/Soap/c/62.0/00D5e000000AbCd</EnterpriseUrl>"
+        "<PartnerUrl>https://acme.my.salesforce.com/services/Soap/u/62.0/00D5e000000AbCd</PartnerUrl>"
+        f"{items}"
+        "</notifications></soapenv:Body></soapenv:Envelope>"
+    ).encode()
+
+
 SAMPLE_BODIES: dict[str, Any] = {
+    # HubSpot webhooks API: an array of thin events (objects arrive as ids).
+    "hubspot": [
+        {"eventId": 4106325901, "subscriptionId": 2931457, "portalId": 62515, "appId": 54321,
+         "occurredAt": 1795660800000, "subscriptionType": "contact.creation", "attemptNumber": 0,
+         "objectId": 1201, "changeSource": "CRM", "changeFlag": "NEW"},
+        {"eventId": 4106325902, "subscriptionId": 2931458, "portalId": 62515, "appId": 54321,
+         "occurredAt": 1795660801000, "subscriptionType": "contact.propertyChange",
+         "attemptNumber": 0, "objectId": 1202, "propertyName": "lifecyclestage",
+         "propertyValue": "salesqualifiedlead", "changeSource": "CRM"},
+    ],
+    # HubSpot workflow "Send a webhook": the enrolled contact, with property history.
+    "hubspot-workflow": {
+        "vid": 1201, "canonical-vid": 1201, "portal-id": 62515, "is-contact": True,
+        "properties": {
+            "firstname": {"value": "Ada", "versions": [{"value": "Ada", "source-type": "CRM_UI"}]},
+            "lastname": {"value": "Lovelace", "versions": []},
+            "company": {"value": "Analytical Engines", "versions": []},
+            "phone": {"value": "+33612345678", "versions": []},
+            "hubspot_owner_id": {"value": "7001", "versions": []},
+        },
+    },
+    # Pipedrive webhooks v2: meta / data / previous.
+    "pipedrive": {
+        "meta": {"action": "create", "entity": "deal", "company_id": "8801", "correlation_id":
+                 "5c2b6f0e-2a8f-4a57-9d0e-6a5b3c2d1e0f", "entity_id": "42",
+                 "id": "7a3e4b1c-0d2f-4e5a-8b6c-9d0e1f2a3b4c", "is_bulk_edit": False,
+                 "timestamp": "2026-11-26T09:00:00.000Z", "type": "general", "user_id": "17",
+                 "version": "2.0", "webhook_id": "991", "webhook_owner_id": "17",
+                 "change_source": "app", "attempt": 1, "host": "acme.pipedrive.com"},
+        "data": {"id": 42, "title": "ACME expansion", "owner_id": 17, "person_id": 311,
+                 "value": 12000, "currency": "EUR", "stage_id": 2, "status": "open"},
+        "previous": None,
+    },
+    # Close: one event per delivery, with the full current object in event.data.
+    "close": {
+        "subscription_id": "whsub_4fGsXSWBh4kf1pT8Qe3Hta",
+        "event": {
+            "id": "ev_2Qq8bLcPd9fXyGk0Ws1hZe", "date_created": "2026-11-26T09:00:00.000000",
+            "action": "created", "object_type": "lead", "object_id": "lead_Yx7dP2kQ",
+            "lead_id": "lead_Yx7dP2kQ", "organization_id": "orga_8Hs2LqZ",
+            "user_id": "user_3KdLq9", "request_id": "req_1Xz", "changed_fields": [],
+            "meta": {"request_method": "POST", "request_path": "/api/v1/lead/"},
+            "previous_data": {},
+            "data": {"id": "lead_Yx7dP2kQ", "display_name": "Analytical Engines Ltd",
+                     "name": "Analytical Engines Ltd", "status_label": "Potential"},
+        },
+    },
+    # Attio: thin events under `events`.
+    "attio": {
+        "webhook_id": "6f2c7e1a-5b3d-4c8e-9f0a-1b2c3d4e5f60",
+        "events": [
+            {"event_type": "record.created",
+             "id": {"workspace_id": "a1b2c3d4-0000-4000-8000-000000000001",
+                    "object_id": "a1b2c3d4-0000-4000-8000-000000000002",
+                    "record_id": "a1b2c3d4-0000-4000-8000-000000000003"},
+             "actor": {"type": "workspace-member", "id": "a1b2c3d4-0000-4000-8000-000000000004"}},
+        ],
+    },
+    # Salesforce Outbound Message: SOAP, two Contact notifications.
+    "salesforce": salesforce_outbound_message(
+        [
+            {"Id": "04l5e00000AbC01AAA", "type": "Contact",
+             "fields": {"Id": "0035e00000XyZ01AAA", "FirstName": "Grace", "LastName": "Hopper",
+                        "Phone": "+14155550100", "OwnerId": "0055e00000Own01AAA"}},
+            {"Id": "04l5e00000AbC02AAA", "type": "Contact",
+             "fields": {"Id": "0035e00000XyZ02AAA", "FirstName": "Katherine",
+                        "LastName": "Johnson", "OwnerId": "0055e00000Own01AAA"}},
+        ]
+    ),
+    # Salesforce Flow HTTP callout (named credential adds X-Skipcall-Token).
+    "salesforce-flow": {"recordId": "0065e00000Opp01AAA", "name": "Renewal call: Initech"},
     "zapier": {
         "name": "Inbound demo request: ACME Corp",
         "creatorId": devdata.CREATOR_ID,
@@ -22,12 +129,8 @@ SAMPLE_BODIES: dict[str, Any] = {
     "make": {
         "scenario": "Qualified leads",
         "leads": [
-            {
-                "firstName": "Ada",
-                "lastName": "Lovelace",
-                "company": "Analytical Engines",
-                "ownerId": devdata.CREATOR_ID,
-            },
+            {"firstName": "Ada", "lastName": "Lovelace", "company": "Analytical Engines",
+             "ownerId": devdata.CREATOR_ID},
             {"firstName": "Alan", "lastName": "Turing", "ownerId": REP_ID},
         ],
     },
@@ -40,18 +143,20 @@ SAMPLE_BODIES: dict[str, Any] = {
             "assignees": [REP_ID],
         },
     },
-}
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
 class SignedSample:
     source: str
+    url: str
     body: bytes
     headers: dict[str, str]
 
 
 def sample_body(source: str) -> bytes:
-    return json.dumps(SAMPLE_BODIES[source], separators=(",", ":")).encode()
+    body = SAMPLE_BODIES[source]
+    return body if isinstance(body, bytes) else json.dumps(body, separators=(",", ":")).encode()
 
 
 def sign_sample(
@@ -63,22 +168,30 @@ def sign_sample(
     secret: str | None = None,
     now: float | None = None,
 ) -> SignedSample:
-    """Sign `body` as the sender of `source` would, with the dev secret unless one is given."""
+    """Sign `body` as the sender of `source` would, with the dev secret unless one is given.
+
+    `url` is the receiver's base URL; the sample's URL is `<url>/webhooks/<source>` as the
+    sender would call it (with the token, for schemes that carry it in the URL)."""
     configured = catalog.get(source)
     if configured is None:
         raise KeyError(source)
     scheme = configured.config.auth.scheme
     key = secret if secret is not None else devdata.signing_secret(configured.secret_id, scheme)
-    headers = {"Content-Type": "application/json"}
-    headers |= configured.verifier.sign(
-        body, key, time.time() if now is None else now, method="POST", url=url
+    verifier = configured.verifier
+    target = verifier.signed_url(f"{url.rstrip('/')}/webhooks/{source}", key)
+    content_type = "application/json" if configured.body_format == "json" else "text/xml"
+    headers = {"Content-Type": content_type}
+    headers |= verifier.sign(
+        body, key, time.time() if now is None else now, method="POST", url=target
     )
-    return SignedSample(source, body, headers)
+    return SignedSample(source, target, body, headers)
 
 
-def curl_command(base_url: str, sample: SignedSample) -> str:
-    flags = " ".join(f"-H '{name}: {value}'" for name, value in sample.headers.items())
+def curl_command(sample: SignedSample) -> str:
+    flags = " ".join(
+        f"-H {shlex.quote(f'{name}: {value}')}" for name, value in sample.headers.items()
+    )
     return (
-        f"curl -sS -X POST {base_url}/webhooks/{sample.source} {flags} "
-        f"--data-binary '{sample.body.decode()}'"
+        f"curl -sS -X POST {shlex.quote(sample.url)} {flags} "
+        f"--data-binary {shlex.quote(sample.body.decode())}"
     )

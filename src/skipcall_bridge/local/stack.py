@@ -128,6 +128,9 @@ class LocalStack:
         from skipcall_bridge.handler import lambda_handler
 
         self.gateway = LocalGateway(lambda_handler, host=self._host, port=gateway_port).start()
+        # URL-signing senders (HubSpot) sign the URL they call; the handler's runtime loads on
+        # the first request, so the bound port is known in time.
+        os.environ["PUBLIC_BASE_URL"] = self.gateway.url
         return StackEndpoints(self.gateway.url, self.sandbox.url, self.moto.url, queue_url)
 
     def stop(self) -> None:
