@@ -1,0 +1,76 @@
+"""Delivery ids: the sender's event id, else its delivery header, else the body's SHA-256."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from skipcall_bridge.sources import SourceCatalog, parse_sources
+from skipcall_bridge.verify import Headers, SignedRequest
+
+SEQUENCE = {"name": "n", "creatorId": "c", "assignedToIds": ["a"]}
+
+
+def source(name: str, **config: Any):  # type: ignore[no-untyped-def]
+    catalog = SourceCatalog.from_config(
+        parse_sources(json.dumps({"sources": {name: {"sequence": SEQUENCE, **config}}}))
+    )
+    found = catalog.get(name)
+    assert found is not None
+    return found
+
+
+def ids(
+    src: Any, body: bytes, events: list[Any], headers: dict[str, str] | None = None
+) -> list[str]:
+    request = SignedRequest("POST", "https://h/webhooks/x", body, Headers(headers or {}))
+    return list(src.delivery_ids(request, events))
+
+
+def test_hubspot_uses_each_events_event_id() -> None:
+    hubspot = source("hs", auth={"scheme": "hubspot", "secretId": "s"}, events="[*]")
+    events = [{"eventId": 4106325901}, {"eventId": 4106325902}]
+    assert ids(hubspot, b"[]", events) == ["4106325901", "4106325902"]
+
+
+def test_events_without_an_id_fall_back_to_the_body_hash_and_index() -> None:
+    hubspot = source("hs", auth={"scheme": "hubspot", "secretId": "s"})
+    body = b'{"vid": 1}'
+    digest = "sha256:" + hashlib.sha256(body).hexdigest()
+    assert ids(hubspot, body, [{"vid": 1}]) == [digest]
+    assert ids(hubspot, body, [{}, {"eventId": None}]) == [f"{digest}:0", f"{digest}:1"]
+
+
+def test_close_and_salesforce_defaults() -> None:
+    close = source("close", auth={"scheme": "close", "secretId": "s"})
+    assert ids(close, b"{}", [{"event": {"id": "ev_1"}}]) == ["ev_1"]
+    salesforce = source(
+        "sf", auth={"scheme": "salesforce", "secretId": "s", "organizationIds": ["00D5e000000AbCd"]}
+    )
+    assert ids(salesforce, b"<x/>", [{"Id": "04l1"}, {"Id": "04l2"}]) == ["04l1", "04l2"]
+    assert salesforce.budget_seconds == 20
+    assert salesforce.body_format == "salesforce-soap"
+
+
+def test_header_ids_and_explicit_expressions() -> None:
+    attio = source("attio", auth={"scheme": "attio", "secretId": "s"})
+    assert ids(attio, b"{}", [{}, {}], {"Idempotency-Key": "k"}) == ["k:0", "k:1"]
+    pipedrive = source(
+        "pd",
+        auth={"scheme": "basic", "secretId": "s"},
+        deliveryId="(meta.version == '2.0' && meta.id) || join(':', [to_string(meta.webhook_id), "
+        "to_string(meta.timestamp), to_string(meta.id)])",
+    )
+    v2 = {"meta": {"version": "2.0", "id": "7a3e"}}
+    v1 = {"meta": {"v": 1, "webhook_id": 991, "timestamp": 1764147600, "id": 42}}
+    assert ids(pipedrive, b"{}", [v2]) == ["7a3e"]
+    assert ids(pipedrive, b"{}", [v1]) == ["991:1764147600:42"]
+
+
+def test_an_id_expression_that_fails_or_yields_an_object_falls_back() -> None:
+    odd = source("odd", auth={"scheme": "bearer", "secretId": "s"}, deliveryId="abs(id)")
+    digest = "sha256:" + hashlib.sha256(b"{}").hexdigest()
+    assert ids(odd, b"{}", [{"id": "text"}]) == [digest]
+    nested = source("nested", auth={"scheme": "bearer", "secretId": "s"}, deliveryId="id")
+    assert ids(nested, b"{}", [{"id": {"a": 1}}]) == [digest]
