@@ -37,9 +37,7 @@ SOURCES = {
 
 
 @pytest.fixture
-def senders(
-    receiver: Receiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Receiver]:
+def senders(receiver: Receiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Receiver:
     secrets = receiver.moto.client("secretsmanager")
     secrets.create_secret(Name="it/hubspot", SecretString=HUBSPOT_SECRET)
     secrets.create_secret(Name="it/salesforce", SecretString=SF_TOKEN)
