@@ -45,6 +45,15 @@ class DeadLetterRef:
     reason: Reason
 
 
+@dataclass(frozen=True)
+class EventOutcome:
+    """One event of a delivery: created (with its sequence id), or dead-lettered (with why)."""
+
+    delivery_id: str
+    sequence_id: str | None = None
+    reason: Reason | None = None
+
+
 DeliveryStatus = Literal["created", "partial", "dead-lettered", "unmapped"]
 
 
@@ -57,6 +66,7 @@ class DeliveryReport:
     dead_lettered: list[DeadLetterRef]
     mapping_errors: list[dict[str, Any]] = field(default_factory=list)
     body_format: BodyFormat = "json"
+    events: list[EventOutcome] = field(default_factory=list)  # in the delivery's order
 
 
 @dataclass(frozen=True)
@@ -109,7 +119,10 @@ class Pipeline:
             delivery_id = source.delivery_ids(request, [payload])[0]
             self._send([letters.unmapped(delivery_id, payload, exc.errors)])
             return _unmapped(
-                source, [DeadLetterRef(delivery_id, Reason.MAPPING_FAILED)], [(0, exc.errors)]
+                source,
+                [DeadLetterRef(delivery_id, Reason.MAPPING_FAILED)],
+                [(0, exc.errors)],
+                [EventOutcome(delivery_id, reason=Reason.MAPPING_FAILED)],
             )
         events = [
             _Event(delivery_id, index, item)
@@ -139,6 +152,7 @@ class Pipeline:
     ) -> DeliveryReport:
         mapped: list[tuple[_Event, CreateSequenceDto]] = []
         dead: list[DeadLetter] = []
+        outcomes: dict[int, EventOutcome] = {}
         mapping_errors: list[tuple[int, list[FieldError]]] = []
         for event in events:
             try:
@@ -146,31 +160,38 @@ class Pipeline:
             except EventMappingError as exc:
                 mapping_errors.append((event.index, exc.errors))
                 dead.append(letters.unmapped(event.delivery_id, event.payload, exc.errors))
+                outcomes[event.index] = EventOutcome(event.delivery_id, reason=dead[-1].reason)
 
         deadline = Deadline(min(source.budget_seconds, time_left - DEAD_LETTER_RESERVE_SECONDS))
         sequences: list[dict[str, Any]] = []
         for event, dto in mapped:
             result = self._create(dto, deadline)
             if isinstance(result, Created):
+                sequence = result.sequence
                 sequences.append(
-                    result.sequence.model_dump(mode="json")
-                    if result.sequence is not None
+                    sequence.model_dump(mode="json")
+                    if sequence is not None
                     else {"id": None, "name": dto.name}
                 )
+                sequence_id = sequence.id if sequence is not None else None
+                outcomes[event.index] = EventOutcome(event.delivery_id, sequence_id=sequence_id)
             else:
                 dead.append(letters.not_created(event.delivery_id, event.payload, dto, result))
+                outcomes[event.index] = EventOutcome(event.delivery_id, reason=result.reason)
 
         self._send(dead)
         if sequences:
             metrics.add_metric(name="SequencesCreated", unit=MetricUnit.Count, value=len(sequences))
         refs = [DeadLetterRef(letter.delivery_id, letter.reason) for letter in dead]
+        ordered = [outcomes[index] for index in sorted(outcomes)]
         if not mapped:
-            return _unmapped(source, refs, mapping_errors)
+            return _unmapped(source, refs, mapping_errors, ordered)
         report = DeliveryReport(
             status="created" if not dead else "partial" if sequences else "dead-lettered",
             sequences=sequences,
             dead_lettered=refs,
             body_format=source.body_format,
+            events=ordered,
         )
         logger.info(
             "Delivery processed",
@@ -247,7 +268,10 @@ class _LetterFactory:
 
 
 def _unmapped(
-    source: Source, refs: list[DeadLetterRef], errors: list[tuple[int, list[FieldError]]]
+    source: Source,
+    refs: list[DeadLetterRef],
+    errors: list[tuple[int, list[FieldError]]],
+    outcomes: list[EventOutcome],
 ) -> DeliveryReport:
     logger.info("Delivery did not map", extra={"deadLettered": len(refs)})
     return DeliveryReport(
@@ -256,4 +280,5 @@ def _unmapped(
         dead_lettered=refs,
         mapping_errors=[{"event": index, **e.as_dict()} for index, errs in errors for e in errs],
         body_format=source.body_format,
+        events=outcomes,
     )

@@ -7,7 +7,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response, content_types
 
 from skipcall_bridge.errors import BridgeError, MappingFailed
-from skipcall_bridge.pipeline import DeliveryReport
+from skipcall_bridge.pipeline import DeliveryReport, EventOutcome
 
 STATUS_BY_CODE: dict[str, int] = {
     "INVALID_JSON": 400,
@@ -73,4 +73,19 @@ def delivery_response(report: DeliveryReport) -> Response[Any]:
             {"deliveryId": ref.delivery_id, "reason": ref.reason.value}
             for ref in report.dead_lettered
         ]
+    body["events"] = [_outcome(outcome) for outcome in report.events]
     return json_response(201 if report.status == "created" else 202, body)
+
+
+def _outcome(outcome: EventOutcome) -> dict[str, Any]:
+    if outcome.reason is None:
+        return {
+            "deliveryId": outcome.delivery_id,
+            "status": "created",
+            "sequenceId": outcome.sequence_id,
+        }
+    return {
+        "deliveryId": outcome.delivery_id,
+        "status": "dead-lettered",
+        "reason": outcome.reason.value,
+    }

@@ -82,6 +82,12 @@ def test_a_hubspot_batch_reports_each_events_outcome(senders: Receiver) -> None:
         ("101", "SKIPCALL_REJECTED"),
         ("102", "MAPPING_FAILED"),
     ]
+    (created,) = senders.sandbox.sequences
+    assert answer.body["events"] == [  # every event's outcome, in the delivery's order
+        {"deliveryId": "101", "status": "dead-lettered", "reason": "SKIPCALL_REJECTED"},
+        {"deliveryId": "102", "status": "dead-lettered", "reason": "MAPPING_FAILED"},
+        {"deliveryId": "103", "status": "created", "sequenceId": created["id"]},
+    ]
     letters = {letter["deliveryId"]: letter for letter in senders.dead_letters()}
     assert letters["102"]["payload"] == events[1]  # each letter holds its own event only
     assert letters["101"]["sequence"]["name"] == "HubSpot 1"

@@ -6,7 +6,7 @@ import pytest
 
 from skipcall_bridge import errors
 from skipcall_bridge.envelope import Reason
-from skipcall_bridge.pipeline import DeadLetterRef, DeliveryReport
+from skipcall_bridge.pipeline import DeadLetterRef, DeliveryReport, EventOutcome
 from skipcall_bridge.responses import STATUS_BY_CODE, delivery_response, error_response
 
 ERRORS = [
@@ -45,17 +45,28 @@ def test_error_bodies_are_shaped_like_skipcalls(error: errors.BridgeError, statu
 
 
 def test_created_is_201_and_anything_dead_lettered_is_202() -> None:
-    created = delivery_response(DeliveryReport("created", [{"id": "s1"}], []))
+    first = EventOutcome("d:0", sequence_id="s1")
+    created = delivery_response(DeliveryReport("created", [{"id": "s1"}], [], events=[first]))
     assert created.status_code == 201
-    assert created.body == {"status": "created", "sequences": [{"id": "s1"}]}
+    assert created.body == {
+        "status": "created",
+        "sequences": [{"id": "s1"}],
+        "events": [{"deliveryId": "d:0", "status": "created", "sequenceId": "s1"}],
+    }
+    second = EventOutcome("d:1", reason=Reason.RATE_LIMITED)
+    refs = [DeadLetterRef("d:1", Reason.RATE_LIMITED)]
     partial = delivery_response(
-        DeliveryReport("partial", [{"id": "s1"}], [DeadLetterRef("d:1", Reason.RATE_LIMITED)])
+        DeliveryReport("partial", [{"id": "s1"}], refs, events=[first, second])
     )
     assert partial.status_code == 202
     assert partial.body == {
         "status": "partial",
         "sequences": [{"id": "s1"}],
         "deadLettered": [{"deliveryId": "d:1", "reason": "RATE_LIMITED"}],
+        "events": [
+            {"deliveryId": "d:0", "status": "created", "sequenceId": "s1"},
+            {"deliveryId": "d:1", "status": "dead-lettered", "reason": "RATE_LIMITED"},
+        ],
     }
     refs = [DeadLetterRef("d", Reason.RATE_LIMITED)]
     dead = delivery_response(DeliveryReport("dead-lettered", [], refs))
