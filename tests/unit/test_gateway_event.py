@@ -1,0 +1,59 @@
+"""Payload-2.0 event -> the raw request: bytes as sent, and the public URL senders signed."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
+
+from skipcall_bridge.errors import InvalidJson
+from skipcall_bridge.gateway_event import signed_request
+from skipcall_bridge.local.gateway import to_event
+
+
+def event(
+    target: str, body: bytes, content_type: str = "application/json"
+) -> APIGatewayProxyEventV2:
+    headers = [("Host", "abc.execute-api.eu-west-3.amazonaws.com"), ("Content-Type", content_type)]
+    raw = to_event("POST", target, headers, body, "abc.execute-api.eu-west-3.amazonaws.com")
+    return APIGatewayProxyEventV2(raw)
+
+
+def test_text_bodies_are_the_bytes_sent() -> None:
+    request = signed_request(event("/webhooks/x", '{"é": 1}'.encode()), "x", None)
+    assert request.body == '{"é": 1}'.encode()
+
+
+def test_base64_bodies_are_decoded_before_anything_else() -> None:
+    binary = bytes(range(256))
+    raw = event("/webhooks/x", binary, "application/octet-stream")
+    assert raw.is_base64_encoded
+    assert signed_request(raw, "x", None).body == binary
+
+
+def test_invalid_base64_is_a_400() -> None:
+    raw = event("/webhooks/x", b"\xff", "application/octet-stream")
+    raw.raw_event["body"] = "not base64!"
+    with pytest.raises(InvalidJson):
+        signed_request(raw, "x", None)
+
+
+def test_public_url_is_derived_from_host_path_and_raw_query() -> None:
+    request = signed_request(event("/webhooks/hubspot?b=2&a=%3A1", b"[]"), "hubspot", None)
+    assert (
+        request.url == "https://abc.execute-api.eu-west-3.amazonaws.com/webhooks/hubspot?b=2&a=%3A1"
+    )
+    assert request.method == "POST"
+
+
+@pytest.mark.parametrize("base", ["https://hooks.example.com", "https://hooks.example.com/"])
+def test_public_base_url_wins(base: str) -> None:
+    request = signed_request(event("/prod/webhooks/hubspot?x=1", b"[]"), "hubspot", base)
+    assert request.url == "https://hooks.example.com/webhooks/hubspot?x=1"
+
+
+def test_headers_are_case_insensitive() -> None:
+    request = signed_request(event("/webhooks/x", b"{}"), "x", None)
+    assert request.headers.get("CONTENT-TYPE") == "application/json"
+    assert base64.b64encode(request.body) == b"e30="
