@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -15,10 +16,13 @@ from pathlib import Path
 
 import urllib3
 
+from skipcall_bridge.envelope import Reason
 from skipcall_bridge.errors import ConfigurationError
 from skipcall_bridge.local.events import write_events
 from skipcall_bridge.local.samples import SignedSample, curl_command, sample_body, sign_sample
-from skipcall_bridge.local.stack import LocalStack
+from skipcall_bridge.local.stack import LocalStack, dev_stack_environment
+from skipcall_bridge.replay import Replayer, ReplayFilter
+from skipcall_bridge.runtime import current_runtime
 from skipcall_bridge.sources import load_sources
 
 DEFAULT_SOURCES = Path("sources.example.json")
@@ -63,6 +67,20 @@ def _parser() -> argparse.ArgumentParser:
     _signing_options(send)
     send.add_argument("--timeout", type=float, default=30.0, help="seconds (default 30)")
     send.set_defaults(run=_send)
+
+    replay = commands.add_parser(
+        "replay",
+        help="send dead letters to Skipcall again",
+        description="Replay the DLQ, configured by the same environment variables as the "
+        "function (or --dev for the stack `make dev` runs).",
+    )
+    replay.add_argument("--source", help="only this source's letters")
+    replay.add_argument("--reason", choices=[reason.value for reason in Reason])
+    replay.add_argument("--max", type=int, dest="max_messages", help="at most this many")
+    replay.add_argument("--dry-run", action="store_true", help="show what it would do")
+    replay.add_argument("--dev", action="store_true", help="target the local `make dev` stack")
+    replay.add_argument("--sources", type=Path, default=DEFAULT_SOURCES, help="with --dev")
+    replay.set_defaults(run=_replay)
 
     check = commands.add_parser("check-config", help="validate a sources file")
     check.add_argument("sources", type=Path, nargs="?", default=DEFAULT_SOURCES)
@@ -149,6 +167,40 @@ def _send(args: argparse.Namespace) -> int:
     print(f"HTTP {response.status}")
     print(response.data.decode("utf-8", errors="replace"))
     return 0 if 200 <= response.status < 300 else 1
+
+
+def _replay(args: argparse.Namespace) -> int:
+    if args.dev:
+        os.environ.update(dev_stack_environment(args.sources))
+    runtime = current_runtime()
+    replayer = Replayer(
+        runtime.catalog,
+        runtime.dead_letters,
+        runtime.skipcall,
+        runtime.guard,
+        max_attempts=runtime.settings.replay_max_attempts,
+    )
+    waiting = runtime.dead_letters.depth()
+    total = min(waiting, args.max_messages) if args.max_messages is not None else waiting
+    print(f"{waiting} dead letters waiting", file=sys.stderr)
+    filters = ReplayFilter(
+        source=args.source,
+        reason=Reason(args.reason) if args.reason else None,
+        max_messages=args.max_messages,
+        dry_run=args.dry_run,
+    )
+    summary = replayer.run(filters, progress=lambda done: _progress(done, total))
+    print(file=sys.stderr)
+    print(summary.table())
+    return 0
+
+
+def _progress(done: int, total: int) -> None:
+    total = max(total, done)
+    filled = round(30 * done / total) if total else 30
+    print(
+        f"\rreplaying [{'#' * filled}{'.' * (30 - filled)}] {done}/{total}", end="", file=sys.stderr
+    )
 
 
 def _check_config(args: argparse.Namespace) -> int:

@@ -58,6 +58,16 @@ class Unavailable(BridgeError):
 
     code = "UNAVAILABLE"
 
+    def __init__(self, message: str, *, retry_after_seconds: int = 30) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+
+class DeliveryConflict(BridgeError):
+    """A delivery id seen before arrived with a different payload."""
+
+    code = "DELIVERY_CONFLICT"
+
 
 class ConfigurationError(Exception):
     """The settings or the sources file are invalid. The message names the field at fault."""

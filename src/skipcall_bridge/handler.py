@@ -30,7 +30,8 @@ def receive_webhook(source: str) -> JsonResponse:
     runtime = current_runtime()
     request = signed_request(app.current_event, source, runtime.settings.public_base_url)
     time_left = app.lambda_context.get_remaining_time_in_millis() / 1000
-    report = runtime.pipeline.process(InboundDelivery(source, request), time_left)
+    delivery = InboundDelivery(source, request, lambda_context=app.lambda_context)
+    report = runtime.pipeline.process(delivery, time_left)
     return delivery_response(report)
 
 

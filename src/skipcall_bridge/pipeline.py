@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from functools import partial
+from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -22,8 +23,14 @@ from skipcall_bridge.errors import (
 )
 from skipcall_bridge.mapping import EventMappingError, FieldError
 from skipcall_bridge.observability import logger, metrics
-from skipcall_bridge.payloads import BodyFormat
-from skipcall_bridge.ports import DeadLetterSink, SequenceCreator, SigningSecrets
+from skipcall_bridge.outcomes import DeliveryReport, EventOutcome, OutcomeStatus
+from skipcall_bridge.ports import (
+    DeadLetterSink,
+    IdempotencyGuard,
+    NoIdempotency,
+    SequenceCreator,
+    SigningSecrets,
+)
 from skipcall_bridge.skipcall.models import Created, CreateSequenceDto, NotCreated
 from skipcall_bridge.sources import Source, SourceCatalog
 from skipcall_bridge.verify import SignedRequest
@@ -37,43 +44,7 @@ class InboundDelivery:
     source: str
     request: SignedRequest
     received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-
-
-@dataclass(frozen=True)
-class DeadLetterRef:
-    delivery_id: str
-    reason: Reason
-
-
-@dataclass(frozen=True)
-class EventOutcome:
-    """One event of a delivery: created (with its sequence id), or dead-lettered (with why)."""
-
-    delivery_id: str
-    sequence_id: str | None = None
-    reason: Reason | None = None
-
-
-DeliveryStatus = Literal["created", "partial", "dead-lettered", "unmapped"]
-
-
-@dataclass(frozen=True)
-class DeliveryReport:
-    """What became of every event. `unmapped`: no event mapped (all are dead-lettered)."""
-
-    status: DeliveryStatus
-    sequences: list[dict[str, Any]]
-    dead_lettered: list[DeadLetterRef]
-    mapping_errors: list[dict[str, Any]] = field(default_factory=list)
-    body_format: BodyFormat = "json"
-    events: list[EventOutcome] = field(default_factory=list)  # in the delivery's order
-
-
-@dataclass(frozen=True)
-class _Event:
-    delivery_id: str
-    index: int
-    payload: Any
+    lambda_context: Any = None  # registered with deduplication: a timed-out run frees its lock
 
 
 class Pipeline:
@@ -85,6 +56,7 @@ class Pipeline:
         dead_letters: DeadLetterSink,
         *,
         max_body_bytes: int,
+        guard: IdempotencyGuard | None = None,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._catalog = catalog
@@ -92,6 +64,7 @@ class Pipeline:
         self._skipcall = skipcall
         self._dead_letters = dead_letters
         self._max_body_bytes = max_body_bytes
+        self._guard = guard or NoIdempotency()
         self._wall_clock = wall_clock
 
     def process(self, delivery: InboundDelivery, time_left_seconds: float) -> DeliveryReport:
@@ -104,34 +77,57 @@ class Pipeline:
                 f"The body is {len(request.body)} bytes; the limit is {self._max_body_bytes}."
             )
         self._verify(source, request)
+        self._guard.register(delivery.lambda_context)
 
         letters = _LetterFactory(source.name, delivery.received_at)
         try:
             payload = source.parse_body(request.body)
         except InvalidBody as exc:
             raw = request.body.decode("utf-8", errors="replace")
-            errors = [FieldError("body", exc.message)]
-            self._send([letters.unmapped(source.delivery_ids(request, [raw])[0], raw, errors)])
+            delivery_id = source.delivery_ids(request, [raw])[0]
+            letter = letters.unmapped(delivery_id, raw, [FieldError("body", exc.message)])
+            self._once(
+                source, delivery_id, raw, lambda: self._dead_letter(letter, status="invalid-body")
+            )
             raise
         try:
             selected = source.events.select(payload)
         except EventMappingError as exc:
             delivery_id = source.delivery_ids(request, [payload])[0]
-            self._send([letters.unmapped(delivery_id, payload, exc.errors)])
-            return _unmapped(
-                source,
-                [DeadLetterRef(delivery_id, Reason.MAPPING_FAILED)],
-                [(0, exc.errors)],
-                [EventOutcome(delivery_id, reason=Reason.MAPPING_FAILED)],
+            errors = exc.errors
+            letter = letters.unmapped(delivery_id, payload, errors)
+            outcome = self._once(
+                source, delivery_id, payload, lambda: self._dead_letter(letter, errors)
             )
-        events = [
-            _Event(delivery_id, index, item)
-            for index, (delivery_id, item) in enumerate(
-                zip(source.delivery_ids(request, selected), selected, strict=True)
-            )
-        ]
-        logger.append_keys(source=source.name, delivery_id=events[0].delivery_id)
-        return self._deliver(source, events, letters, time_left_seconds)
+            return self._report(source, [outcome])
+
+        deadline = Deadline(
+            min(source.budget_seconds, time_left_seconds - DEAD_LETTER_RESERVE_SECONDS)
+        )
+        outcomes = []
+        for delivery_id, event in zip(
+            source.delivery_ids(request, selected), selected, strict=True
+        ):
+            logger.append_keys(source=source.name, delivery_id=delivery_id)
+            work = partial(self._handle_event, source, delivery_id, event, deadline, letters)
+            outcomes.append(self._once(source, delivery_id, event, work))
+        return self._report(source, outcomes)
+
+    def _once(
+        self, source: Source, delivery_id: str, payload: Any, work: Callable[[], EventOutcome]
+    ) -> EventOutcome:
+        """Runs `work` for this event unless it ran before; then its first outcome comes back."""
+        key = {
+            "source": source.name,
+            "deliveryId": delivery_id,
+            "phase": "receive",
+            "payload": payload,
+        }
+        stored, replayed = self._guard.run(key, lambda: work().model_dump(mode="json"))
+        if replayed:
+            metrics.add_metric(name="DuplicatesSuppressed", unit=MetricUnit.Count, value=1)
+            logger.info("Duplicate delivery: answering as the first time")
+        return EventOutcome.model_validate(stored)
 
     def _verify(self, source: Source, request: SignedRequest) -> None:
         try:
@@ -147,61 +143,28 @@ class Pipeline:
             )
             raise Unavailable("The receiver cannot verify this source right now.") from None
 
-    def _deliver(
-        self, source: Source, events: list[_Event], letters: _LetterFactory, time_left: float
-    ) -> DeliveryReport:
-        mapped: list[tuple[_Event, CreateSequenceDto]] = []
-        dead: list[DeadLetter] = []
-        outcomes: dict[int, EventOutcome] = {}
-        mapping_errors: list[tuple[int, list[FieldError]]] = []
-        for event in events:
-            try:
-                mapped.append((event, source.mapper.map(event.payload)))
-            except EventMappingError as exc:
-                mapping_errors.append((event.index, exc.errors))
-                dead.append(letters.unmapped(event.delivery_id, event.payload, exc.errors))
-                outcomes[event.index] = EventOutcome(event.delivery_id, reason=dead[-1].reason)
-
-        deadline = Deadline(min(source.budget_seconds, time_left - DEAD_LETTER_RESERVE_SECONDS))
-        sequences: list[dict[str, Any]] = []
-        for event, dto in mapped:
-            result = self._create(dto, deadline)
-            if isinstance(result, Created):
-                sequence = result.sequence
-                sequences.append(
-                    sequence.model_dump(mode="json")
-                    if sequence is not None
-                    else {"id": None, "name": dto.name}
-                )
-                sequence_id = sequence.id if sequence is not None else None
-                outcomes[event.index] = EventOutcome(event.delivery_id, sequence_id=sequence_id)
-            else:
-                dead.append(letters.not_created(event.delivery_id, event.payload, dto, result))
-                outcomes[event.index] = EventOutcome(event.delivery_id, reason=result.reason)
-
-        self._send(dead)
-        if sequences:
-            metrics.add_metric(name="SequencesCreated", unit=MetricUnit.Count, value=len(sequences))
-        refs = [DeadLetterRef(letter.delivery_id, letter.reason) for letter in dead]
-        ordered = [outcomes[index] for index in sorted(outcomes)]
-        if not mapped:
-            return _unmapped(source, refs, mapping_errors, ordered)
-        report = DeliveryReport(
-            status="created" if not dead else "partial" if sequences else "dead-lettered",
-            sequences=sequences,
-            dead_lettered=refs,
-            body_format=source.body_format,
-            events=ordered,
+    def _handle_event(
+        self,
+        source: Source,
+        delivery_id: str,
+        payload: Any,
+        deadline: Deadline,
+        letters: _LetterFactory,
+    ) -> EventOutcome:
+        try:
+            dto = source.mapper.map(payload)
+        except EventMappingError as exc:
+            return self._dead_letter(letters.unmapped(delivery_id, payload, exc.errors), exc.errors)
+        result = self._create(dto, deadline)
+        if isinstance(result, NotCreated):
+            return self._dead_letter(letters.not_created(delivery_id, payload, dto, result))
+        metrics.add_metric(name="SequencesCreated", unit=MetricUnit.Count, value=1)
+        sequence = (
+            result.sequence.model_dump(mode="json")
+            if result.sequence is not None
+            else {"id": None, "name": dto.name}  # created, but Skipcall's answer was unreadable
         )
-        logger.info(
-            "Delivery processed",
-            extra={
-                "status": report.status,
-                "sequencesCreated": len(sequences),
-                "deadLettered": len(dead),
-            },
-        )
-        return report
+        return EventOutcome(delivery_id=delivery_id, status="created", sequence=sequence)
 
     def _create(self, dto: CreateSequenceDto, deadline: Deadline) -> Created | NotCreated:
         if deadline.expired:
@@ -222,11 +185,34 @@ class Pipeline:
             )
         return result
 
-    def _send(self, letters: list[DeadLetter]) -> None:
-        if not letters:
-            return
-        self._dead_letters.send(letters)
-        metrics.add_metric(name="DeliveriesDeadLettered", unit=MetricUnit.Count, value=len(letters))
+    def _dead_letter(
+        self,
+        letter: DeadLetter,
+        errors: Sequence[FieldError] = (),
+        status: OutcomeStatus | None = None,
+    ) -> EventOutcome:
+        """Stores the letter (or raises Unavailable): only then is the outcome recorded."""
+        self._dead_letters.send([letter])
+        metrics.add_metric(name="DeliveriesDeadLettered", unit=MetricUnit.Count, value=1)
+        unmapped = letter.reason is Reason.MAPPING_FAILED
+        return EventOutcome(
+            delivery_id=letter.delivery_id,
+            status=status or ("unmapped" if unmapped else "dead-lettered"),
+            reason=letter.reason,
+            errors=[error.as_dict() for error in errors],
+        )
+
+    def _report(self, source: Source, outcomes: list[EventOutcome]) -> DeliveryReport:
+        report = DeliveryReport(events=outcomes, body_format=source.body_format)
+        logger.info(
+            "Delivery processed",
+            extra={
+                "status": report.status,
+                "sequencesCreated": len(report.sequences),
+                "deadLettered": len(report.dead_lettered),
+            },
+        )
+        return report
 
 
 class _LetterFactory:
@@ -265,20 +251,3 @@ class _LetterFactory:
             sequence=dto.to_json(),
             payload=payload,
         )
-
-
-def _unmapped(
-    source: Source,
-    refs: list[DeadLetterRef],
-    errors: list[tuple[int, list[FieldError]]],
-    outcomes: list[EventOutcome],
-) -> DeliveryReport:
-    logger.info("Delivery did not map", extra={"deadLettered": len(refs)})
-    return DeliveryReport(
-        status="unmapped",
-        sequences=[],
-        dead_lettered=refs,
-        mapping_errors=[{"event": index, **e.as_dict()} for index, errs in errors for e in errs],
-        body_format=source.body_format,
-        events=outcomes,
-    )

@@ -5,8 +5,8 @@ Adapters live in `aws/` and `skipcall/`; tests and benchmarks may supply their o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 from skipcall_bridge.budget import Deadline
 from skipcall_bridge.envelope import DeadLetter
@@ -26,3 +26,26 @@ class SequenceCreator(Protocol):
 class DeadLetterSink(Protocol):
     def send(self, letters: Sequence[DeadLetter]) -> None:
         """Store every letter, or raise Unavailable."""
+
+
+class IdempotencyGuard(Protocol):
+    def register(self, lambda_context: Any) -> None:
+        """Bind the invocation, so a run cut short by a timeout does not hold its lock."""
+
+    def run(
+        self, key: dict[str, Any], work: Callable[[], dict[str, Any]]
+    ) -> tuple[dict[str, Any], bool]:
+        """Run `work` once per key; later calls get its stored result. Returns (result,
+        replayed). Raises Unavailable (in progress, store down) or DeliveryConflict."""
+
+
+class NoIdempotency:
+    """IDEMPOTENCY_TABLE unset: every delivery is processed (no deduplication)."""
+
+    def register(self, lambda_context: Any) -> None:
+        return None
+
+    def run(
+        self, key: dict[str, Any], work: Callable[[], dict[str, Any]]
+    ) -> tuple[dict[str, Any], bool]:
+        return work(), False

@@ -6,8 +6,8 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
 
-from skipcall_bridge.errors import BridgeError, MappingFailed
-from skipcall_bridge.pipeline import DeliveryReport, EventOutcome
+from skipcall_bridge.errors import BridgeError, MappingFailed, Unavailable
+from skipcall_bridge.outcomes import DeliveryReport, EventOutcome
 
 STATUS_BY_CODE: dict[str, int] = {
     "INVALID_JSON": 400,
@@ -16,10 +16,10 @@ STATUS_BY_CODE: dict[str, int] = {
     "UNKNOWN_SOURCE": 404,
     "NOT_FOUND": 404,
     "PAYLOAD_TOO_LARGE": 413,
+    "DELIVERY_CONFLICT": 409,
     "MAPPING_FAILED": 422,
     "UNAVAILABLE": 503,
 }
-RETRY_AFTER_SECONDS = "30"
 SOAP_CONTENT_TYPE = "text/xml; charset=utf-8"
 SALESFORCE_ACK = (
     '<?xml version="1.0" encoding="UTF-8"?>'
@@ -51,7 +51,9 @@ def error_response(error: BridgeError) -> JsonResponse:
     payload: dict[str, Any] = {"code": error.code, "message": error.message, "status": status}
     if error.details:
         payload["details"] = error.details
-    headers = {"Retry-After": RETRY_AFTER_SECONDS} if status == 503 else None
+    headers = (
+        {"Retry-After": str(error.retry_after_seconds)} if isinstance(error, Unavailable) else None
+    )
     return json_response(status, {"error": payload}, headers)
 
 
@@ -70,8 +72,8 @@ def delivery_response(report: DeliveryReport) -> Response[Any]:
     body: dict[str, Any] = {"status": report.status, "sequences": report.sequences}
     if report.dead_lettered:
         body["deadLettered"] = [
-            {"deliveryId": ref.delivery_id, "reason": ref.reason.value}
-            for ref in report.dead_lettered
+            {"deliveryId": event.delivery_id, "reason": event.reason}
+            for event in report.dead_lettered
         ]
     body["events"] = [_outcome(outcome) for outcome in report.events]
     return json_response(201 if report.status == "created" else 202, body)

@@ -6,8 +6,10 @@ import functools
 from dataclasses import dataclass
 
 from skipcall_bridge.aws.dead_letter import SqsDeadLetterQueue
+from skipcall_bridge.aws.idempotency import DynamoDbIdempotency
 from skipcall_bridge.aws.secrets import SecretsManagerStore
 from skipcall_bridge.pipeline import Pipeline
+from skipcall_bridge.ports import IdempotencyGuard, NoIdempotency
 from skipcall_bridge.settings import Settings
 from skipcall_bridge.skipcall.client import SkipcallClient
 from skipcall_bridge.sources import SourceCatalog, load_sources
@@ -18,19 +20,41 @@ class Runtime:
     settings: Settings
     catalog: SourceCatalog
     pipeline: Pipeline
+    skipcall: SkipcallClient
+    dead_letters: SqsDeadLetterQueue
+    guard: IdempotencyGuard
 
 
 def build_runtime(settings: Settings) -> Runtime:
     catalog = load_sources(settings.sources_config)
     secrets = SecretsManagerStore(settings.api_key_secret_id, settings.secrets_max_age_seconds)
+    skipcall = SkipcallClient(settings.skipcall_api_url, secrets)
+    dead_letters = SqsDeadLetterQueue(settings.dead_letter_queue_url)
+    guard = idempotency_guard(settings)
     pipeline = Pipeline(
         catalog,
         secrets,
-        SkipcallClient(settings.skipcall_api_url, secrets),
-        SqsDeadLetterQueue(settings.dead_letter_queue_url),
+        skipcall,
+        dead_letters,
         max_body_bytes=settings.max_body_bytes,
+        guard=guard,
     )
-    return Runtime(settings=settings, catalog=catalog, pipeline=pipeline)
+    return Runtime(
+        settings=settings,
+        catalog=catalog,
+        pipeline=pipeline,
+        skipcall=skipcall,
+        dead_letters=dead_letters,
+        guard=guard,
+    )
+
+
+def idempotency_guard(settings: Settings) -> IdempotencyGuard:
+    if settings.idempotency_table is None:
+        return NoIdempotency()
+    return DynamoDbIdempotency(
+        settings.idempotency_table, settings.idempotency_expires_after_seconds
+    )
 
 
 @functools.cache

@@ -24,9 +24,14 @@ class Settings(BaseModel):
     dead_letter_queue_url: str = Field(alias="DEAD_LETTER_QUEUE_URL", min_length=1)
     sources_config: Path = Field(default=DEFAULT_SOURCES_PATH, alias="SOURCES_CONFIG")
     idempotency_table: str | None = Field(default=None, alias="IDEMPOTENCY_TABLE")
+    # Longer than any sender retries (HubSpot ~1 day, Close 3 days, Standard Webhooks ~3 days).
+    idempotency_expires_after_seconds: int = Field(
+        default=4 * 24 * 3600, alias="IDEMPOTENCY_EXPIRES_AFTER_SECONDS", ge=60
+    )
     public_base_url: str | None = Field(
         default=None, alias="PUBLIC_BASE_URL", pattern=r"^https?://[^?#]+$"
     )
+    replay_max_attempts: int = Field(default=5, alias="REPLAY_MAX_ATTEMPTS", ge=1, le=100)
     max_body_bytes: int = Field(default=256 * 1024, alias="MAX_BODY_BYTES", gt=0)
     secrets_max_age_seconds: int = Field(default=300, alias="SECRETS_MAX_AGE_SECONDS", ge=0)
 

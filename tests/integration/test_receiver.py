@@ -201,7 +201,7 @@ def test_429_past_the_budget_is_dead_lettered_as_rate_limited(receiver: Receiver
     receiver.sandbox.state.rate_limit, receiver.sandbox.state.window_seconds = 1, 60.0
     assert receiver.bearer(EVENT).status == 201
     started = time.monotonic()
-    answer = receiver.bearer(EVENT)
+    answer = receiver.bearer({**EVENT, "name": "a new delivery"})
     assert time.monotonic() - started < 2.0  # it did not wait a minute
     assert answer.status == 202
     (letter,) = receiver.dead_letters()
@@ -232,7 +232,7 @@ def test_a_rotated_api_key_is_re_read_once_after_a_401(receiver: Receiver) -> No
     receiver.moto.client("secretsmanager").put_secret_value(
         SecretId="it/api-key", SecretString="sk_test_rotated"
     )
-    answer = receiver.bearer(EVENT)
+    answer = receiver.bearer({**EVENT, "name": "a new delivery"})
     assert answer.status == 201, answer.body
     assert receiver.sandbox.state.requests == 3
 
@@ -316,11 +316,11 @@ def test_no_secret_reaches_logs_responses_or_dead_letters(
     receiver.sandbox.inject("status", status=500, count=10)
     answers.append(receiver.post("make", batch, make_headers(batch)))
     receiver.sandbox.state.api_keys = set()
-    answers.append(receiver.bearer(EVENT))
+    answers.append(receiver.bearer({**EVENT, "name": "a new delivery"}))
     letters = receiver.dead_letters()
     assert len(letters) == 3
     logs = log_lines.getvalue()
-    assert logs.count("Delivery processed") == 4  # the check below read real log lines
+    assert logs.count("Delivery processed") == 5  # the check below read real log lines
     haystack = "\n".join(
         [logs, *capfd.readouterr()]
         + [json.dumps(answer.body) + json.dumps(answer.headers) for answer in answers]

@@ -6,7 +6,7 @@ import pytest
 
 from skipcall_bridge import errors
 from skipcall_bridge.envelope import Reason
-from skipcall_bridge.pipeline import DeadLetterRef, DeliveryReport, EventOutcome
+from skipcall_bridge.outcomes import DeliveryReport, EventOutcome
 from skipcall_bridge.responses import STATUS_BY_CODE, delivery_response, error_response
 
 ERRORS = [
@@ -17,6 +17,7 @@ ERRORS = [
     (errors.RouteNotFound("x"), 404),
     (errors.PayloadTooLarge("x"), 413),
     (errors.MappingFailed("x", details=[{"field": "name"}]), 422),
+    (errors.DeliveryConflict("x"), 409),
     (errors.Unavailable("x"), 503),
 ]
 
@@ -44,20 +45,27 @@ def test_error_bodies_are_shaped_like_skipcalls(error: errors.BridgeError, statu
     json.dumps(response.body)
 
 
-def test_created_is_201_and_anything_dead_lettered_is_202() -> None:
-    first = EventOutcome("d:0", sequence_id="s1")
-    created = delivery_response(DeliveryReport("created", [{"id": "s1"}], [], events=[first]))
-    assert created.status_code == 201
-    assert created.body == {
+def created(delivery_id: str, sequence_id: str) -> EventOutcome:
+    return EventOutcome(delivery_id=delivery_id, status="created", sequence={"id": sequence_id})
+
+
+def dead(delivery_id: str, reason: Reason = Reason.RATE_LIMITED) -> EventOutcome:
+    status = "unmapped" if reason is Reason.MAPPING_FAILED else "dead-lettered"
+    return EventOutcome(delivery_id=delivery_id, status=status, reason=reason)
+
+
+def test_created_is_201() -> None:
+    response = delivery_response(DeliveryReport([created("d:0", "s1")]))
+    assert response.status_code == 201
+    assert response.body == {
         "status": "created",
         "sequences": [{"id": "s1"}],
         "events": [{"deliveryId": "d:0", "status": "created", "sequenceId": "s1"}],
     }
-    second = EventOutcome("d:1", reason=Reason.RATE_LIMITED)
-    refs = [DeadLetterRef("d:1", Reason.RATE_LIMITED)]
-    partial = delivery_response(
-        DeliveryReport("partial", [{"id": "s1"}], refs, events=[first, second])
-    )
+
+
+def test_anything_dead_lettered_is_202_with_each_events_outcome() -> None:
+    partial = delivery_response(DeliveryReport([created("d:0", "s1"), dead("d:1")]))
     assert partial.status_code == 202
     assert partial.body == {
         "status": "partial",
@@ -68,27 +76,34 @@ def test_created_is_201_and_anything_dead_lettered_is_202() -> None:
             {"deliveryId": "d:1", "status": "dead-lettered", "reason": "RATE_LIMITED"},
         ],
     }
-    refs = [DeadLetterRef("d", Reason.RATE_LIMITED)]
-    dead = delivery_response(DeliveryReport("dead-lettered", [], refs))
-    assert dead.status_code == 202
-    assert dead.body is not None
-    assert dead.body["status"] == "dead-lettered"
+    only_dead = delivery_response(DeliveryReport([dead("d"), dead("e", Reason.MAPPING_FAILED)]))
+    assert only_dead.status_code == 202
+    assert only_dead.body is not None
+    assert only_dead.body["status"] == "dead-lettered"
 
 
 def test_unmapped_is_422_with_the_field_errors() -> None:
-    errors_ = [{"event": 0, "field": "creatorId", "message": "Field required"}]
-    response = delivery_response(
-        DeliveryReport("unmapped", [], [DeadLetterRef("d", Reason.MAPPING_FAILED)], errors_)
+    errors_ = [{"field": "creatorId", "message": "Field required"}]
+    outcome = EventOutcome(
+        delivery_id="d", status="unmapped", reason=Reason.MAPPING_FAILED, errors=errors_
     )
+    response = delivery_response(DeliveryReport([outcome]))
     assert response.status_code == 422
     assert response.body is not None
     assert response.body["error"]["code"] == "MAPPING_FAILED"
-    assert response.body["error"]["details"] == errors_
+    assert response.body["error"]["details"] == [{"event": 0, **errors_[0]}]
 
 
 @pytest.mark.parametrize("status", ["created", "partial", "dead-lettered", "unmapped"])
 def test_salesforce_gets_its_soap_ack_once_everything_is_stored(status: str) -> None:
-    report = DeliveryReport(status, [], [], body_format="salesforce-soap")  # type: ignore[arg-type]
+    events = {
+        "created": [created("a", "s")],
+        "partial": [created("a", "s"), dead("b")],
+        "dead-lettered": [dead("b")],
+        "unmapped": [dead("c", Reason.MAPPING_FAILED)],
+    }[status]
+    report = DeliveryReport(events, body_format="salesforce-soap")
+    assert report.status == status
     response = delivery_response(report)
     assert response.status_code == 200
     assert response.content_type == "text/xml; charset=utf-8"

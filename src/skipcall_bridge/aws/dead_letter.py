@@ -1,9 +1,13 @@
-"""Sends dead letters to the SQS queue (batches of up to 10, and under the batch size cap)."""
+"""The SQS dead-letter queue: sends letters (batches of up to 10, under the size cap), and
+receives, deletes and releases them for the replay."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from pydantic import ValidationError
 
 from skipcall_bridge.envelope import DeadLetter
 from skipcall_bridge.errors import Unavailable
@@ -36,6 +40,47 @@ class SqsDeadLetterQueue:
             logger.error("Dead-letter queue unreachable", extra={"error": type(exc).__name__})
             raise Unavailable("Neither Skipcall nor the dead-letter queue took it.") from None
 
+    def receive(self, max_messages: int = 10) -> list[QueuedLetter]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            messages = (
+                self._sqs()
+                .receive_message(
+                    QueueUrl=self._queue_url,
+                    MaxNumberOfMessages=min(max(max_messages, 1), 10),
+                    WaitTimeSeconds=0,
+                )
+                .get("Messages", [])
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise Unavailable(
+                f"The dead-letter queue cannot be read: {type(exc).__name__}"
+            ) from None
+        return [
+            QueuedLetter(
+                message_id=message["MessageId"],
+                receipt=message["ReceiptHandle"],
+                letter=_letter(message.get("Body", "")),
+            )
+            for message in messages
+        ]
+
+    def delete(self, receipt: str) -> None:
+        self._sqs().delete_message(QueueUrl=self._queue_url, ReceiptHandle=receipt)
+
+    def release(self, receipt: str) -> None:
+        """Make a received message visible again now, for another consumer or a later run."""
+        self._sqs().change_message_visibility(
+            QueueUrl=self._queue_url, ReceiptHandle=receipt, VisibilityTimeout=0
+        )
+
+    def depth(self) -> int:
+        attributes = self._sqs().get_queue_attributes(
+            QueueUrl=self._queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+        )["Attributes"]
+        return int(attributes.get("ApproximateNumberOfMessages", 0))
+
     def _sqs(self) -> SQSClient:
         if self._client is None:
             import boto3
@@ -50,6 +95,20 @@ class SqsDeadLetterQueue:
                 ),
             )
         return self._client
+
+
+@dataclass(frozen=True)
+class QueuedLetter:
+    message_id: str
+    receipt: str
+    letter: DeadLetter | None  # None: not an envelope this receiver can read
+
+
+def _letter(body: str) -> DeadLetter | None:
+    try:
+        return DeadLetter.model_validate_json(body)
+    except ValidationError:
+        return None
 
 
 def _entry(index: int, letter: DeadLetter) -> SendMessageBatchRequestEntryTypeDef:

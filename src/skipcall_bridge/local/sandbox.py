@@ -45,6 +45,7 @@ class SandboxState:
     window_seconds: float = 60.0
     sequences: list[dict[str, Any]] = field(default_factory=list)
     requests: int = 0
+    throttled: int = 0  # 429s answered
     faults: deque[Fault] = field(default_factory=deque)
     window_start: float = 0.0
     window_count: int = 0
@@ -81,6 +82,7 @@ class SkipcallSandbox(BackgroundHTTPServer):
             self.state.sequences.clear()
             self.state.faults.clear()
             self.state.requests = 0
+            self.state.throttled = 0
             self.state.window_count = 0
 
     @property
@@ -146,6 +148,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         limit_headers, limited = self._rate_limit()
         if limited:
+            with self.state.lock:
+                self.state.throttled += 1
             self._error(
                 HTTPStatus.TOO_MANY_REQUESTS,
                 "RATE_LIMIT_EXCEEDED",

@@ -57,8 +57,28 @@ class MotoServer:
         self._server.stop()
 
 
+IDEMPOTENCY_TABLE = "skipcall-bridge-idempotency"
+
+
+def create_idempotency_table(moto: MotoServer, name: str = IDEMPOTENCY_TABLE) -> str:
+    """The table template.yaml declares: partition key `id`, TTL on `expiration`."""
+    dynamodb = moto.client("dynamodb")
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.update_time_to_live(
+        TableName=name,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"},
+    )
+    return name
+
+
 def seed_aws(moto: MotoServer, sources_path: Path) -> str:
-    """Create the API key, every signing secret the sources file names, and the DLQ."""
+    """Create the API key, every signing secret the sources file names, the DLQ and the
+    idempotency table."""
     secrets = moto.client("secretsmanager")
     secrets.create_secret(
         Name=devdata.API_KEY_SECRET_ID, SecretString=f'{{"apiKey": "{devdata.API_KEY}"}}'
@@ -71,6 +91,7 @@ def seed_aws(moto: MotoServer, sources_path: Path) -> str:
         # Several sources may share one secret.
         with contextlib.suppress(secrets.exceptions.ResourceExistsException):
             secrets.create_secret(Name=source.secret_id, SecretString=value)
+    create_idempotency_table(moto)
     queue = moto.client("sqs").create_queue(
         QueueName=devdata.DEAD_LETTER_QUEUE,
         Attributes={"MessageRetentionPeriod": "1209600", "SqsManagedSseEnabled": "true"},
@@ -91,9 +112,18 @@ def receiver_environment(
         "SKIPCALL_API_KEY_SECRET_ID": devdata.API_KEY_SECRET_ID,
         "DEAD_LETTER_QUEUE_URL": queue_url,
         "SOURCES_CONFIG": str(sources.resolve()),
+        "IDEMPOTENCY_TABLE": IDEMPOTENCY_TABLE,
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_SERVICE_NAME": "skipcall-bridge",
     }
+
+
+def dev_stack_environment(sources: Path) -> dict[str, str]:
+    """The environment of the stack `make dev` runs on its default ports (for the CLI)."""
+    moto = f"http://127.0.0.1:{devdata.MOTO_PORT}"
+    queue_url = f"{moto}/123456789012/{devdata.DEAD_LETTER_QUEUE}"
+    sandbox = f"http://127.0.0.1:{devdata.SANDBOX_PORT}"
+    return receiver_environment(moto, sandbox, queue_url, sources)
 
 
 class LocalStack:

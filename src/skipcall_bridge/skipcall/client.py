@@ -22,7 +22,7 @@ from skipcall_bridge.skipcall.models import (
     NotCreated,
     SequenceDto,
 )
-from skipcall_bridge.skipcall.retry import RetryPolicy
+from skipcall_bridge.skipcall.retry import RateLimit, RetryPolicy, parse_rate_limit
 
 MAX_ERROR_MESSAGE = 300
 # Failures worth another attempt inside the same budget (other 4xx are final for this call).
@@ -54,6 +54,7 @@ class SkipcallClient:
         self._wall_clock = wall_clock
         # One pool per container: the TLS connection is reused across warm invocations.
         self._pool = urllib3.PoolManager(num_pools=2, maxsize=2, retries=False)
+        self.rate_limit: RateLimit | None = None  # as of Skipcall's last answer
 
     def create(self, dto: CreateSequenceDto, deadline: Deadline) -> CreateResult:
         body = json.dumps(dto.to_json(), separators=(",", ":")).encode()
@@ -134,6 +135,7 @@ class SkipcallClient:
                 attempts=attempt,
                 error=ErrorInfo(code="CONNECTION_ERROR", message=type(exc).__name__),
             ), None
+        self.rate_limit = parse_rate_limit(response.headers) or self.rate_limit
         status = response.status
         if 200 <= status < 300:
             return Created(_sequence(response.data), attempt), None

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 
@@ -40,3 +40,29 @@ class RetryPolicy:
 
     def fits(self, wait: float, remaining: float) -> bool:
         return wait + self.min_attempt_seconds <= remaining
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """Skipcall's X-RateLimit-* headers: the window's limit, what is left, when it resets."""
+
+    limit: int
+    remaining: int
+    reset_epoch: float
+
+    def wait_before_next(self, now_epoch: float, slack: float = 0.05) -> float:
+        """Seconds to wait so the next request fits the window (0 while some are left)."""
+        if self.remaining > 0:
+            return 0.0
+        return max(self.reset_epoch - now_epoch, 0.0) + slack
+
+
+def parse_rate_limit(headers: Mapping[str, str]) -> RateLimit | None:
+    try:
+        return RateLimit(
+            limit=int(headers["X-RateLimit-Limit"]),
+            remaining=int(headers["X-RateLimit-Remaining"]),
+            reset_epoch=float(headers["X-RateLimit-Reset"]),
+        )
+    except (KeyError, ValueError, TypeError):
+        return None
