@@ -99,6 +99,17 @@ class ReplaySummary:
         return "\n".join(lines)
 
 
+class UnitTimeLimit:
+    """Stands in for a Lambda context outside Lambda (the CLI): an interrupted replay holds
+    its record only for one unit's budget plus a margin, not for the record's whole life."""
+
+    def __init__(self, budget_seconds: float, margin_seconds: float = 5.0) -> None:
+        self._millis = int((budget_seconds + margin_seconds) * 1000)
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self._millis
+
+
 class _ReplayFailed(Exception):
     """Raised inside the idempotent unit so that a failure is not stored as the answer."""
 
@@ -128,6 +139,11 @@ class Replayer:
         self._budget = budget_seconds
         self._sleep = sleep
         self._wall_clock = wall_clock
+        self._context_registered = False
+
+    def register(self, lambda_context: Any) -> None:
+        self._guard.register(lambda_context)
+        self._context_registered = True
 
     def run(
         self,
@@ -136,6 +152,8 @@ class Replayer:
         keep_going: Callable[[], bool] = lambda: True,
         progress: Callable[[int], None] = lambda done: None,
     ) -> ReplaySummary:
+        if not self._context_registered:
+            self._guard.register(UnitTimeLimit(self._budget))
         summary = ReplaySummary()
         held: list[str] = []  # receipts left in flight until the end, then released
         attempted: set[tuple[str, str]] = set()
@@ -245,7 +263,6 @@ def _key(letter: DeadLetter | None) -> tuple[str, str]:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """ReplayFunction: drain what fits in this invocation, leaving 20 s to finish cleanly."""
     runtime = current_runtime()
-    runtime.guard.register(context)
     replayer = Replayer(
         runtime.catalog,
         runtime.dead_letters,
@@ -253,6 +270,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         runtime.guard,
         max_attempts=runtime.settings.replay_max_attempts,
     )
+    replayer.register(context)
     summary = replayer.run(
         ReplayFilter(max_messages=event.get("max") if isinstance(event, dict) else None),
         keep_going=lambda: context.get_remaining_time_in_millis() > 20_000,
