@@ -123,7 +123,23 @@ class Pipeline:
             "phase": "receive",
             "payload": payload,
         }
-        stored, replayed = self._guard.run(key, lambda: work().model_dump(mode="json"))
+        done: list[dict[str, Any]] = []
+
+        def run() -> dict[str, Any]:
+            done.append(work().model_dump(mode="json"))
+            return done[0]
+
+        try:
+            stored, replayed = self._guard.run(key, run)
+        except Unavailable:
+            if not done:
+                raise
+            # The work finished (a sequence created, or a letter stored) but its record could
+            # not be saved. Answering 503 would make the sender retry and create it twice.
+            logger.error(
+                "Outcome not recorded for deduplication", extra={"deliveryId": delivery_id}
+            )
+            stored, replayed = done[0], False
         if replayed:
             metrics.add_metric(name="DuplicatesSuppressed", unit=MetricUnit.Count, value=1)
             logger.info("Duplicate delivery: answering as the first time")

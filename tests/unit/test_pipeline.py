@@ -184,3 +184,38 @@ def test_standard_webhooks_delivery_id_is_the_message_id() -> None:
     headers = StandardWebhooksVerifier(300).sign(body, SW_SECRET, NOW, method="POST", url="")
     world.deliver(body, source="signed", headers=headers)
     assert world.dead_letters.letters[0].delivery_id == headers["webhook-id"]
+
+
+class SavesNothing:
+    """A deduplication store that runs the work but then fails to record it."""
+
+    def register(self, lambda_context: Any) -> None:
+        return None
+
+    def run(self, key: dict[str, Any], work: Any) -> tuple[dict[str, Any], bool]:
+        work()
+        raise Unavailable("table went away")
+
+
+class DownBeforeWork:
+    def register(self, lambda_context: Any) -> None:
+        return None
+
+    def run(self, key: dict[str, Any], work: Any) -> tuple[dict[str, Any], bool]:
+        raise Unavailable("table down")
+
+
+def test_an_outcome_that_could_not_be_recorded_is_still_the_answer() -> None:
+    world = World()
+    world.pipeline._guard = SavesNothing()
+    report = world.deliver(EVENT)
+    assert report.status == "created"  # not 503: a retry would create it a second time
+    assert len(world.skipcall.received) == 1
+
+
+def test_deduplication_down_before_any_work_is_unavailable() -> None:
+    world = World()
+    world.pipeline._guard = DownBeforeWork()
+    with pytest.raises(Unavailable):
+        world.deliver(EVENT)
+    assert world.skipcall.received == []
