@@ -27,9 +27,11 @@ class Runtime:
 
 def build_runtime(settings: Settings) -> Runtime:
     catalog = load_sources(settings.sources_config)
-    secrets = SecretsManagerStore(settings.api_key_secret_id, settings.secrets_max_age_seconds)
+    secrets = SecretsManagerStore(
+        settings.api_key_secret_id, settings.secrets_max_age_seconds, settings.aws_region
+    )
     skipcall = SkipcallClient(settings.skipcall_api_url, secrets)
-    dead_letters = SqsDeadLetterQueue(settings.dead_letter_queue_url)
+    dead_letters = SqsDeadLetterQueue(settings.dead_letter_queue_url, settings.aws_region)
     guard = idempotency_guard(settings)
     pipeline = Pipeline(
         catalog,
@@ -53,7 +55,9 @@ def idempotency_guard(settings: Settings) -> IdempotencyGuard:
     if settings.idempotency_table is None:
         return NoIdempotency()
     return DynamoDbIdempotency(
-        settings.idempotency_table, settings.idempotency_expires_after_seconds
+        settings.idempotency_table,
+        settings.idempotency_expires_after_seconds,
+        settings.aws_region,
     )
 
 

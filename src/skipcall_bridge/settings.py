@@ -32,6 +32,7 @@ class Settings(BaseModel):
         default=None, alias="PUBLIC_BASE_URL", pattern=r"^https?://[^?#]+$"
     )
     replay_max_attempts: int = Field(default=5, alias="REPLAY_MAX_ATTEMPTS", ge=1, le=100)
+    aws_region: str | None = Field(default=None, alias="AWS_REGION")
     max_body_bytes: int = Field(default=256 * 1024, alias="MAX_BODY_BYTES", gt=0)
     secrets_max_age_seconds: int = Field(default=300, alias="SECRETS_MAX_AGE_SECONDS", ge=0)
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
+from skipcall_bridge.aws.config import boto_config
 from skipcall_bridge.envelope import DeadLetter
 from skipcall_bridge.errors import Unavailable
 from skipcall_bridge.observability import logger
@@ -22,8 +23,9 @@ MAX_BATCH_BYTES = 256 * 1024
 
 
 class SqsDeadLetterQueue:
-    def __init__(self, queue_url: str) -> None:
+    def __init__(self, queue_url: str, region: str | None = None) -> None:
         self._queue_url = queue_url
+        self._region = region
         self._client: SQSClient | None = None
 
     def send(self, letters: Sequence[DeadLetter]) -> None:
@@ -84,16 +86,8 @@ class SqsDeadLetterQueue:
     def _sqs(self) -> SQSClient:
         if self._client is None:
             import boto3
-            from botocore.config import Config
 
-            self._client = boto3.client(
-                "sqs",
-                config=Config(
-                    connect_timeout=1,
-                    read_timeout=3,
-                    retries={"mode": "standard", "max_attempts": 3},
-                ),
-            )
+            self._client = boto3.client("sqs", config=boto_config(self._region, read_timeout=3))
         return self._client
 
 

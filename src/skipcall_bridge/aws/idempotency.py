@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from skipcall_bridge.aws.config import boto_config
 from skipcall_bridge.errors import DeliveryConflict, Unavailable
 from skipcall_bridge.observability import logger
 
@@ -23,8 +24,11 @@ Work = Callable[[], dict[str, Any]]
 
 
 class DynamoDbIdempotency:
-    def __init__(self, table_name: str, expires_after_seconds: int) -> None:
+    def __init__(
+        self, table_name: str, expires_after_seconds: int, region: str | None = None
+    ) -> None:
         self._table_name = table_name
+        self._region = region
         self._expires_after = expires_after_seconds
         self._config: IdempotencyConfig | None = None
         self._guarded: Callable[..., dict[str, Any]] | None = None
@@ -73,7 +77,6 @@ class DynamoDbIdempotency:
                 IdempotencyConfig,
                 idempotent_function,
             )
-            from botocore.config import Config
 
             self._config = IdempotencyConfig(
                 event_key_jmespath="[source, deliveryId, phase]",
@@ -84,12 +87,7 @@ class DynamoDbIdempotency:
                 response_hook=self._mark_replayed,
             )
             store = DynamoDBPersistenceLayer(
-                table_name=self._table_name,
-                boto_config=Config(
-                    connect_timeout=1,
-                    read_timeout=2,
-                    retries={"mode": "standard", "max_attempts": 3},
-                ),
+                table_name=self._table_name, boto_config=boto_config(self._region)
             )
             self._guarded = idempotent_function(
                 _run_work,

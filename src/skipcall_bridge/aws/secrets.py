@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+from skipcall_bridge.aws.config import boto_config
 from skipcall_bridge.errors import ConfigurationError, Unavailable
 from skipcall_bridge.observability import logger
 
@@ -18,9 +19,12 @@ if TYPE_CHECKING:  # boto3 and the parameters utility load on first use, not on 
 
 
 class SecretsManagerStore:
-    def __init__(self, api_key_secret_id: str, max_age_seconds: int) -> None:
+    def __init__(
+        self, api_key_secret_id: str, max_age_seconds: int, region: str | None = None
+    ) -> None:
         self._api_key_secret_id = api_key_secret_id
         self._max_age = max_age_seconds
+        self._region = region
         self._provider: SecretsProvider | None = None
 
     def api_key(self, refresh: bool = False) -> str:
@@ -51,15 +55,8 @@ class SecretsManagerStore:
     def _secrets_provider(self) -> SecretsProvider:
         if self._provider is None:
             from aws_lambda_powertools.utilities.parameters import SecretsProvider
-            from botocore.config import Config
 
-            self._provider = SecretsProvider(
-                boto_config=Config(
-                    connect_timeout=1,
-                    read_timeout=2,
-                    retries={"mode": "standard", "max_attempts": 3},
-                )
-            )
+            self._provider = SecretsProvider(boto_config=boto_config(self._region))
         return self._provider
 
 

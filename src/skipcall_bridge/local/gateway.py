@@ -73,6 +73,10 @@ class LocalGateway(BackgroundHTTPServer):
 class _GatewayHandler(BaseHTTPRequestHandler):
     owner: LocalGateway
     protocol_version = "HTTP/1.1"
+    # One write per answer and no Nagle delay: otherwise every keep-alive answer stalls ~40 ms
+    # on the peer's delayed ACK.
+    disable_nagle_algorithm = True
+    wbufsize = 64 * 1024
 
     def log_message(self, format: str, *args: Any) -> None:
         return

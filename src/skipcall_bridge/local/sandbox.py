@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import threading
 import time
 import uuid
@@ -31,10 +32,48 @@ OPTIONAL = {"contactIds": list}
 
 @dataclass
 class Fault:
+    """`status`: answer with it. `slow`: wait `seconds`, then answer normally, or with `status`
+    when one is given (not creating). `reset`: drop the connection. `garbage`: a non-JSON body
+    with `status`, after creating the sequence when `create` is set."""
+
     kind: FaultKind
     status: int = 500
     seconds: float = 0.0
     count: int = 1
+    create: bool = False
+    then_status: int | None = None
+
+
+@dataclass
+class Chaos:
+    """Faults at random, from a seeded generator: each request draws one (or none)."""
+
+    seed: int
+    weights: dict[str, float]  # fault name -> probability; see FAULT_PRESETS
+    rng: random.Random = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)  # noqa: S311 - reproducible chaos, not crypto
+
+    def draw(self) -> Fault | None:
+        roll = self.rng.random()
+        for name, probability in self.weights.items():
+            if roll < probability:
+                return FAULT_PRESETS[name]()
+            roll -= probability
+        return None
+
+
+FAULT_PRESETS = {
+    "500": lambda: Fault("status", 500),
+    "502": lambda: Fault("status", 502),
+    "503": lambda: Fault("status", 503),
+    "429": lambda: Fault("status", 429),
+    "slow": lambda: Fault("slow", seconds=1.5, then_status=504),
+    "reset": lambda: Fault("reset"),
+    "garbage": lambda: Fault("garbage", 502),
+    "garbage-created": lambda: Fault("garbage", 201, create=True),
+}
 
 
 @dataclass
@@ -47,6 +86,7 @@ class SandboxState:
     requests: int = 0
     throttled: int = 0  # 429s answered
     faults: deque[Fault] = field(default_factory=deque)
+    chaos: Chaos | None = None
     window_start: float = 0.0
     window_count: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -72,15 +112,28 @@ class SkipcallSandbox(BackgroundHTTPServer):
         super().__init__(host, port, type("BoundHandler", (_Handler,), {"state": self.state}))
 
     def inject(
-        self, kind: FaultKind, *, status: int = 500, seconds: float = 0.0, count: int = 1
+        self,
+        kind: FaultKind,
+        *,
+        status: int = 500,
+        seconds: float = 0.0,
+        count: int = 1,
+        create: bool = False,
+        then_status: int | None = None,
     ) -> None:
         with self.state.lock:
-            self.state.faults.append(Fault(kind, status, seconds, count))
+            self.state.faults.append(Fault(kind, status, seconds, count, create, then_status))
+
+    def chaos(self, seed: int, weights: dict[str, float] | None) -> None:
+        """Fail at random from now on (None stops it)."""
+        with self.state.lock:
+            self.state.chaos = None if weights is None else Chaos(seed, weights)
 
     def reset(self) -> None:
         with self.state.lock:
             self.state.sequences.clear()
             self.state.faults.clear()
+            self.state.chaos = None
             self.state.requests = 0
             self.state.throttled = 0
             self.state.window_count = 0
@@ -94,6 +147,10 @@ class SkipcallSandbox(BackgroundHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     state: SandboxState
     protocol_version = "HTTP/1.1"  # keep-alive, as the real API behind a load balancer
+    # One write per answer and no Nagle delay: otherwise every keep-alive answer stalls ~40 ms
+    # on the peer's delayed ACK.
+    disable_nagle_algorithm = True
+    wbufsize = 64 * 1024
 
     def log_message(self, format: str, *args: Any) -> None:
         return  # quiet: tests and `make dev` print their own summaries
@@ -125,11 +182,14 @@ class _Handler(BaseHTTPRequestHandler):
     def _control(self, raw: bytes) -> None:
         try:
             spec = json.loads(raw)
+            then_status = spec.get("thenStatus")
             fault = Fault(
                 kind=spec["kind"],
                 status=int(spec.get("status", 500)),
                 seconds=float(spec.get("seconds", 0)),
                 count=int(spec.get("count", 1)),
+                create=bool(spec.get("create", False)),
+                then_status=None if then_status is None else int(then_status),
             )
             if fault.kind not in ("status", "slow", "reset", "garbage"):
                 raise ValueError(fault.kind)
@@ -157,11 +217,13 @@ class _Handler(BaseHTTPRequestHandler):
                 limit_headers,
             )
             return
-        if self._apply_fault(limit_headers):
-            return
         try:
             body = json.loads(raw)
         except ValueError:
+            body = None
+        if self._apply_fault(limit_headers, body):
+            return
+        if body is None:
             self._error(HTTPStatus.BAD_REQUEST, "BAD_REQUEST", "Body is not JSON", limit_headers)
             return
         problems = _validate(body, self.state.members)
@@ -190,23 +252,30 @@ class _Handler(BaseHTTPRequestHandler):
         }
         return headers, remaining < 0
 
-    def _apply_fault(self, headers: dict[str, str]) -> bool:
+    def _apply_fault(self, headers: dict[str, str], body: Any) -> bool:
         with self.state.lock:
             fault = self.state.faults[0] if self.state.faults else None
             if fault is not None:
                 fault.count -= 1
                 if fault.count <= 0:
                     self.state.faults.popleft()
+            elif self.state.chaos is not None:
+                fault = self.state.chaos.draw()
         if fault is None:
             return False
         if fault.kind == "slow":
             time.sleep(fault.seconds)
-            return False  # slow, then answers normally (the caller may have given up)
+            if fault.then_status is None:
+                return False  # slow, then answers normally (the caller may have given up)
+            self._error(HTTPStatus(fault.then_status), "GATEWAY_TIMEOUT", "Too slow", headers)
+            return True
         if fault.kind == "reset":
             self.close_connection = True
             self.connection.close()
             return True
         if fault.kind == "garbage":
+            if fault.create and not _validate(body, self.state.members):
+                self._store(body)
             self._send(HTTPStatus(fault.status), b"<html>upstream error", headers, "text/html")
             return True
         self._error(HTTPStatus(fault.status), "INTERNAL_SERVER_ERROR", "Injected fault", headers)

@@ -1,0 +1,229 @@
+"""Nothing is lost, nothing is created twice: 1,000 deliveries through the real handler.
+
+Senders deliver at least once: they retry every 5xx (up to 5 attempts), sometimes send a
+delivery again after it succeeded, and their attempts interleave out of order. Meanwhile the
+Skipcall sandbox fails at random (500, 502, 503, 429 with its reset, answers slower than the
+budget, dropped connections, non-JSON answers, and 201s with a body that cannot be read), and
+AWS (the DLQ, the idempotency table) is cut off now and then. Then the DLQ is replayed.
+
+For every delivery: before the drain, created exactly once, or in the DLQ, or answered 5xx at
+every attempt; after the drain, every dead letter created exactly once. Seeded: the same run
+each time, up to thread timing.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import urllib3
+
+from skipcall_bridge.aws.dead_letter import SqsDeadLetterQueue
+from skipcall_bridge.local.gateway import LocalContext, to_event
+from skipcall_bridge.local.sandbox import SkipcallSandbox
+from skipcall_bridge.local.stack import MotoServer, create_idempotency_table
+from skipcall_bridge.observability import logger
+from skipcall_bridge.replay import Replayer, ReplayFilter
+from skipcall_bridge.runtime import current_runtime
+from skipcall_bridge.verify.standard_webhooks import StandardWebhooksVerifier
+
+from .chaos_proxy import ChaosProxy
+from .conftest import API_KEY, CREATOR, MEMBERS, SW_SECRET
+
+SEED = 20261126
+DELIVERIES = 1000
+MAX_ATTEMPTS = 5  # a sender's first try and 4 retries
+DUPLICATE_RATE = 0.15  # sends it again after a non-5xx answer
+OUTAGE_EVERY, OUTAGE_LENGTH = 250, 12  # AWS cut off for 12 of every 250 sender attempts
+CHAOS = {
+    "500": 0.03, "502": 0.02, "503": 0.03, "429": 0.03, "slow": 0.004,
+    "reset": 0.02, "garbage": 0.02, "garbage-created": 0.01,
+}  # fmt: skip
+TOKEN = "fault-suite-token"
+SEQUENCE = {"name": "{{ id }}", "creatorId": CREATOR, "assignedToIds": [CREATOR]}
+SOURCES = {
+    "sources": {
+        "zapier": {"auth": {"scheme": "bearer", "secretId": "fi/zapier"}, "sequence": SEQUENCE,
+                   "budgetSeconds": 1},
+        "n8n": {"auth": {"scheme": "standard-webhooks", "secretId": "fi/n8n"},
+                "sequence": SEQUENCE, "budgetSeconds": 1},
+    }
+}  # fmt: skip
+
+
+@dataclass
+class Delivery:
+    id: str
+    source: str
+    body: bytes
+    headers: dict[str, str]
+    answers: list[int] = field(default_factory=list)
+    resent: bool = False
+
+    @property
+    def only_5xx(self) -> bool:
+        return all(status >= 500 for status in self.answers)
+
+
+@pytest.fixture
+def world(
+    moto: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[ChaosProxy, SkipcallSandbox, str]]:
+    urllib3.PoolManager().request("POST", f"{moto.url}/moto-api/reset")
+    secrets = moto.client("secretsmanager")
+    secrets.create_secret(Name="fi/api-key", SecretString=API_KEY)
+    secrets.create_secret(Name="fi/zapier", SecretString=TOKEN)
+    secrets.create_secret(Name="fi/n8n", SecretString=SW_SECRET)
+    queue_url = moto.client("sqs").create_queue(QueueName="fi-dlq")["QueueUrl"]
+    table = create_idempotency_table(moto, "fi-idempotency")
+    sources = tmp_path / "sources.json"
+    sources.write_text(json.dumps(SOURCES))
+    sandbox = SkipcallSandbox({API_KEY}, MEMBERS, rate_limit=1000, window_seconds=1).start()
+    host, port = moto.url.removeprefix("http://").split(":")
+    proxy = ChaosProxy(host, int(port))
+    environment = {
+        "AWS_ENDPOINT_URL": proxy.url,
+        "AWS_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "SKIPCALL_API_URL": sandbox.url,
+        "SKIPCALL_API_KEY_SECRET_ID": "fi/api-key",
+        "DEAD_LETTER_QUEUE_URL": queue_url,
+        "IDEMPOTENCY_TABLE": table,
+        "SOURCES_CONFIG": str(sources),
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+    }
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    level = logger.log_level
+    logger.setLevel("CRITICAL")  # a thousand deliveries' worth of expected warnings
+    current_runtime.cache_clear()
+    yield proxy, sandbox, queue_url
+    current_runtime.cache_clear()
+    logger.setLevel(level)
+    proxy.close()
+    sandbox.stop()
+
+
+def make_deliveries(rng: random.Random) -> list[Delivery]:
+    deliveries = []
+    verifier = StandardWebhooksVerifier(300)
+    for number in range(DELIVERIES):
+        delivery_id = f"d{number:04d}"
+        body = json.dumps({"id": delivery_id, "n": rng.random()}).encode()
+        if number % 3 == 0:  # a Standard Webhooks sender: the same webhook-id on every retry
+            headers = verifier.sign(body, SW_SECRET, time.time(), method="POST", url="")
+            deliveries.append(Delivery(delivery_id, "n8n", body, headers))
+        else:
+            deliveries.append(
+                Delivery(delivery_id, "zapier", body, {"Authorization": f"Bearer {TOKEN}"})
+            )
+    return deliveries
+
+
+def send(delivery: Delivery) -> int:
+    from skipcall_bridge.handler import lambda_handler
+
+    headers = [("Content-Type", "application/json"), *delivery.headers.items()]
+    event = to_event("POST", f"/webhooks/{delivery.source}", headers, delivery.body, "h")
+    status = int(lambda_handler(event, LocalContext(25, "ReceiverFunction"))["statusCode"])
+    delivery.answers.append(status)
+    return status
+
+
+def read_dead_letters(queue_url: str) -> list[str]:
+    """Every delivery id in the DLQ, leaving the messages where they are."""
+    queue = SqsDeadLetterQueue(queue_url, region="us-east-1")
+    ids, receipts = [], []
+    while batch := queue.receive(10):
+        ids += [item.letter.delivery_id for item in batch if item.letter]
+        receipts += [item.receipt for item in batch]
+    for receipt in receipts:
+        queue.release(receipt)
+    return ids
+
+
+def test_nothing_is_lost_and_nothing_is_created_twice(
+    world: tuple[ChaosProxy, SkipcallSandbox, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    proxy, sandbox, queue_url = world
+    rng = random.Random(SEED)
+    deliveries = make_deliveries(rng)
+    pending = list(deliveries)
+    sandbox.chaos(SEED, CHAOS)
+    attempts = outages = duplicates_sent = 0
+    while pending:
+        if attempts % OUTAGE_EVERY == OUTAGE_EVERY // 2:
+            proxy.cut()
+            outages += 1
+        elif attempts % OUTAGE_EVERY == OUTAGE_EVERY // 2 + OUTAGE_LENGTH:
+            proxy.restore()
+        delivery = pending.pop(rng.randrange(len(pending)))  # out of order
+        status = send(delivery)
+        attempts += 1
+        if status >= 500:
+            if len(delivery.answers) < MAX_ATTEMPTS:
+                pending.append(delivery)
+        elif not delivery.resent and rng.random() < DUPLICATE_RATE:
+            delivery.resent = True
+            duplicates_sent += 1
+            pending.append(delivery)
+    proxy.restore()
+    sandbox.chaos(SEED, None)
+
+    created = Counter(s["request"]["name"] for s in sandbox.sequences)
+    dead = set(read_dead_letters(queue_url))
+    dead_bodies = {d.id for d in deliveries if _delivery_key(d) in dead}
+    gave_up = {d.id for d in deliveries if d.only_5xx}
+    assert len(created) > DELIVERIES * 0.8, "most deliveries should simply be created"
+    assert max(created.values()) == 1, "a delivery was created twice"
+    for delivery in deliveries:
+        ok = created[delivery.id] == 1 or delivery.id in dead_bodies or delivery.id in gave_up
+        assert ok, f"{delivery.id} was lost: answers {delivery.answers}"
+    assert not gave_up & set(created), "a delivery answered only 5xx was created"
+
+    replayed = 0
+    runtime = current_runtime()
+    for _ in range(5):  # drain: Skipcall is healthy again
+        summary = Replayer(runtime.catalog, runtime.dead_letters, runtime.skipcall,
+                           runtime.guard).run(ReplayFilter())  # fmt: skip
+        replayed += summary.total("replayed")
+        if not read_dead_letters(queue_url):
+            break
+    after = Counter(s["request"]["name"] for s in sandbox.sequences)
+    assert read_dead_letters(queue_url) == []
+    assert max(after.values()) == 1, "a replay created a delivery twice"
+    assert all(after[body_id] == 1 for body_id in dead_bodies)
+    assert set(after) == {d.id for d in deliveries} - gave_up
+
+    suppressed = 0
+    for delivery in deliveries:  # a repeated delivery gets the first answer, every time
+        answered = [status for status in delivery.answers if status < 500]
+        assert answered.count(answered[0]) == len(answered) if answered else True, delivery
+        suppressed += max(len(answered) - 1, 0)
+    assert suppressed > 0
+    with capsys.disabled():
+        print(
+            f"\nfault injection: {DELIVERIES} deliveries, {attempts} sender attempts, "
+            f"{outages} AWS outages, {sandbox.state.requests} Skipcall requests\n"
+            f"  created {len(created)}, dead-lettered {len(dead_bodies)}, "
+            f"answered 5xx every time {len(gave_up)}, resent after an answer {duplicates_sent}, "
+            f"duplicates suppressed {suppressed}, "
+            f"replayed {replayed}, lost 0, created twice 0"
+        )
+
+
+def _delivery_key(delivery: Delivery) -> str:
+    """The receiver's delivery id for it: webhook-id, or the body's SHA-256."""
+    import hashlib
+
+    if delivery.source == "n8n":
+        return delivery.headers["webhook-id"]
+    return "sha256:" + hashlib.sha256(delivery.body).hexdigest()
