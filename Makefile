@@ -36,6 +36,9 @@ events: setup  ## re-sign the samples in events/ with the dev secrets and the cu
 invoke: events sources  ## sam local invoke one sample against `make dev HOST=0.0.0.0` (needs Docker)
 	sam build && sam local invoke ReceiverFunction -e $(EVENT) --env-vars events/env.json
 
+replay: setup  ## replay the DLQ of `make dev` (ARGS="--dry-run", "--source hubspot", "--max 10")
+	$(BIN)/skipcall-bridge replay --dev --sources sources.example.json $(ARGS)
+
 lint: setup  ## ruff
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
@@ -83,4 +86,4 @@ test: lint typecheck validate package  ## every check: lint, types, template, pa
 clean:  ## remove build output (keeps .venv)
 	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis $(VENV313)
 
-.PHONY: help setup sources dev events invoke lint typecheck validate package py313 unit test clean
+.PHONY: help setup sources dev events invoke replay lint typecheck validate package py313 unit test clean

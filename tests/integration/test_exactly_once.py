@@ -240,3 +240,15 @@ def test_replay_defers_what_deduplication_cannot_vouch_for(
     assert replay().total("busy") == 1
     assert receiver.sandbox.sequences == []
     assert len(receiver.dead_letters()) == 1
+
+
+def test_the_known_limit_a_timeout_after_skipcall_created_it(receiver: Receiver) -> None:
+    """Documented in the README: with no idempotency key in the API, a call that timed out
+    after Skipcall created the sequence is indistinguishable from a failure."""
+    receiver.sandbox.inject("slow", seconds=2.5)  # answers late, but creates the sequence
+    answer = receiver.bearer(EVENT, source="quick")  # budgetSeconds: 1
+    assert answer.status == 202
+    time.sleep(1.8)  # the sandbox finishes creating after the receiver gave up
+    assert len(receiver.sandbox.sequences) == 1
+    assert replay().total("replayed") == 1
+    assert len(receiver.sandbox.sequences) == 2  # the duplicate this limit allows
