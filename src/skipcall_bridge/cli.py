@@ -21,6 +21,7 @@ from skipcall_bridge.errors import ConfigurationError
 from skipcall_bridge.local.events import write_events
 from skipcall_bridge.local.samples import SignedSample, curl_command, sample_body, sign_sample
 from skipcall_bridge.local.stack import LocalStack, dev_stack_environment
+from skipcall_bridge.observability import logger
 from skipcall_bridge.replay import Replayer, ReplayFilter
 from skipcall_bridge.runtime import current_runtime
 from skipcall_bridge.sources import load_sources
@@ -79,6 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--max", type=int, dest="max_messages", help="at most this many")
     replay.add_argument("--dry-run", action="store_true", help="show what it would do")
     replay.add_argument("--dev", action="store_true", help="target the local `make dev` stack")
+    replay.add_argument("--verbose", action="store_true", help="print the JSON log lines too")
     replay.add_argument("--sources", type=Path, default=DEFAULT_SOURCES, help="with --dev")
     replay.set_defaults(run=_replay)
 
@@ -172,6 +174,8 @@ def _send(args: argparse.Namespace) -> int:
 def _replay(args: argparse.Namespace) -> int:
     if args.dev:
         os.environ.update(dev_stack_environment(args.sources))
+    if not args.verbose:
+        logger.setLevel("WARNING")  # the progress bar and the table say what matters
     runtime = current_runtime()
     replayer = Replayer(
         runtime.catalog,
