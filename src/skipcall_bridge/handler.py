@@ -12,8 +12,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from skipcall_bridge import __version__
 from skipcall_bridge.errors import BridgeError, ConfigurationError, RouteNotFound, Unavailable
 from skipcall_bridge.gateway_event import signed_request
-from skipcall_bridge.observability import logger, metrics, tracer
-from skipcall_bridge.pipeline import InboundDelivery
+from skipcall_bridge.inbound import InboundDelivery
+from skipcall_bridge.observability import logger, metrics, traced
 from skipcall_bridge.responses import (
     JsonResponse,
     delivery_response,
@@ -73,7 +73,7 @@ def handle_unexpected(_: Exception) -> JsonResponse:
 @logger.inject_lambda_context(
     correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False, clear_state=True
 )
-@tracer.capture_lambda_handler(capture_response=False)
+@traced
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -1,6 +1,17 @@
-"""The one Logger, Metrics and Tracer of the process (Powertools), shared by every module."""
+"""The one Logger and Metrics of the process (Powertools), shared by every module, and tracing.
+
+The Powertools Tracer loads the X-Ray SDK and botocore as soon as it is created, even when
+disabled: about 150 ms and 20 MiB of cold start that nothing needs until a trace is recorded.
+So it is created on the first invocation, and only where tracing is on (on Lambda, unless
+POWERTOOLS_TRACE_DISABLED).
+"""
 
 from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
@@ -8,4 +19,29 @@ SERVICE = "skipcall-bridge"
 
 logger = Logger(service=SERVICE)
 metrics = Metrics(service=SERVICE, namespace="SkipcallBridge")
-tracer = Tracer(service=SERVICE)
+
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+
+def tracing_enabled() -> bool:
+    disabled = os.environ.get("POWERTOOLS_TRACE_DISABLED", "").lower() in ("1", "true", "yes")
+    in_lambda = "AWS_LAMBDA_FUNCTION_NAME" in os.environ and "AWS_SAM_LOCAL" not in os.environ
+    return in_lambda and not disabled
+
+
+def traced(handler: Handler) -> Handler:
+    """`Tracer.capture_lambda_handler`, with the Tracer created on the first invocation."""
+    chosen: list[Callable[..., Any]] = []
+
+    @functools.wraps(handler)
+    def invoke(event: Any, context: Any) -> Any:
+        if not chosen:
+            target: Callable[..., Any] = handler
+            if tracing_enabled():
+                target = Tracer(service=SERVICE).capture_lambda_handler(
+                    handler, capture_response=False
+                )
+            chosen.append(target)
+        return chosen[0](event, context)
+
+    return invoke  # type: ignore[return-value]

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -21,6 +20,7 @@ from skipcall_bridge.errors import (
     Unavailable,
     UnknownSource,
 )
+from skipcall_bridge.inbound import InboundDelivery
 from skipcall_bridge.mapping import EventMappingError, FieldError
 from skipcall_bridge.observability import logger, metrics
 from skipcall_bridge.outcomes import DeliveryReport, EventOutcome, OutcomeStatus
@@ -37,14 +37,6 @@ from skipcall_bridge.verify import SignedRequest
 
 # Kept back from the Lambda's remaining time so a failed delivery can still reach the DLQ.
 DEAD_LETTER_RESERVE_SECONDS = 1.5
-
-
-@dataclass(frozen=True)
-class InboundDelivery:
-    source: str
-    request: SignedRequest
-    received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    lambda_context: Any = None  # registered with deduplication: a timed-out run frees its lock
 
 
 class Pipeline:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
 
 from skipcall_bridge.errors import BridgeError, MappingFailed, Unavailable
-from skipcall_bridge.outcomes import DeliveryReport, EventOutcome
+
+if TYPE_CHECKING:  # the domain's models load with the runtime, not on cold start
+    from skipcall_bridge.outcomes import DeliveryReport, EventOutcome
 
 STATUS_BY_CODE: dict[str, int] = {
     "INVALID_JSON": 400,

@@ -1,18 +1,24 @@
-"""Builds the pipeline and its adapters once per container, from the settings."""
+"""The composition root: builds the pipeline and its adapters once per container.
+
+It loads the domain (pydantic models, templates) and the integrations when the first request
+builds it, not when the handler is imported, so the cold start stays small; boto3 itself loads
+later still, on the first AWS call. All AWS clients share one boto3 session, so endpoint and
+service data load once.
+"""
 
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from skipcall_bridge.aws.dead_letter import SqsDeadLetterQueue
-from skipcall_bridge.aws.idempotency import DynamoDbIdempotency
-from skipcall_bridge.aws.secrets import SecretsManagerStore
-from skipcall_bridge.pipeline import Pipeline
-from skipcall_bridge.ports import IdempotencyGuard, NoIdempotency
-from skipcall_bridge.settings import Settings
-from skipcall_bridge.skipcall.client import SkipcallClient
-from skipcall_bridge.sources import SourceCatalog, load_sources
+if TYPE_CHECKING:
+    from skipcall_bridge.aws.dead_letter import SqsDeadLetterQueue
+    from skipcall_bridge.pipeline import Pipeline
+    from skipcall_bridge.ports import IdempotencyGuard
+    from skipcall_bridge.settings import Settings
+    from skipcall_bridge.skipcall.client import SkipcallClient
+    from skipcall_bridge.sources import SourceCatalog
 
 
 @dataclass(frozen=True)
@@ -26,6 +32,12 @@ class Runtime:
 
 
 def build_runtime(settings: Settings) -> Runtime:
+    from skipcall_bridge.aws.dead_letter import SqsDeadLetterQueue
+    from skipcall_bridge.aws.secrets import SecretsManagerStore
+    from skipcall_bridge.pipeline import Pipeline
+    from skipcall_bridge.skipcall.client import SkipcallClient
+    from skipcall_bridge.sources import load_sources
+
     catalog = load_sources(settings.sources_config)
     secrets = SecretsManagerStore(
         settings.api_key_secret_id, settings.secrets_max_age_seconds, settings.aws_region
@@ -52,6 +64,9 @@ def build_runtime(settings: Settings) -> Runtime:
 
 
 def idempotency_guard(settings: Settings) -> IdempotencyGuard:
+    from skipcall_bridge.aws.idempotency import DynamoDbIdempotency
+    from skipcall_bridge.ports import NoIdempotency
+
     if settings.idempotency_table is None:
         return NoIdempotency()
     return DynamoDbIdempotency(
@@ -64,4 +79,6 @@ def idempotency_guard(settings: Settings) -> IdempotencyGuard:
 @functools.cache
 def current_runtime() -> Runtime:
     """The container's runtime. A ConfigurationError is not cached: a later request retries."""
+    from skipcall_bridge.settings import Settings
+
     return build_runtime(Settings.from_environ())

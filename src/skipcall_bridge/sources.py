@@ -21,8 +21,9 @@ from skipcall_bridge.mapping import (
     compile_template,
 )
 from skipcall_bridge.payloads import BodyFormat, parse_body
-from skipcall_bridge.verify import AuthConfig, SignedRequest, Verifier, build_verifier
-from skipcall_bridge.verify.schemes import SCHEME_NAMES
+from skipcall_bridge.verify import SignedRequest, Verifier
+from skipcall_bridge.verify.registry import build_verifier
+from skipcall_bridge.verify.schemes import SCHEME_NAMES, AuthConfig
 
 T = TypeVar("T")
 SOURCE_NAME = r"^[a-z0-9][a-z0-9_-]{0,63}$"

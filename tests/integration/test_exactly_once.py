@@ -14,8 +14,8 @@ import pytest
 
 from skipcall_bridge.budget import Deadline
 from skipcall_bridge.envelope import Reason
+from skipcall_bridge.inbound import InboundDelivery
 from skipcall_bridge.local.gateway import LocalContext
-from skipcall_bridge.pipeline import InboundDelivery
 from skipcall_bridge.replay import Replayer, ReplayFilter, ReplaySummary
 from skipcall_bridge.runtime import build_runtime, current_runtime
 from skipcall_bridge.settings import Settings

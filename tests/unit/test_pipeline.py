@@ -16,7 +16,8 @@ from skipcall_bridge.errors import (
     Unavailable,
     UnknownSource,
 )
-from skipcall_bridge.pipeline import InboundDelivery, Pipeline
+from skipcall_bridge.inbound import InboundDelivery
+from skipcall_bridge.pipeline import Pipeline
 from skipcall_bridge.sources import SourceCatalog, parse_sources
 from skipcall_bridge.verify import Headers, SignedRequest
 from skipcall_bridge.verify.standard_webhooks import StandardWebhooksVerifier

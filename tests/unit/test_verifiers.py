@@ -9,9 +9,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from skipcall_bridge.errors import ConfigurationError, InvalidSignature
-from skipcall_bridge.verify import Headers, SignedRequest, build_verifier
+from skipcall_bridge.verify import Headers, SignedRequest
 from skipcall_bridge.verify.bearer import BearerVerifier
 from skipcall_bridge.verify.hmac_sha256 import HmacSha256Verifier
+from skipcall_bridge.verify.registry import build_verifier
 from skipcall_bridge.verify.schemes import BearerAuth, HmacSha256Auth, StandardWebhooksAuth
 from skipcall_bridge.verify.standard_webhooks import StandardWebhooksVerifier
 

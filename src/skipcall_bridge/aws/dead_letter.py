@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from skipcall_bridge.aws.config import boto_config
+from skipcall_bridge.aws.config import boto3_session, boto_config
 from skipcall_bridge.envelope import DeadLetter
 from skipcall_bridge.errors import Unavailable
 from skipcall_bridge.observability import logger
@@ -85,9 +85,9 @@ class SqsDeadLetterQueue:
 
     def _sqs(self) -> SQSClient:
         if self._client is None:
-            import boto3
-
-            self._client = boto3.client("sqs", config=boto_config(self._region, read_timeout=3))
+            self._client = boto3_session().client(
+                "sqs", config=boto_config(self._region, read_timeout=3)
+            )
         return self._client
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from skipcall_bridge.aws.config import boto_config
+from skipcall_bridge.aws.config import boto3_session, boto_config
 from skipcall_bridge.errors import DeliveryConflict, Unavailable
 from skipcall_bridge.observability import logger
 
@@ -87,7 +87,9 @@ class DynamoDbIdempotency:
                 response_hook=self._mark_replayed,
             )
             store = DynamoDBPersistenceLayer(
-                table_name=self._table_name, boto_config=boto_config(self._region)
+                table_name=self._table_name,
+                boto_config=boto_config(self._region),
+                boto3_session=boto3_session(),
             )
             self._guarded = idempotent_function(
                 _run_work,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from skipcall_bridge.aws.config import boto_config
+from skipcall_bridge.aws.config import boto3_session, boto_config
 from skipcall_bridge.errors import ConfigurationError, Unavailable
 from skipcall_bridge.observability import logger
 
@@ -56,7 +56,9 @@ class SecretsManagerStore:
         if self._provider is None:
             from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
-            self._provider = SecretsProvider(boto_config=boto_config(self._region))
+            self._provider = SecretsProvider(
+                boto_config=boto_config(self._region), boto3_session=boto3_session()
+            )
         return self._provider
 
 

@@ -1,0 +1,59 @@
+"""The naive stack the targets compare against: what a typical Powertools webhook handler
+loads at import (Logger, Tracer, Metrics, the HTTP resolver, parameters, idempotency, a boto3
+SQS client, urllib3, pydantic), and, with --deliver, one delivery the usual way (Powertools
+get_secret, then one urllib3 POST)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import boto3
+import urllib3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from aws_lambda_powertools.utilities import parameters
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from pydantic import BaseModel
+
+logger = Logger(service="reference")
+tracer = Tracer(service="reference")
+metrics = Metrics(service="reference", namespace="Reference")
+app = APIGatewayHttpResolver()
+sqs = boto3.client("sqs")
+persistence = DynamoDBPersistenceLayer(table_name=os.environ.get("IDEMPOTENCY_TABLE", "t"))
+config = IdempotencyConfig(event_key_jmespath="id")
+http = urllib3.PoolManager()
+
+
+class CreateSequence(BaseModel):
+    name: str
+    assignedToIds: list[str]  # noqa: N815
+    creatorId: str  # noqa: N815
+
+
+@idempotent_function(data_keyword_argument="event", persistence_store=persistence, config=config)
+def handle(event: dict[str, str]) -> dict[str, str]:
+    return event
+
+
+def deliver() -> int:
+    key = parameters.get_secret(os.environ["SKIPCALL_API_KEY_SECRET_ID"])
+    body = CreateSequence(name="bench", assignedToIds=["a"], creatorId="c").model_dump_json()
+    response = http.request(
+        "POST",
+        os.environ["SKIPCALL_API_URL"] + "/v1/sequences",
+        body=body.encode(),
+        headers={"Authorization": f"Bearer {json.loads(str(key))['apiKey']}",
+                 "Content-Type": "application/json"},  # fmt: skip
+    )
+    return response.status
+
+
+if __name__ == "__main__" and "--deliver" in sys.argv:
+    print(deliver())
