@@ -76,6 +76,9 @@ else
 	$(VENV313)/bin/pytest -q -p no:cacheprovider tests/unit tests/integration tests/e2e
 endif
 
+bench: package  ## cold start, warm path, calls, burst and zip size next to the naive stack
+	$(PY) benchmarks/bench.py
+
 unit: setup  ## fast, pure tests
 	$(BIN)/pytest -q tests/unit
 
@@ -86,4 +89,4 @@ test: lint typecheck validate package  ## every check: lint, types, template, pa
 clean:  ## remove build output (keeps .venv)
 	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis $(VENV313)
 
-.PHONY: help setup sources dev events invoke replay lint typecheck validate package py313 unit test clean
+.PHONY: help setup sources dev events invoke replay bench lint typecheck validate package py313 unit test clean

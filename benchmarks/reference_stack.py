@@ -26,7 +26,7 @@ tracer = Tracer(service="reference")
 metrics = Metrics(service="reference", namespace="Reference")
 app = APIGatewayHttpResolver()
 sqs = boto3.client("sqs")
-persistence = DynamoDBPersistenceLayer(table_name=os.environ.get("IDEMPOTENCY_TABLE", "t"))
+persistence = DynamoDBPersistenceLayer(table_name=os.environ.get("BENCH_REFERENCE_TABLE", "t"))
 config = IdempotencyConfig(event_key_jmespath="id")
 http = urllib3.PoolManager()
 
@@ -38,22 +38,32 @@ class CreateSequence(BaseModel):
 
 
 @idempotent_function(data_keyword_argument="event", persistence_store=persistence, config=config)
-def handle(event: dict[str, str]) -> dict[str, str]:
-    return event
+def handle_once(event: dict[str, str]) -> dict[str, int]:
+    return {"status": post()}
 
 
-def deliver() -> int:
+def deliver(dedup: bool = False) -> int:
+    """get_secret and one POST; with `dedup`, the POST inside Powertools idempotency."""
+    if dedup:
+        return int(handle_once(event={"id": os.environ["BENCH_DELIVERY_ID"]})["status"])
+    return post()
+
+
+def post() -> int:
     key = parameters.get_secret(os.environ["SKIPCALL_API_KEY_SECRET_ID"])
-    body = CreateSequence(name="bench", assignedToIds=["a"], creatorId="c").model_dump_json()
+    member = os.environ["BENCH_CREATOR_ID"]
+    body = CreateSequence(name="bench", assignedToIds=[member], creatorId=member).model_dump_json()
     response = http.request(
         "POST",
         os.environ["SKIPCALL_API_URL"] + "/v1/sequences",
         body=body.encode(),
-        headers={"Authorization": f"Bearer {json.loads(str(key))['apiKey']}",
-                 "Content-Type": "application/json"},  # fmt: skip
+        headers={
+            "Authorization": f"Bearer {json.loads(str(key))['apiKey']}",
+            "Content-Type": "application/json",
+        },  # fmt: skip
     )
     return response.status
 
 
 if __name__ == "__main__" and "--deliver" in sys.argv:
-    print(deliver())
+    print(deliver(dedup="--dedup" in sys.argv))

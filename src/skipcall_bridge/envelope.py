@@ -18,7 +18,8 @@ class Reason(StrEnum):
 
 
 class ErrorInfo(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    # Failure-path models build their validators on first use, not on every cold start.
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     status: int | None = None
     code: str
@@ -29,7 +30,7 @@ class DeadLetter(BaseModel):
     """Version 1 of the envelope. Holds no secret, signature or Authorization value:
     only the parsed event (or the raw body as text), the DTO and what went wrong."""
 
-    model_config = ConfigDict(frozen=True, populate_by_name=True)
+    model_config = ConfigDict(frozen=True, populate_by_name=True, defer_build=True)
 
     version: Literal[1] = 1
     source: str

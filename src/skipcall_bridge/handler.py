@@ -20,7 +20,7 @@ from skipcall_bridge.responses import (
     error_response,
     json_response,
 )
-from skipcall_bridge.runtime import current_runtime
+from skipcall_bridge.runtime import current_runtime, frozen_after_first_call
 
 app = APIGatewayHttpResolver()
 
@@ -75,5 +75,6 @@ def handle_unexpected(_: Exception) -> JsonResponse:
 )
 @traced
 @metrics.log_metrics(capture_cold_start_metric=True)
+@frozen_after_first_call
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -10,6 +10,7 @@ Everything is compiled once, when the sources file loads.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -19,6 +20,7 @@ from typing import Any
 import jmespath
 from aws_lambda_powertools.utilities.jmespath_utils import PowertoolsFunctions
 from jmespath.exceptions import JMESPathError
+from jmespath.visitor import TreeInterpreter
 from pydantic import JsonValue, ValidationError
 
 from skipcall_bridge.skipcall.models import CreateSequenceDto
@@ -53,16 +55,38 @@ Render = Callable[[Any], Any]
 
 
 def compile_expression(expression: str) -> Callable[[Any], Any]:
-    """Compile a JMESPath expression once; the result searches with our custom functions."""
+    """Compile a JMESPath expression once; the result searches with our custom functions.
+
+    Plain paths (`name`, `data.lead.name`), most templates, become direct lookups with the same
+    meaning (a field of an object, else null); everything else runs through jmespath."""
     try:
         parsed = jmespath.compile(expression.strip())
     except JMESPathError as exc:
         raise TemplateSyntaxError(f"invalid JMESPath {expression.strip()!r}: {exc}") from None
+    path = _field_path(parsed.parsed)
+    if path is not None:
+        return functools.partial(_lookup, path)
+    interpreter = TreeInterpreter(JMESPATH_OPTIONS)
+    tree = parsed.parsed
+    return lambda data: interpreter.visit(tree, data)
 
-    def search(data: Any) -> Any:
-        return parsed.search(data, options=JMESPATH_OPTIONS)
 
-    return search
+def _field_path(node: dict[str, Any]) -> tuple[str, ...] | None:
+    if node["type"] == "field":
+        return (node["value"],)
+    if node["type"] == "subexpression":
+        parts = [_field_path(child) for child in node["children"]]
+        if all(part is not None for part in parts):
+            return tuple(name for part in parts if part is not None for name in part)
+    return None
+
+
+def _lookup(path: tuple[str, ...], data: Any) -> Any:
+    for name in path:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(name)
+    return data
 
 
 def compile_template(template: JsonValue) -> Render:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
-from xml.etree.ElementTree import Element, ParseError
-
-from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import fromstring
+from typing import TYPE_CHECKING, Any, Literal
 
 from skipcall_bridge.errors import InvalidJson, InvalidXml
+
+if TYPE_CHECKING:
+    from xml.etree.ElementTree import Element
 
 BodyFormat = Literal["json", "salesforce-soap"]
 OUTBOUND_NS = "{http://soap.sforce.com/2005/09/outbound}"
@@ -41,6 +40,12 @@ def parse_outbound_message(body: bytes) -> dict[str, Any]:
 
     DTDs, entities and external references are refused (billion laughs, XXE).
     """
+    # Only Salesforce sources need an XML parser: it loads with the first SOAP body.
+    from xml.etree.ElementTree import ParseError
+
+    from defusedxml import DefusedXmlException
+    from defusedxml.ElementTree import fromstring
+
     try:
         root = fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except (ParseError, DefusedXmlException, ValueError):

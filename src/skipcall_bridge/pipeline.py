@@ -115,11 +115,11 @@ class Pipeline:
             "phase": "receive",
             "payload": payload,
         }
-        done: list[dict[str, Any]] = []
+        done: list[EventOutcome] = []
 
         def run() -> dict[str, Any]:
-            done.append(work().model_dump(mode="json"))
-            return done[0]
+            done.append(work())
+            return done[0].model_dump(mode="json")  # what the store keeps
 
         try:
             stored, replayed = self._guard.run(key, run)
@@ -131,10 +131,11 @@ class Pipeline:
             logger.error(
                 "Outcome not recorded for deduplication", extra={"deliveryId": delivery_id}
             )
-            stored, replayed = done[0], False
-        if replayed:
-            metrics.add_metric(name="DuplicatesSuppressed", unit=MetricUnit.Count, value=1)
-            logger.info("Duplicate delivery: answering as the first time")
+            return done[0]
+        if not replayed:
+            return done[0]
+        metrics.add_metric(name="DuplicatesSuppressed", unit=MetricUnit.Count, value=1)
+        logger.info("Duplicate delivery: answering as the first time")
         return EventOutcome.model_validate(stored)
 
     def _verify(self, source: Source, request: SignedRequest) -> None:
@@ -212,12 +213,13 @@ class Pipeline:
 
     def _report(self, source: Source, outcomes: list[EventOutcome]) -> DeliveryReport:
         report = DeliveryReport(events=outcomes, body_format=source.body_format)
+        dead = len(report.dead_lettered)
         logger.info(
             "Delivery processed",
             extra={
                 "status": report.status,
-                "sequencesCreated": len(report.sequences),
-                "deadLettered": len(report.dead_lettered),
+                "sequencesCreated": len(outcomes) - dead,
+                "deadLettered": dead,
             },
         )
         return report

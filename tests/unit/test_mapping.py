@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import jmespath
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -135,3 +136,17 @@ class TestEventSelector:
         with pytest.raises(EventMappingError) as caught:
             EventSelector("leads").select(payload)
         assert caught.value.errors[0].field == "events"
+
+
+paths = st.lists(st.sampled_from(["a", "b", "c"]), min_size=1, max_size=4).map(".".join)
+documents = st.recursive(
+    st.none() | st.integers() | st.text(max_size=3) | st.lists(st.integers(), max_size=2),
+    lambda children: st.dictionaries(st.sampled_from(["a", "b", "c"]), children, max_size=3),
+    max_leaves=12,
+)
+
+
+@given(path=paths, document=documents)
+def test_plain_paths_mean_exactly_what_jmespath_says(path: str, document: Any) -> None:
+    """Plain paths take a shortcut; it must agree with jmespath on every document."""
+    assert compile_template(f"{{{{ {path} }}}}")(document) == jmespath.search(path, document)

@@ -24,8 +24,8 @@ def test_bad_api_key_secrets_are_configuration_errors(secret: str) -> None:
 
 
 def test_signing_secret_formats() -> None:
-    assert parse_signing_secrets("s1") == ["s1"]
-    assert parse_signing_secrets('["old", "new"]') == ["old", "new"]
+    assert parse_signing_secrets("s1") == ("s1",)
+    assert parse_signing_secrets('["old", "new"]') == ("old", "new")
 
 
 @pytest.mark.parametrize("secret", ["", "[]", '["ok", 3]', '[""]', "[broken"])

@@ -7,6 +7,7 @@ SecretString formats:
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import TYPE_CHECKING
 
@@ -30,7 +31,7 @@ class SecretsManagerStore:
     def api_key(self, refresh: bool = False) -> str:
         return parse_api_key(self._read(self._api_key_secret_id, refresh))
 
-    def signing_secrets(self, secret_id: str) -> list[str]:
+    def signing_secrets(self, secret_id: str) -> tuple[str, ...]:
         return parse_signing_secrets(self._read(secret_id, refresh=False))
 
     def _read(self, secret_id: str, refresh: bool) -> str:
@@ -62,6 +63,8 @@ class SecretsManagerStore:
         return self._provider
 
 
+# Powertools caches the SecretString; parsing the same string again on every delivery is waste.
+@functools.lru_cache(maxsize=64)
 def parse_api_key(secret_string: str) -> str:
     text = secret_string.strip()
     if text.startswith("{"):
@@ -77,7 +80,8 @@ def parse_api_key(secret_string: str) -> str:
     return text
 
 
-def parse_signing_secrets(secret_string: str) -> list[str]:
+@functools.lru_cache(maxsize=64)
+def parse_signing_secrets(secret_string: str) -> tuple[str, ...]:
     text = secret_string.strip()
     if text.startswith("["):
         try:
@@ -90,7 +94,7 @@ def parse_signing_secrets(secret_string: str) -> list[str]:
             or not all(isinstance(value, str) and value for value in values)
         ):
             raise ConfigurationError("a signing secret is JSON but not an array of strings")
-        return values
+        return tuple(values)
     if not text:
         raise ConfigurationError("a signing secret is empty")
-    return [text]
+    return (text,)

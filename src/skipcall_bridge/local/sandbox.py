@@ -85,6 +85,7 @@ class SandboxState:
     sequences: list[dict[str, Any]] = field(default_factory=list)
     requests: int = 0
     throttled: int = 0  # 429s answered
+    connections: int = 0  # TCP connections accepted (keep-alive reuses one)
     faults: deque[Fault] = field(default_factory=deque)
     chaos: Chaos | None = None
     window_start: float = 0.0
@@ -136,6 +137,7 @@ class SkipcallSandbox(BackgroundHTTPServer):
             self.state.chaos = None
             self.state.requests = 0
             self.state.throttled = 0
+            self.state.connections = 0
             self.state.window_count = 0
 
     @property
@@ -151,6 +153,11 @@ class _Handler(BaseHTTPRequestHandler):
     # on the peer's delayed ACK.
     disable_nagle_algorithm = True
     wbufsize = 64 * 1024
+
+    def setup(self) -> None:
+        super().setup()
+        with self.state.lock:
+            self.state.connections += 1
 
     def log_message(self, format: str, *args: Any) -> None:
         return  # quiet: tests and `make dev` print their own summaries

@@ -115,6 +115,7 @@ def receiver_environment(
         "IDEMPOTENCY_TABLE": IDEMPOTENCY_TABLE,
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_SERVICE_NAME": "skipcall-bridge",
+        "PYDANTIC_DISABLE_PLUGINS": "__all__",  # as template.yaml sets it
     }
 
 

@@ -55,9 +55,14 @@ class SkipcallClient:
         # One pool per container: the TLS connection is reused across warm invocations.
         self._pool = urllib3.PoolManager(num_pools=2, maxsize=2, retries=False)
         self.rate_limit: RateLimit | None = None  # as of Skipcall's last answer
+        self._headers = {
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "User-Agent": f"skipcall-bridge/{__version__}",
+        }
 
     def create(self, dto: CreateSequenceDto, deadline: Deadline) -> CreateResult:
-        body = json.dumps(dto.to_json(), separators=(",", ":")).encode()
+        body = dto.model_dump_json(exclude_none=True).encode()
         policy = self._policy
         failure: NotCreated | None = None
         refresh_key = key_refreshed = False
@@ -109,12 +114,7 @@ class SkipcallClient:
                 "POST",
                 self._url,
                 body=body,
-                headers={
-                    "Authorization": f"Bearer {key}",
-                    "Content-Type": "application/json",
-                    "Accept": "application/json",
-                    "User-Agent": f"skipcall-bridge/{__version__}",
-                },
+                headers={**self._headers, "Authorization": f"Bearer {key}"},
                 timeout=urllib3.Timeout(
                     connect=min(self._connect_timeout, remaining), read=read_timeout
                 ),

@@ -1,0 +1,343 @@
+"""`make bench`: the receiver's speed and memory next to the naive Powertools stack, every figure
+measured in this run, on this machine, against moto and the Skipcall sandbox on 127.0.0.1.
+
+Exit status 1 when a target is missed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import io
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import urllib3
+
+from skipcall_bridge.budget import Deadline
+from skipcall_bridge.inbound import InboundDelivery
+from skipcall_bridge.local import devdata
+from skipcall_bridge.local.gateway import to_event
+from skipcall_bridge.local.sandbox import SkipcallSandbox
+from skipcall_bridge.local.stack import MotoServer, create_idempotency_table, receiver_environment
+from skipcall_bridge.observability import logger
+from skipcall_bridge.pipeline import Pipeline
+from skipcall_bridge.ports import NoIdempotency
+from skipcall_bridge.replay import Replayer, ReplayFilter
+from skipcall_bridge.skipcall.client import SkipcallClient
+from skipcall_bridge.sources import SourceCatalog, parse_sources
+from skipcall_bridge.verify import Headers, SignedRequest
+
+ROOT = Path(__file__).resolve().parent.parent
+RUNS = int(os.environ.get("BENCH_RUNS", "7"))
+WARM_DELIVERIES = 10_000
+TOKEN = "bench-token"
+API_KEY = devdata.API_KEY
+CREATOR = devdata.CREATOR_ID
+SOURCES = {
+    "sources": {
+        "zapier": {
+            "auth": {"scheme": "bearer", "secretId": "bench/zapier"},
+            "sequence": {"name": "{{ name }}", "creatorId": "{{ creatorId }}",
+                         "assignedToIds": "{{ assignedToIds }}", "contactIds": "{{ contactIds }}"},
+        }
+    }
+}  # fmt: skip
+ZIP = ROOT / "dist" / "skipcall-bridge-arm64.zip"
+
+
+@dataclass
+class Row:
+    metric: str
+    ours: str
+    reference: str = ""
+    ratio: str = ""
+    target: str = ""
+    ok: bool | None = None
+
+
+def body(name: str) -> bytes:
+    return json.dumps({"name": name, "creatorId": CREATOR, "assignedToIds": [CREATOR]}).encode()
+
+
+def event_for(payload: bytes) -> dict[str, Any]:
+    headers = [("Content-Type", "application/json"), ("Authorization", f"Bearer {TOKEN}")]
+    return to_event("POST", "/webhooks/zapier", headers, payload, "bench.example.com")
+
+
+def fresh(action: str, stack: str, env: dict[str, str]) -> dict[str, float]:
+    done = subprocess.run(  # noqa: S603 - our own script
+        [sys.executable, str(ROOT / "benchmarks" / "fresh.py"), action, stack],
+        capture_output=True, text=True, env=env, check=False, timeout=120,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"{action} {stack} failed:\n{done.stderr[-2000:]}")
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def medians(samples: list[dict[str, float]]) -> tuple[float, float]:
+    return (
+        statistics.median(s["ms"] for s in samples),
+        statistics.median(s["rss_mib"] for s in samples),
+    )
+
+
+def cold(env: dict[str, str], rows: list[Row]) -> None:
+    ours = medians([fresh("import", "receiver", env) for _ in range(RUNS)])
+    ref = medians([fresh("import", "reference", env) for _ in range(RUNS)])
+    ratio = ours[0] / ref[0]
+    rows.append(Row(f"cold init: import the handler (median of {RUNS})", f"{ours[0]:.0f} ms",
+                    f"{ref[0]:.0f} ms", f"{ratio:.2f}", "<= 0.35", ratio <= 0.35))  # fmt: skip
+    rows.append(Row("cold init: peak RSS", f"{ours[1]:.1f} MiB", f"{ref[1]:.1f} MiB",
+                    f"{ours[1] / ref[1]:.2f}", "<= 45 MiB", ours[1] <= 45))  # fmt: skip
+
+    first = first_delivery(env, "deliver", ref_env=env)
+    rows.append(first_row("cold first delivery: import + secret + POST", first, target=True))
+    dedup_env = {**env, "IDEMPOTENCY_TABLE": env["BENCH_TABLE"]}
+    with_dedup = first_delivery(dedup_env, "deliver-dedup", ref_env=dedup_env)
+    rows.append(first_row("cold first delivery, both deduplicating on DynamoDB", with_dedup))
+
+
+def first_delivery(
+    env: dict[str, str], action: str, ref_env: dict[str, str]
+) -> tuple[float, float]:
+    ours, ref = [], []
+    for _ in range(RUNS):
+        delivery = f"cold {uuid.uuid4()}"  # a new delivery each time: no stored answer to reuse
+        ours.append(
+            fresh(action, "receiver", {**env, "BENCH_EVENT": json.dumps(event_for(body(delivery)))})
+        )
+        ref.append(fresh(action, "reference", {**ref_env, "BENCH_DELIVERY_ID": delivery}))
+    return medians(ours)[0], medians(ref)[0]
+
+
+def first_row(metric: str, times: tuple[float, float], target: bool = False) -> Row:
+    ratio = times[0] / times[1]
+    return Row(f"{metric} (median of {RUNS})", f"{times[0]:.0f} ms", f"{times[1]:.0f} ms",
+               f"{ratio:.2f}", "<= 0.6" if target else "", ratio <= 0.6 if target else None)  # fmt: skip
+
+
+class StaticSecrets:
+    def signing_secrets(self, secret_id: str) -> list[str]:
+        return [TOKEN]
+
+    def api_key(self, refresh: bool = False) -> str:
+        return API_KEY
+
+
+class InMemoryResponse:
+    status = 201
+    headers: dict[str, str] = {}  # noqa: RUF012 - read-only
+    data = json.dumps({
+        "id": "3f1c", "name": "warm", "organizationMembershipId": CREATOR,
+        "createdAt": "2026-11-26T00:00:00.000Z", "updatedAt": "2026-11-26T00:00:00.000Z",
+    }).encode()  # fmt: skip
+
+
+class InMemoryPool:
+    """The Skipcall transport, replaced in this benchmark only: no socket, a canned 201."""
+
+    def request(self, *args: Any, **kwargs: Any) -> InMemoryResponse:
+        return InMemoryResponse()
+
+
+class NullDeadLetters:
+    def send(self, letters: Any) -> None:
+        raise AssertionError("nothing should be dead-lettered in the warm run")
+
+
+def warm(rows: list[Row]) -> None:
+    catalog = SourceCatalog.from_config(parse_sources(json.dumps(SOURCES)))
+    client = SkipcallClient("https://api.invalid", StaticSecrets())
+    client._pool = InMemoryPool()  # type: ignore[assignment]  # noqa: SLF001
+    pipeline = Pipeline(catalog, StaticSecrets(), client, NullDeadLetters(),
+                        max_body_bytes=256 * 1024, guard=NoIdempotency())  # fmt: skip
+    request = SignedRequest("POST", "https://bench.example.com/webhooks/zapier", body("warm"),
+                            Headers({"authorization": f"Bearer {TOKEN}"}))  # fmt: skip
+    delivery = InboundDelivery("zapier", request)
+    durations = []
+    stream = io.StringIO()
+    logger.registered_handler.setStream(stream)  # every log line is formatted, then dropped
+    with contextlib.redirect_stdout(io.StringIO()):  # EMF metric flushes
+        for _ in range(500):
+            pipeline.process(delivery, 20.0)
+        gc.freeze()  # as the handler does after its first invocation (frozen_after_first_call)
+        for index in range(WARM_DELIVERIES):
+            started = time.perf_counter_ns()
+            pipeline.process(delivery, 20.0)
+            durations.append(time.perf_counter_ns() - started)
+            if index % 1000 == 0:
+                stream.seek(0)
+                stream.truncate()
+    logger.registered_handler.setStream(sys.stdout)
+    durations.sort()
+    p50 = durations[len(durations) // 2] / 1000
+    p99 = durations[int(len(durations) * 0.99)] / 1000
+    rows.append(Row(f"warm: verify + map + validate + build request + log ({WARM_DELIVERIES:,})",
+                    f"p50 {p50:.0f} us, p99 {p99:.0f} us", target="p50 <= 100 us",
+                    ok=p50 <= 100))  # fmt: skip
+
+
+def start_aws(moto: MotoServer) -> dict[str, str]:
+    urllib3.PoolManager().request("POST", f"{moto.url}/moto-api/reset")
+    secrets = moto.client("secretsmanager")
+    secrets.create_secret(Name="bench/api-key", SecretString=json.dumps({"apiKey": API_KEY}))
+    secrets.create_secret(Name="bench/zapier", SecretString=TOKEN)
+    queue = moto.client("sqs").create_queue(QueueName=f"bench-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    table = create_idempotency_table(moto, f"bench-{uuid.uuid4().hex[:8]}")
+    reference_table = create_idempotency_table(moto, f"bench-ref-{uuid.uuid4().hex[:8]}")
+    return {"queue": queue, "table": table, "reference_table": reference_table}
+
+
+def environment(moto: MotoServer, sandbox: SkipcallSandbox, aws: dict[str, str],
+                sources: Path) -> dict[str, str]:  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_"))}
+    env.update(receiver_environment(moto.url, sandbox.url, aws["queue"], sources))
+    env.update({
+        "SKIPCALL_API_KEY_SECRET_ID": "bench/api-key",
+        "IDEMPOTENCY_TABLE": aws["table"],
+        "BENCH_TABLE": aws["table"],
+        "BENCH_REFERENCE_TABLE": aws["reference_table"],
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        "AWS_DEFAULT_REGION": devdata.REGION,
+        "BENCH_CREATOR_ID": CREATOR,
+    })  # fmt: skip
+    return env
+
+
+@contextlib.contextmanager
+def applied(env: dict[str, str]) -> Any:
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    from skipcall_bridge.runtime import current_runtime
+
+    current_runtime.cache_clear()
+    try:
+        yield current_runtime
+    finally:
+        current_runtime.cache_clear()
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def calls(moto: MotoServer, sources: Path, rows: list[Row]) -> None:
+    from skipcall_bridge.aws.config import boto3_session
+    from skipcall_bridge.handler import lambda_handler
+    from skipcall_bridge.local.gateway import LocalContext
+
+    sandbox = SkipcallSandbox({API_KEY}, devdata.MEMBERS, rate_limit=100_000).start()
+    env = environment(moto, sandbox, start_aws(moto), sources)
+    secret_reads: Counter[str] = Counter()
+    boto3_session().events.register(
+        "before-call.secrets-manager.GetSecretValue", lambda **_: secret_reads.update(["read"])
+    )
+    with applied(env), contextlib.redirect_stdout(io.StringIO()):
+        logger.setLevel("WARNING")
+        answer = lambda_handler(event_for(body("first")), LocalContext(25, "bench"))
+        assert answer["statusCode"] == 201, answer
+        first_reads, first_connections = secret_reads["read"], sandbox.state.connections
+        for index in range(1000):
+            answer = lambda_handler(event_for(body(f"calls {index}")), LocalContext(25, "bench"))
+            assert answer["statusCode"] == 201, answer
+        logger.setLevel("INFO")
+    reads = secret_reads["read"] - first_reads
+    connections = sandbox.state.connections
+    sandbox.stop()
+    rows.append(Row("calls over 1,000 warm deliveries (real client, sandbox, moto)",
+                    f"{reads} secret reads, {connections} TCP connection(s)",
+                    f"first delivery: {first_reads} reads, {first_connections} connection",
+                    target="0 reads, 1 connection", ok=reads == 0 and connections == 1))  # fmt: skip
+
+
+def burst(moto: MotoServer, sources: Path, rows: list[Row]) -> None:
+    from skipcall_bridge.handler import lambda_handler
+    from skipcall_bridge.local.gateway import LocalContext
+
+    sandbox = SkipcallSandbox({API_KEY}, devdata.MEMBERS, rate_limit=100, window_seconds=2).start()
+    env = environment(moto, sandbox, start_aws(moto), sources)
+    names = [f"burst {index}" for index in range(1000)]
+    statuses: Counter[int] = Counter()
+    started = time.monotonic()
+    with applied(env) as current_runtime, contextlib.redirect_stdout(io.StringIO()):
+        logger.setLevel("ERROR")
+        for name in names:
+            answer = lambda_handler(event_for(body(name)), LocalContext(25, "bench"))
+            statuses[int(answer["statusCode"])] += 1
+        runtime = current_runtime()
+        for _ in range(10):
+            summary = Replayer(runtime.catalog, runtime.dead_letters, runtime.skipcall,
+                               runtime.guard).run(ReplayFilter())  # fmt: skip
+            if not summary.counts:
+                break
+        logger.setLevel("INFO")
+    elapsed = time.monotonic() - started
+    created = Counter(s["request"]["name"] for s in sandbox.sequences)
+    lost = sum(1 for name in names if created[name] == 0)
+    duplicates = sum(count - 1 for count in created.values() if count > 1)
+    throttled = sandbox.state.throttled
+    sandbox.stop()
+    rows.append(Row("burst: 1,000 deliveries at 100 per 2 s window, then the replay drain",
+                    f"lost {lost}, duplicates {duplicates}, 429s received {throttled}",
+                    f"201: {statuses[201]}, 202: {statuses[202]}, {elapsed:.0f} s in all",
+                    target="0 lost, 0 duplicates", ok=lost == 0 and duplicates == 0))  # fmt: skip
+
+
+def zip_size(rows: list[Row]) -> None:
+    size = ZIP.stat().st_size / 1e6
+    rows.append(Row("arm64 deployment zip", f"{size:.1f} MB", target="<= 20 MB", ok=size <= 20))
+
+
+def print_table(rows: list[Row]) -> None:
+    headers = ("metric", "skipcall-bridge", "reference / detail", "ratio", "target", "")
+    cells = [headers] + [
+        (r.metric, r.ours, r.reference, r.ratio, r.target, "" if r.ok is None else "ok" if r.ok else "MISSED")
+        for r in rows
+    ]  # fmt: skip
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    for index, row in enumerate(cells):
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+        if index == 0:
+            print("  ".join("-" * width for width in widths))
+
+
+def main() -> int:
+    rows: list[Row] = []
+    moto = MotoServer("127.0.0.1", 0).start()
+    tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-sources-{os.getpid()}.json"
+    tmp.write_text(json.dumps(SOURCES))
+    sandbox = SkipcallSandbox({API_KEY}, devdata.MEMBERS, rate_limit=100_000).start()
+    try:
+        print("measuring cold starts in fresh interpreters...", file=sys.stderr)
+        cold_env = environment(moto, sandbox, start_aws(moto), tmp)
+        del cold_env["IDEMPOTENCY_TABLE"]  # like the reference: secret + POST (see the next row)
+        cold(cold_env, rows)
+        print("measuring the warm path...", file=sys.stderr)
+        warm(rows)
+        print("counting calls over 1,000 deliveries...", file=sys.stderr)
+        calls(moto, tmp, rows)
+        print("running the burst...", file=sys.stderr)
+        burst(moto, tmp, rows)
+        zip_size(rows)
+    finally:
+        sandbox.stop()
+        moto.stop()
+        tmp.unlink(missing_ok=True)
+    print(f"\nskipcall-bridge benchmark, Python {sys.version.split()[0]}, {os.cpu_count()} cores\n")
+    print_table(rows)
+    return 0 if all(row.ok is not False for row in rows) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,70 @@
+"""One fresh-interpreter measurement, run by bench.py in a new process each time.
+
+  fresh.py import receiver|reference        import the module; print ms and peak RSS
+  fresh.py deliver receiver|reference       import and answer one delivery; print ms and RSS
+  fresh.py deliver-dedup receiver|reference the same, deduplicated on DynamoDB
+
+The clock starts before the first import. For `deliver receiver`, the signed API Gateway event
+is prepared by bench.py (the sender's work) and read from BENCH_EVENT.
+"""
+
+from __future__ import annotations
+
+import time
+
+STARTED = time.perf_counter()
+
+import json  # noqa: E402 - the clock must start first
+import os  # noqa: E402
+import resource  # noqa: E402
+import sys  # noqa: E402
+
+
+def peak_rss_mib() -> float:
+    """VmHWM: this process's own peak (ru_maxrss would carry the forking parent's over exec)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class Context:
+    """What Lambda passes (local.gateway has one too, but importing it would bill http.server
+    and its friends to the receiver)."""
+
+    function_name = "ReceiverFunction"
+    function_version = "$LATEST"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:ReceiverFunction"
+    memory_limit_in_mb = 256
+    aws_request_id = "bench"
+    log_group_name = "/aws/lambda/ReceiverFunction"
+    log_stream_name = "bench"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 25_000
+
+
+def main(action: str, stack: str) -> dict[str, float]:
+    delivering = action.startswith("deliver")
+    event = json.loads(os.environ["BENCH_EVENT"]) if delivering and stack == "receiver" else None
+    started = time.perf_counter()
+    if stack == "reference":
+        sys.path.insert(0, os.path.dirname(__file__))
+        import reference_stack
+
+        if delivering:
+            assert reference_stack.deliver(dedup=action == "deliver-dedup") == 201
+    else:
+        from skipcall_bridge.handler import lambda_handler
+
+        if delivering:
+            answer = lambda_handler(event, Context())
+            assert answer["statusCode"] == 201, answer
+    return {"ms": (time.perf_counter() - started) * 1000, "rss_mib": peak_rss_mib()}
+
+
+if __name__ == "__main__":
+    result = main(sys.argv[1], sys.argv[2])
+    sys.stdout.flush()
+    os.write(1, (json.dumps(result) + "\n").encode())
