@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import urllib3
@@ -25,6 +26,7 @@ from skipcall_bridge.skipcall.models import (
 from skipcall_bridge.skipcall.retry import RateLimit, RetryPolicy, parse_rate_limit
 
 MAX_ERROR_MESSAGE = 300
+MAX_USER_PAGES = 50  # 5,000 users: a bound, should a server keep answering full pages
 # Failures worth another attempt inside the same budget (other 4xx are final for this call).
 RETRY_NOW = frozenset({Reason.SKIPCALL_UNAVAILABLE, Reason.RATE_LIMITED})
 
@@ -45,7 +47,7 @@ class SkipcallClient:
         sleep: Callable[[float], None] = time.sleep,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
-        self._url = base_url.rstrip("/") + "/v1/sequences"
+        self._base_url = base_url.rstrip("/")
         self._keys = keys
         self._policy = policy or RetryPolicy()
         self._connect_timeout = connect_timeout
@@ -63,6 +65,49 @@ class SkipcallClient:
 
     def create(self, dto: CreateSequenceDto, deadline: Deadline) -> CreateResult:
         body = dto.model_dump_json(exclude_none=True).encode()
+        answer = self._send("POST", "/v1/sequences", body, deadline)
+        if isinstance(answer, NotCreated):
+            return answer
+        return Created(_sequence(answer.data), answer.attempts)
+
+    def list_users(self, deadline: Deadline, page_size: int = 100) -> list[Any] | NotCreated:
+        """Every organization user, all pages (`page` from 0, `size` up to 100). The response
+        shape is not documented: a list, or a list under data/users/items/content."""
+        users: list[Any] = []
+        for page in range(MAX_USER_PAGES):
+            answer = self._send("GET", f"/v1/users?page={page}&size={page_size}", None, deadline)
+            if isinstance(answer, NotCreated):
+                return answer
+            items = _items(answer.data)
+            users.extend(items)
+            if len(items) < page_size:
+                break
+        return users
+
+    def create_contact(self, contact: dict[str, Any], deadline: Deadline) -> str | NotCreated:
+        body = json.dumps(contact, separators=(",", ":")).encode()
+        answer = self._send("POST", "/v1/contacts", body, deadline)
+        if isinstance(answer, NotCreated):
+            return answer
+        try:
+            contact_id = json.loads(answer.data)["id"]
+        except (ValueError, KeyError, TypeError):
+            contact_id = None
+        if not isinstance(contact_id, str) or not contact_id:
+            return NotCreated(
+                Reason.SKIPCALL_UNAVAILABLE,
+                retryable=True,
+                attempts=answer.attempts,
+                error=ErrorInfo(status=answer.status, code="UNREADABLE_ANSWER",
+                                message="Skipcall created a contact but its id is unreadable."),
+            )  # fmt: skip
+        return contact_id
+
+    def _send(
+        self, method: str, path: str, body: bytes | None, deadline: Deadline
+    ) -> _Answer | NotCreated:
+        """One call with retries inside the deadline: connection errors, timeouts, 429 and 5xx
+        are tried again; a 401 once with a re-read key; other 4xx are final."""
         policy = self._policy
         failure: NotCreated | None = None
         refresh_key = key_refreshed = False
@@ -80,8 +125,10 @@ class SkipcallClient:
                     error=ErrorInfo(code="API_KEY_UNAVAILABLE", message=str(exc)),
                 )
             attempts += 1
-            outcome, reset_header = self._attempt(body, key, deadline, attempts)
-            if isinstance(outcome, Created):
+            outcome, reset_header = self._attempt(
+                method, path, body, key=key, deadline=deadline, attempt=attempts
+            )
+            if isinstance(outcome, _Answer):
                 return outcome
             failure = outcome
             if outcome.error.status == 401 and not key_refreshed:
@@ -104,15 +151,22 @@ class SkipcallClient:
         )
 
     def _attempt(
-        self, body: bytes, key: str, deadline: Deadline, attempt: int
-    ) -> tuple[CreateResult, str | None]:
-        """One POST. Also returns X-RateLimit-Reset of a 429, which decides the wait."""
+        self,
+        method: str,
+        path: str,
+        body: bytes | None,
+        *,
+        key: str,
+        deadline: Deadline,
+        attempt: int,
+    ) -> tuple[_Answer | NotCreated, str | None]:
+        """One request. Also returns X-RateLimit-Reset of a 429, which decides the wait."""
         remaining = deadline.remaining()
         read_timeout = min(self._read_timeout, remaining)
         try:
             response = self._pool.request(
-                "POST",
-                self._url,
+                method,
+                self._base_url + path,
                 body=body,
                 headers={**self._headers, "Authorization": f"Bearer {key}"},
                 timeout=urllib3.Timeout(
@@ -138,7 +192,7 @@ class SkipcallClient:
         self.rate_limit = parse_rate_limit(response.headers) or self.rate_limit
         status = response.status
         if 200 <= status < 300:
-            return Created(_sequence(response.data), attempt), None
+            return _Answer(status, response.data, attempt), None
         error = _error_info(status, response.data)
         if status == 429:
             reset = response.headers.get("X-RateLimit-Reset")
@@ -147,6 +201,29 @@ class SkipcallClient:
             return NotCreated(Reason.SKIPCALL_UNAVAILABLE, True, attempt, error), None
         # 401 is retried once with a re-read key; 403 (plan) and 401 can be replayed once fixed.
         return NotCreated(Reason.SKIPCALL_REJECTED, status in (401, 403), attempt, error), None
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """A 2xx answer."""
+
+    status: int
+    data: bytes
+    attempts: int
+
+
+def _items(data: bytes) -> list[Any]:
+    try:
+        body = json.loads(data)
+    except ValueError:
+        return []
+    if isinstance(body, dict):
+        body = next(
+            (body[key] for key in ("data", "users", "items", "content", "results")
+             if isinstance(body.get(key), list)),
+            [],
+        )  # fmt: skip
+    return body if isinstance(body, list) else []
 
 
 def _sequence(data: bytes) -> SequenceDto | None:
