@@ -182,6 +182,7 @@ def _replay(args: argparse.Namespace) -> int:
         runtime.dead_letters,
         runtime.skipcall,
         runtime.guard,
+        identity=runtime.identity,
         max_attempts=runtime.settings.replay_max_attempts,
     )
     waiting = runtime.dead_letters.depth()

@@ -14,21 +14,45 @@ import functools
 import json
 import re
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
 import jmespath
 from aws_lambda_powertools.utilities.jmespath_utils import PowertoolsFunctions
+from jmespath import functions
 from jmespath.exceptions import JMESPathError
 from jmespath.visitor import TreeInterpreter
 from pydantic import JsonValue, ValidationError
 
+from skipcall_bridge.identity import IdentityError, Resolution
 from skipcall_bridge.skipcall.models import CreateSequenceDto
 
 PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
-# powertools_json(), powertools_base64() and powertools_base64_gzip() are available in every
-# expression: Zapier and Make often send a JSON document inside a string field.
-JMESPATH_OPTIONS = jmespath.Options(custom_functions=PowertoolsFunctions())
+RESOLUTION: ContextVar[Resolution | None] = ContextVar("resolution", default=None)
+
+
+class TemplateFunctions(PowertoolsFunctions):
+    """powertools_json(), powertools_base64() and powertools_base64_gzip() (Zapier and Make
+    often send a JSON document inside a string field), and the identity functions."""
+
+    @functions.signature({"types": ["string", "number"]})
+    def _func_member(self, key: str | float) -> str:
+        return _resolution().member(key)
+
+    @functions.signature({"types": ["object"]})
+    def _func_contact(self, crm: dict[str, Any]) -> str | None:
+        return _resolution().contact(crm)
+
+
+def _resolution() -> Resolution:
+    resolution = RESOLUTION.get()
+    if resolution is None:
+        raise IdentityError("member() and contact() resolve only while an event is mapped")
+    return resolution
+
+
+JMESPATH_OPTIONS = jmespath.Options(custom_functions=TemplateFunctions())
 LIST_FIELDS = frozenset({"assignedToIds", "contactIds"})
 
 
@@ -130,17 +154,29 @@ class SequenceMapper:
     def __init__(self, templates: Mapping[str, JsonValue]) -> None:
         self._fields = {name: compile_template(value) for name, value in templates.items()}
 
-    def map(self, event: Any) -> CreateSequenceDto:
+    def map(self, event: Any, resolution: Resolution | None = None) -> CreateSequenceDto:
+        """Render every field. Raises EventMappingError, or DirectoryUnavailable when Skipcall
+        could not resolve an identity just now."""
+        token = RESOLUTION.set(resolution)
+        try:
+            return self._map(event)
+        finally:
+            RESOLUTION.reset(token)
+
+    def _map(self, event: Any) -> CreateSequenceDto:
         rendered: dict[str, Any] = {}
         errors: list[FieldError] = []
         for name, render in self._fields.items():
             try:
                 value = render(event)
-            except JMESPathError as exc:
-                errors.append(FieldError(name, f"expression failed: {exc}"))
+            except (JMESPathError, IdentityError) as exc:
+                errors.append(FieldError(name, str(exc) if isinstance(exc, IdentityError)
+                                         else f"expression failed: {exc}"))  # fmt: skip
                 continue
             if name in LIST_FIELDS and isinstance(value, str):
                 value = [value]  # one owner id is a list of one: saves `{{ [ownerId] }}` in configs
+            if name in LIST_FIELDS and isinstance(value, list):
+                value = [item for item in value if item is not None]  # skipped contacts
             if value is None or value == []:
                 continue
             rendered[name] = value

@@ -22,6 +22,7 @@ class EventOutcome(BaseModel):
     sequence: dict[str, Any] | None = None  # the SequenceDto, when created
     reason: Reason | None = None  # why it was dead-lettered
     errors: list[dict[str, str]] = Field(default_factory=list)  # field errors, when unmapped
+    skipped_contacts: list[dict[str, str]] = Field(default_factory=list)  # no usable phone
 
     @property
     def sequence_id(self) -> str | None:

@@ -20,6 +20,7 @@ from skipcall_bridge.errors import (
     Unavailable,
     UnknownSource,
 )
+from skipcall_bridge.identity import DirectoryUnavailable, IdentityServices
 from skipcall_bridge.inbound import InboundDelivery
 from skipcall_bridge.mapping import EventMappingError, FieldError
 from skipcall_bridge.observability import logger, metrics
@@ -49,6 +50,7 @@ class Pipeline:
         *,
         max_body_bytes: int,
         guard: IdempotencyGuard | None = None,
+        identity: IdentityServices | None = None,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._catalog = catalog
@@ -57,6 +59,7 @@ class Pipeline:
         self._dead_letters = dead_letters
         self._max_body_bytes = max_body_bytes
         self._guard = guard or NoIdempotency()
+        self._identity = identity
         self._wall_clock = wall_clock
 
     def process(self, delivery: InboundDelivery, time_left_seconds: float) -> DeliveryReport:
@@ -160,10 +163,19 @@ class Pipeline:
         deadline: Deadline,
         letters: _LetterFactory,
     ) -> EventOutcome:
+        resolution = (
+            self._identity.resolution(
+                source.name, source.config.members, source.contact_rules, deadline
+            )
+            if self._identity is not None
+            else None
+        )
         try:
-            dto = source.mapper.map(payload)
+            dto = source.mapper.map(payload, resolution)
         except EventMappingError as exc:
             return self._dead_letter(letters.unmapped(delivery_id, payload, exc.errors), exc.errors)
+        except DirectoryUnavailable as exc:  # the replay maps it again, once Skipcall answers
+            return self._dead_letter(letters.not_created(delivery_id, payload, None, exc.failure))
         result = self._create(dto, deadline)
         if isinstance(result, NotCreated):
             return self._dead_letter(letters.not_created(delivery_id, payload, dto, result))
@@ -173,7 +185,10 @@ class Pipeline:
             if result.sequence is not None
             else {"id": None, "name": dto.name}  # created, but Skipcall's answer was unreadable
         )
-        return EventOutcome(delivery_id=delivery_id, status="created", sequence=sequence)
+        skipped = resolution.skipped if resolution is not None else []
+        return EventOutcome(
+            delivery_id=delivery_id, status="created", sequence=sequence, skipped_contacts=skipped
+        )
 
     def _create(self, dto: CreateSequenceDto, deadline: Deadline) -> Created | NotCreated:
         if deadline.expired:
@@ -248,7 +263,7 @@ class _LetterFactory:
         )
 
     def not_created(
-        self, delivery_id: str, payload: Any, dto: CreateSequenceDto, result: NotCreated
+        self, delivery_id: str, payload: Any, dto: CreateSequenceDto | None, result: NotCreated
     ) -> DeadLetter:
         return DeadLetter(
             source=self._source,
@@ -258,6 +273,6 @@ class _LetterFactory:
             retryable=result.retryable,
             attempts=result.attempts,
             error=result.error,
-            sequence=dto.to_json(),
+            sequence=dto.to_json() if dto is not None else None,
             payload=payload,
         )

@@ -21,6 +21,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from skipcall_bridge.budget import Deadline
 from skipcall_bridge.envelope import DeadLetter, ErrorInfo, Reason
 from skipcall_bridge.errors import BridgeError
+from skipcall_bridge.identity import DirectoryUnavailable, IdentityServices
 from skipcall_bridge.mapping import EventMappingError
 from skipcall_bridge.observability import logger, metrics
 from skipcall_bridge.ports import IdempotencyGuard, SequenceCreator
@@ -126,6 +127,7 @@ class Replayer:
         skipcall: PacedCreator,
         guard: IdempotencyGuard,
         *,
+        identity: IdentityServices | None = None,
         max_attempts: int = 5,
         budget_seconds: float = 10.0,
         sleep: Callable[[float], None] = time.sleep,
@@ -135,6 +137,7 @@ class Replayer:
         self._queue = queue
         self._skipcall = skipcall
         self._guard = guard
+        self._identity = identity
         self._max_attempts = max_attempts
         self._budget = budget_seconds
         self._sleep = sleep
@@ -195,12 +198,9 @@ class Replayer:
             return "not-retryable"
         if dry_run:
             return "would-replay"
-        try:
-            dto = self._sequence(letter)
-        except EventMappingError as exc:
-            error = ErrorInfo(status=422, code="MAPPING_FAILED", message=str(exc))
-            failure = NotCreated(Reason.MAPPING_FAILED, retryable=False, attempts=0, error=error)
-            return self._requeue(receipt, letter, failure)
+        dto = self._prepare(letter)
+        if isinstance(dto, NotCreated):
+            return self._requeue(receipt, letter, dto)
         key = {
             "source": letter.source,
             "deliveryId": letter.delivery_id,
@@ -219,13 +219,30 @@ class Replayer:
         self._queue.delete(receipt)
         return "already-created" if repeated else "replayed"
 
+    def _prepare(self, letter: DeadLetter) -> CreateSequenceDto | NotCreated:
+        try:
+            return self._sequence(letter)
+        except EventMappingError as exc:
+            error = ErrorInfo(status=422, code="MAPPING_FAILED", message=str(exc))
+            return NotCreated(Reason.MAPPING_FAILED, retryable=False, attempts=0, error=error)
+        except DirectoryUnavailable as exc:
+            return exc.failure
+
     def _sequence(self, letter: DeadLetter) -> CreateSequenceDto:
-        if letter.reason is Reason.MAPPING_FAILED:
-            source = self._catalog.get(letter.source)
-            if source is None:
-                raise EventMappingError([])
-            return source.mapper.map(letter.payload)  # with the current mapping
-        return CreateSequenceDto.model_validate(letter.sequence)
+        # Unmapped letters, and those that failed while resolving identities, map again now.
+        if letter.reason is not Reason.MAPPING_FAILED and letter.sequence is not None:
+            return CreateSequenceDto.model_validate(letter.sequence)
+        source = self._catalog.get(letter.source)
+        if source is None:
+            raise EventMappingError([])
+        resolution = (
+            self._identity.resolution(
+                source.name, source.config.members, source.contact_rules, Deadline(self._budget)
+            )
+            if self._identity is not None
+            else None
+        )
+        return source.mapper.map(letter.payload, resolution)  # with the current mapping
 
     def _create(self, dto: CreateSequenceDto) -> dict[str, Any]:
         limit = self._skipcall.rate_limit
@@ -268,6 +285,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         runtime.dead_letters,
         runtime.skipcall,
         runtime.guard,
+        identity=runtime.identity,
         max_attempts=runtime.settings.replay_max_attempts,
     )
     replayer.register(context)

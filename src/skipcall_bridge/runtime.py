@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from skipcall_bridge.aws.dead_letter import SqsDeadLetterQueue
+    from skipcall_bridge.identity import IdentityServices
     from skipcall_bridge.pipeline import Pipeline
     from skipcall_bridge.ports import IdempotencyGuard
     from skipcall_bridge.settings import Settings
@@ -34,6 +35,7 @@ class Runtime:
     skipcall: SkipcallClient
     dead_letters: SqsDeadLetterQueue
     guard: IdempotencyGuard
+    identity: IdentityServices
 
 
 def build_runtime(settings: Settings) -> Runtime:
@@ -50,6 +52,7 @@ def build_runtime(settings: Settings) -> Runtime:
     skipcall = SkipcallClient(settings.skipcall_api_url, secrets)
     dead_letters = SqsDeadLetterQueue(settings.dead_letter_queue_url, settings.aws_region)
     guard = idempotency_guard(settings)
+    identity = identity_services(settings, skipcall)
     pipeline = Pipeline(
         catalog,
         secrets,
@@ -57,6 +60,7 @@ def build_runtime(settings: Settings) -> Runtime:
         dead_letters,
         max_body_bytes=settings.max_body_bytes,
         guard=guard,
+        identity=identity,
     )
     return Runtime(
         settings=settings,
@@ -65,6 +69,28 @@ def build_runtime(settings: Settings) -> Runtime:
         skipcall=skipcall,
         dead_letters=dead_letters,
         guard=guard,
+        identity=identity,
+    )
+
+
+def identity_services(settings: Settings, skipcall: SkipcallClient) -> IdentityServices:
+    from skipcall_bridge.aws.contact_links import DynamoDbContactLinks
+    from skipcall_bridge.identity import (
+        ContactLinks,
+        ContactResolver,
+        IdentityServices,
+        MemberDirectory,
+        MemoryContactLinks,
+    )
+
+    links: ContactLinks = (
+        DynamoDbContactLinks(settings.contact_links_table, settings.aws_region)
+        if settings.contact_links_table
+        else MemoryContactLinks()
+    )
+    return IdentityServices(
+        MemberDirectory(skipcall, settings.members_cache_seconds),
+        ContactResolver(skipcall, links),
     )
 
 

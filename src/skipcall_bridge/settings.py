@@ -31,6 +31,8 @@ class Settings(BaseModel):
     public_base_url: str | None = Field(
         default=None, alias="PUBLIC_BASE_URL", pattern=r"^https?://[^?#]+$"
     )
+    contact_links_table: str | None = Field(default=None, alias="CONTACT_LINKS_TABLE")
+    members_cache_seconds: int = Field(default=300, alias="MEMBERS_CACHE_SECONDS", ge=0)
     replay_max_attempts: int = Field(default=5, alias="REPLAY_MAX_ATTEMPTS", ge=1, le=100)
     aws_region: str | None = Field(default=None, alias="AWS_REGION")
     max_body_bytes: int = Field(default=256 * 1024, alias="MAX_BODY_BYTES", gt=0)

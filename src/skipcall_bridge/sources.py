@@ -7,12 +7,13 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, get_args
 
 from jmespath.exceptions import JMESPathError
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, field_validator
 
 from skipcall_bridge.errors import ConfigurationError
+from skipcall_bridge.identity import ContactRules
 from skipcall_bridge.mapping import (
     EventSelector,
     SequenceMapper,
@@ -27,6 +28,8 @@ from skipcall_bridge.verify.schemes import SCHEME_NAMES, AuthConfig
 
 T = TypeVar("T")
 SOURCE_NAME = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+ContactField = Literal["id", "firstName", "lastName", "name", "phone", "phones", "email", "company"]
+CONTACT_DEFAULTS = {name: name for name in get_args(ContactField)}
 
 
 def _check_compiles(compile_: Callable[[T], object], value: T) -> T:
@@ -62,6 +65,27 @@ class SourceConfig(BaseModel):
     delivery_id: str | None = Field(default=None, alias="deliveryId")
     sequence: SequenceTemplates
     budget_seconds: float | None = Field(default=None, alias="budgetSeconds", gt=0, le=25)
+    # Identity resolution: member() looks here first (email or CRM owner id -> membership id);
+    # contact() reads the CRM object's fields through `contact` and normalises phone numbers
+    # with `defaultRegion`.
+    members: dict[str, str] = Field(default_factory=dict)
+    contact: dict[ContactField, str] = Field(default_factory=dict)
+    default_region: str | None = Field(default=None, alias="defaultRegion", pattern=r"^[A-Z]{2}$")
+
+    @field_validator("contact")
+    @classmethod
+    def _contact_fields_compile(cls, value: dict[str, str]) -> dict[str, str]:
+        for expression in value.values():
+            _check_compiles(compile_expression, expression)
+        return value
+
+    @field_validator("members")
+    @classmethod
+    def _member_keys_ignore_case(cls, value: dict[str, str]) -> dict[str, str]:
+        return {
+            key.strip().lower() if "@" in key else key.strip(): member
+            for key, member in value.items()
+        }
 
     @field_validator("events", "delivery_id")
     @classmethod
@@ -88,6 +112,7 @@ class Source:
     event_id: Callable[[Any], Any] | None
     budget_seconds: float
     body_format: BodyFormat
+    contact_rules: ContactRules
 
     @property
     def secret_id(self) -> str:
@@ -106,6 +131,13 @@ class Source:
             event_id=compile_expression(delivery_id) if delivery_id else None,
             budget_seconds=config.budget_seconds or auth.default_budget_seconds,
             body_format=auth.body_format,
+            contact_rules=ContactRules(
+                fields={
+                    name: compile_expression(expression)
+                    for name, expression in {**CONTACT_DEFAULTS, **config.contact}.items()
+                },
+                default_region=config.default_region,
+            ),
         )
 
     def parse_body(self, body: bytes) -> Any:

@@ -16,12 +16,14 @@ import random
 import threading
 import time
 import uuid
-from collections import deque
+from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from typing import Any, Literal
+from urllib.parse import parse_qsl
 
 from skipcall_bridge.local.http_server import BackgroundHTTPServer
 
@@ -83,6 +85,8 @@ class SandboxState:
     rate_limit: int = 100
     window_seconds: float = 60.0
     sequences: list[dict[str, Any]] = field(default_factory=list)
+    contacts: list[dict[str, Any]] = field(default_factory=list)
+    calls: Counter[str] = field(default_factory=Counter)  # "POST /v1/sequences" -> count
     requests: int = 0
     throttled: int = 0  # 429s answered
     connections: int = 0  # TCP connections accepted (keep-alive reuses one)
@@ -133,6 +137,8 @@ class SkipcallSandbox(BackgroundHTTPServer):
     def reset(self) -> None:
         with self.state.lock:
             self.state.sequences.clear()
+            self.state.contacts.clear()
+            self.state.calls.clear()
             self.state.faults.clear()
             self.state.chaos = None
             self.state.requests = 0
@@ -163,11 +169,21 @@ class _Handler(BaseHTTPRequestHandler):
         return  # quiet: tests and `make dev` print their own summaries
 
     def do_GET(self) -> None:
-        if self.path == "/v1/health":
+        path, _, query = self.path.partition("?")
+        if path == "/v1/users":
+            self._api(
+                "GET /v1/users", None, lambda _body, headers: self._list_users(query, headers)
+            )
+        elif self.path == "/v1/health":
             self._json(HTTPStatus.OK, {"status": "ok"})
         elif self.path == "/_sandbox/state":
             with self.state.lock:
-                body = {"sequences": list(self.state.sequences), "requests": self.state.requests}
+                body = {
+                    "sequences": list(self.state.sequences),
+                    "contacts": list(self.state.contacts),
+                    "requests": self.state.requests,
+                    "calls": dict(self.state.calls),
+                }
             self._json(HTTPStatus.OK, body)
         else:
             self._error(HTTPStatus.NOT_FOUND, "NOT_FOUND", f"Cannot GET {self.path}")
@@ -182,7 +198,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self.state.faults.clear()
             self._json(HTTPStatus.OK, {"reset": True})
         elif self.path == "/v1/sequences":
-            self._create_sequence(raw)
+            self._api("POST /v1/sequences", raw, self._create_sequence)
+        elif self.path == "/v1/contacts":
+            self._api("POST /v1/contacts", raw, self._create_contact)
         else:
             self._error(HTTPStatus.NOT_FOUND, "NOT_FOUND", f"Cannot POST {self.path}")
 
@@ -207,9 +225,16 @@ class _Handler(BaseHTTPRequestHandler):
             self.state.faults.append(fault)
         self._json(HTTPStatus.OK, {"queued": fault.kind, "count": fault.count})
 
-    def _create_sequence(self, raw: bytes) -> None:
+    def _api(
+        self,
+        call: str,
+        raw: bytes | None,
+        endpoint: Callable[[Any, dict[str, str]], None],
+    ) -> None:
+        """What every /v1 call goes through: the key, the shared rate limit, the faults."""
         with self.state.lock:
             self.state.requests += 1
+            self.state.calls[call] += 1
         if not self._authorized():
             self._error(HTTPStatus.UNAUTHORIZED, "UNAUTHORIZED", "Invalid or revoked API key")
             return
@@ -224,20 +249,64 @@ class _Handler(BaseHTTPRequestHandler):
                 limit_headers,
             )
             return
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            body = None
+        body: Any = None
+        if raw is not None:
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                body = None
         if self._apply_fault(limit_headers, body):
             return
-        if body is None:
+        if raw is not None and body is None:
             self._error(HTTPStatus.BAD_REQUEST, "BAD_REQUEST", "Body is not JSON", limit_headers)
             return
+        endpoint(body, limit_headers)
+
+    def _create_sequence(self, body: Any, headers: dict[str, str]) -> None:
         problems = _validate(body, self.state.members)
         if problems:
-            self._error(HTTPStatus.BAD_REQUEST, "BAD_REQUEST", "; ".join(problems), limit_headers)
+            self._error(HTTPStatus.BAD_REQUEST, "BAD_REQUEST", "; ".join(problems), headers)
             return
-        self._json(HTTPStatus.CREATED, self._store(body), limit_headers)
+        self._json(HTTPStatus.CREATED, self._store(body), headers)
+
+    def _create_contact(self, body: Any, headers: dict[str, str]) -> None:
+        problems = _validate_contact(body)
+        if problems:
+            self._error(HTTPStatus.BAD_REQUEST, "BAD_REQUEST", "; ".join(problems), headers)
+            return
+        now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        contact = {
+            "id": str(uuid.uuid4()),
+            **body,
+            "allowPhoneCalls": body.get("allowPhoneCalls", True),
+            "callCount": 0,
+            "customFields": body.get("customFields", {}),
+            "createdAt": now,
+            "updatedAt": now,
+            "lastModificationSource": "API",
+        }
+        with self.state.lock:
+            self.state.contacts.append(contact)
+        self._json(HTTPStatus.CREATED, contact, headers)
+
+    def _list_users(self, query: str, headers: dict[str, str]) -> None:
+        """Paginated as the docs' hidden page says: `page` from 0, `size` 1-100 (default 10)."""
+        params = dict(parse_qsl(query))
+        try:
+            page, size = int(params.get("page", 0)), int(params.get("size", 10))
+        except ValueError:
+            page, size = -1, 0
+        if page < 0 or not 1 <= size <= 100:
+            self._error(HTTPStatus.BAD_REQUEST, "BAD_REQUEST", "page >= 0, size 1-100", headers)
+            return
+        users = [
+            {"organizationMembershipId": member, "email": email, "firstName": None,
+             "lastName": None, "role": "MEMBER"}
+            for member, email in sorted(self.state.members.items())
+        ]  # fmt: skip
+        chunk = users[page * size : (page + 1) * size]
+        meta = {"page": page, "size": size, "total": len(users)}
+        self._json(HTTPStatus.OK, {"data": chunk, "meta": meta}, headers)
 
     def _authorized(self) -> bool:
         scheme, _, key = (self.headers.get("Authorization") or "").partition(" ")
@@ -332,6 +401,31 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
+
+
+CONTACT_FIELDS = {
+    "firstName", "lastName", "phoneNumbers", "email", "company", "city", "country", "url",
+    "linkedinUrl", "linkedinSalesUrl", "role", "allowPhoneCalls", "customFields",
+}  # fmt: skip
+
+
+def _validate_contact(body: Any) -> list[str]:
+    """POST /v1/contacts as documented: first and last names of 1-100 characters, phoneNumbers
+    required (a non-empty array of strings), company and city at most 200."""
+    if not isinstance(body, dict):
+        return ["body must be a JSON object"]
+    problems = [f"property {name} should not exist" for name in body if name not in CONTACT_FIELDS]
+    for name in ("firstName", "lastName"):
+        value = body.get(name)
+        if not isinstance(value, str) or not 1 <= len(value) <= 100:
+            problems.append(f"{name} must be a string of 1 to 100 characters")
+    phones = body.get("phoneNumbers")
+    if not isinstance(phones, list) or not phones or not all(isinstance(p, str) for p in phones):
+        problems.append("phoneNumbers must be a non-empty array of strings")
+    for name in ("company", "city"):
+        if name in body and (not isinstance(body[name], str) or len(body[name]) > 200):
+            problems.append(f"{name} must be a string of at most 200 characters")
+    return problems
 
 
 def _validate(body: Any, members: dict[str, str]) -> list[str]:
