@@ -40,8 +40,8 @@ replay: setup  ## replay the DLQ of `make dev` (ARGS="--dry-run", "--source hubs
 	$(BIN)/skipcall-bridge replay --dev --sources sources.example.json $(ARGS)
 
 lint: setup  ## ruff
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
 
 typecheck: setup  ## mypy --strict on src/
 	$(BIN)/mypy

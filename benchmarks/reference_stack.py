@@ -33,8 +33,8 @@ http = urllib3.PoolManager()
 
 class CreateSequence(BaseModel):
     name: str
-    assignedToIds: list[str]  # noqa: N815
-    creatorId: str  # noqa: N815
+    assignedToIds: list[str]
+    creatorId: str
 
 
 @idempotent_function(data_keyword_argument="event", persistence_store=persistence, config=config)
@@ -60,7 +60,7 @@ def post() -> int:
         headers={
             "Authorization": f"Bearer {json.loads(str(key))['apiKey']}",
             "Content-Type": "application/json",
-        },  # fmt: skip
+        },
     )
     return response.status
 

@@ -82,14 +82,10 @@ def delivery_response(report: DeliveryReport) -> Response[Any]:
 
 
 def _outcome(outcome: EventOutcome) -> dict[str, Any]:
-    if outcome.reason is None:
-        return {
-            "deliveryId": outcome.delivery_id,
-            "status": "created",
-            "sequenceId": outcome.sequence_id,
-        }
-    return {
-        "deliveryId": outcome.delivery_id,
-        "status": "dead-lettered",
-        "reason": outcome.reason.value,
-    }
+    answer: dict[str, Any] = {"deliveryId": outcome.delivery_id}
+    if outcome.status == "created":
+        answer |= {"status": "created", "sequenceId": outcome.sequence_id}
+        if outcome.skipped_contacts:
+            answer["skippedContacts"] = outcome.skipped_contacts
+        return answer
+    return answer | {"status": "dead-lettered", "reason": outcome.reason}

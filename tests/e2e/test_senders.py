@@ -25,7 +25,7 @@ CATALOG = load_sources(EXAMPLE_SOURCES)
 EXPECTED_NAMES = {
     "hubspot": ["HubSpot contact.creation 1201", "HubSpot contact.propertyChange 1202"],
     "hubspot-workflow": ["Call Ada Lovelace (Analytical Engines)"],
-    "pipedrive": ["Pipedrive deal: ACME expansion"],
+    "pipedrive": ["Pipedrive person: Marie Curie"],
     "close": ["Close lead created: Analytical Engines Ltd"],
     "attio": ["Attio record.created a1b2c3d4-0000-4000-8000-000000000003"],
     "salesforce": ["Call Grace Hopper (Contact)", "Call Katherine Johnson (Contact)"],
@@ -59,6 +59,33 @@ def test_each_sender_creates_its_sequences(stack: Stack, source: str) -> None:
     else:
         assert status == 201, (source, body)
         assert [s["id"] for s in created] == [s["id"] for s in body["sequences"]]
+
+
+def test_crm_owners_and_contacts_become_skipcall_ids(stack: Stack) -> None:
+    """member() and contact(): no Skipcall id typed into the presets or the payloads."""
+    answers = {}
+    for source in ("hubspot-workflow", "pipedrive", "close", "n8n"):
+        sample = sign_sample(CATALOG, source, sample_body(source), url=stack.gateway)
+        status, answers[source] = stack.post(sample.url, sample.body, sample.headers)
+        assert status == 201, (source, answers[source])
+    state = json.loads(urllib3.request("GET", f"{stack.sandbox}/_sandbox/state").data)
+    by_name = {s["name"]: s["request"] for s in state["sequences"]}
+    phones = {c["firstName"]: c["phoneNumbers"] for c in state["contacts"]}
+    assert phones["Ada"] == ["+33612345678"]  # HubSpot, national number with defaultRegion FR
+    assert phones["Marie"] == ["+33123456789"]  # Pipedrive
+    assert phones["Grace"] == ["+14155550132"]  # Close, US
+    creator, rep = devdata.CREATOR_ID, next(m for m in devdata.MEMBERS if m != devdata.CREATOR_ID)
+    assert by_name["Pipedrive person: Marie Curie"]["creatorId"] == rep  # members map: owner 17
+    assert by_name["Follow up Grace Hopper"]["creatorId"] == creator  # by email, via /v1/users
+    assert by_name["Follow up Grace Hopper"]["assignedToIds"] == [rep]
+    close = answers["close"]["events"][0]
+    assert close["skippedContacts"] == [{"id": "cont_N0ph", "reason": "no usable phone number"}]
+    contacts_before = len(state["contacts"])
+    sample = sign_sample(CATALOG, "pipedrive", sample_body("pipedrive").replace(b"7a3e", b"8b4f"),
+                         url=stack.gateway)  # fmt: skip
+    assert stack.post(sample.url, sample.body, sample.headers)[0] == 201  # a new delivery
+    state = json.loads(urllib3.request("GET", f"{stack.sandbox}/_sandbox/state").data)
+    assert len(state["contacts"]) == contacts_before  # the same person: its link is reused
 
 
 def test_a_tampered_body_is_refused(stack: Stack) -> None:

@@ -15,7 +15,13 @@ import urllib3
 
 from skipcall_bridge.local.gateway import LocalContext, to_event
 from skipcall_bridge.local.sandbox import SkipcallSandbox
-from skipcall_bridge.local.stack import MotoServer, create_idempotency_table, receiver_environment
+from skipcall_bridge.local.stack import (
+    CONTACT_LINKS_TABLE,
+    MotoServer,
+    create_idempotency_table,
+    create_table,
+    receiver_environment,
+)
 from skipcall_bridge.runtime import current_runtime
 
 API_KEY = "sk_test_integration_key"
@@ -147,6 +153,7 @@ def receiver(
     secrets.create_secret(Name="it/n8n", SecretString=SW_SECRET)
     queue_url = moto.client("sqs").create_queue(QueueName="it-dlq")["QueueUrl"]
     create_idempotency_table(moto)  # deduplication on, as deployed
+    create_table(moto, CONTACT_LINKS_TABLE)
     sources = tmp_path / "sources.json"
     sources.write_text(json.dumps(SOURCES))
     environment = receiver_environment(moto.url, sandbox.url, queue_url, sources)

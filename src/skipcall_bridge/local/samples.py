@@ -67,20 +67,23 @@ SAMPLE_BODIES: dict[str, Any] = {
             "firstname": {"value": "Ada", "versions": [{"value": "Ada", "source-type": "CRM_UI"}]},
             "lastname": {"value": "Lovelace", "versions": []},
             "company": {"value": "Analytical Engines", "versions": []},
-            "phone": {"value": "+33612345678", "versions": []},
+            "phone": {"value": "06 12 34 56 78", "versions": []},
+            "email": {"value": "ada@analytical-engines.example", "versions": []},
             "hubspot_owner_id": {"value": "7001", "versions": []},
         },
     },
-    # Pipedrive webhooks v2: meta / data / previous.
+    # Pipedrive webhooks v2: meta / data / previous (a new person).
     "pipedrive": {
-        "meta": {"action": "create", "entity": "deal", "company_id": "8801", "correlation_id":
-                 "5c2b6f0e-2a8f-4a57-9d0e-6a5b3c2d1e0f", "entity_id": "42",
+        "meta": {"action": "create", "entity": "person", "company_id": "8801", "correlation_id":
+                 "5c2b6f0e-2a8f-4a57-9d0e-6a5b3c2d1e0f", "entity_id": "311",
                  "id": "7a3e4b1c-0d2f-4e5a-8b6c-9d0e1f2a3b4c", "is_bulk_edit": False,
                  "timestamp": "2026-11-26T09:00:00.000Z", "type": "general", "user_id": "17",
                  "version": "2.0", "webhook_id": "991", "webhook_owner_id": "17",
                  "change_source": "app", "attempt": 1, "host": "acme.pipedrive.com"},
-        "data": {"id": 42, "title": "ACME expansion", "owner_id": 17, "person_id": 311,
-                 "value": 12000, "currency": "EUR", "stage_id": 2, "status": "open"},
+        "data": {"id": 311, "name": "Marie Curie", "first_name": "Marie", "last_name": "Curie",
+                 "owner_id": 17, "org_id": 42,
+                 "phones": [{"value": "01 23 45 67 89", "label": "work", "primary": True}],
+                 "emails": [{"value": "marie@radium.example", "label": "work", "primary": True}]},
         "previous": None,
     },
     # Close: one event per delivery, with the full current object in event.data.
@@ -94,7 +97,13 @@ SAMPLE_BODIES: dict[str, Any] = {
             "meta": {"request_method": "POST", "request_path": "/api/v1/lead/"},
             "previous_data": {},
             "data": {"id": "lead_Yx7dP2kQ", "display_name": "Analytical Engines Ltd",
-                     "name": "Analytical Engines Ltd", "status_label": "Potential"},
+                     "name": "Analytical Engines Ltd", "status_label": "Potential",
+                     "contacts": [
+                         {"id": "cont_Gr4ce", "name": "Grace Hopper",
+                          "phones": [{"phone": "(415) 555-0132", "type": "office"}],
+                          "emails": [{"email": "grace@analytical-engines.example"}]},
+                         {"id": "cont_N0ph", "name": "Charles Babbage", "phones": []},
+                     ]},
         },
     },
     # Attio: thin events under `events`.
@@ -139,8 +148,8 @@ SAMPLE_BODIES: dict[str, Any] = {
         "timestamp": "2026-11-26T09:00:00Z",
         "data": {
             "lead": {"name": "Grace Hopper", "email": "grace@example.com"},
-            "creatorId": devdata.CREATOR_ID,
-            "assignees": [REP_ID],
+            "ownerEmail": "Owner@Example.com",
+            "assigneeEmails": ["rep@example.com"],
         },
     },
 }  # fmt: skip

@@ -58,10 +58,11 @@ class MotoServer:
 
 
 IDEMPOTENCY_TABLE = "skipcall-bridge-idempotency"
+CONTACT_LINKS_TABLE = "skipcall-bridge-contact-links"
 
 
-def create_idempotency_table(moto: MotoServer, name: str = IDEMPOTENCY_TABLE) -> str:
-    """The table template.yaml declares: partition key `id`, TTL on `expiration`."""
+def create_table(moto: MotoServer, name: str, ttl_attribute: str | None = None) -> str:
+    """A table as template.yaml declares them: partition key `id` (string), optional TTL."""
     dynamodb = moto.client("dynamodb")
     dynamodb.create_table(
         TableName=name,
@@ -69,11 +70,16 @@ def create_idempotency_table(moto: MotoServer, name: str = IDEMPOTENCY_TABLE) ->
         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )
-    dynamodb.update_time_to_live(
-        TableName=name,
-        TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"},
-    )
+    if ttl_attribute:
+        dynamodb.update_time_to_live(
+            TableName=name,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl_attribute},
+        )
     return name
+
+
+def create_idempotency_table(moto: MotoServer, name: str = IDEMPOTENCY_TABLE) -> str:
+    return create_table(moto, name, ttl_attribute="expiration")
 
 
 def seed_aws(moto: MotoServer, sources_path: Path) -> str:
@@ -92,6 +98,7 @@ def seed_aws(moto: MotoServer, sources_path: Path) -> str:
         with contextlib.suppress(secrets.exceptions.ResourceExistsException):
             secrets.create_secret(Name=source.secret_id, SecretString=value)
     create_idempotency_table(moto)
+    create_table(moto, CONTACT_LINKS_TABLE)
     queue = moto.client("sqs").create_queue(
         QueueName=devdata.DEAD_LETTER_QUEUE,
         Attributes={"MessageRetentionPeriod": "1209600", "SqsManagedSseEnabled": "true"},
@@ -113,6 +120,7 @@ def receiver_environment(
         "DEAD_LETTER_QUEUE_URL": queue_url,
         "SOURCES_CONFIG": str(sources.resolve()),
         "IDEMPOTENCY_TABLE": IDEMPOTENCY_TABLE,
+        "CONTACT_LINKS_TABLE": CONTACT_LINKS_TABLE,
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_SERVICE_NAME": "skipcall-bridge",
         "PYDANTIC_DISABLE_PLUGINS": "__all__",  # as template.yaml sets it
