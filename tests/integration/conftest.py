@@ -145,6 +145,7 @@ def receiver(
     urllib3.PoolManager().request("POST", f"{moto.url}/moto-api/reset")
     sandbox.reset()
     sandbox.state.api_keys = {API_KEY}
+    sandbox.state.members = dict(MEMBERS)
     sandbox.state.rate_limit, sandbox.state.window_seconds = 100, 60.0
     secrets = moto.client("secretsmanager")
     secrets.create_secret(Name="it/api-key", SecretString=json.dumps({"apiKey": API_KEY}))
