@@ -301,6 +301,59 @@ def burst(moto: MotoServer, sources: Path, rows: list[Row]) -> None:
                     target="0 lost, 0 duplicates", ok=lost == 0 and duplicates == 0))  # fmt: skip
 
 
+IDENTITY_SOURCES = {
+    "sources": {
+        "crm": {
+            "auth": {"scheme": "bearer", "secretId": "bench/zapier"},
+            "defaultRegion": "FR",
+            "sequence": {"name": "{{ name }}", "creatorId": "{{ member(owner) }}",
+                         "assignedToIds": "{{ member(owner) }}",
+                         "contactIds": "{{ [contact(person)] }}"},
+        }
+    }
+}  # fmt: skip
+
+
+def identity(moto: MotoServer, rows: list[Row]) -> None:
+    """member() and contact() over a burst: the directory is read once, the contact created
+    once, everything else served from the cache and the link table (counted by the metrics)."""
+    from skipcall_bridge.handler import lambda_handler
+    from skipcall_bridge.local.gateway import LocalContext
+
+    sources = Path(tempfile.mkdtemp()) / "identity.json"
+    sources.write_text(json.dumps(IDENTITY_SOURCES))
+    sandbox = SkipcallSandbox({API_KEY}, devdata.MEMBERS, rate_limit=100_000).start()
+    env = environment(moto, sandbox, start_aws(moto), sources)
+    env.pop("POWERTOOLS_METRICS_DISABLED")
+    emitted = io.StringIO()
+    person = {"id": "crm-1", "firstName": "Ada", "lastName": "Lovelace", "phone": "06 12 34 56 78"}
+    with applied(env), contextlib.redirect_stdout(emitted):
+        logger.setLevel("WARNING")
+        for index in range(500):
+            payload = json.dumps({"name": f"id {index}", "owner": "owner@example.com",
+                                  "person": person}).encode()  # fmt: skip
+            event = to_event("POST", "/webhooks/crm", [("Authorization", f"Bearer {TOKEN}")],
+                             payload, "bench.example.com")  # fmt: skip
+            assert lambda_handler(event, LocalContext(25, "bench"))["statusCode"] == 201
+        logger.setLevel("INFO")
+    totals: Counter[str] = Counter()
+    for line in emitted.getvalue().splitlines():
+        if line.startswith('{"_aws"'):
+            record = json.loads(line)
+            for name in ("MemberCacheHits", "ContactLinkHits", "MemberDirectoryReads",
+                         "ContactsCreated"):  # fmt: skip
+                totals[name] += int(sum(record.get(name, [])))
+    calls = sandbox.state.calls
+    sandbox.stop()
+    ok = calls["GET /v1/users"] == 1 and calls["POST /v1/contacts"] == 1
+    rows.append(Row("identity: 500 deliveries, member(email) + contact(person)",
+                    f"GET /v1/users {calls['GET /v1/users']}, POST /v1/contacts "
+                    f"{calls['POST /v1/contacts']}",
+                    f"cache hits: members {totals['MemberCacheHits']}, "
+                    f"contact links {totals['ContactLinkHits']}",
+                    target="1 and 1", ok=ok))  # fmt: skip
+
+
 def zip_size(rows: list[Row]) -> None:
     size = ZIP.stat().st_size / 1e6
     rows.append(Row("arm64 deployment zip", f"{size:.1f} MB", target="<= 20 MB", ok=size <= 20))
@@ -338,6 +391,8 @@ def main() -> int:
         calls(moto, tmp, rows)
         print("running the burst...", file=sys.stderr)
         burst(moto, tmp, rows)
+        print("resolving identities...", file=sys.stderr)
+        identity(moto, rows)
         zip_size(rows)
     finally:
         sandbox.stop()

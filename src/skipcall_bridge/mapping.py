@@ -157,6 +157,8 @@ class SequenceMapper:
     def map(self, event: Any, resolution: Resolution | None = None) -> CreateSequenceDto:
         """Render every field. Raises EventMappingError, or DirectoryUnavailable when Skipcall
         could not resolve an identity just now."""
+        if resolution is None:
+            return self._map(event)
         token = RESOLUTION.set(resolution)
         try:
             return self._map(event)

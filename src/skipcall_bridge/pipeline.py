@@ -112,6 +112,8 @@ class Pipeline:
         self, source: Source, delivery_id: str, payload: Any, work: Callable[[], EventOutcome]
     ) -> EventOutcome:
         """Runs `work` for this event unless it ran before; then its first outcome comes back."""
+        if not self._guard.stores:
+            return work()
         key = {
             "source": source.name,
             "deliveryId": delivery_id,
@@ -167,7 +169,7 @@ class Pipeline:
             self._identity.resolution(
                 source.name, source.config.members, source.contact_rules, deadline
             )
-            if self._identity is not None
+            if self._identity is not None and source.uses_identity
             else None
         )
         try:

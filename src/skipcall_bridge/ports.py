@@ -29,6 +29,8 @@ class DeadLetterSink(Protocol):
 
 
 class IdempotencyGuard(Protocol):
+    stores: bool  # False: nothing is remembered, so nothing needs serialising
+
     def register(self, lambda_context: Any) -> None:
         """Bind the invocation, so a run cut short by a timeout does not hold its lock."""
 
@@ -41,6 +43,8 @@ class IdempotencyGuard(Protocol):
 
 class NoIdempotency:
     """IDEMPOTENCY_TABLE unset: every delivery is processed (no deduplication)."""
+
+    stores = False
 
     def register(self, lambda_context: Any) -> None:
         return None

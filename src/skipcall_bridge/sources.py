@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ T = TypeVar("T")
 SOURCE_NAME = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 ContactField = Literal["id", "firstName", "lastName", "name", "phone", "phones", "email", "company"]
 CONTACT_DEFAULTS = {name: name for name in get_args(ContactField)}
+IDENTITY_CALL = re.compile(r"\b(member|contact)\s*\(")
 
 
 def _check_compiles(compile_: Callable[[T], object], value: T) -> T:
@@ -113,6 +115,7 @@ class Source:
     budget_seconds: float
     body_format: BodyFormat
     contact_rules: ContactRules
+    uses_identity: bool  # the templates call member() or contact()
 
     @property
     def secret_id(self) -> str:
@@ -131,6 +134,7 @@ class Source:
             event_id=compile_expression(delivery_id) if delivery_id else None,
             budget_seconds=config.budget_seconds or auth.default_budget_seconds,
             body_format=auth.body_format,
+            uses_identity=bool(IDENTITY_CALL.search(json.dumps(config.sequence.model_dump()))),
             contact_rules=ContactRules(
                 fields={
                     name: compile_expression(expression)

@@ -190,6 +190,8 @@ def test_standard_webhooks_delivery_id_is_the_message_id() -> None:
 class SavesNothing:
     """A deduplication store that runs the work but then fails to record it."""
 
+    stores = True
+
     def register(self, lambda_context: Any) -> None:
         return None
 
@@ -199,6 +201,8 @@ class SavesNothing:
 
 
 class DownBeforeWork:
+    stores = True
+
     def register(self, lambda_context: Any) -> None:
         return None
 

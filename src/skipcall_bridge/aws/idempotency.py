@@ -24,6 +24,8 @@ Work = Callable[[], dict[str, Any]]
 
 
 class DynamoDbIdempotency:
+    stores = True
+
     def __init__(
         self, table_name: str, expires_after_seconds: int, region: str | None = None
     ) -> None:
