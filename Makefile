@@ -83,7 +83,8 @@ unit: setup  ## fast, pure tests
 	$(BIN)/pytest -q tests/unit
 
 test: lint typecheck validate package  ## every check: lint, types, template, package, all tests (3.11 and 3.13)
-	SKIPCALL_BRIDGE_ZIP=$(abspath $(PACKAGE_ZIP)) $(BIN)/pytest -q
+	SKIPCALL_BRIDGE_ZIP=$(abspath $(PACKAGE_ZIP)) SKIPCALL_BRIDGE_BYTECODE=$(if $(PY313),cpython-313) \
+		$(BIN)/pytest -q
 	$(MAKE) --no-print-directory py313
 
 clean:  ## remove build output (keeps .venv)

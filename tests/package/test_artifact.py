@@ -63,7 +63,23 @@ def test_holds_the_runtime_dependencies_built_for_arm64_python_313(names: set[st
 def test_holds_nothing_from_tests_dev_tools_or_the_runtime(names: set[str]) -> None:
     offenders = sorted(name for name in names if name.startswith(DEV_ONLY))
     assert offenders == []
-    assert not any("__pycache__" in name for name in names)
+
+
+def test_holds_bytecode_for_the_lambda_python_only(names: set[str]) -> None:
+    """Lambda cannot write __pycache__ in /var/task: without compiled modules every cold start
+    compiles them all. `make test` says which interpreter tag to expect (none without 3.13)."""
+    tag = os.environ.get("SKIPCALL_BRIDGE_BYTECODE", "")
+    compiled = [name for name in names if name.endswith(".pyc")]
+    assert all(f".{tag}.pyc" in name for name in compiled) if tag else not compiled
+    if not tag:
+        pytest.skip("built without Python 3.13 on this machine: no bytecode to check")
+    sources = [
+        name for name in names if name.endswith(".py") and name.startswith("skipcall_bridge/")
+    ]
+    for source in sources:
+        folder, _, module = source.rpartition("/")
+        assert f"{folder}/__pycache__/{module[:-3]}.{tag}.pyc" in names, source
+    assert any(name.startswith("pydantic/__pycache__/") for name in compiled)
 
 
 def test_stays_small(artifact: zipfile.ZipFile) -> None:
