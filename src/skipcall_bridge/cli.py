@@ -177,14 +177,7 @@ def _replay(args: argparse.Namespace) -> int:
     if not args.verbose:
         logger.setLevel("WARNING")  # the progress bar and the table say what matters
     runtime = current_runtime()
-    replayer = Replayer(
-        runtime.catalog,
-        runtime.dead_letters,
-        runtime.skipcall,
-        runtime.guard,
-        identity=runtime.identity,
-        max_attempts=runtime.settings.replay_max_attempts,
-    )
+    replayer = Replayer.from_runtime(runtime)
     waiting = runtime.dead_letters.depth()
     total = min(waiting, args.max_messages) if args.max_messages is not None else waiting
     print(f"{waiting} dead letters waiting", file=sys.stderr)

@@ -25,7 +25,7 @@ from skipcall_bridge.identity import DirectoryUnavailable, IdentityServices
 from skipcall_bridge.mapping import EventMappingError
 from skipcall_bridge.observability import logger, metrics
 from skipcall_bridge.ports import IdempotencyGuard, SequenceCreator
-from skipcall_bridge.runtime import current_runtime
+from skipcall_bridge.runtime import Runtime, current_runtime
 from skipcall_bridge.skipcall.models import Created, CreateSequenceDto, NotCreated
 from skipcall_bridge.skipcall.retry import RateLimit
 from skipcall_bridge.sources import SourceCatalog
@@ -143,6 +143,18 @@ class Replayer:
         self._sleep = sleep
         self._wall_clock = wall_clock
         self._context_registered = False
+
+    @classmethod
+    def from_runtime(cls, runtime: Runtime) -> Replayer:
+        """The container's replayer: the same sources, clients, table and settings."""
+        return cls(
+            runtime.catalog,
+            runtime.dead_letters,
+            runtime.skipcall,
+            runtime.guard,
+            identity=runtime.identity,
+            max_attempts=runtime.settings.replay_max_attempts,
+        )
 
     def register(self, lambda_context: Any) -> None:
         self._guard.register(lambda_context)
@@ -279,15 +291,7 @@ def _key(letter: DeadLetter | None) -> tuple[str, str]:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """ReplayFunction: drain what fits in this invocation, leaving 20 s to finish cleanly."""
-    runtime = current_runtime()
-    replayer = Replayer(
-        runtime.catalog,
-        runtime.dead_letters,
-        runtime.skipcall,
-        runtime.guard,
-        identity=runtime.identity,
-        max_attempts=runtime.settings.replay_max_attempts,
-    )
+    replayer = Replayer.from_runtime(current_runtime())
     replayer.register(context)
     summary = replayer.run(
         ReplayFilter(max_messages=event.get("max") if isinstance(event, dict) else None),
