@@ -284,7 +284,7 @@ def burst(moto: MotoServer, sources: Path, rows: list[Row]) -> None:
             statuses[int(answer["statusCode"])] += 1
         runtime = current_runtime()
         for _ in range(10):
-            summary = Replayer.from_runtime(runtime).run(ReplayFilter())  # fmt: skip
+            summary = Replayer.from_runtime(runtime).run(ReplayFilter())
             if not summary.counts:
                 break
         logger.setLevel("INFO")

@@ -192,7 +192,7 @@ def test_nothing_is_lost_and_nothing_is_created_twice(
     replayed = 0
     runtime = current_runtime()
     for _ in range(5):  # drain: Skipcall is healthy again
-        summary = Replayer.from_runtime(runtime).run(ReplayFilter())  # fmt: skip
+        summary = Replayer.from_runtime(runtime).run(ReplayFilter())
         replayed += summary.total("replayed")
         if not read_dead_letters(queue_url):
             break

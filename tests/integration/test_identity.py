@@ -96,7 +96,7 @@ def test_a_directory_outage_waits_in_the_dlq_and_the_replay_maps_it_again(crm: R
     )  # fmt: skip
     crm.moto.client("sqs").send_message(QueueUrl=crm.queue_url, MessageBody=letter["_raw"])
     runtime = current_runtime()
-    summary = Replayer.from_runtime(runtime).run(ReplayFilter())  # fmt: skip
+    summary = Replayer.from_runtime(runtime).run(ReplayFilter())
     assert summary.total("replayed") == 1
     (sequence,) = crm.sandbox.sequences
     assert sequence["request"]["creatorId"] == CREATOR
