@@ -165,13 +165,7 @@ class Pipeline:
         deadline: Deadline,
         letters: _LetterFactory,
     ) -> EventOutcome:
-        resolution = (
-            self._identity.resolution(
-                source.name, source.config.members, source.contact_rules, deadline
-            )
-            if self._identity is not None and source.uses_identity
-            else None
-        )
+        resolution = source.resolution(self._identity, deadline)
         try:
             dto = source.mapper.map(payload, resolution)
         except EventMappingError as exc:

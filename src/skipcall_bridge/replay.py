@@ -247,13 +247,7 @@ class Replayer:
         source = self._catalog.get(letter.source)
         if source is None:
             raise EventMappingError([])
-        resolution = (
-            self._identity.resolution(
-                source.name, source.config.members, source.contact_rules, Deadline(self._budget)
-            )
-            if self._identity is not None
-            else None
-        )
+        resolution = source.resolution(self._identity, Deadline(self._budget))
         return source.mapper.map(letter.payload, resolution)  # with the current mapping
 
     def _create(self, dto: CreateSequenceDto) -> dict[str, Any]:

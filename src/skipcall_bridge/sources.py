@@ -13,8 +13,9 @@ from typing import Annotated, Any, Literal, TypeVar, get_args
 from jmespath.exceptions import JMESPathError
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, field_validator
 
+from skipcall_bridge.budget import Deadline
 from skipcall_bridge.errors import ConfigurationError
-from skipcall_bridge.identity import ContactRules
+from skipcall_bridge.identity import ContactRules, IdentityServices, Resolution
 from skipcall_bridge.mapping import (
     EventSelector,
     SequenceMapper,
@@ -143,6 +144,15 @@ class Source:
                 default_region=config.default_region,
             ),
         )
+
+    def resolution(
+        self, identity: IdentityServices | None, deadline: Deadline
+    ) -> Resolution | None:
+        """What member() and contact() use while one event maps; None when the templates call
+        neither (or identity services are absent)."""
+        if identity is None or not self.uses_identity:
+            return None
+        return identity.resolution(self.name, self.config.members, self.contact_rules, deadline)
 
     def parse_body(self, body: bytes) -> Any:
         return parse_body(body, self.body_format)
