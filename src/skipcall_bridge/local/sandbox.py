@@ -96,6 +96,16 @@ class SandboxState:
     window_count: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def reset(self) -> None:
+        """Forget everything recorded and queued (keys, members and limits stay)."""
+        with self.lock:
+            self.sequences.clear()
+            self.contacts.clear()
+            self.calls.clear()
+            self.faults.clear()
+            self.chaos = None
+            self.requests = self.throttled = self.connections = self.window_count = 0
+
 
 class SkipcallSandbox(BackgroundHTTPServer):
     def __init__(
@@ -135,16 +145,7 @@ class SkipcallSandbox(BackgroundHTTPServer):
             self.state.chaos = None if weights is None else Chaos(seed, weights)
 
     def reset(self) -> None:
-        with self.state.lock:
-            self.state.sequences.clear()
-            self.state.contacts.clear()
-            self.state.calls.clear()
-            self.state.faults.clear()
-            self.state.chaos = None
-            self.state.requests = 0
-            self.state.throttled = 0
-            self.state.connections = 0
-            self.state.window_count = 0
+        self.state.reset()
 
     @property
     def sequences(self) -> list[dict[str, Any]]:
@@ -193,9 +194,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path == "/_sandbox/faults":
             self._control(raw)
         elif self.path == "/_sandbox/reset":
-            with self.state.lock:
-                self.state.sequences.clear()
-                self.state.faults.clear()
+            self.state.reset()
             self._json(HTTPStatus.OK, {"reset": True})
         elif self.path == "/v1/sequences":
             self._api("POST /v1/sequences", raw, self._create_sequence)
