@@ -17,6 +17,7 @@ from skipcall_bridge.local.gateway import LocalContext
 from skipcall_bridge.local.sandbox import SkipcallSandbox
 from skipcall_bridge.local.stack import MotoServer, seed_aws
 from skipcall_bridge.runtime import current_runtime
+from skipcall_bridge.sources import load_sources
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "sources.example.json"
@@ -27,7 +28,7 @@ def sam_environment(
     moto: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[Path, SkipcallSandbox]]:
     urllib3.PoolManager().request("POST", f"{moto.url}/moto-api/reset")
-    seed_aws(moto, EXAMPLE)
+    seed_aws(moto, load_sources(EXAMPLE))
     sandbox = SkipcallSandbox({devdata.API_KEY}, devdata.MEMBERS).start()
     write_events(EXAMPLE, tmp_path)
     variables = json.loads((tmp_path / "env.json").read_text())["ReceiverFunction"]

@@ -13,7 +13,7 @@ from typing import Any
 from skipcall_bridge.local import devdata
 from skipcall_bridge.local.gateway import LocalGateway
 from skipcall_bridge.local.sandbox import SkipcallSandbox
-from skipcall_bridge.sources import load_sources
+from skipcall_bridge.sources import SourceCatalog, load_sources
 
 
 @dataclass(frozen=True)
@@ -82,14 +82,13 @@ def create_idempotency_table(moto: MotoServer, name: str = IDEMPOTENCY_TABLE) ->
     return create_table(moto, name, ttl_attribute="expiration")
 
 
-def seed_aws(moto: MotoServer, sources_path: Path) -> str:
+def seed_aws(moto: MotoServer, catalog: SourceCatalog) -> str:
     """Create the API key, every signing secret the sources file names, the DLQ and the
     idempotency table."""
     secrets = moto.client("secretsmanager")
     secrets.create_secret(
         Name=devdata.API_KEY_SECRET_ID, SecretString=f'{{"apiKey": "{devdata.API_KEY}"}}'
     )
-    catalog = load_sources(sources_path)
     for name in catalog.names:
         source = catalog.get(name)
         assert source is not None
@@ -154,9 +153,9 @@ class LocalStack:
 
     def start(self) -> StackEndpoints:
         gateway_port, sandbox_port, moto_port = self._ports
-        load_sources(self._sources_path)  # fail before starting anything
+        catalog = load_sources(self._sources_path)  # fails before anything starts
         self.moto = MotoServer(self._host, moto_port).start()
-        queue_url = seed_aws(self.moto, self._sources_path)
+        queue_url = seed_aws(self.moto, catalog)
         self.sandbox = SkipcallSandbox(
             {devdata.API_KEY}, devdata.MEMBERS, host=self._host, port=sandbox_port
         ).start()
