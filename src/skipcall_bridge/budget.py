@@ -19,3 +19,7 @@ class Deadline:
     @property
     def expired(self) -> bool:
         return self.remaining() <= 0.0
+
+    def less(self, seconds: float) -> Deadline:
+        """The same deadline, `seconds` earlier: room kept back for work that must follow."""
+        return Deadline(self.remaining() - seconds, self._clock)

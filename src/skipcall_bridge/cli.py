@@ -79,6 +79,16 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--reason", choices=[reason.value for reason in Reason])
     replay.add_argument("--max", type=int, dest="max_messages", help="at most this many")
     replay.add_argument("--dry-run", action="store_true", help="show what it would do")
+    replay.add_argument(
+        "--include-unknown",
+        action="store_true",
+        help="also OUTCOME_UNKNOWN letters (check first that Skipcall has not created them)",
+    )
+    replay.add_argument(
+        "--include-given-up",
+        action="store_true",
+        help="also letters kept after the maximum of failed replay runs, once more",
+    )
     replay.add_argument("--dev", action="store_true", help="target the local `make dev` stack")
     replay.add_argument("--verbose", action="store_true", help="print the JSON log lines too")
     replay.add_argument("--sources", type=Path, default=DEFAULT_SOURCES, help="with --dev")
@@ -186,6 +196,8 @@ def _replay(args: argparse.Namespace) -> int:
         reason=Reason(args.reason) if args.reason else None,
         max_messages=args.max_messages,
         dry_run=args.dry_run,
+        include_unknown=args.include_unknown,
+        include_given_up=args.include_given_up,
     )
     summary = replayer.run(filters, progress=lambda done: _progress(done, total))
     print(file=sys.stderr)

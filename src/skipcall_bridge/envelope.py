@@ -1,12 +1,24 @@
-"""The dead-letter envelope: the public shape of every SQS message the receiver writes."""
+"""The dead-letter envelope: the public shape of every SQS message the receiver writes, and how
+a letter is made to fit one message whatever the body was (deep, huge, not JSON, not UTF-8)."""
 
 from __future__ import annotations
 
+import base64
+import json
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, field_validator
+
+# The queue's MaximumMessageSize (template.yaml sets SQS's maximum, 1 MiB). A letter is kept a
+# margin below it, for the message attributes.
+MAX_MESSAGE_BYTES = 1024 * 1024
+MAX_LETTER_BYTES = MAX_MESSAGE_BYTES - 4 * 1024
+MAX_ERROR_MESSAGE = 2000
+# SQS accepts only these characters in a message body; JSON can carry the others escaped.
+_NOT_SQS_TEXT = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 class Reason(StrEnum):
@@ -15,6 +27,9 @@ class Reason(StrEnum):
     SKIPCALL_REJECTED = "SKIPCALL_REJECTED"
     MAPPING_FAILED = "MAPPING_FAILED"
     BUDGET_EXHAUSTED = "BUDGET_EXHAUSTED"
+    # The request may have reached Skipcall (read timeout, reset after sending, 5xx other than
+    # 503): Skipcall has no idempotency key, so it is never sent again without a person's say.
+    OUTCOME_UNKNOWN = "OUTCOME_UNKNOWN"
 
 
 class ErrorInfo(BaseModel):
@@ -22,13 +37,27 @@ class ErrorInfo(BaseModel):
     model_config = ConfigDict(frozen=True, defer_build=True)
 
     status: int | None = None
-    code: str
-    message: str
+    code: str = Field(min_length=1)
+    message: str = Field(min_length=1)
+
+    @field_validator("message", mode="before")
+    @classmethod
+    def _bounded(cls, value: Any) -> Any:
+        return value[:MAX_ERROR_MESSAGE] if isinstance(value, str) else value
+
+
+PayloadEncoding = Literal["json", "base64"]
+# `event`: the payload is the one event this letter stands for. `body`: the payload is the whole
+# body as the sender sent it; the replay selects the events again (`eventIndex`: only that one).
+PayloadScope = Literal["event", "body"]
 
 
 class DeadLetter(BaseModel):
     """Version 1 of the envelope. Holds no secret, signature or Authorization value:
-    only the parsed event (or the raw body as text), the DTO and what went wrong."""
+    only the parsed event (or the raw body), the DTO and what went wrong.
+
+    `attempts` counts deliveries, not HTTP calls: the receiver's try is 1, and each replay run
+    that fails adds 1."""
 
     model_config = ConfigDict(frozen=True, populate_by_name=True, defer_build=True)
 
@@ -42,6 +71,52 @@ class DeadLetter(BaseModel):
     error: ErrorInfo
     sequence: dict[str, Any] | None
     payload: JsonValue
+    payload_encoding: PayloadEncoding = Field(default="json", alias="payloadEncoding")
+    payload_scope: PayloadScope = Field(default="event", alias="payloadScope")
+    event_index: int | None = Field(default=None, alias="eventIndex", ge=0)
 
     def to_message_body(self) -> str:
-        return self.model_dump_json(by_alias=True)
+        """Compact JSON that SQS accepts: characters it refuses travel as JSON escapes."""
+        text = json.dumps(
+            self.model_dump(mode="json", by_alias=True),
+            ensure_ascii=False,
+            separators=(",", ":"),
+            allow_nan=False,
+        )
+        return _NOT_SQS_TEXT.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+
+    def stored_body(self) -> bytes | None:
+        """The sender's bytes, for a letter that kept them as base64; else None."""
+        if self.payload_encoding == "base64" and isinstance(self.payload, str):
+            return base64.b64decode(self.payload)
+        return None
+
+
+def fitted_letter(fields: dict[str, Any], raw_body: bytes, event_index: int | None) -> DeadLetter:
+    """The letter for one event, as small as it must be to fit one SQS message.
+
+    First the event as JSON. When that cannot be a letter (nested deeper than the envelope
+    validates, text JSON cannot carry) or is over the limit: the sender's raw body, base64, which
+    the replay selects the event from again; last, without the DTO (the replay maps it again).
+    A body under MAX_BODY_BYTES always fits the last form."""
+    try:
+        letter = DeadLetter.model_validate(fields)
+        if _fits(letter):
+            return letter
+    except (ValidationError, ValueError):  # too deep for the envelope, or unserialisable text
+        pass
+    whole = {
+        **fields,
+        "payload": base64.b64encode(raw_body).decode("ascii"),
+        "payloadEncoding": "base64",
+        "payloadScope": "body",
+        "eventIndex": event_index,
+    }
+    letter = DeadLetter.model_validate(whole)
+    if _fits(letter):
+        return letter
+    return DeadLetter.model_validate({**whole, "sequence": None})
+
+
+def _fits(letter: DeadLetter) -> bool:
+    return len(letter.to_message_body().encode("utf-8")) <= MAX_LETTER_BYTES

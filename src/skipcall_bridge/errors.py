@@ -63,6 +63,15 @@ class Unavailable(BridgeError):
         self.retry_after_seconds = retry_after_seconds
 
 
+class InProgress(Unavailable):
+    """Another run holds this event right now: the sender should retry shortly."""
+
+    def __init__(
+        self, message: str = "This delivery is being processed right now; retry shortly."
+    ) -> None:
+        super().__init__(message, retry_after_seconds=5)
+
+
 class DeliveryConflict(BridgeError):
     """A delivery id seen before arrived with a different payload."""
 

@@ -25,7 +25,7 @@ from jmespath.exceptions import JMESPathError
 from jmespath.visitor import TreeInterpreter
 from pydantic import JsonValue, ValidationError
 
-from skipcall_bridge.identity import IdentityError, Resolution
+from skipcall_bridge.identity import DirectoryUnavailable, IdentityError, Resolution
 from skipcall_bridge.skipcall.models import CreateSequenceDto
 
 PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
@@ -93,6 +93,14 @@ def compile_expression(expression: str) -> Callable[[Any], Any]:
     interpreter = TreeInterpreter(JMESPATH_OPTIONS)
     tree = parsed.parsed
     return lambda data: interpreter.visit(tree, data)
+
+
+def field_path(expression: str) -> tuple[str, ...] | None:
+    """`meta.attempt` -> ("meta", "attempt"); None when the expression is not a plain path."""
+    try:
+        return _field_path(jmespath.compile(expression.strip()).parsed)
+    except JMESPathError:
+        return None
 
 
 def _field_path(node: dict[str, Any]) -> tuple[str, ...] | None:
@@ -171,9 +179,14 @@ class SequenceMapper:
         for name, render in self._fields.items():
             try:
                 value = render(event)
+            except DirectoryUnavailable:
+                raise  # not this event's fault: it waits in the DLQ for Skipcall
             except (JMESPathError, IdentityError) as exc:
                 errors.append(FieldError(name, str(exc) if isinstance(exc, IdentityError)
                                          else f"expression failed: {exc}"))  # fmt: skip
+                continue
+            except Exception as exc:  # a template function raised (powertools_json on text, …)
+                errors.append(FieldError(name, f"template failed: {_describe(exc)}"))
                 continue
             if name in LIST_FIELDS and isinstance(value, str):
                 value = [value]  # one owner id is a list of one: saves `{{ [ownerId] }}` in configs
@@ -200,12 +213,19 @@ class EventSelector:
         self._search = compile_expression(expression) if expression else None
 
     def select(self, payload: Any) -> list[Any]:
+        """The delivery's events; [] when the expression selects nothing (a delivery with
+        nothing to do for this source). Raises EventMappingError when the expression fails."""
         if self._search is None:
             return [payload]
         try:
             selected = self._search(payload)
-        except JMESPathError as exc:
+        except Exception as exc:  # a JMESPath type error, or a function that raised
             raise EventMappingError([FieldError("events", f"expression failed: {exc}")]) from None
-        if selected is None or selected == []:
-            raise EventMappingError([FieldError("events", "selected no events")])
+        if selected is None:
+            return []
         return selected if isinstance(selected, list) else [selected]
+
+
+def _describe(exc: Exception) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -1,5 +1,16 @@
 """What became of one event, and of one delivery. An event's outcome is also what the
-idempotency store keeps, so a repeated delivery gets exactly the first answer back."""
+idempotency store keeps, so a repeated delivery gets exactly the first answer back.
+
+Every event of a delivery ends as exactly one of:
+- `created`: the sequence exists in Skipcall;
+- `dead-lettered`, `unmapped` (MAPPING_FAILED), `invalid-body`: its letter is stored in the DLQ;
+- `conflict`: its id was seen before with materially different content; nothing was done;
+- `unfinished`: neither done nor stored (the DLQ or the deduplication table was unreachable,
+  or another run holds it): the delivery is answered 503 and the sender's retry finishes it.
+  When Skipcall may already have acted (OUTCOME_UNKNOWN) the record keeps the letter to store,
+  so the retry stores it instead of calling Skipcall again.
+A repeat of an event that ended before gets that first outcome again, marked `duplicate`.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +22,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from skipcall_bridge.envelope import Reason
 from skipcall_bridge.payloads import BodyFormat
 
-OutcomeStatus = Literal["created", "dead-lettered", "unmapped", "invalid-body"]
+OutcomeStatus = Literal[
+    "created", "dead-lettered", "unmapped", "invalid-body", "conflict", "unfinished"
+]
+STORED: frozenset[OutcomeStatus] = frozenset({"dead-lettered", "unmapped", "invalid-body"})
+UNMAPPED: frozenset[OutcomeStatus] = frozenset({"unmapped", "invalid-body"})
 
 
 class EventOutcome(BaseModel):
@@ -23,21 +38,34 @@ class EventOutcome(BaseModel):
     reason: Reason | None = None  # why it was dead-lettered
     errors: list[dict[str, str]] = Field(default_factory=list)  # field errors, when unmapped
     skipped_contacts: list[dict[str, str]] = Field(default_factory=list)  # no usable phone
+    duplicate: bool = False  # the first outcome of an earlier delivery of this event
+    retry_after_seconds: int | None = None  # unfinished: when the sender should try again
+    # unfinished, but Skipcall may have acted: the letter still to store (reason, error, DTO),
+    # kept in the record so that a retry stores it and never calls Skipcall again
+    pending_letter: dict[str, Any] | None = None
 
     @property
     def sequence_id(self) -> str | None:
         return None if self.sequence is None else self.sequence.get("id")
 
+    def stored_form(self) -> dict[str, Any]:
+        """What the idempotency record keeps: the outcome as its first delivery saw it."""
+        return self.model_dump(mode="json", exclude={"duplicate", "retry_after_seconds"})
 
-DeliveryStatus = Literal["created", "partial", "dead-lettered", "unmapped"]
+
+DeliveryStatus = Literal[
+    "created", "partial", "dead-lettered", "unmapped", "conflict", "ignored", "unavailable"
+]
 
 
 @dataclass(frozen=True)
 class DeliveryReport:
-    """Every event's outcome, in the delivery's order."""
+    """Every event's outcome, in the delivery's order, and the delivery's status derived from
+    all of them (no event decides it alone)."""
 
     events: list[EventOutcome]
     body_format: BodyFormat = "json"
+    unmapped_status: int = 422  # the source's answer when every event failed to map
 
     @property
     def sequences(self) -> list[dict[str, Any]]:
@@ -45,7 +73,7 @@ class DeliveryReport:
 
     @property
     def dead_lettered(self) -> list[EventOutcome]:
-        return [e for e in self.events if e.status != "created"]
+        return [e for e in self.events if e.status in STORED]
 
     @property
     def mapping_errors(self) -> list[dict[str, Any]]:
@@ -56,9 +84,21 @@ class DeliveryReport:
         ]
 
     @property
+    def retry_after_seconds(self) -> int:
+        waits = [e.retry_after_seconds or 30 for e in self.events if e.status == "unfinished"]
+        return min(waits, default=30)
+
+    @property
     def status(self) -> DeliveryStatus:
-        if all(event.status == "unmapped" for event in self.events):
-            return "unmapped"
-        if not self.dead_lettered:
+        statuses = {event.status for event in self.events}
+        if not statuses:
+            return "ignored"
+        if "unfinished" in statuses:
+            return "unavailable"
+        if statuses == {"conflict"}:
+            return "conflict"
+        if statuses == {"created"}:
             return "created"
-        return "partial" if self.sequences else "dead-lettered"
+        if statuses <= UNMAPPED:
+            return "unmapped"
+        return "partial" if "created" in statuses or "conflict" in statuses else "dead-lettered"

@@ -1,19 +1,29 @@
-"""verify -> parse -> select events -> map -> deliver -> dead-letter. No AWS or HTTP details."""
+"""verify -> parse -> select events -> per event: claim, map, deliver or dead-letter, record.
+No AWS or HTTP details.
+
+One event never decides another's fate: whatever goes wrong while one event is handled ends
+that event (a stored letter with its reason, a conflict, or unfinished) and the loop goes on.
+When the budget runs short, the events left are dead-lettered together (SendMessageBatch) in a
+reserve kept for exactly that, so even a 100-event batch is answered before the sender gives up.
+"""
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
 from skipcall_bridge.budget import Deadline
-from skipcall_bridge.envelope import DeadLetter, ErrorInfo, Reason
+from skipcall_bridge.envelope import DeadLetter, ErrorInfo, Reason, fitted_letter
 from skipcall_bridge.errors import (
     ConfigurationError,
+    DeliveryConflict,
+    InProgress,
     InvalidBody,
     InvalidSignature,
     PayloadTooLarge,
@@ -38,6 +48,29 @@ from skipcall_bridge.verify import SignedRequest
 
 # Kept back from the Lambda's remaining time so a failed delivery can still reach the DLQ.
 DEAD_LETTER_RESERVE_SECONDS = 1.5
+# Kept back from the budget for the events not yet handled: each needs its claim, its share of
+# a SendMessageBatch and its record (three AWS calls, ~10 ms each in-region), plus a margin.
+TAIL_RESERVE_SECONDS = 0.25
+TAIL_SECONDS_PER_EVENT = 0.03
+
+
+@dataclass(frozen=True)
+class _Event:
+    index: int
+    delivery_id: str
+    payload: Any
+
+
+class _StoreDown(Exception):
+    """The deduplication table cannot be reached: no event can be handled safely now."""
+
+
+class _NotStored(Exception):
+    """An event's letter could not be stored."""
+
+    def __init__(self, letter: DeadLetter) -> None:
+        super().__init__(letter.reason)
+        self.letter = letter
 
 
 class Pipeline:
@@ -73,75 +106,33 @@ class Pipeline:
             )
         self._verify(source, request)
         self._guard.register(delivery.lambda_context)
-
-        letters = _LetterFactory(source.name, delivery.received_at)
+        run = _Run(self, source, request, delivery.received_at)
         try:
             payload = source.parse_body(request.body)
         except InvalidBody as exc:
-            raw = request.body.decode("utf-8", errors="replace")
-            delivery_id = source.delivery_ids(request, [raw])[0]
-            letter = letters.unmapped(delivery_id, raw, [FieldError("body", exc.message)])
-            self._once(
-                source, delivery_id, raw, lambda: self._dead_letter(letter, status="invalid-body")
-            )
-            raise
+            error = FieldError("body", exc.message)
+            encoded = base64.b64encode(request.body).decode("ascii")
+            event = _Event(0, source.base_delivery_id(request), encoded)
+            return run.report([run.whole_body(event, [error], status="invalid-body")])
+        base = source.base_delivery_id(request, payload)
         try:
             selected = source.events.select(payload)
-        except EventMappingError as exc:
-            delivery_id = source.delivery_ids(request, [payload])[0]
-            errors = exc.errors
-            letter = letters.unmapped(delivery_id, payload, errors)
-            outcome = self._once(
-                source, delivery_id, payload, lambda: self._dead_letter(letter, errors)
+        except EventMappingError as exc:  # the selection itself failed: keep the whole body
+            event = _Event(0, base, payload)
+            return run.report([run.whole_body(event, exc.errors, status="unmapped")])
+        if not selected:
+            logger.info("Delivery selected no events: nothing to do")
+            return run.report([])
+        events = [
+            _Event(index, delivery_id, payload)
+            for index, (delivery_id, payload) in enumerate(
+                zip(source.delivery_ids(base, selected), selected, strict=True)
             )
-            return self._report(source, [outcome])
-
+        ]
         deadline = Deadline(
             min(source.budget_seconds, time_left_seconds - DEAD_LETTER_RESERVE_SECONDS)
         )
-        outcomes = []
-        for delivery_id, event in zip(
-            source.delivery_ids(request, selected), selected, strict=True
-        ):
-            logger.append_keys(source=source.name, delivery_id=delivery_id)
-            work = partial(self._handle_event, source, delivery_id, event, deadline, letters)
-            outcomes.append(self._once(source, delivery_id, event, work))
-        return self._report(source, outcomes)
-
-    def _once(
-        self, source: Source, delivery_id: str, payload: Any, work: Callable[[], EventOutcome]
-    ) -> EventOutcome:
-        """Runs `work` for this event unless it ran before; then its first outcome comes back."""
-        if not self._guard.stores:
-            return work()
-        key = {
-            "source": source.name,
-            "deliveryId": delivery_id,
-            "phase": "receive",
-            "payload": payload,
-        }
-        done: list[EventOutcome] = []
-
-        def run() -> dict[str, Any]:
-            done.append(work())
-            return done[0].model_dump(mode="json")  # what the store keeps
-
-        try:
-            stored, replayed = self._guard.run(key, run)
-        except Unavailable:
-            if not done:
-                raise
-            # The work finished (a sequence created, or a letter stored) but its record could
-            # not be saved. Answering 503 would make the sender retry and create it twice.
-            logger.error(
-                "Outcome not recorded for deduplication", extra={"deliveryId": delivery_id}
-            )
-            return done[0]
-        if not replayed:
-            return done[0]
-        metrics.add_metric(name="DuplicatesSuppressed", unit=MetricUnit.Count, value=1)
-        logger.info("Duplicate delivery: answering as the first time")
-        return EventOutcome.model_validate(stored)
+        return run.report(run.events(events, deadline))
 
     def _verify(self, source: Source, request: SignedRequest) -> None:
         try:
@@ -157,24 +148,173 @@ class Pipeline:
             )
             raise Unavailable("The receiver cannot verify this source right now.") from None
 
-    def _handle_event(
-        self,
-        source: Source,
-        delivery_id: str,
-        payload: Any,
-        deadline: Deadline,
-        letters: _LetterFactory,
+
+class _Run:
+    """One delivery's events: each claimed, handled and recorded on its own."""
+
+    def __init__(
+        self, pipeline: Pipeline, source: Source, request: SignedRequest, received_at: datetime
+    ) -> None:
+        self._p = pipeline
+        self._source = source
+        self._request = request
+        self._received_at = received_at
+
+    # -- the events of a delivery ----------------------------------------------------------
+
+    def events(self, events: list[_Event], deadline: Deadline) -> list[EventOutcome]:
+        outcomes: list[EventOutcome] = []
+        for position, event in enumerate(events):
+            left = len(events) - position
+            if deadline.remaining() <= _tail_reserve(left):
+                return outcomes + self._tail(events[position:])
+            logger.append_keys(delivery_id=event.delivery_id)
+            try:
+                outcomes.append(self._once(event, deadline.less(_tail_reserve(left - 1))))
+            except _StoreDown:
+                return outcomes + [_unfinished(e) for e in events[position:]]
+        return outcomes
+
+    def whole_body(
+        self, event: _Event, errors: list[FieldError], status: OutcomeStatus
     ) -> EventOutcome:
-        resolution = source.resolution(self._identity, deadline)
+        """A body that is not in the source's format, or whose selection failed: stored whole,
+        for the replay to select again once the sources file is fixed."""
+        letter = self._letter(
+            event,
+            reason=Reason.MAPPING_FAILED,
+            retryable=False,
+            error=_mapping_error(errors),
+            sequence=None,
+            whole=True,
+            encoded=status == "invalid-body",
+        )
         try:
-            dto = source.mapper.map(payload, resolution)
+            return self._once(event, None, lambda: self._stored(letter, errors, status))
+        except _StoreDown:
+            return _unfinished(event)
+
+    def report(self, outcomes: list[EventOutcome]) -> DeliveryReport:
+        report = DeliveryReport(
+            events=outcomes,
+            body_format=self._source.body_format,
+            unmapped_status=self._source.unmapped_status,
+        )
+        logger.info(
+            "Delivery processed",
+            extra={
+                "status": report.status,
+                "events": len(outcomes),
+                "sequencesCreated": len(report.sequences),
+                "deadLettered": len(report.dead_lettered),
+            },
+        )
+        return report
+
+    # -- one event, once -------------------------------------------------------------------
+
+    def _once(
+        self,
+        event: _Event,
+        deadline: Deadline | None,
+        work: Callable[[], EventOutcome] | None = None,
+    ) -> EventOutcome:
+        """Claim the event, do its work, record its outcome. Raises _StoreDown only when the
+        table cannot be reached before any work was done."""
+        key = self._key(event)
+        claimed = self._claim(event, key)
+        if claimed is not None:
+            return claimed
+        try:
+            if work is not None:
+                outcome = work()
+            else:
+                assert deadline is not None
+                outcome = self._handle(event, deadline)
+        except _NotStored as failed:  # its letter could not be stored: the sender must retry
+            logger.error("Event neither done nor stored", extra={"reason": failed.letter.reason})
+            if failed.letter.reason is not Reason.OUTCOME_UNKNOWN:
+                self._p._guard.release(key)  # nothing happened: the retry may do it all again
+                return _unfinished(event)
+            # Skipcall may have created it: the retry must only store the letter.
+            outcome = _unfinished(event).model_copy(
+                update={"pending_letter": _pending(failed.letter)}
+            )
+        self._record(key, outcome)
+        return outcome
+
+    def _key(self, event: _Event) -> dict[str, Any]:
+        return {
+            "source": self._source.name,
+            "deliveryId": event.delivery_id,
+            "phase": "receive",
+            "payload": self._source.fingerprint(event.payload),
+        }
+
+    def _claim(self, event: _Event, key: dict[str, Any]) -> EventOutcome | None:
+        """None: this run holds the event now. Otherwise the event's outcome without work."""
+        try:
+            stored = self._p._guard.claim(key)
+        except DeliveryConflict:
+            metrics.add_metric(name="DeliveryConflicts", unit=MetricUnit.Count, value=1)
+            logger.warning("Delivery id reused with another payload: nothing done")
+            return EventOutcome(delivery_id=event.delivery_id, status="conflict")
+        except InProgress:
+            return _unfinished(event, retry_after_seconds=5)
+        except Unavailable:
+            raise _StoreDown from None
+        if stored is None:
+            return None
+        if stored.get("pending_letter"):
+            return self._store_pending(event, key, stored["pending_letter"])
+        metrics.add_metric(name="DuplicatesSuppressed", unit=MetricUnit.Count, value=1)
+        logger.info("Duplicate delivery: answering as the first time")
+        return EventOutcome.model_validate({**stored, "duplicate": True})
+
+    def _store_pending(
+        self, event: _Event, key: dict[str, Any], pending: dict[str, Any]
+    ) -> EventOutcome:
+        """An earlier delivery reached Skipcall with no known outcome but could not store its
+        letter: store it now (Skipcall is not called again), then record the final outcome."""
+        letter = self._letter(
+            event,
+            reason=Reason(pending["reason"]),
+            retryable=False,
+            error=ErrorInfo.model_validate(pending["error"]),
+            sequence=pending.get("sequence"),
+        )
+        try:
+            outcome = self._stored(letter, (), "dead-lettered")
+        except _NotStored:
+            return _unfinished(event)
+        self._record(key, outcome)
+        return outcome
+
+    def _record(self, key: dict[str, Any], outcome: EventOutcome) -> None:
+        try:
+            self._p._guard.complete(key, outcome.stored_form())
+        except Unavailable:
+            # The work is done (created, or stored in the DLQ): answering 503 would make the
+            # sender retry and do it twice. The claim lapses with the invocation's time.
+            logger.error("Outcome not recorded for deduplication")
+
+    # -- the work of one event -------------------------------------------------------------
+
+    def _handle(self, event: _Event, deadline: Deadline) -> EventOutcome:
+        source = self._source
+        try:
+            resolution = source.resolution(self._p._identity, deadline)
+            dto = source.mapper.map(event.payload, resolution)
         except EventMappingError as exc:
-            return self._dead_letter(letters.unmapped(delivery_id, payload, exc.errors), exc.errors)
+            return self._unmapped(event, exc.errors)
         except DirectoryUnavailable as exc:  # the replay maps it again, once Skipcall answers
-            return self._dead_letter(letters.not_created(delivery_id, payload, None, exc.failure))
+            return self._not_created(event, None, exc.failure)
+        except Exception as exc:  # a bug must end this event, not the batch
+            logger.exception("Mapping failed unexpectedly")
+            return self._unmapped(event, [FieldError("event", _describe(exc))])
         result = self._create(dto, deadline)
         if isinstance(result, NotCreated):
-            return self._dead_letter(letters.not_created(delivery_id, payload, dto, result))
+            return self._not_created(event, dto, result)
         metrics.add_metric(name="SequencesCreated", unit=MetricUnit.Count, value=1)
         sequence = (
             result.sequence.model_dump(mode="json")
@@ -183,19 +323,26 @@ class Pipeline:
         )
         skipped = resolution.skipped if resolution is not None else []
         return EventOutcome(
-            delivery_id=delivery_id, status="created", sequence=sequence, skipped_contacts=skipped
+            delivery_id=event.delivery_id,
+            status="created",
+            sequence=sequence,
+            skipped_contacts=skipped,
         )
 
     def _create(self, dto: CreateSequenceDto, deadline: Deadline) -> Created | NotCreated:
         if deadline.expired:
-            return NotCreated(
-                reason=Reason.BUDGET_EXHAUSTED,
-                retryable=True,
-                attempts=0,
-                error=ErrorInfo(code="BUDGET_EXHAUSTED", message="No time left in the budget."),
-            )
+            return _budget_exhausted()
         started = time.perf_counter()
-        result = self._skipcall.create(dto, deadline)
+        try:
+            result = self._p._skipcall.create(dto, deadline)
+        except Exception as exc:  # the request may have gone out: never sent again blindly
+            logger.exception("Skipcall client failed unexpectedly")
+            result = NotCreated(
+                Reason.OUTCOME_UNKNOWN,
+                retryable=False,
+                attempts=1,
+                error=ErrorInfo(code="CLIENT_ERROR", message=_describe(exc)),
+            )
         elapsed_ms = (time.perf_counter() - started) * 1000
         metrics.add_metric(name="SkipcallLatency", unit=MetricUnit.Milliseconds, value=elapsed_ms)
         if isinstance(result, NotCreated):
@@ -205,70 +352,168 @@ class Pipeline:
             )
         return result
 
-    def _dead_letter(
-        self,
-        letter: DeadLetter,
-        errors: Sequence[FieldError] = (),
-        status: OutcomeStatus | None = None,
-    ) -> EventOutcome:
-        """Stores the letter (or raises Unavailable): only then is the outcome recorded."""
-        self._dead_letters.send([letter])
-        metrics.add_metric(name="DeliveriesDeadLettered", unit=MetricUnit.Count, value=1)
-        unmapped = letter.reason is Reason.MAPPING_FAILED
-        return EventOutcome(
-            delivery_id=letter.delivery_id,
-            status=status or ("unmapped" if unmapped else "dead-lettered"),
-            reason=letter.reason,
-            errors=[error.as_dict() for error in errors],
-        )
+    # -- the last events, together ---------------------------------------------------------
 
-    def _report(self, source: Source, outcomes: list[EventOutcome]) -> DeliveryReport:
-        report = DeliveryReport(events=outcomes, body_format=source.body_format)
-        dead = len(report.dead_lettered)
-        logger.info(
-            "Delivery processed",
-            extra={
-                "status": report.status,
-                "sequencesCreated": len(outcomes) - dead,
-                "deadLettered": dead,
-            },
-        )
-        return report
+    def _tail(self, events: list[_Event]) -> list[EventOutcome]:
+        """No time left for Skipcall: claim each event, store their letters in shared
+        SendMessageBatch calls, then record each one."""
+        outcomes: dict[int, EventOutcome] = {}
+        held: list[tuple[_Event, dict[str, Any], DeadLetter]] = []
+        for position, event in enumerate(events):
+            key = self._key(event)
+            try:
+                claimed = self._claim(event, key)
+            except _StoreDown:
+                outcomes.update((e.index, _unfinished(e)) for e in events[position:])
+                break
+            if claimed is not None:
+                outcomes[event.index] = claimed
+                continue
+            failure = _budget_exhausted()
+            letter = self._letter(
+                event,
+                reason=failure.reason,
+                retryable=True,
+                error=failure.error,
+                sequence=None,  # mapped by the replay, with the sources file of that day
+            )
+            held.append((event, key, letter))
+        try:
+            self._send([letter for _, _, letter in held])
+        except Unavailable:
+            for event, key, _ in held:
+                self._p._guard.release(key)
+                outcomes[event.index] = _unfinished(event)
+            held = []
+        for event, key, letter in held:
+            outcome = _stored_outcome(letter, [], "dead-lettered")
+            self._record(key, outcome)
+            outcomes[event.index] = outcome
+        logger.warning("Budget spent: events dead-lettered together", extra={"events": len(held)})
+        return [outcomes[event.index] for event in events]
 
+    # -- letters ---------------------------------------------------------------------------
 
-class _LetterFactory:
-    def __init__(self, source: str, received_at: datetime) -> None:
-        self._source = source
-        self._received_at = received_at
-
-    def unmapped(self, delivery_id: str, payload: Any, errors: list[FieldError]) -> DeadLetter:
-        return DeadLetter(
-            source=self._source,
-            delivery_id=delivery_id,
-            received_at=self._received_at,
+    def _unmapped(self, event: _Event, errors: Sequence[FieldError]) -> EventOutcome:
+        letter = self._letter(
+            event,
             reason=Reason.MAPPING_FAILED,
             retryable=False,
-            attempts=0,
-            error=ErrorInfo(
-                status=422,
-                code="MAPPING_FAILED",
-                message="; ".join(f"{e.field}: {e.message}" for e in errors),
-            ),
+            error=_mapping_error(errors),
             sequence=None,
-            payload=payload,
         )
+        return self._stored(letter, errors, "unmapped")
 
-    def not_created(
-        self, delivery_id: str, payload: Any, dto: CreateSequenceDto | None, result: NotCreated
-    ) -> DeadLetter:
-        return DeadLetter(
-            source=self._source,
-            delivery_id=delivery_id,
-            received_at=self._received_at,
+    def _not_created(
+        self, event: _Event, dto: CreateSequenceDto | None, result: NotCreated
+    ) -> EventOutcome:
+        letter = self._letter(
+            event,
             reason=result.reason,
             retryable=result.retryable,
-            attempts=result.attempts,
             error=result.error,
             sequence=dto.to_json() if dto is not None else None,
-            payload=payload,
         )
+        return self._stored(letter, (), "dead-lettered")
+
+    def _letter(
+        self,
+        event: _Event,
+        *,
+        reason: Reason,
+        retryable: bool,
+        error: ErrorInfo,
+        sequence: dict[str, Any] | None,
+        whole: bool = False,
+        encoded: bool = False,
+    ) -> DeadLetter:
+        fields = {
+            "source": self._source.name,
+            "deliveryId": event.delivery_id,
+            "receivedAt": self._received_at,
+            "reason": reason,
+            "retryable": retryable,
+            "attempts": 1,  # the receiver's try; each failed replay run adds one
+            "error": error,
+            "sequence": sequence,
+            "payload": event.payload,
+        }
+        if whole:  # the delivery's body stands for all of its events
+            fields |= {"payloadScope": "body", "eventIndex": None}
+            if encoded:
+                fields["payloadEncoding"] = "base64"
+            return fitted_letter(fields, self._request.body, None)
+        return fitted_letter(fields, self._request.body, event.index)
+
+    def _stored(
+        self, letter: DeadLetter, errors: Sequence[FieldError], status: OutcomeStatus
+    ) -> EventOutcome:
+        """Stores the letter (or raises _NotStored): only then is the outcome recorded."""
+        try:
+            self._send([letter])
+        except Unavailable:
+            raise _NotStored(letter) from None
+        return _stored_outcome(letter, errors, status)
+
+    def _send(self, letters: list[DeadLetter]) -> None:
+        if not letters:
+            return
+        try:
+            self._p._dead_letters.send(letters)
+        except Unavailable:
+            raise
+        except Exception as exc:  # whatever the queue said, these letters are not stored
+            logger.exception("Dead-letter queue failed unexpectedly")
+            raise Unavailable("The dead-letter queue failed.") from exc
+        metrics.add_metric(name="DeliveriesDeadLettered", unit=MetricUnit.Count, value=len(letters))
+
+
+def _tail_reserve(events_left: int) -> float:
+    return TAIL_RESERVE_SECONDS + TAIL_SECONDS_PER_EVENT * events_left if events_left else 0.0
+
+
+def _stored_outcome(
+    letter: DeadLetter, errors: Sequence[FieldError], status: OutcomeStatus
+) -> EventOutcome:
+    return EventOutcome(
+        delivery_id=letter.delivery_id,
+        status=status,
+        reason=letter.reason,
+        errors=[error.as_dict() for error in errors],
+    )
+
+
+def _pending(letter: DeadLetter) -> dict[str, Any]:
+    """What a retry needs to rebuild the letter (the payload comes with the retry itself)."""
+    return {
+        "reason": letter.reason.value,
+        "error": letter.error.model_dump(mode="json"),
+        "sequence": letter.sequence,
+    }
+
+
+def _unfinished(event: _Event, retry_after_seconds: int = 30) -> EventOutcome:
+    return EventOutcome(
+        delivery_id=event.delivery_id,
+        status="unfinished",
+        retry_after_seconds=retry_after_seconds,
+    )
+
+
+def _budget_exhausted() -> NotCreated:
+    return NotCreated(
+        reason=Reason.BUDGET_EXHAUSTED,
+        retryable=True,
+        attempts=0,
+        error=ErrorInfo(code="BUDGET_EXHAUSTED", message="No time left in the budget."),
+    )
+
+
+def _mapping_error(errors: Sequence[FieldError]) -> ErrorInfo:
+    message = "; ".join(f"{e.field}: {e.message}" for e in errors)
+    return ErrorInfo(status=422, code="MAPPING_FAILED", message=message or "The event did not map.")
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

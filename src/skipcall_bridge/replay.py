@@ -1,10 +1,15 @@
 """DLQ redrive: the scheduled ReplayFunction and `skipcall-bridge replay`.
 
-Each letter is sent to Skipcall again (a MAPPING_FAILED letter is first re-mapped from its stored
-payload with the current sources file), paced by Skipcall's X-RateLimit-* headers, through the
-same deduplication as deliveries (phase `replay`), so a sender's retry and a replay never create a
-sequence twice. A success deletes the message. A failure goes back with attempts + 1, and at
-`max_attempts` it stays in the queue with retryable=false.
+Each letter's events are sent to Skipcall again, paced by Skipcall's X-RateLimit-* headers,
+through the same deduplication as deliveries (phase `replay`), so a sender's retry and a replay
+never create a sequence twice. A MAPPING_FAILED letter, or one whose identities could not be
+resolved, is mapped again from its payload with the current sources file; a letter that kept
+the whole body has its events selected again exactly as a delivery would (the filter, the batch
+split, the delivery ids). A success deletes the message. A failure goes back with attempts + 1
+and the failure's reason; once `max_attempts` replay runs have failed it stays with
+retryable=false (`--include-given-up` sends it once more). OUTCOME_UNKNOWN letters (Skipcall may
+have created them) are left for a person unless `--include-unknown` or the source's
+`onUnknownOutcome: "retry"` says otherwise.
 """
 
 from __future__ import annotations
@@ -13,29 +18,29 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from skipcall_bridge.budget import Deadline
 from skipcall_bridge.envelope import DeadLetter, ErrorInfo, Reason
-from skipcall_bridge.errors import BridgeError
+from skipcall_bridge.errors import BridgeError, DeliveryConflict, InvalidBody
 from skipcall_bridge.identity import DirectoryUnavailable, IdentityServices
 from skipcall_bridge.mapping import EventMappingError
 from skipcall_bridge.observability import logger, metrics
-from skipcall_bridge.ports import IdempotencyGuard, SequenceCreator
+from skipcall_bridge.ports import IdempotencyGuard, PacedCreator, ReplayQueue
 from skipcall_bridge.runtime import Runtime, current_runtime
 from skipcall_bridge.skipcall.models import Created, CreateSequenceDto, NotCreated
-from skipcall_bridge.skipcall.retry import RateLimit
-from skipcall_bridge.sources import SourceCatalog
+from skipcall_bridge.sources import Source, SourceCatalog
 
 ReplayOutcome = Literal[
     "replayed",  # created now
     "already-created",  # a replay had created it before (its message came back)
+    "ignored",  # a kept body whose selection now finds nothing to do
     "failed",  # not created; back in the queue with attempts + 1
     "gave-up",  # not created at its last attempt; kept with retryable=false
-    "not-retryable",  # left in place: needs a fix first
+    "not-retryable",  # left in place: needs a fix or a person's check first
     "skipped",  # not selected by the filters
     "busy",  # another run holds it, or deduplication is down: left for later
     "would-replay",  # --dry-run
@@ -43,19 +48,9 @@ ReplayOutcome = Literal[
 # Skipcall's windows are a minute: never wait longer than one for the next request.
 MAX_PACING_WAIT_SECONDS = 61.0
 OUTCOMES: tuple[ReplayOutcome, ...] = (
-    "replayed", "already-created", "failed", "gave-up", "not-retryable", "busy", "would-replay",
+    "replayed", "already-created", "ignored", "failed", "gave-up", "not-retryable", "busy",
+    "would-replay",
 )  # fmt: skip
-
-
-class ReplayQueue(Protocol):
-    def receive(self, max_messages: int = 10) -> list[Any]: ...
-    def delete(self, receipt: str) -> None: ...
-    def release(self, receipt: str) -> None: ...
-    def send(self, letters: list[DeadLetter]) -> None: ...
-
-
-class PacedCreator(SequenceCreator, Protocol):
-    rate_limit: RateLimit | None
 
 
 @dataclass(frozen=True)
@@ -64,6 +59,8 @@ class ReplayFilter:
     reason: Reason | None = None
     max_messages: int | None = None
     dry_run: bool = False
+    include_unknown: bool = False  # OUTCOME_UNKNOWN letters too (a duplicate is possible)
+    include_given_up: bool = False  # letters kept after max_attempts failed runs, once more
 
     def selects(self, letter: DeadLetter) -> bool:
         return (self.source is None or letter.source == self.source) and (
@@ -88,7 +85,7 @@ class ReplaySummary:
         return table
 
     def table(self) -> str:
-        """Outcomes by reason, as the CLI prints them."""
+        """Outcomes by reason (a failure under the reason it failed with), as the CLI prints."""
         shown = [o for o in OUTCOMES if self.total(o)] or ["replayed"]
         reasons = sorted({reason for reason, _ in self.counts})
         width = max([len("reason"), *map(len, reasons)])
@@ -111,12 +108,23 @@ class UnitTimeLimit:
         return self._millis
 
 
-class _ReplayFailed(Exception):
-    """Raised inside the idempotent unit so that a failure is not stored as the answer."""
+class _Failed(Exception):
+    """One of the letter's events was not created: the letter goes back with this failure."""
 
     def __init__(self, result: NotCreated) -> None:
         super().__init__(result.reason)
         self.result = result
+
+
+class _Busy(Exception):
+    """Deduplication cannot vouch for an event now: the letter waits for a later run."""
+
+
+@dataclass(frozen=True)
+class _Item:
+    delivery_id: str
+    payload: Any
+    sequence: dict[str, Any] | None  # the stored DTO, when it is still the one to send
 
 
 class Replayer:
@@ -190,10 +198,10 @@ class Replayer:
                         summary.add(letter.reason.value, "skipped")
                     continue
                 attempted.add(_key(letter))
-                outcome = self._replay(item.receipt, letter, filters.dry_run)
+                outcome, reason = self._replay(item.receipt, letter, filters)
                 if outcome in ("not-retryable", "busy", "would-replay"):
                     held.append(item.receipt)
-                summary.add(letter.reason.value, outcome)
+                summary.add(reason.value, outcome)
                 done += 1
                 progress(done)
         for receipt in held:
@@ -201,80 +209,146 @@ class Replayer:
         logger.info("Replay finished", extra={"outcomes": summary.as_dict()})
         return summary
 
-    def _replay(self, receipt: str, letter: DeadLetter, dry_run: bool) -> ReplayOutcome:
-        remapped = letter.reason is Reason.MAPPING_FAILED
-        # A rejected request needs a fix first; an unreadable body has nothing to re-map.
-        if (not letter.retryable and not remapped) or (
-            remapped and isinstance(letter.payload, str)
-        ):
-            return "not-retryable"
-        if dry_run:
-            return "would-replay"
-        dto = self._prepare(letter)
-        if isinstance(dto, NotCreated):
-            return self._requeue(receipt, letter, dto)
+    def given_up(self, letter: DeadLetter) -> bool:
+        """`attempts` counts the receiver's try and each failed replay run."""
+        return letter.attempts - 1 >= self._max_attempts
+
+    def _eligible(self, letter: DeadLetter, source: Source | None, filters: ReplayFilter) -> bool:
+        if self.given_up(letter):
+            return filters.include_given_up
+        if letter.reason is Reason.OUTCOME_UNKNOWN:
+            opted_in = source is not None and source.config.on_unknown_outcome == "retry"
+            return filters.include_unknown or opted_in
+        # A mapping is re-run with the current sources file; a rejected request needs a fix.
+        return letter.retryable or letter.reason is Reason.MAPPING_FAILED
+
+    def _replay(
+        self, receipt: str, letter: DeadLetter, filters: ReplayFilter
+    ) -> tuple[ReplayOutcome, Reason]:
+        source = self._catalog.get(letter.source)
+        if not self._eligible(letter, source, filters):
+            return "not-retryable", letter.reason
+        if filters.dry_run:
+            return "would-replay", letter.reason
+        try:
+            items = self._items(letter, source)
+            created = [self._create_once(letter, source, item) for item in items]
+        except _Failed as failed:
+            return self._requeue(receipt, letter, failed.result), failed.result.reason
+        except _Busy:
+            return "busy", letter.reason
+        self._queue.delete(receipt)
+        if not items:
+            return "ignored", letter.reason
+        return ("replayed" if any(created) else "already-created"), letter.reason
+
+    def _items(self, letter: DeadLetter, source: Source | None) -> list[_Item]:
+        """The events this letter stands for, as a delivery would have selected them."""
+        remap = letter.reason is Reason.MAPPING_FAILED
+        if letter.payload_scope == "event":
+            return [_Item(letter.delivery_id, letter.payload, None if remap else letter.sequence)]
+        if source is None:
+            raise _Failed(_not_mapped(f"no source named {letter.source!r} is configured"))
+        raw = letter.stored_body()
+        try:
+            body = letter.payload if raw is None else source.parse_body(raw)
+            events = source.events.select(body)
+        except (InvalidBody, EventMappingError) as exc:
+            raise _Failed(_not_mapped(str(exc))) from None
+        if letter.event_index is not None:
+            if letter.event_index >= len(events):
+                raise _Failed(_not_mapped("the body no longer has this event"))
+            event = events[letter.event_index]
+            return [_Item(letter.delivery_id, event, None if remap else letter.sequence)]
+        ids = source.delivery_ids(letter.delivery_id, events)
+        pairs = zip(ids, events, strict=True)
+        return [_Item(delivery_id, event, None) for delivery_id, event in pairs]
+
+    def _create_once(self, letter: DeadLetter, source: Source | None, item: _Item) -> bool:
+        """True: created now; False: a replay had created it before. Raises _Failed, _Busy."""
+        fingerprint = source.fingerprint(item.payload) if source else item.payload
         key = {
             "source": letter.source,
-            "deliveryId": letter.delivery_id,
+            "deliveryId": item.delivery_id,
             "phase": "replay",
-            "payload": letter.payload,
+            "payload": fingerprint,
         }
+        dto = self._dto(letter, source, item)
         try:
-            _, repeated = self._guard.run(key, lambda: self._create(dto))
-        except _ReplayFailed as failed:
-            return self._requeue(receipt, letter, failed.result)
+            stored = self._guard.claim(key)
+        except DeliveryConflict:
+            raise _Failed(_conflict()) from None
         except BridgeError as exc:  # in progress elsewhere, or the table is unreachable
             logger.warning(
-                "Replay deferred", extra={"deliveryId": letter.delivery_id, "error": exc.message}
+                "Replay deferred", extra={"deliveryId": item.delivery_id, "error": exc.message}
             )
-            return "busy"
-        self._queue.delete(receipt)
-        return "already-created" if repeated else "replayed"
-
-    def _prepare(self, letter: DeadLetter) -> CreateSequenceDto | NotCreated:
+            raise _Busy from None
+        if stored is not None:
+            return False
         try:
-            return self._sequence(letter)
-        except EventMappingError as exc:
-            error = ErrorInfo(status=422, code="MAPPING_FAILED", message=str(exc))
-            return NotCreated(Reason.MAPPING_FAILED, retryable=False, attempts=0, error=error)
-        except DirectoryUnavailable as exc:
-            return exc.failure
+            result = self._create(dto)
+        except Exception:
+            self._guard.release(key)
+            raise
+        if isinstance(result, NotCreated):
+            self._guard.release(key)
+            raise _Failed(result)
+        sequence_id = result.sequence.id if result.sequence else None
+        try:
+            self._guard.complete(key, {"sequenceId": sequence_id})
+        except BridgeError:  # created all the same: the letter must go, or it would be again
+            logger.error("Replay outcome not recorded", extra={"deliveryId": item.delivery_id})
+        return True
 
-    def _sequence(self, letter: DeadLetter) -> CreateSequenceDto:
-        # Unmapped letters, and those that failed while resolving identities, map again now.
-        if letter.reason is not Reason.MAPPING_FAILED and letter.sequence is not None:
-            return CreateSequenceDto.model_validate(letter.sequence)
-        source = self._catalog.get(letter.source)
+    def _dto(self, letter: DeadLetter, source: Source | None, item: _Item) -> CreateSequenceDto:
+        if item.sequence is not None:
+            return CreateSequenceDto.model_validate(item.sequence)
         if source is None:
-            raise EventMappingError([])
-        resolution = source.resolution(self._identity, Deadline(self._budget))
-        return source.mapper.map(letter.payload, resolution)  # with the current mapping
+            raise _Failed(_not_mapped(f"no source named {letter.source!r} is configured"))
+        try:
+            resolution = source.resolution(self._identity, Deadline(self._budget))
+            return source.mapper.map(item.payload, resolution)  # with the current mapping
+        except EventMappingError as exc:
+            raise _Failed(_not_mapped(str(exc))) from None
+        except DirectoryUnavailable as exc:
+            raise _Failed(exc.failure) from None
 
-    def _create(self, dto: CreateSequenceDto) -> dict[str, Any]:
+    def _create(self, dto: CreateSequenceDto) -> Created | NotCreated:
         limit = self._skipcall.rate_limit
         if limit is not None:
             wait = limit.wait_before_next(self._wall_clock())
             if wait > 0:
                 self._sleep(min(wait, MAX_PACING_WAIT_SECONDS))
-        result = self._skipcall.create(dto, Deadline(self._budget))
-        if isinstance(result, Created):
-            return {"sequenceId": result.sequence.id if result.sequence else None}
-        raise _ReplayFailed(result)
+        return self._skipcall.create(dto, Deadline(self._budget))
 
     def _requeue(self, receipt: str, letter: DeadLetter, failure: NotCreated) -> ReplayOutcome:
-        attempts = letter.attempts + 1
-        exhausted = attempts >= self._max_attempts
         again = letter.model_copy(
             update={
-                "attempts": attempts,
+                "attempts": letter.attempts + 1,
                 "reason": failure.reason,
                 "error": failure.error,
-                "retryable": failure.retryable and not exhausted,
+                "retryable": failure.retryable,
             }
         )
+        exhausted = self.given_up(again)
+        if exhausted:
+            again = again.model_copy(update={"retryable": False})
         self._queue.send([again])  # first the new copy, then the old one goes
         self._queue.delete(receipt)
         return "gave-up" if exhausted else "failed"
+
+
+def _not_mapped(message: str) -> NotCreated:
+    error = ErrorInfo(status=422, code="MAPPING_FAILED", message=message or "It did not map.")
+    return NotCreated(Reason.MAPPING_FAILED, retryable=False, attempts=0, error=error)
+
+
+def _conflict() -> NotCreated:
+    error = ErrorInfo(
+        code="DELIVERY_CONFLICT",
+        message="A replay of this delivery id with another payload exists; check both.",
+    )
+    return NotCreated(Reason.SKIPCALL_REJECTED, retryable=False, attempts=0, error=error)
 
 
 def _key(letter: DeadLetter | None) -> tuple[str, str]:

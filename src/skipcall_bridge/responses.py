@@ -6,7 +6,13 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
 
-from skipcall_bridge.errors import BridgeError, MappingFailed, Unavailable
+from skipcall_bridge.errors import (
+    BridgeError,
+    DeliveryConflict,
+    InvalidJson,
+    MappingFailed,
+    Unavailable,
+)
 
 if TYPE_CHECKING:  # the domain's models load with the runtime, not on cold start
     from skipcall_bridge.outcomes import DeliveryReport, EventOutcome
@@ -59,26 +65,50 @@ def error_response(error: BridgeError) -> JsonResponse:
     return json_response(status, {"error": payload}, headers)
 
 
-def delivery_response(report: DeliveryReport) -> Response[Any]:
+def delivery_response(report: DeliveryReport) -> Response[Any]:  # noqa: PLR0911
+    """The delivery's answer, derived from every event's outcome."""
+    status = report.status
+    if status == "unavailable":  # some event is neither done nor stored: the sender retries
+        return error_response(
+            Unavailable(
+                "Some events could not be handled or stored; retry (the finished ones will "
+                "not be done again).",
+                retry_after_seconds=report.retry_after_seconds,
+            )
+        )
     if report.body_format == "salesforce-soap":
-        # Salesforce resends until it reads Ack true. Every event is now created or safely
-        # in the DLQ, so a NACK would only make it send the same notifications again.
+        # Salesforce resends until it reads Ack true. Every event is now created, stored in
+        # the DLQ or known already, so a NACK would only make it send the same notifications.
         return Response(status_code=200, content_type=SOAP_CONTENT_TYPE, body=SALESFORCE_ACK)
-    if report.status == "unmapped":
+    if status == "ignored":
+        return json_response(200, {"status": "ignored", "events": []})
+    if status == "conflict":
+        return error_response(
+            DeliveryConflict(
+                "These delivery ids were seen before with a different payload; nothing was done.",
+                details=[{"deliveryId": event.delivery_id} for event in report.events],
+            )
+        )
+    if status == "unmapped" and report.unmapped_status == 422:
+        if all(event.status == "invalid-body" for event in report.events):
+            return error_response(InvalidJson("The body is not valid JSON."))
         return error_response(
             MappingFailed(
                 "No event of the payload maps to a valid CreateSequenceDto.",
                 details=report.mapping_errors,
             )
         )
-    body: dict[str, Any] = {"status": report.status, "sequences": report.sequences}
+    body: dict[str, Any] = {
+        "status": "dead-lettered" if status == "unmapped" else status,
+        "sequences": report.sequences,
+    }
     if report.dead_lettered:
         body["deadLettered"] = [
             {"deliveryId": event.delivery_id, "reason": event.reason}
             for event in report.dead_lettered
         ]
     body["events"] = [_outcome(outcome) for outcome in report.events]
-    return json_response(201 if report.status == "created" else 202, body)
+    return json_response(201 if status == "created" else 202, body)
 
 
 def _outcome(outcome: EventOutcome) -> dict[str, Any]:
@@ -87,5 +117,11 @@ def _outcome(outcome: EventOutcome) -> dict[str, Any]:
         answer |= {"status": "created", "sequenceId": outcome.sequence_id}
         if outcome.skipped_contacts:
             answer["skippedContacts"] = outcome.skipped_contacts
-        return answer
-    return answer | {"status": "dead-lettered", "reason": outcome.reason}
+    elif outcome.status == "conflict":
+        answer["status"] = "conflict"
+    else:
+        status = "unmapped" if outcome.reason == "MAPPING_FAILED" else "dead-lettered"
+        answer |= {"status": status, "reason": outcome.reason}
+    if outcome.duplicate:
+        answer["duplicate"] = True
+    return answer

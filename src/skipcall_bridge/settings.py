@@ -12,6 +12,9 @@ from skipcall_bridge.errors import ConfigurationError
 
 # SOURCES_CONFIG defaults to `sources.json` beside the package (the root of the Lambda zip).
 DEFAULT_SOURCES_PATH = Path(__file__).resolve().parent.parent / "sources.json"
+# The largest body whose dead letter always fits one SQS message (1 MiB): base64 makes 4/3 of
+# it, and the DTO and the error need the rest.
+MAX_BODY_BYTES = 760 * 1024
 
 
 class Settings(BaseModel):
@@ -35,7 +38,7 @@ class Settings(BaseModel):
     members_cache_seconds: int = Field(default=300, alias="MEMBERS_CACHE_SECONDS", ge=0)
     replay_max_attempts: int = Field(default=5, alias="REPLAY_MAX_ATTEMPTS", ge=1, le=100)
     aws_region: str | None = Field(default=None, alias="AWS_REGION")
-    max_body_bytes: int = Field(default=256 * 1024, alias="MAX_BODY_BYTES", gt=0)
+    max_body_bytes: int = Field(default=256 * 1024, alias="MAX_BODY_BYTES", gt=0, le=MAX_BODY_BYTES)
     secrets_max_age_seconds: int = Field(default=300, alias="SECRETS_MAX_AGE_SECONDS", ge=0)
 
     @classmethod

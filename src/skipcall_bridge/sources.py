@@ -22,11 +22,12 @@ from skipcall_bridge.mapping import (
     TemplateSyntaxError,
     compile_expression,
     compile_template,
+    field_path,
 )
 from skipcall_bridge.payloads import BodyFormat, parse_body
 from skipcall_bridge.verify import SignedRequest, Verifier
 from skipcall_bridge.verify.registry import build_verifier
-from skipcall_bridge.verify.schemes import SCHEME_NAMES, AuthConfig
+from skipcall_bridge.verify.schemes import SCHEME_NAMES, AuthConfig, UnmappedStatus
 
 T = TypeVar("T")
 SOURCE_NAME = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -74,6 +75,13 @@ class SourceConfig(BaseModel):
     members: dict[str, str] = Field(default_factory=dict)
     contact: dict[ContactField, str] = Field(default_factory=dict)
     default_region: str | None = Field(default=None, alias="defaultRegion", pattern=r"^[A-Z]{2}$")
+    # Fields the sender changes between attempts of one delivery (beside its scheme's own):
+    # left out of the fingerprint that tells a retry from a conflicting reuse of an id.
+    volatile_fields: list[str] = Field(default_factory=list, alias="volatileFields")
+    # A create that may have reached Skipcall is dead-lettered OUTCOME_UNKNOWN; "retry" lets the
+    # replay send it again (a rare duplicate rather than a manual check).
+    on_unknown_outcome: Literal["keep", "retry"] = Field(default="keep", alias="onUnknownOutcome")
+    unmapped_status: UnmappedStatus | None = Field(default=None, alias="unmappedStatus")
 
     @field_validator("contact")
     @classmethod
@@ -89,6 +97,15 @@ class SourceConfig(BaseModel):
             key.strip().lower() if "@" in key else key.strip(): member
             for key, member in value.items()
         }
+
+    @field_validator("volatile_fields")
+    @classmethod
+    def _volatile_fields_are_paths(cls, value: list[str]) -> list[str]:
+        for path in value:
+            _check_compiles(compile_expression, path)
+            if field_path(path) is None:
+                raise ValueError(f"{path!r} is not a path of field names (e.g. meta.attempt)")
+        return value
 
     @field_validator("events", "delivery_id")
     @classmethod
@@ -117,6 +134,8 @@ class Source:
     body_format: BodyFormat
     contact_rules: ContactRules
     uses_identity: bool  # the templates call member() or contact()
+    volatile_fields: tuple[tuple[str, ...], ...]  # field paths, left out of fingerprints
+    unmapped_status: UnmappedStatus
 
     @property
     def secret_id(self) -> str:
@@ -136,6 +155,14 @@ class Source:
             budget_seconds=config.budget_seconds or auth.default_budget_seconds,
             body_format=auth.body_format,
             uses_identity=bool(IDENTITY_CALL.search(json.dumps(config.sequence.model_dump()))),
+            volatile_fields=tuple(
+                path
+                for expression in dict.fromkeys(
+                    [*auth.default_volatile_fields, *config.volatile_fields]
+                )
+                if (path := field_path(expression)) is not None
+            ),
+            unmapped_status=config.unmapped_status or auth.default_unmapped_status,
             contact_rules=ContactRules(
                 fields={
                     name: compile_expression(expression)
@@ -157,10 +184,30 @@ class Source:
     def parse_body(self, body: bytes) -> Any:
         return parse_body(body, self.body_format)
 
-    def delivery_ids(self, request: SignedRequest, events: list[Any]) -> list[str]:
+    def fingerprint(self, event: Any) -> Any:
+        """What must be equal for two deliveries of one id to be the same event: the event
+        without the fields its sender changes between attempts."""
+        for path in self.volatile_fields:
+            event = _without(event, path)
+        return event
+
+    def base_delivery_id(self, request: SignedRequest, payload: Any = None) -> str:
+        """The delivery's own id, from signed material only: the scheme's signed delivery
+        header, else the SHA-256 of the body (of its fingerprint, where the sender changes
+        fields between attempts, so that a retry keeps its id)."""
+        signed = self.verifier.delivery_id(request)
+        if signed:
+            return signed
+        if self.volatile_fields and payload is not None:
+            canonical = json.dumps(
+                self.fingerprint(payload), sort_keys=True, separators=(",", ":")
+            ).encode()
+            return _body_id(canonical)
+        return _body_id(request.body)
+
+    def delivery_ids(self, base: str, events: list[Any]) -> list[str]:
         """One id per event: the `deliveryId` expression (or the sender's event id field),
-        else the sender's delivery header, else the body's SHA-256; `:<index>` within a batch."""
-        base = self.verifier.delivery_id(request) or _body_id(request.body)
+        else the delivery's id; `:<index>` within a batch."""
         ids = []
         for index, event in enumerate(events):
             own = self._event_id(event)
@@ -181,6 +228,19 @@ class Source:
 
 def _body_id(body: bytes) -> str:
     return "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+def _without(data: Any, path: tuple[str, ...]) -> Any:
+    """A copy of `data` without the field at `path` (applied to each item of a list, so a
+    batch body loses it from every event); `data` itself is left as it was."""
+    if isinstance(data, list):
+        return [_without(item, path) for item in data]
+    if not isinstance(data, dict) or path[0] not in data:
+        return data
+    head, rest = path[0], path[1:]
+    if not rest:
+        return {key: value for key, value in data.items() if key != head}
+    return {**data, head: _without(data[head], rest)}
 
 
 class SourceCatalog:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from skipcall_bridge.budget import Deadline
-from skipcall_bridge.envelope import DeadLetter, ErrorInfo, Reason
-from skipcall_bridge.errors import Unavailable
+from skipcall_bridge.envelope import MAX_LETTER_BYTES, DeadLetter, ErrorInfo, Reason
+from skipcall_bridge.errors import DeliveryConflict, InProgress, Unavailable
 from skipcall_bridge.skipcall.models import (
     Created,
     CreateResult,
@@ -27,36 +29,104 @@ class StaticSecrets:
         return self.values[secret_id]
 
 
+def _sequence(dto: CreateSequenceDto, number: int) -> SequenceDto:
+    return SequenceDto(
+        id=f"seq-{number}",
+        name=dto.name,
+        organizationMembershipId=dto.creatorId,
+        createdAt="2026-11-26T00:00:00.000Z",
+        updatedAt="2026-11-26T00:00:00.000Z",
+    )
+
+
 @dataclass
 class ScriptedSkipcall:
-    """Answers each create with the next scripted result; creates when the script runs out."""
+    """Answers each create with the next scripted result, or with the fault `fault_for` names
+    for the DTO; creates otherwise. `created` holds what Skipcall really created."""
 
     script: list[NotCreated] = field(default_factory=list)
     received: list[CreateSequenceDto] = field(default_factory=list)
+    created: list[CreateSequenceDto] = field(default_factory=list)
+    fault_for: Callable[[CreateSequenceDto], str | None] = lambda dto: None
 
     def create(self, dto: CreateSequenceDto, deadline: Deadline) -> CreateResult:
         self.received.append(dto)
         if self.script:
             return self.script.pop(0)
-        sequence = SequenceDto(
-            id=f"seq-{len(self.received)}",
-            name=dto.name,
-            organizationMembershipId=dto.creatorId,
-            createdAt="2026-11-26T00:00:00.000Z",
-            updatedAt="2026-11-26T00:00:00.000Z",
-        )
-        return Created(sequence, attempts=1)
+        fault = self.fault_for(dto)
+        if fault == "5xx":
+            return unavailable(attempts=4)
+        if fault == "429":
+            error = ErrorInfo(status=429, code="HTTP_429", message="slow down")
+            return NotCreated(Reason.RATE_LIMITED, True, 2, error)
+        if fault in ("timeout", "timeout-created"):  # the answer was lost; maybe it was done
+            if fault == "timeout-created":
+                self.created.append(dto)
+            lost = ErrorInfo(code="TIMEOUT", message="no answer")
+            return NotCreated(Reason.OUTCOME_UNKNOWN, False, 1, lost)
+        if fault == "raise":
+            raise RuntimeError("client bug")
+        self.created.append(dto)
+        return Created(_sequence(dto, len(self.created)), attempts=1)
 
 
 @dataclass
 class RecordingDeadLetters:
+    """An SQS queue: refuses oversized messages as SQS would; `broken` refuses everything."""
+
     letters: list[DeadLetter] = field(default_factory=list)
     broken: bool = False
+    broken_for: Callable[[DeadLetter], bool] = lambda letter: False
+    calls: int = 0
 
     def send(self, letters: Sequence[DeadLetter]) -> None:
-        if self.broken:
+        self.calls += 1
+        if self.broken or any(self.broken_for(letter) for letter in letters):
             raise Unavailable("queue down")
-        self.letters.extend(letters)
+        for letter in letters:
+            body = letter.to_message_body()
+            assert len(body.encode()) <= MAX_LETTER_BYTES, "SQS would refuse this letter"
+            self.letters.append(DeadLetter.model_validate_json(body))  # what a reader gets
+
+
+@dataclass
+class MemoryIdempotency:
+    """What Powertools idempotency does with a record: done -> the stored outcome; in progress
+    -> InProgress; another fingerprint -> DeliveryConflict. `down` makes every call fail."""
+
+    stores = True
+    records: dict[tuple[str, str, str], tuple[str, dict[str, Any] | None]] = field(
+        default_factory=dict
+    )
+    down: bool = False
+
+    def register(self, lambda_context: Any) -> None:
+        return None
+
+    def claim(self, key: dict[str, Any]) -> dict[str, Any] | None:
+        if self.down:
+            raise Unavailable("table down")
+        ident = (key["source"], key["deliveryId"], key["phase"])
+        fingerprint = json.dumps(key["payload"], sort_keys=True)
+        if ident in self.records:
+            stored_fingerprint, outcome = self.records[ident]
+            if stored_fingerprint != fingerprint:
+                raise DeliveryConflict("another payload")
+            if outcome is None:
+                raise InProgress
+            return outcome
+        self.records[ident] = (fingerprint, None)
+        return None
+
+    def complete(self, key: dict[str, Any], outcome: dict[str, Any]) -> None:
+        if self.down:
+            raise Unavailable("table down")
+        ident = (key["source"], key["deliveryId"], key["phase"])
+        self.records[ident] = (self.records[ident][0], outcome)
+
+    def release(self, key: dict[str, Any]) -> None:
+        if not self.down:
+            self.records.pop((key["source"], key["deliveryId"], key["phase"]), None)
 
 
 def unavailable(attempts: int = 3) -> NotCreated:

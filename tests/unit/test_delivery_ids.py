@@ -1,4 +1,5 @@
-"""Delivery ids: the sender's event id, else its delivery header, else the body's SHA-256."""
+"""Delivery ids: the sender's event id, else its signed delivery header, else the body's SHA-256
+(of its fingerprint where the sender changes fields between attempts)."""
 
 from __future__ import annotations
 
@@ -22,10 +23,14 @@ def source(name: str, **config: Any):  # type: ignore[no-untyped-def]
 
 
 def ids(
-    src: Any, body: bytes, events: list[Any], headers: dict[str, str] | None = None
+    src: Any,
+    body: bytes,
+    events: list[Any],
+    headers: dict[str, str] | None = None,
+    payload: Any = None,
 ) -> list[str]:
     request = SignedRequest("POST", "https://h/webhooks/x", body, Headers(headers or {}))
-    return list(src.delivery_ids(request, events))
+    return list(src.delivery_ids(src.base_delivery_id(request, payload), events))
 
 
 def test_hubspot_uses_each_events_event_id() -> None:
@@ -35,11 +40,33 @@ def test_hubspot_uses_each_events_event_id() -> None:
 
 
 def test_events_without_an_id_fall_back_to_the_body_hash_and_index() -> None:
-    hubspot = source("hs", auth={"scheme": "hubspot", "secretId": "s"})
+    zapier = source("zap", auth={"scheme": "bearer", "secretId": "s"})
     body = b'{"vid": 1}'
     digest = "sha256:" + hashlib.sha256(body).hexdigest()
-    assert ids(hubspot, body, [{"vid": 1}]) == [digest]
-    assert ids(hubspot, body, [{}, {"eventId": None}]) == [f"{digest}:0", f"{digest}:1"]
+    assert ids(zapier, body, [{"vid": 1}], payload={"vid": 1}) == [digest]
+    assert ids(zapier, body, [{}, {"eventId": None}]) == [f"{digest}:0", f"{digest}:1"]
+
+
+def test_a_retry_counter_does_not_change_a_body_hash_id() -> None:
+    """A Pipedrive v1 body without a deliveryId expression: `retry` goes 0, 1, 2..."""
+    pipedrive = source("pd", auth={"scheme": "basic", "secretId": "s"})
+    first = {"retry": 0, "current": {"id": 5}, "meta": {"attempt": 1, "id": 9}}
+    again = {"meta": {"id": 9, "attempt": 3}, "current": {"id": 5}, "retry": 2}
+    one = ids(pipedrive, json.dumps(first).encode(), [first], payload=first)
+    two = ids(pipedrive, json.dumps(again, indent=2).encode(), [again], payload=again)
+    assert one == two
+    other = {**first, "current": {"id": 6}}
+    assert ids(pipedrive, json.dumps(other).encode(), [other], payload=other) != one
+
+
+def test_an_unsigned_header_never_names_a_delivery() -> None:
+    """Attio's Idempotency-Key is not signed: a replayed capture with a fresh key is the same
+    delivery, because the id comes from the signed body."""
+    attio = source("attio", auth={"scheme": "attio", "secretId": "s"})
+    body = b'{"webhook_id": "w", "events": [{}, {}]}'
+    first = ids(attio, body, [{}, {}], {"Idempotency-Key": "k1"})
+    assert first == ids(attio, body, [{}, {}], {"Idempotency-Key": "fresh"})
+    assert first[0].startswith("sha256:")
 
 
 def test_close_and_salesforce_defaults() -> None:
@@ -53,9 +80,9 @@ def test_close_and_salesforce_defaults() -> None:
     assert salesforce.body_format == "salesforce-soap"
 
 
-def test_header_ids_and_explicit_expressions() -> None:
-    attio = source("attio", auth={"scheme": "attio", "secretId": "s"})
-    assert ids(attio, b"{}", [{}, {}], {"Idempotency-Key": "k"}) == ["k:0", "k:1"]
+def test_signed_header_ids_and_explicit_expressions() -> None:
+    n8n = source("n8n", auth={"scheme": "standard-webhooks", "secretId": "s"})
+    assert ids(n8n, b"{}", [{}, {}], {"webhook-id": "msg_1"}) == ["msg_1:0", "msg_1:1"]
     pipedrive = source(
         "pd",
         auth={"scheme": "basic", "secretId": "s"},

@@ -132,9 +132,13 @@ class TestEventSelector:
         assert EventSelector("lead").select({"lead": {"x": 1}}) == [{"x": 1}]
 
     @pytest.mark.parametrize("payload", [{}, {"leads": []}, {"leads": None}])
-    def test_nothing_selected_is_a_mapping_error(self, payload: Any) -> None:
+    def test_nothing_selected_is_no_events(self, payload: Any) -> None:
+        assert EventSelector("leads").select(payload) == []
+
+    @pytest.mark.parametrize("expression", ["abs(leads)", "powertools_json(leads)"])
+    def test_a_failing_selection_is_a_mapping_error(self, expression: str) -> None:
         with pytest.raises(EventMappingError) as caught:
-            EventSelector("leads").select(payload)
+            EventSelector(expression).select({"leads": "not json"})
         assert caught.value.errors[0].field == "events"
 
 

@@ -10,7 +10,6 @@ import pytest
 
 from skipcall_bridge.envelope import Reason
 from skipcall_bridge.errors import (
-    InvalidJson,
     InvalidSignature,
     PayloadTooLarge,
     Unavailable,
@@ -22,7 +21,13 @@ from skipcall_bridge.sources import SourceCatalog, parse_sources
 from skipcall_bridge.verify import Headers, SignedRequest
 from skipcall_bridge.verify.standard_webhooks import StandardWebhooksVerifier
 
-from .fakes import RecordingDeadLetters, ScriptedSkipcall, StaticSecrets, unavailable
+from .fakes import (
+    MemoryIdempotency,
+    RecordingDeadLetters,
+    ScriptedSkipcall,
+    StaticSecrets,
+    unavailable,
+)
 
 CREATOR = "7d1f6a52-1c7e-4d4e-9a55-0f3c2b1a0001"
 TOKEN = "tok-123"
@@ -46,7 +51,7 @@ CONFIG = {
 
 
 class World:
-    def __init__(self, max_body_bytes: int = 1024) -> None:
+    def __init__(self, max_body_bytes: int = 1024, guard: Any = None) -> None:
         self.secrets = StaticSecrets({"zap": [TOKEN], "sw": [SW_SECRET]})
         self.skipcall = ScriptedSkipcall()
         self.dead_letters = RecordingDeadLetters()
@@ -56,6 +61,7 @@ class World:
             self.skipcall,
             self.dead_letters,
             max_body_bytes=max_body_bytes,
+            guard=guard,
             wall_clock=lambda: NOW,
         )
 
@@ -107,14 +113,17 @@ def test_bad_signature_does_nothing_else() -> None:
     assert world.dead_letters.letters == []
 
 
-def test_invalid_json_is_dead_lettered_as_raw_text() -> None:
+def test_invalid_json_is_dead_lettered_as_the_raw_body() -> None:
     world = World()
-    with pytest.raises(InvalidJson):
-        world.deliver(b'{"name": NaN}')
+    body = b'{"name": NaN, "bytes": "\xff\xfe"}'
+    report = world.deliver(body)
+    assert [event.status for event in report.events] == ["invalid-body"]
+    assert report.status == "unmapped"
     (letter,) = world.dead_letters.letters
     assert letter.reason is Reason.MAPPING_FAILED
-    assert letter.payload == '{"name": NaN}'
-    assert letter.delivery_id == "sha256:" + hashlib.sha256(b'{"name": NaN}').hexdigest()
+    assert (letter.payload_encoding, letter.payload_scope) == ("base64", "body")
+    assert letter.stored_body() == body
+    assert letter.delivery_id == "sha256:" + hashlib.sha256(body).hexdigest()
 
 
 def test_unmappable_payload_is_reported_unmapped_and_dead_lettered() -> None:
@@ -138,7 +147,7 @@ def test_skipcall_failure_is_dead_lettered_with_the_dto() -> None:
     assert report.status == "dead-lettered"
     (letter,) = world.dead_letters.letters
     assert letter.reason is Reason.SKIPCALL_UNAVAILABLE
-    assert letter.attempts == 4
+    assert letter.attempts == 1  # deliveries, not HTTP calls: the receiver's try is one
     assert letter.sequence == {"name": "Call Ada", "creatorId": CREATOR, "assignedToIds": [CREATOR]}
     assert [(ref.delivery_id, ref.reason) for ref in report.dead_lettered] == [
         (letter.delivery_id, Reason.SKIPCALL_UNAVAILABLE)
@@ -174,8 +183,9 @@ def test_dead_letter_queue_down_is_unavailable() -> None:
     world = World()
     world.skipcall.script = [unavailable()]
     world.dead_letters.broken = True
-    with pytest.raises(Unavailable):
-        world.deliver(EVENT)
+    report = world.deliver(EVENT)
+    assert report.status == "unavailable"
+    assert [event.status for event in report.events] == ["unfinished"]
 
 
 def test_standard_webhooks_delivery_id_is_the_message_id() -> None:
@@ -187,40 +197,23 @@ def test_standard_webhooks_delivery_id_is_the_message_id() -> None:
     assert world.dead_letters.letters[0].delivery_id == headers["webhook-id"]
 
 
-class SavesNothing:
-    """A deduplication store that runs the work but then fails to record it."""
+class SavesNothing(MemoryIdempotency):
+    """A deduplication store that takes the claim but then fails to record the outcome."""
 
-    stores = True
-
-    def register(self, lambda_context: Any) -> None:
-        return None
-
-    def run(self, key: dict[str, Any], work: Any) -> tuple[dict[str, Any], bool]:
-        work()
+    def complete(self, key: dict[str, Any], outcome: dict[str, Any]) -> None:
         raise Unavailable("table went away")
 
 
-class DownBeforeWork:
-    stores = True
-
-    def register(self, lambda_context: Any) -> None:
-        return None
-
-    def run(self, key: dict[str, Any], work: Any) -> tuple[dict[str, Any], bool]:
-        raise Unavailable("table down")
-
-
 def test_an_outcome_that_could_not_be_recorded_is_still_the_answer() -> None:
-    world = World()
-    world.pipeline._guard = SavesNothing()
+    world = World(guard=SavesNothing())
     report = world.deliver(EVENT)
     assert report.status == "created"  # not 503: a retry would create it a second time
     assert len(world.skipcall.received) == 1
 
 
 def test_deduplication_down_before_any_work_is_unavailable() -> None:
-    world = World()
-    world.pipeline._guard = DownBeforeWork()
-    with pytest.raises(Unavailable):
-        world.deliver(EVENT)
+    world = World(guard=MemoryIdempotency(down=True))
+    report = world.deliver({"items": [EVENT, EVENT]}, source="batch")
+    assert report.status == "unavailable"
     assert world.skipcall.received == []
+    assert world.dead_letters.letters == []

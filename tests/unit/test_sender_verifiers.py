@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from skipcall_bridge.errors import ConfigurationError, InvalidSignature, InvalidXml
 from skipcall_bridge.local.samples import salesforce_outbound_message
+from skipcall_bridge.payloads import parse_outbound_message
 from skipcall_bridge.verify import Headers, SignedRequest
 from skipcall_bridge.verify.attio import AttioVerifier
 from skipcall_bridge.verify.basic import BasicVerifier
@@ -128,12 +129,24 @@ class TestHubSpot:
             )
 
     def test_sign_sends_what_hubspot_sends(self) -> None:
-        webhooks = HubSpotVerifier(["v3"], 300).sign(b"[]", "s", NOW, method="POST", url=HS_URI)
+        webhooks = HubSpotVerifier(["v3"], 300).sign(
+            b"[]", HS_SECRET, NOW, method="POST", url=HS_URI
+        )
         assert set(webhooks) == {"X-HubSpot-Signature-v3", "X-HubSpot-Request-Timestamp"}
-        workflows = HubSpotVerifier(["v3", "v2"], 300).sign(
-            b"{}", "s", NOW, method="POST", url=HS_URI
+        workflows = HubSpotVerifier(["v3", "v2"], 300, allow_legacy=True).sign(
+            b"{}", HS_SECRET, NOW, method="POST", url=HS_URI
         )
         assert workflows["X-HubSpot-Signature-Version"] == "v2"
+
+    def test_legacy_beside_v3_only_with_allow_legacy(self) -> None:
+        legacy = HubSpotVerifier(["v2"], 300).sign(b"{}", HS_SECRET, NOW, method="POST", url=HS_URI)
+        strict = HubSpotVerifier(["v3", "v2"], 300)
+        with pytest.raises(InvalidSignature):
+            strict.verify(request(b"{}", legacy, HS_URI), [HS_SECRET], NOW)
+        HubSpotVerifier(["v3", "v2"], 300, allow_legacy=True).verify(
+            request(b"{}", legacy, HS_URI), [HS_SECRET], NOW
+        )
+        HubSpotVerifier(["v2"], 300).verify(request(b"{}", legacy, HS_URI), [HS_SECRET], NOW)
 
 
 @given(
@@ -213,15 +226,16 @@ def test_close_breaks_when_any_body_byte_changes(body: bytes, index: int, mask: 
 
 
 # --- Attio, basic, bearer with a header
-def test_attio_reads_either_header_and_its_idempotency_key() -> None:
+def test_attio_reads_either_header_and_never_trusts_its_unsigned_idempotency_key() -> None:
     verifier = AttioVerifier()
-    signature = hmac.new(b"attio-secret", b"{}", hashlib.sha256).hexdigest()
+    secret = "attio-secret-4c1f9b"
+    signature = hmac.new(secret.encode(), b"{}", hashlib.sha256).hexdigest()
     for name in ("Attio-Signature", "X-Attio-Signature"):
         headers = {name: signature, "Idempotency-Key": "idem-1"}
-        verifier.verify(request(b"{}", headers), ["attio-secret"], NOW)
-        assert verifier.delivery_id(request(b"{}", headers)) == "idem-1"
+        verifier.verify(request(b"{}", headers), [secret], NOW)
+        assert verifier.delivery_id(request(b"{}", headers)) is None
     with pytest.raises(InvalidSignature):
-        verifier.verify(request(b"{ }", {"Attio-Signature": signature}), ["attio-secret"], NOW)
+        verifier.verify(request(b"{ }", {"Attio-Signature": signature}), [secret], NOW)
 
 
 class TestBasic:
@@ -297,5 +311,7 @@ class TestSalesforce:
         wrong = "https://h.example.com/webhooks/salesforce?token=nope"
         with pytest.raises(InvalidSignature):
             self.verifier.verify(request(BOMB, {}, wrong), ["s3cret"], NOW)
+        # The token's holder sent it: verified, and the pipeline stores it as INVALID_XML.
+        self.verifier.verify(request(BOMB, {}, self.url), ["s3cret"], NOW)
         with pytest.raises(InvalidXml):
-            self.verifier.verify(request(BOMB, {}, self.url), ["s3cret"], NOW)
+            parse_outbound_message(BOMB)

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from skipcall_bridge.aws.secrets import parse_signing_secrets
 from skipcall_bridge.errors import ConfigurationError, InvalidSignature
 from skipcall_bridge.verify import Headers, SignedRequest
 from skipcall_bridge.verify.bearer import BearerVerifier
+from skipcall_bridge.verify.close import CloseVerifier
 from skipcall_bridge.verify.hmac_sha256 import HmacSha256Verifier
+from skipcall_bridge.verify.hubspot import HubSpotVerifier
 from skipcall_bridge.verify.registry import build_verifier
 from skipcall_bridge.verify.schemes import BearerAuth, HmacSha256Auth, StandardWebhooksAuth
 from skipcall_bridge.verify.standard_webhooks import StandardWebhooksVerifier
@@ -124,10 +128,12 @@ class TestHmacSha256:
 
     def test_base64_encoding(self) -> None:
         verifier = HmacSha256Verifier("X-Signature", encoding="base64")
-        headers = verifier.sign(b"{}", "s3cret", 0, method="POST", url=URL)
-        verifier.verify(request(b"{}", headers), ["s3cret"], now=0)
+        headers = verifier.sign(b"{}", "s3cret-long-enough-key", 0, method="POST", url=URL)
+        verifier.verify(request(b"{}", headers), ["s3cret-long-enough-key"], now=0)
         with pytest.raises(InvalidSignature):
-            verifier.verify(request(b"{}", {"x-signature": "not base64!"}), ["s3cret"], now=0)
+            verifier.verify(
+                request(b"{}", {"x-signature": "not base64!"}), ["s3cret-long-enough-key"], now=0
+            )
 
 
 class TestBearer:
@@ -165,7 +171,7 @@ def test_build_verifier_follows_the_scheme() -> None:
 # --- Properties: a signature never verifies after any byte of body, timestamp or secret changes.
 
 bodies = st.binary(min_size=1, max_size=512)
-secrets = st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126), min_size=8)
+secrets = st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126), min_size=16)
 sw_secrets = st.binary(min_size=24, max_size=64).map(
     lambda raw: "whsec_" + base64.b64encode(raw).decode()
 )
@@ -225,3 +231,33 @@ def test_standard_webhooks_signature_breaks_on_any_change(
     if other != secret:
         with pytest.raises(InvalidSignature):
             verifier.verify(request(body, headers), [other], now=ts)
+
+
+class TestKeysThatAuthenticateNobody:
+    """An empty or short key is a configuration error (503 and a log line): never a signature
+    that anyone holding the same empty key could produce."""
+
+    @pytest.mark.parametrize(
+        ("verifier", "strong", "secret"),
+        [
+            (
+                HmacSha256Verifier("X-Signature", encoding="hex"),
+                "0123456789abcdef",
+                "short-15-bytes!",
+            ),
+            (StandardWebhooksVerifier(300), SW_SECRET, "whsec_"),
+            (StandardWebhooksVerifier(300), SW_SECRET, "whsec_AAAA"),  # 3 bytes once decoded
+            (CloseVerifier(300), "ab" * 16, "00"),  # hex that decodes to one byte
+            (HubSpotVerifier(["v3"], 300), "0123456789abcdef", "short"),
+            (HubSpotVerifier(["v1"], 300), "0123456789abcdef", "short"),
+        ],
+    )
+    def test_short_keys_are_refused(self, verifier: Any, strong: str, secret: str) -> None:
+        headers = verifier.sign(b"{}", strong, 0, method="POST", url=URL)
+        with pytest.raises(ConfigurationError):
+            verifier.verify(request(b"{}", headers), [secret], now=0)
+
+    @pytest.mark.parametrize("secret_string", ['[" "]', '["ok-secret-1234567890", ""]', "[]"])
+    def test_blank_entries_in_a_rotation_array_are_refused(self, secret_string: str) -> None:
+        with pytest.raises(ConfigurationError):
+            parse_signing_secrets(secret_string)

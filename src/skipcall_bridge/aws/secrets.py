@@ -91,9 +91,12 @@ def parse_signing_secrets(secret_string: str) -> tuple[str, ...]:
         if (
             not isinstance(values, list)
             or not values
-            or not all(isinstance(value, str) and value for value in values)
+            or not all(isinstance(value, str) and value.strip() for value in values)
         ):
-            raise ConfigurationError("a signing secret is JSON but not an array of strings")
+            # A blank entry would authenticate nobody, or anybody: refuse the whole secret.
+            raise ConfigurationError(
+                "a signing secret is JSON but not an array of non-blank strings"
+            )
         return tuple(values)
     if not text:
         raise ConfigurationError("a signing secret is empty")

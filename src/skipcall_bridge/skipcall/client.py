@@ -29,6 +29,7 @@ MAX_ERROR_MESSAGE = 300
 MAX_USER_PAGES = 50  # 5,000 users: a bound, should a server keep answering full pages
 # Failures worth another attempt inside the same budget (other 4xx are final for this call).
 RETRY_NOW = frozenset({Reason.SKIPCALL_UNAVAILABLE, Reason.RATE_LIMITED})
+NOT_CONNECTED = "NOT_CONNECTED"  # the error code of a request that never left
 
 
 class ApiKeySource(Protocol):
@@ -65,7 +66,9 @@ class SkipcallClient:
 
     def create(self, dto: CreateSequenceDto, deadline: Deadline) -> CreateResult:
         body = dto.model_dump_json(exclude_none=True).encode()
-        answer = self._send("POST", "/v1/sequences", body, deadline)
+        # No idempotency key and no way to list sequences: once the request may have reached
+        # Skipcall, it is not sent again (OUTCOME_UNKNOWN), only what provably did nothing is.
+        answer = self._send("POST", "/v1/sequences", body, deadline, idempotent=False)
         if isinstance(answer, NotCreated):
             return answer
         return Created(_sequence(answer.data), answer.attempts)
@@ -104,10 +107,18 @@ class SkipcallClient:
         return contact_id
 
     def _send(
-        self, method: str, path: str, body: bytes | None, deadline: Deadline
+        self,
+        method: str,
+        path: str,
+        body: bytes | None,
+        deadline: Deadline,
+        *,
+        idempotent: bool = True,
     ) -> _Answer | NotCreated:
         """One call with retries inside the deadline: connection errors, timeouts, 429 and 5xx
-        are tried again; a 401 once with a re-read key; other 4xx are final."""
+        are tried again; a 401 once with a re-read key; other 4xx are final. A call that is not
+        idempotent is tried again only after failures that prove nothing was done (no
+        connection, 429, 503); any other failure ends it as OUTCOME_UNKNOWN."""
         policy = self._policy
         failure: NotCreated | None = None
         refresh_key = key_refreshed = False
@@ -130,6 +141,8 @@ class SkipcallClient:
             )
             if isinstance(outcome, _Answer):
                 return outcome
+            if not idempotent and _may_have_been_done(outcome):
+                return _unknown(outcome)
             failure = outcome
             if outcome.error.status == 401 and not key_refreshed:
                 refresh_key = key_refreshed = True  # the key may have been rotated: re-read once
@@ -150,7 +163,7 @@ class SkipcallClient:
             error=ErrorInfo(code="BUDGET_EXHAUSTED", message="No time left to call Skipcall."),
         )
 
-    def _attempt(
+    def _attempt(  # noqa: PLR0911 - one return per way a request can end
         self,
         method: str,
         path: str,
@@ -174,6 +187,14 @@ class SkipcallClient:
                 ),
                 retries=False,
             )
+        except (urllib3.exceptions.ConnectTimeoutError, urllib3.exceptions.SSLError) as exc:
+            # No connection (refused, unresolved, TLS failed): the request never left.
+            return NotCreated(
+                Reason.SKIPCALL_UNAVAILABLE,
+                retryable=True,
+                attempts=attempt,
+                error=ErrorInfo(status=None, code=NOT_CONNECTED, message=type(exc).__name__),
+            ), None
         except urllib3.exceptions.TimeoutError:
             clipped = read_timeout < self._read_timeout
             return NotCreated(
@@ -182,7 +203,7 @@ class SkipcallClient:
                 attempts=attempt,
                 error=ErrorInfo(code="TIMEOUT", message="Skipcall did not answer in time."),
             ), None
-        except urllib3.exceptions.HTTPError as exc:
+        except urllib3.exceptions.HTTPError as exc:  # reset or closed after the request went out
             return NotCreated(
                 Reason.SKIPCALL_UNAVAILABLE,
                 retryable=True,
@@ -201,6 +222,28 @@ class SkipcallClient:
             return NotCreated(Reason.SKIPCALL_UNAVAILABLE, True, attempt, error), None
         # 401 is retried once with a re-read key; 403 (plan) and 401 can be replayed once fixed.
         return NotCreated(Reason.SKIPCALL_REJECTED, status in (401, 403), attempt, error), None
+
+
+def _may_have_been_done(failure: NotCreated) -> bool:
+    """Whether Skipcall may have acted on the request: anything but no connection, 429, 503
+    (which say nothing was processed) and a 4xx answer (which says it was refused)."""
+    status = failure.error.status
+    if status is None:
+        return failure.error.code != NOT_CONNECTED
+    return status >= 500 and status != 503
+
+
+def _unknown(failure: NotCreated) -> NotCreated:
+    return NotCreated(
+        Reason.OUTCOME_UNKNOWN,
+        retryable=False,
+        attempts=failure.attempts,
+        error=ErrorInfo(
+            status=failure.error.status,
+            code=failure.error.code,
+            message=f"Skipcall may have created it: {failure.error.message}",
+        ),
+    )
 
 
 @dataclass(frozen=True)

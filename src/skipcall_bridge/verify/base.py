@@ -10,7 +10,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from skipcall_bridge.errors import InvalidSignature
+from skipcall_bridge.errors import ConfigurationError, InvalidSignature
+
+# A shorter key authenticates nobody: an empty one is what a forger would guess first.
+MIN_KEY_BYTES = 16
 
 
 class Headers:
@@ -60,7 +63,8 @@ class Verifier(ABC):
         return url
 
     def delivery_id(self, request: SignedRequest) -> str | None:
-        """The sender's id for this delivery, when the scheme carries one in a header."""
+        """The sender's id for this delivery, when the scheme carries one in a header that the
+        signature covers (an unsigned header could be changed by whoever replays a request)."""
         return None
 
 
@@ -95,8 +99,18 @@ def parse_timestamp(value: str | None) -> int:
     return int(text)
 
 
+def signing_key(key: bytes) -> bytes:
+    """The key as given, once it is long enough to authenticate anyone; else the source is
+    misconfigured (503 and a log line, never a forgery accepted)."""
+    if len(key) < MIN_KEY_BYTES:
+        raise ConfigurationError(
+            f"a signing key is {len(key)} bytes; at least {MIN_KEY_BYTES} are needed"
+        )
+    return key
+
+
 def hmac_sha256(key: bytes, content: bytes) -> bytes:
-    return hmac.new(key, content, hashlib.sha256).digest()
+    return hmac.new(signing_key(key), content, hashlib.sha256).digest()
 
 
 def decode_hex(value: str) -> bytes:

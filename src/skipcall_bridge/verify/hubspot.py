@@ -5,8 +5,9 @@
   X-HubSpot-Signature-v3; the URI gets HubSpot's selective percent-decoding; ±5 minutes.
 - v2 (workflow "Send a webhook" actions): SHA-256 hex of secret + method + URI + body.
 - v1: SHA-256 hex of secret + body.
-v2 and v1 carry no timestamp, so they are accepted only where the `versions` option lists them.
-When a v3 signature is present and v3 is allowed, it alone decides: no fall-back to v1.
+v2 and v1 carry no timestamp (a captured request verifies forever), so they are accepted only
+where the `versions` option lists them, and beside v3 only with `allowLegacy`. When a v3
+signature is present and v3 is allowed, it alone decides: no fall-back to v1.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from skipcall_bridge.verify.base import (
     hmac_sha256,
     parse_timestamp,
     require,
+    signing_key,
 )
 
 # HubSpot decodes exactly these escapes in the URI before signing, and no others.
@@ -42,9 +44,13 @@ def hubspot_uri(url: str) -> str:
 
 
 class HubSpotVerifier(Verifier):
-    def __init__(self, versions: Sequence[str], tolerance_seconds: int) -> None:
+    def __init__(
+        self, versions: Sequence[str], tolerance_seconds: int, allow_legacy: bool = False
+    ) -> None:
         self._versions = frozenset(versions)
         self._tolerance = tolerance_seconds
+        legacy = self._versions - {"v3"}
+        self._legacy = legacy if allow_legacy or "v3" not in self._versions else frozenset()
 
     def verify(self, request: SignedRequest, secrets: Sequence[str], now: float) -> None:
         v3 = request.headers.get("x-hubspot-signature-v3")
@@ -52,7 +58,7 @@ class HubSpotVerifier(Verifier):
             self._verify_v3(request, v3, secrets, now)
             return
         version = (request.headers.get("x-hubspot-signature-version") or "").strip().lower()
-        if version not in self._versions - {"v3"}:
+        if version not in self._legacy:
             raise InvalidSignature
         received = decode_hex(require(request.headers.get("x-hubspot-signature")))
         expected = (_legacy_digest(version, secret, request) for secret in secrets)
@@ -80,7 +86,7 @@ class HubSpotVerifier(Verifier):
             digest = hmac_sha256(secret.encode(), _v3_content(method, url, body, timestamp))
             headers["X-HubSpot-Request-Timestamp"] = timestamp
             headers["X-HubSpot-Signature-v3"] = base64.b64encode(digest).decode()
-        legacy = "v2" if "v2" in self._versions else "v1" if "v1" in self._versions else None
+        legacy = "v2" if "v2" in self._legacy else "v1" if "v1" in self._legacy else None
         if legacy is not None:
             request = SignedRequest(method=method, url=url, body=body)
             headers["X-HubSpot-Signature"] = _legacy_digest(legacy, secret, request).hex()
@@ -93,5 +99,6 @@ def _v3_content(method: str, url: str, body: bytes, timestamp: str) -> bytes:
 
 
 def _legacy_digest(version: str, secret: str, request: SignedRequest) -> bytes:
-    prefix = secret if version == "v1" else secret + request.method + request.url
-    return hashlib.sha256(prefix.encode() + request.body).digest()
+    key = signing_key(secret.encode())
+    prefix = key if version == "v1" else key + (request.method + request.url).encode()
+    return hashlib.sha256(prefix + request.body).digest()

@@ -33,7 +33,7 @@ def build_verifier(auth: AuthConfig) -> Verifier:  # noqa: PLR0911 - one return 
         case StandardWebhooksAuth():
             return StandardWebhooksVerifier(auth.tolerance_seconds)
         case HubSpotAuth():
-            return HubSpotVerifier(auth.versions, auth.tolerance_seconds)
+            return HubSpotVerifier(auth.versions, auth.tolerance_seconds, auth.allow_legacy)
         case CloseAuth():
             return CloseVerifier(auth.tolerance_seconds)
         case AttioAuth():

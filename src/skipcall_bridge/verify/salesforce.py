@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from skipcall_bridge.errors import InvalidSignature
+from skipcall_bridge.errors import InvalidSignature, InvalidXml
 from skipcall_bridge.payloads import parse_outbound_message
 from skipcall_bridge.verify.base import SignedRequest, Verifier, any_digest_matches
 
@@ -25,8 +25,13 @@ class SalesforceVerifier(Verifier):
             (secret.encode() for secret in secrets), [tokens[0].encode()]
         ):
             raise InvalidSignature
-        # Only a caller holding the token gets this far; only then is the XML parsed.
-        organization = str(parse_outbound_message(request.body)["OrganizationId"])
+        # Only a caller holding the token gets this far; only then is the XML parsed. A body
+        # that is not a readable outbound message came from the token's holder all the same:
+        # the pipeline stores it as a dead letter (INVALID_XML) rather than dropping it.
+        try:
+            organization = str(parse_outbound_message(request.body)["OrganizationId"])
+        except InvalidXml:
+            return
         if organization[:15] not in self._organizations:
             raise InvalidSignature
 

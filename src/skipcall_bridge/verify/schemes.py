@@ -1,8 +1,10 @@
 """The `auth` block of a source: one pydantic model per scheme, told apart by `scheme`.
 
 Each model also carries what is fixed about its sender, used when the source does not say:
-the body format, where the events are, which field is the delivery id, and the time budget
-that fits the sender's timeout.
+the body format, where the events are, which field is the delivery id, the fields the sender
+changes between attempts of one delivery, the time budget that fits the sender's timeout, and
+the status that answers a delivery whose every event failed to map (a stored letter is not the
+sender's problem: senders that retry or ban on 4xx get 202; people reading a test step, 422).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from skipcall_bridge.payloads import BodyFormat
 
+UnmappedStatus = Literal[202, 422]
 Tolerance = Annotated[int, Field(alias="toleranceSeconds", gt=0, le=3600)]
 HeaderName = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9-]+$")]
 SalesforceOrgId = Annotated[str, Field(pattern=r"^00D[A-Za-z0-9]{12}([A-Za-z0-9]{3})?$")]
@@ -25,6 +28,8 @@ class _AuthBase(BaseModel):
     default_events: ClassVar[str | None] = None
     default_delivery_id: ClassVar[str | None] = None
     default_budget_seconds: ClassVar[float] = 4.0
+    default_volatile_fields: ClassVar[tuple[str, ...]] = ()
+    default_unmapped_status: ClassVar[UnmappedStatus] = 422
 
     secret_id: str = Field(alias="secretId", min_length=1)
 
@@ -48,14 +53,21 @@ class StandardWebhooksAuth(_AuthBase):
 
 class HubSpotAuth(_AuthBase):
     default_delivery_id = "eventId"  # webhooks API events; workflow bodies have none
+    # Each webhooks-API event counts its tries (0 first): developers.hubspot.com/docs/api/webhooks
+    default_volatile_fields = ("attemptNumber",)
+    default_unmapped_status = 202  # the webhooks API retries every 4xx, 10 times
 
     scheme: Literal["hubspot"]
     versions: list[Literal["v3", "v2", "v1"]] = Field(default=["v3"], min_length=1)
     tolerance_seconds: Tolerance = 300
+    # v1/v2 signatures carry no timestamp (a captured request verifies forever): beside v3 they
+    # are accepted only when this says so.
+    allow_legacy: bool = Field(default=False, alias="allowLegacy")
 
 
 class CloseAuth(_AuthBase):
     default_delivery_id = "event.id"
+    default_unmapped_status = 202  # retried with backoff for 72 h
 
     scheme: Literal["close"]
     tolerance_seconds: Tolerance = 300
@@ -63,11 +75,17 @@ class CloseAuth(_AuthBase):
 
 class AttioAuth(_AuthBase):
     default_events = "events"
+    default_unmapped_status = 202
 
     scheme: Literal["attio"]
 
 
 class BasicAuth(_AuthBase):
+    # Pipedrive's only option. v1 bodies count `retry` (0 first), v2 `meta.attempt` (1 first):
+    # pipedrive.readme.io/docs/guide-for-webhooks and .../guide-for-webhooks-v2
+    default_volatile_fields = ("retry", "meta.attempt")
+    default_unmapped_status = 202  # every first-attempt failure counts toward a ban
+
     scheme: Literal["basic"]
 
 
@@ -76,6 +94,7 @@ class SalesforceAuth(_AuthBase):
     default_events = "Notification"
     default_delivery_id = "Id"
     default_budget_seconds = 20.0
+    default_unmapped_status = 202  # resent for 24 h until Ack
 
     scheme: Literal["salesforce"]
     organization_ids: list[SalesforceOrgId] = Field(alias="organizationIds", min_length=1)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import hmac
 from collections.abc import Sequence
 
 from skipcall_bridge.errors import ConfigurationError, InvalidSignature
@@ -18,6 +17,7 @@ from skipcall_bridge.verify.base import (
     Verifier,
     any_digest_matches,
     check_freshness,
+    hmac_sha256,
     parse_timestamp,
     require,
 )
@@ -66,7 +66,7 @@ def _signed_content(message_id: str, timestamp: int, body: bytes) -> bytes:
 
 
 def _signature(secret: str, content: bytes) -> bytes:
-    return base64.b64encode(hmac.new(decode_secret(secret), content, hashlib.sha256).digest())
+    return base64.b64encode(hmac_sha256(decode_secret(secret), content))
 
 
 def decode_secret(secret: str) -> bytes:
