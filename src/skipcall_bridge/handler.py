@@ -9,7 +9,6 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from skipcall_bridge import __version__
 from skipcall_bridge.errors import BridgeError, ConfigurationError, RouteNotFound, Unavailable
 from skipcall_bridge.gateway_event import signed_request
 from skipcall_bridge.inbound import InboundDelivery
@@ -37,13 +36,13 @@ def receive_webhook(source: str) -> JsonResponse:
 
 @app.get("/health")
 def health() -> JsonResponse:
+    """Public: says ok or unavailable, nothing more; the reason goes to the logs."""
     try:
-        runtime = current_runtime()
+        current_runtime()
     except ConfigurationError as exc:
-        return json_response(503, {"status": "misconfigured", "error": str(exc)})
-    return json_response(
-        200, {"status": "ok", "version": __version__, "sources": len(runtime.catalog.names)}
-    )
+        logger.error("Health: receiver misconfigured", extra={"error": str(exc)})
+        return json_response(503, {"status": "unavailable"})
+    return json_response(200, {"status": "ok"})
 
 
 @app.exception_handler(BridgeError)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from ipaddress import ip_address
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from skipcall_bridge.errors import ConfigurationError
 
@@ -41,6 +43,15 @@ class Settings(BaseModel):
     max_body_bytes: int = Field(default=256 * 1024, alias="MAX_BODY_BYTES", gt=0, le=MAX_BODY_BYTES)
     secrets_max_age_seconds: int = Field(default=300, alias="SECRETS_MAX_AGE_SECONDS", ge=0)
 
+    @field_validator("skipcall_api_url")
+    @classmethod
+    def _https_unless_loopback(cls, value: str) -> str:
+        # The API key travels in every request: plain HTTP only to this machine (the sandbox).
+        parts = urlsplit(value)
+        if parts.scheme == "http" and not _is_loopback(parts.hostname or ""):
+            raise ValueError("must be https:// (http:// only for a loopback host)")
+        return value
+
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
@@ -59,3 +70,12 @@ def _env_name(loc: tuple[int | str, ...]) -> str:
     name = str(loc[0]) if loc else "?"
     field = Settings.model_fields.get(name)
     return field.alias if field is not None and field.alias else name
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -18,6 +18,7 @@ from skipcall_bridge.local.sandbox import SkipcallSandbox
 from skipcall_bridge.local.stack import (
     CONTACT_LINKS_TABLE,
     MotoServer,
+    create_dead_letter_queue,
     create_idempotency_table,
     create_table,
     receiver_environment,
@@ -60,6 +61,12 @@ SOURCES = {
             "auth": {"scheme": "bearer", "secretId": "it/zapier"},
             "sequence": SEQUENCE,
             "budgetSeconds": 1,
+        },
+        "eager": {
+            "auth": {"scheme": "bearer", "secretId": "it/zapier"},
+            "sequence": SEQUENCE,
+            "budgetSeconds": 1,
+            "onUnknownOutcome": "retry",
         },
     }
 }
@@ -150,9 +157,11 @@ def receiver(
     secrets = moto.client("secretsmanager")
     secrets.create_secret(Name="it/api-key", SecretString=json.dumps({"apiKey": API_KEY}))
     secrets.create_secret(Name="it/zapier", SecretString=BEARER_TOKEN)
-    secrets.create_secret(Name="it/make", SecretString=json.dumps(["retired", HMAC_SECRET]))
+    secrets.create_secret(
+        Name="it/make", SecretString=json.dumps(["retired-make-secret-00", HMAC_SECRET])
+    )
     secrets.create_secret(Name="it/n8n", SecretString=SW_SECRET)
-    queue_url = moto.client("sqs").create_queue(QueueName="it-dlq")["QueueUrl"]
+    queue_url = create_dead_letter_queue(moto, "it-dlq")
     create_idempotency_table(moto)  # deduplication on, as deployed
     create_table(moto, CONTACT_LINKS_TABLE)
     sources = tmp_path / "sources.json"
@@ -164,3 +173,9 @@ def receiver(
     current_runtime.cache_clear()  # a new container: settings, caches and clients start cold
     yield Receiver(moto, sandbox, queue_url)
     current_runtime.cache_clear()
+
+
+def first_answer(body: dict[str, Any]) -> dict[str, Any]:
+    """An answer as its first delivery got it: a repeat marks its events `duplicate`."""
+    events = [{k: v for k, v in e.items() if k != "duplicate"} for e in body.get("events", [])]
+    return {**body, "events": events} if "events" in body else body

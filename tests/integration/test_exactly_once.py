@@ -22,7 +22,7 @@ from skipcall_bridge.settings import Settings
 from skipcall_bridge.skipcall.models import CreateResult, CreateSequenceDto
 from skipcall_bridge.verify import Headers, SignedRequest
 
-from .conftest import BEARER_TOKEN, CREATOR, EVENT, SOURCES, SW_SECRET, Receiver
+from .conftest import BEARER_TOKEN, CREATOR, EVENT, SOURCES, SW_SECRET, Receiver, first_answer
 
 
 def replay(max_attempts: int = 10, **filters: object) -> ReplaySummary:
@@ -36,7 +36,8 @@ def test_a_repeated_delivery_gets_the_first_answer_and_no_second_call(receiver: 
     first = receiver.bearer(EVENT)
     again = receiver.bearer(EVENT)
     assert first.status == again.status == 201
-    assert again.body == first.body  # the same sequence ids
+    assert first_answer(again.body) == first.body  # the same sequence ids
+    assert [e["duplicate"] for e in again.body["events"]] == [True]
     assert receiver.sandbox.state.requests == 1
 
 
@@ -45,7 +46,7 @@ def test_a_repeated_dead_lettered_delivery_is_202_with_one_letter(receiver: Rece
     first = receiver.bearer(EVENT)
     again = receiver.bearer(EVENT)
     assert first.status == again.status == 202
-    assert again.body == first.body
+    assert first_answer(again.body) == first.body
     assert len(receiver.dead_letters()) == 1
     assert receiver.sandbox.state.requests == 4
 
@@ -150,7 +151,8 @@ def test_replay_creates_each_dead_letter_once_and_senders_keep_the_first_answer(
     assert summary.total("replayed") == 2
     assert sorted(s["name"] for s in receiver.sandbox.sequences) == ["Call Ada", "second"]
     assert receiver.dead_letters() == []
-    assert receiver.bearer(EVENT).body == first.body  # a sender retry after the replay: no new call
+    # a sender retry after the replay: no new call
+    assert first_answer(receiver.bearer(EVENT).body) == first.body
     assert replay().total("replayed") == 0
     assert len(receiver.sandbox.sequences) == 2
 
@@ -169,24 +171,30 @@ def test_a_replayed_message_that_comes_back_is_not_created_again(receiver: Recei
     assert len(receiver.sandbox.sequences) == 1
 
 
-def test_failures_come_back_with_attempts_plus_one_until_the_maximum(receiver: Receiver) -> None:
+def test_attempts_count_replay_runs_and_given_up_letters_are_kept_until_asked(
+    receiver: Receiver,
+) -> None:
     receiver.sandbox.inject("status", status=503, count=100)
-    receiver.bearer(EVENT)  # 4 attempts on delivery
+    receiver.bearer(EVENT)  # the receiver's try: attempts 1, whatever its HTTP calls
     sqs = receiver.moto.client("sqs")
 
-    assert replay(max_attempts=6).total("failed") == 1
-    (letter,) = receiver.dead_letters()
-    assert (letter["attempts"], letter["retryable"]) == (5, True)
-    sqs.send_message(QueueUrl=receiver.queue_url, MessageBody=letter["_raw"])
+    def letter_after(summary: ReplaySummary, outcome: str) -> dict[str, object]:
+        assert summary.counts[("SKIPCALL_UNAVAILABLE", outcome)] == 1, summary.as_dict()  # type: ignore[index]
+        (letter,) = receiver.dead_letters()
+        sqs.send_message(QueueUrl=receiver.queue_url, MessageBody=str(letter["_raw"]))
+        return letter
 
-    assert replay(max_attempts=6).total("gave-up") == 1
-    (letter,) = receiver.dead_letters()
-    assert (letter["attempts"], letter["retryable"]) == (6, False)
-    sqs.send_message(QueueUrl=receiver.queue_url, MessageBody=letter["_raw"])
-
-    assert replay(max_attempts=6).total("not-retryable") == 1  # kept in place, not replayed
-    assert len(receiver.dead_letters()) == 1
-    assert receiver.sandbox.sequences == []
+    first = letter_after(replay(max_attempts=2), "failed")
+    assert (first["attempts"], first["retryable"]) == (2, True)
+    assert first["error"]["message"]  # type: ignore[index]
+    kept = letter_after(replay(max_attempts=2), "gave-up")  # two replay runs have failed
+    assert (kept["attempts"], kept["retryable"]) == (3, False)
+    assert replay(max_attempts=2).total("not-retryable") == 1  # left in place
+    receiver.sandbox.reset()  # Skipcall is back
+    assert replay(max_attempts=2).total("replayed") == 0
+    assert replay(max_attempts=2, include_given_up=True).total("replayed") == 1
+    assert [s["name"] for s in receiver.sandbox.sequences] == ["Call Ada"]
+    assert receiver.dead_letters() == []
 
 
 def test_mapping_failures_are_re_mapped_with_the_current_sources(
@@ -242,13 +250,24 @@ def test_replay_defers_what_deduplication_cannot_vouch_for(
     assert len(receiver.dead_letters()) == 1
 
 
-def test_the_known_limit_a_timeout_after_skipcall_created_it(receiver: Receiver) -> None:
-    """Documented in the README: with no idempotency key in the API, a call that timed out
-    after Skipcall created the sequence is indistinguishable from a failure."""
+def test_an_unknown_outcome_waits_for_a_person_or_the_sources_opt_in(
+    receiver: Receiver,
+) -> None:
+    """Skipcall has no idempotency key: a create that timed out may exist. It is never sent
+    again unless a person asks (--include-unknown) or the source prefers a rare duplicate."""
     receiver.sandbox.inject("slow", seconds=2.5)  # answers late, but creates the sequence
     answer = receiver.bearer(EVENT, source="quick")  # budgetSeconds: 1
     assert answer.status == 202
+    assert answer.body["deadLettered"][0]["reason"] == "OUTCOME_UNKNOWN"
     time.sleep(1.8)  # the sandbox finishes creating after the receiver gave up
     assert len(receiver.sandbox.sequences) == 1
-    assert replay().total("replayed") == 1
-    assert len(receiver.sandbox.sequences) == 2  # the duplicate this limit allows
+    summary = replay()
+    assert (summary.total("replayed"), summary.total("not-retryable")) == (0, 1)
+    assert len(receiver.sandbox.sequences) == 1  # no blind duplicate
+    assert replay(include_unknown=True).total("replayed") == 1
+    assert len(receiver.sandbox.sequences) == 2  # the duplicate the person accepted
+
+    receiver.sandbox.inject("slow", seconds=2.5)
+    assert receiver.bearer({**EVENT, "name": "eager"}, source="eager").status == 202
+    time.sleep(1.8)
+    assert replay().total("replayed") == 1  # onUnknownOutcome: "retry"

@@ -85,7 +85,7 @@ def test_a_hubspot_batch_reports_each_events_outcome(senders: Receiver) -> None:
     (created,) = senders.sandbox.sequences
     assert answer.body["events"] == [  # every event's outcome, in the delivery's order
         {"deliveryId": "101", "status": "dead-lettered", "reason": "SKIPCALL_REJECTED"},
-        {"deliveryId": "102", "status": "dead-lettered", "reason": "MAPPING_FAILED"},
+        {"deliveryId": "102", "status": "unmapped", "reason": "MAPPING_FAILED"},
         {"deliveryId": "103", "status": "created", "sequenceId": created["id"]},
     ]
     letters = {letter["deliveryId"]: letter for letter in senders.dead_letters()}
@@ -93,10 +93,13 @@ def test_a_hubspot_batch_reports_each_events_outcome(senders: Receiver) -> None:
     assert letters["101"]["sequence"]["name"] == "HubSpot 1"
 
 
-def test_a_hubspot_batch_where_nothing_maps_is_422(senders: Receiver) -> None:
+def test_a_hubspot_batch_where_nothing_maps_is_202_not_a_4xx_hubspot_would_retry(
+    senders: Receiver,
+) -> None:
     answer = hubspot_post(senders, [{"eventId": 1, "creatorId": 1}, {"eventId": 2, "creatorId": 2}])
-    assert answer.status == 422
-    assert {d["event"] for d in answer.body["error"]["details"]} == {0, 1}
+    assert answer.status == 202
+    assert answer.body["status"] == "dead-lettered"
+    assert [e["status"] for e in answer.body["events"]] == ["unmapped", "unmapped"]
     assert len(senders.dead_letters()) == 2
 
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from skipcall_bridge.aws.config import boto3_session, boto_config
-from skipcall_bridge.envelope import DeadLetter
+from skipcall_bridge.envelope import MAX_MESSAGE_BYTES, DeadLetter
 from skipcall_bridge.errors import Unavailable
 from skipcall_bridge.observability import logger
 
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
 
 MAX_BATCH_ENTRIES = 10
-MAX_BATCH_BYTES = 256 * 1024
+MAX_BATCH_BYTES = MAX_MESSAGE_BYTES  # SendMessageBatch's whole request, like one message
 
 
 class SqsDeadLetterQueue:
@@ -121,7 +121,7 @@ def _size(entry: SendMessageBatchRequestEntryTypeDef) -> int:
         len(name) + len(value.get("StringValue", "")) + len(value["DataType"])
         for name, value in entry.get("MessageAttributes", {}).items()
     )
-    return len(entry["MessageBody"].encode()) + attributes
+    return len(entry["MessageBody"].encode("utf-8")) + attributes
 
 
 def _batches(

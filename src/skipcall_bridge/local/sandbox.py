@@ -72,6 +72,7 @@ FAULT_PRESETS = {
     "503": lambda: Fault("status", 503),
     "429": lambda: Fault("status", 429),
     "slow": lambda: Fault("slow", seconds=1.5, then_status=504),
+    "slow-created": lambda: Fault("slow", seconds=1.5),  # created, but answered too late
     "reset": lambda: Fault("reset"),
     "garbage": lambda: Fault("garbage", 502),
     "garbage-created": lambda: Fault("garbage", 201, create=True),

@@ -98,9 +98,20 @@ def seed_aws(moto: MotoServer, catalog: SourceCatalog) -> str:
             secrets.create_secret(Name=source.secret_id, SecretString=value)
     create_idempotency_table(moto)
     create_table(moto, CONTACT_LINKS_TABLE)
+    return create_dead_letter_queue(moto, devdata.DEAD_LETTER_QUEUE)
+
+
+def create_dead_letter_queue(moto: MotoServer, name: str) -> str:
+    """The DLQ as template.yaml declares it: 14 days, SSE, messages up to 1 MiB."""
+    from skipcall_bridge.envelope import MAX_MESSAGE_BYTES
+
     queue = moto.client("sqs").create_queue(
-        QueueName=devdata.DEAD_LETTER_QUEUE,
-        Attributes={"MessageRetentionPeriod": "1209600", "SqsManagedSseEnabled": "true"},
+        QueueName=name,
+        Attributes={
+            "MessageRetentionPeriod": "1209600",
+            "SqsManagedSseEnabled": "true",
+            "MaximumMessageSize": str(MAX_MESSAGE_BYTES),
+        },
     )
     return str(queue["QueueUrl"])
 
