@@ -33,7 +33,7 @@ def test_send_signs_and_delivers_as_the_sender_would(stack: Stack, tmp_path: Pat
 
 
 def test_send_exits_1_when_the_receiver_refuses(stack: Stack, tmp_path: Path) -> None:
-    result = cli("send", "close", str(body_file(tmp_path, "close")), "--secret", "00ff",
+    result = cli("send", "close", str(body_file(tmp_path, "close")), "--secret", "00ff" * 8,
                  "--sources", str(EXAMPLE_SOURCES), "--url", stack.gateway)  # fmt: skip
     assert result.returncode == 1
     assert result.stdout.startswith("HTTP 401")
