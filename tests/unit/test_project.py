@@ -34,3 +34,16 @@ def test_the_readme_curl_is_the_one_the_dev_stack_accepts() -> None:
     readme = (ROOT / "README.md").read_text()
     assert curl_command(sample) in readme
     assert readme.index("make dev") < readme.index("make test") < readme.index("## ")
+
+
+def test_the_queue_takes_the_largest_letter_and_the_data_outlives_the_stack() -> None:
+    from cfnlint.decode import cfn_yaml
+
+    from skipcall_bridge.envelope import MAX_MESSAGE_BYTES
+
+    resources = cfn_yaml.load(str(ROOT / "template.yaml"))["Resources"]
+    queue = resources["DeadLetterQueue"]
+    assert queue["Properties"]["MaximumMessageSize"] == MAX_MESSAGE_BYTES
+    for name in ("DeadLetterQueue", "IdempotencyTable", "ContactLinksTable"):
+        assert resources[name]["DeletionPolicy"] == "Retain", name
+        assert resources[name]["UpdateReplacePolicy"] == "Retain", name

@@ -61,9 +61,20 @@ def test_missing_variables_are_named() -> None:
     [
         ("PUBLIC_BASE_URL", "hooks.example.com"),
         ("SKIPCALL_API_URL", "ftp://x"),
+        ("SKIPCALL_API_URL", "http://api-public.skipcall.app"),  # the key would travel in clear
+        ("SKIPCALL_API_URL", "http://10.0.0.8:4010"),
         ("MAX_BODY_BYTES", "0"),
+        ("MAX_BODY_BYTES", str(760 * 1024 + 1)),  # its letter could not fit one SQS message
     ],
 )
 def test_invalid_values_are_named(name: str, value: str) -> None:
     with pytest.raises(ConfigurationError, match=name):
         Settings.from_environ({**REQUIRED, name: value})
+
+
+@pytest.mark.parametrize(
+    "url", ["https://api-public.skipcall.app", "http://127.0.0.1:4010", "http://localhost:4010",
+            "http://[::1]:4010"],
+)  # fmt: skip
+def test_plain_http_only_to_this_machine(url: str) -> None:
+    assert Settings.from_environ({**REQUIRED, "SKIPCALL_API_URL": url}).skipcall_api_url == url

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from skipcall_bridge.errors import ConfigurationError
-from skipcall_bridge.sources import load_sources, parse_sources
+from skipcall_bridge.sources import SourceCatalog, load_sources, parse_sources
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -95,3 +95,45 @@ def test_unreadable_and_invalid_files_are_configuration_errors(tmp_path: Path) -
     broken.write_text("{")
     with pytest.raises(ConfigurationError, match="not valid JSON"):
         load_sources(broken)
+
+
+def test_volatile_fields_must_be_plain_paths() -> None:
+    assert "sources.zap.volatileFields" in problems({"zap": valid_source(volatileFields=["a[0]"])})
+    assert "sources.zap.volatileFields" in problems({"zap": valid_source(volatileFields=["a."])})
+
+
+def test_scheme_defaults_and_source_overrides() -> None:
+    catalog = parse_sources(
+        json.dumps(
+            {
+                "sources": {
+                    "hs": valid_source(auth={"scheme": "hubspot", "secretId": "s"}),
+                    "pd": valid_source(
+                        auth={"scheme": "basic", "secretId": "s"},
+                        volatileFields=["meta.sent_at"],
+                        unmappedStatus=422,
+                        onUnknownOutcome="retry",
+                    ),
+                    "zap": valid_source(),
+                }
+            }
+        )
+    )
+    sources = SourceCatalog.from_config(catalog)
+    hubspot, pipedrive, zapier = (sources.get(name) for name in ("hs", "pd", "zap"))
+    assert hubspot is not None
+    assert pipedrive is not None
+    assert zapier is not None
+    assert hubspot.volatile_fields == (("attemptNumber",),)
+    assert hubspot.unmapped_status == 202
+    assert pipedrive.volatile_fields == (("retry",), ("meta", "attempt"), ("meta", "sent_at"))
+    assert pipedrive.unmapped_status == 422  # the source's own choice wins
+    assert pipedrive.config.on_unknown_outcome == "retry"
+    assert (zapier.volatile_fields, zapier.unmapped_status) == ((), 422)
+    event = {"retry": 2, "meta": {"attempt": 3, "id": 9, "sent_at": "now"}, "data": {"x": 1}}
+    assert pipedrive.fingerprint(event) == {"meta": {"id": 9}, "data": {"x": 1}}
+    assert event["retry"] == 2  # the event itself is left as it was
+
+
+def test_unmapped_status_is_202_or_422() -> None:
+    assert "unmappedStatus" in problems({"zap": valid_source(unmappedStatus=400)})
