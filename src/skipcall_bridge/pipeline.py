@@ -88,11 +88,8 @@ class Pipeline:
     ) -> None:
         self._catalog = catalog
         self._secrets = secrets
-        self._skipcall = skipcall
-        self._dead_letters = dead_letters
+        self._ports = _Ports(skipcall, dead_letters, guard or NoIdempotency(), identity)
         self._max_body_bytes = max_body_bytes
-        self._guard = guard or NoIdempotency()
-        self._identity = identity
         self._wall_clock = wall_clock
 
     def process(self, delivery: InboundDelivery, time_left_seconds: float) -> DeliveryReport:
@@ -105,8 +102,8 @@ class Pipeline:
                 f"The body is {len(request.body)} bytes; the limit is {self._max_body_bytes}."
             )
         self._verify(source, request)
-        self._guard.register(delivery.lambda_context)
-        run = _Run(self, source, request, delivery.received_at)
+        self._ports.guard.register(delivery.lambda_context)
+        run = _Run(self._ports, source, request, delivery.received_at)
         try:
             payload = source.parse_body(request.body)
         except InvalidBody as exc:
@@ -149,13 +146,21 @@ class Pipeline:
             raise Unavailable("The receiver cannot verify this source right now.") from None
 
 
+@dataclass(frozen=True)
+class _Ports:
+    skipcall: SequenceCreator
+    dead_letters: DeadLetterSink
+    guard: IdempotencyGuard
+    identity: IdentityServices | None
+
+
 class _Run:
     """One delivery's events: each claimed, handled and recorded on its own."""
 
     def __init__(
-        self, pipeline: Pipeline, source: Source, request: SignedRequest, received_at: datetime
+        self, ports: _Ports, source: Source, request: SignedRequest, received_at: datetime
     ) -> None:
-        self._p = pipeline
+        self._p = ports
         self._source = source
         self._request = request
         self._received_at = received_at
@@ -234,7 +239,7 @@ class _Run:
         except _NotStored as failed:  # its letter could not be stored: the sender must retry
             logger.error("Event neither done nor stored", extra={"reason": failed.letter.reason})
             if failed.letter.reason is not Reason.OUTCOME_UNKNOWN:
-                self._p._guard.release(key)  # nothing happened: the retry may do it all again
+                self._p.guard.release(key)  # nothing happened: the retry may do it all again
                 return _unfinished(event)
             # Skipcall may have created it: the retry must only store the letter.
             outcome = _unfinished(event).model_copy(
@@ -254,7 +259,7 @@ class _Run:
     def _claim(self, event: _Event, key: dict[str, Any]) -> EventOutcome | None:
         """None: this run holds the event now. Otherwise the event's outcome without work."""
         try:
-            stored = self._p._guard.claim(key)
+            stored = self._p.guard.claim(key)
         except DeliveryConflict:
             metrics.add_metric(name="DeliveryConflicts", unit=MetricUnit.Count, value=1)
             logger.warning("Delivery id reused with another payload: nothing done")
@@ -292,7 +297,7 @@ class _Run:
 
     def _record(self, key: dict[str, Any], outcome: EventOutcome) -> None:
         try:
-            self._p._guard.complete(key, outcome.stored_form())
+            self._p.guard.complete(key, outcome.stored_form())
         except Unavailable:
             # The work is done (created, or stored in the DLQ): answering 503 would make the
             # sender retry and do it twice. The claim lapses with the invocation's time.
@@ -303,7 +308,7 @@ class _Run:
     def _handle(self, event: _Event, deadline: Deadline) -> EventOutcome:
         source = self._source
         try:
-            resolution = source.resolution(self._p._identity, deadline)
+            resolution = source.resolution(self._p.identity, deadline)
             dto = source.mapper.map(event.payload, resolution)
         except EventMappingError as exc:
             return self._unmapped(event, exc.errors)
@@ -334,7 +339,7 @@ class _Run:
             return _budget_exhausted()
         started = time.perf_counter()
         try:
-            result = self._p._skipcall.create(dto, deadline)
+            result = self._p.skipcall.create(dto, deadline)
         except Exception as exc:  # the request may have gone out: never sent again blindly
             logger.exception("Skipcall client failed unexpectedly")
             result = NotCreated(
@@ -382,7 +387,7 @@ class _Run:
             self._send([letter for _, _, letter in held])
         except Unavailable:
             for event, key, _ in held:
-                self._p._guard.release(key)
+                self._p.guard.release(key)
                 outcomes[event.index] = _unfinished(event)
             held = []
         for event, key, letter in held:
@@ -459,7 +464,7 @@ class _Run:
         if not letters:
             return
         try:
-            self._p._dead_letters.send(letters)
+            self._p.dead_letters.send(letters)
         except Unavailable:
             raise
         except Exception as exc:  # whatever the queue said, these letters are not stored

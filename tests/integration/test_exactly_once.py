@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -126,7 +127,8 @@ def test_an_interrupted_run_blocks_retries_only_until_its_lambda_time_is_up(
 ) -> None:
     settings = Settings.from_environ()
     runtime = build_runtime(settings)
-    runtime.pipeline._skipcall = KilledSkipcall()
+    ports = runtime.pipeline._ports
+    runtime.pipeline._ports = dataclasses.replace(ports, skipcall=KilledSkipcall())
     body = json.dumps(EVENT).encode()
     request = SignedRequest("POST", "https://h/webhooks/zapier", body,
                             Headers({"Authorization": f"Bearer {BEARER_TOKEN}"}))  # fmt: skip
