@@ -185,17 +185,12 @@ class _Run:
     ) -> EventOutcome:
         """A body that is not in the source's format, or whose selection failed: stored whole,
         for the replay to select again once the sources file is fixed."""
-        letter = self._letter(
-            event,
-            reason=Reason.MAPPING_FAILED,
-            retryable=False,
-            error=_mapping_error(errors),
-            sequence=None,
-            whole=True,
-            encoded=status == "invalid-body",
-        )
+
+        def store() -> EventOutcome:
+            return self._unmapped(event, errors, status, whole=True)
+
         try:
-            return self._once(event, None, lambda: self._stored(letter, errors, status))
+            return self._once(event, None, store)
         except _StoreDown:
             return _unfinished(event)
 
@@ -399,15 +394,24 @@ class _Run:
 
     # -- letters ---------------------------------------------------------------------------
 
-    def _unmapped(self, event: _Event, errors: Sequence[FieldError]) -> EventOutcome:
+    def _unmapped(
+        self,
+        event: _Event,
+        errors: Sequence[FieldError],
+        status: OutcomeStatus = "unmapped",
+        *,
+        whole: bool = False,
+    ) -> EventOutcome:
         letter = self._letter(
             event,
             reason=Reason.MAPPING_FAILED,
             retryable=False,
             error=_mapping_error(errors),
             sequence=None,
+            whole=whole,
+            encoded=status == "invalid-body",
         )
-        return self._stored(letter, errors, "unmapped")
+        return self._stored(letter, errors, status)
 
     def _not_created(
         self, event: _Event, dto: CreateSequenceDto | None, result: NotCreated

@@ -180,7 +180,7 @@ def test_a_503_proves_nothing_was_done_and_is_retried_into_one_sequence(
     assert receiver.sandbox.state.requests == 3
 
 
-def test_a_refused_connection_is_retried(
+def test_a_refused_connection_is_a_retryable_failure(
     receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from skipcall_bridge.runtime import current_runtime
