@@ -13,13 +13,36 @@ EVENT ?= events/zapier.json
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: pyproject.toml
-	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+# Everything installs from lock files with hashes required (pip-tools; `make lock` renews them):
+# src/requirements.txt (the runtime, what the zip ships), requirements/dev.txt (the runtime and the
+# dev tools), requirements/scan.txt (the IaC scanners, in their own environment).
+PIP := --quiet --disable-pip-version-check
+LOCK := $(BIN)/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe --no-emit-find-links --no-emit-index-url
+
+define locked_venv
+	test -x $(1)/bin/python || $(2) -m venv $(1)
+	$(1)/bin/python -m pip install $(PIP) --require-hashes -r $(3)
+endef
+
+$(VENV)/.installed: pyproject.toml requirements/dev.txt
+	$(call locked_venv,$(VENV),python3,requirements/dev.txt)
+	$(PY) -m pip install $(PIP) --no-deps --no-build-isolation -e .
 	touch $@
 
-setup: $(VENV)/.installed  ## create .venv with the project and its dev tools
+setup: $(VENV)/.installed  ## create .venv with the project and its dev tools (from the lock)
+
+lock: setup  ## renew the lock files from pyproject.toml and requirements/scan.in
+	$(LOCK) -o src/requirements.txt pyproject.toml
+	$(LOCK) --all-build-deps --extra dev -o requirements/dev.txt pyproject.toml
+	$(LOCK) -o requirements/scan.txt requirements/scan.in
+
+.venv-scan/.installed: requirements/scan.txt
+	$(call locked_venv,.venv-scan,python3,requirements/scan.txt)
+	touch $@
+
+scan: .venv-scan/.installed  ## checkov and cfn-lint's serverless rules on template.yaml
+	.venv-scan/bin/checkov --quiet --compact --skip-download --framework cloudformation -f template.yaml
+	.venv-scan/bin/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
 
 src/sources.json:
 	cp sources.example.json $@
@@ -63,9 +86,9 @@ PY313 := $(shell for p in python3.13 $$HOME/.pyenv/versions/3.13*/bin/python3.13
 	"$$p" -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null && { command -v "$$p"; break; }; done)
 VENV313 := .venv313
 
-$(VENV313)/.installed: pyproject.toml
-	$(PY313) -m venv $(VENV313)
-	$(VENV313)/bin/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+$(VENV313)/.installed: pyproject.toml requirements/dev.txt
+	$(call locked_venv,$(VENV313),$(PY313),requirements/dev.txt)
+	$(VENV313)/bin/python -m pip install $(PIP) --no-deps --no-build-isolation -e .
 	touch $@
 
 py313:  ## unit, integration and e2e tests on Python 3.13 (the Lambda runtime)
@@ -82,12 +105,12 @@ bench: package  ## cold start, warm path, calls, burst and zip size next to the 
 unit: setup  ## fast, pure tests
 	$(BIN)/pytest -q tests/unit
 
-test: lint typecheck validate package  ## every check: lint, types, template, package, all tests (3.11 and 3.13)
+test: lint typecheck validate scan package  ## every check: lint, types, template, scanners, package, all tests (3.11 and 3.13)
 	SKIPCALL_BRIDGE_ZIP=$(abspath $(PACKAGE_ZIP)) SKIPCALL_BRIDGE_BYTECODE=$(if $(PY313),cpython-313) \
 		$(BIN)/pytest -q
 	$(MAKE) --no-print-directory py313
 
 clean:  ## remove build output (keeps .venv)
-	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis $(VENV313)
+	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis $(VENV313) .venv-scan
 
-.PHONY: help setup sources dev events invoke replay bench lint typecheck validate package py313 unit test clean
+.PHONY: help setup lock scan sources dev events invoke replay bench lint typecheck validate package py313 unit test clean

@@ -1,20 +1,83 @@
-"""Project wiring that must not drift: pinned runtime deps, the artifact's requirements."""
+"""Project wiring that must not drift: pins, locks, the template and the README."""
 
 from __future__ import annotations
 
+import ast
+import re
+import sys
 import tomllib
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
+PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+LOCKS = {
+    "runtime": (ROOT / "src" / "requirements.txt", PROJECT["dependencies"]),
+    "dev": (
+        ROOT / "requirements" / "dev.txt",
+        PROJECT["dependencies"] + PROJECT["optional-dependencies"]["dev"],
+    ),
+}
 
 
-def test_lambda_requirements_match_the_pinned_runtime_dependencies() -> None:
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    pinned = {dep for dep in project["dependencies"] if not dep.startswith("boto3")}
-    lines = (ROOT / "src" / "requirements.txt").read_text().splitlines()
-    required = {line.strip() for line in lines if line.strip() and not line.startswith("#")}
-    assert required == pinned
-    assert all("==" in dep for dep in project["dependencies"])
+def locked(path: Path) -> dict[str, tuple[str, int]]:
+    """name -> (version, number of hashes), as pip-compile wrote them."""
+    entries: dict[str, tuple[str, int]] = {}
+    for block in re.split(r"\n(?=[A-Za-z0-9])", path.read_text()):
+        match = re.match(r"([A-Za-z0-9_.-]+)==([^ \\\n]+)", block)
+        if match:
+            name = re.sub(r"[-_.]+", "-", match.group(1)).lower()
+            entries[name] = (match.group(2), block.count("--hash=sha256:"))
+    return entries
+
+
+def pins(requirements: list[str]) -> dict[str, str]:
+    found = {}
+    for requirement in requirements:
+        name, _, version = requirement.partition("==")
+        found[re.sub(r"[-_.]+", "-", name.split("[")[0]).lower()] = version
+    return found
+
+
+@pytest.mark.parametrize("lock", sorted(LOCKS))
+def test_the_lock_is_not_stale_against_pyproject(lock: str) -> None:
+    """Every pin of pyproject.toml is in the lock at the same version, with hashes: a changed
+    pin without `make lock` fails here."""
+    path, requirements = LOCKS[lock]
+    entries = locked(path)
+    assert all("==" in requirement for requirement in requirements)
+    for name, version in pins(requirements).items():
+        assert name in entries, f"{name} is pinned in pyproject.toml but not in {path.name}"
+        assert entries[name][0] == version, f"{name}: {entries[name][0]} locked, {version} pinned"
+    assert all(hashes for _, hashes in entries.values()), f"{path.name}: an entry has no hash"
+
+
+def test_every_direct_import_of_the_runtime_is_declared() -> None:
+    """What src/ imports from outside the standard library is a declared dependency."""
+    modules = {
+        "aws_lambda_powertools": "aws-lambda-powertools", "boto3": "boto3",
+        "botocore": "boto3", "defusedxml": "defusedxml", "jmespath": "jmespath",
+        "phonenumbers": "phonenumberslite", "pydantic": "pydantic", "urllib3": "urllib3",
+        "moto": "moto", "mypy_boto3_sqs": "mypy-boto3-sqs", "mypy_boto3_dynamodb":
+        "mypy-boto3-dynamodb",
+    }  # fmt: skip
+    declared = set(pins(PROJECT["dependencies"] + PROJECT["optional-dependencies"]["dev"]))
+    for path in (ROOT / "src" / "skipcall_bridge").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = (
+                [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module]
+                if isinstance(node, ast.ImportFrom) and node.module and not node.level
+                else []
+            )
+            for name in names:
+                top = name.split(".")[0]
+                if top in sys.stdlib_module_names or top == "skipcall_bridge":
+                    continue
+                assert top in modules, f"{path.name} imports {top}: declare it and map it here"
+                assert modules[top] in declared, f"{modules[top]} is not declared"
 
 
 def test_the_template_points_at_the_real_handler() -> None:
