@@ -62,9 +62,8 @@ invoke: events sources  ## sam local invoke one sample against `make dev HOST=0.
 replay: setup  ## replay the DLQ of `make dev` (ARGS="--dry-run", "--source hubspot", "--max 10")
 	$(BIN)/skipcall-bridge replay --dev --sources sources.example.json $(ARGS)
 
-lint: setup  ## ruff
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+lint: setup  ## ruff (lint, format, complexity), as the pre-commit hooks run it
+	$(BIN)/pre-commit run --all-files --show-diff-on-failure
 
 typecheck: setup  ## mypy --strict on src/
 	$(BIN)/mypy
@@ -105,9 +104,9 @@ bench: package  ## cold start, warm path, calls, burst and zip size next to the 
 unit: setup  ## fast, pure tests
 	$(BIN)/pytest -q tests/unit
 
-test: lint typecheck validate scan package  ## every check: lint, types, template, scanners, package, all tests (3.11 and 3.13)
+test: lint validate scan package  ## every check: lint, types, template, scanners, package, all tests and coverage (3.11 and 3.13)
 	SKIPCALL_BRIDGE_ZIP=$(abspath $(PACKAGE_ZIP)) SKIPCALL_BRIDGE_BYTECODE=$(if $(PY313),cpython-313) \
-		$(BIN)/pytest -q
+		$(BIN)/pytest -q --cov --cov-report=term
 	$(MAKE) --no-print-directory py313
 
 clean:  ## remove build output (keeps .venv)

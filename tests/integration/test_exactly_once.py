@@ -273,3 +273,14 @@ def test_an_unknown_outcome_waits_for_a_person_or_the_sources_opt_in(
     assert receiver.bearer({**EVENT, "name": "eager"}, source="eager").status == 202
     time.sleep(1.8)
     assert replay().total("replayed") == 1  # onUnknownOutcome: "retry"
+
+
+def test_the_replay_function_as_lambda_calls_it(receiver: Receiver) -> None:
+    """ReplayFunction's entry point: what the schedule invokes, with a Lambda context."""
+    from skipcall_bridge.replay import lambda_handler
+
+    receiver.sandbox.inject("status", status=503, count=4)
+    assert receiver.bearer(EVENT).status == 202
+    result = lambda_handler({}, LocalContext(60, "ReplayFunction"))
+    assert result == {"outcomes": {"SKIPCALL_UNAVAILABLE": {"replayed": 1}}}
+    assert [s["name"] for s in receiver.sandbox.sequences] == ["Call Ada"]
