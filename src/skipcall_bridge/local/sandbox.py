@@ -106,6 +106,7 @@ class SandboxState:
             self.faults.clear()
             self.chaos = None
             self.requests = self.throttled = self.connections = self.window_count = 0
+            self.window_start = 0.0  # a new window: one left from before could end mid-test
 
 
 class SkipcallSandbox(BackgroundHTTPServer):
