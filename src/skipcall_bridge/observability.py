@@ -14,11 +14,34 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 SERVICE = "skipcall-bridge"
+NAMESPACE = "SkipcallBridge"
 
 logger = Logger(service=SERVICE)
-metrics = Metrics(service=SERVICE, namespace="SkipcallBridge")
+metrics = Metrics(service=SERVICE, namespace=NAMESPACE)
+
+
+def per_source(source: str) -> None:
+    """From now until the invocation's metrics are flushed, each metric is published twice:
+    under [service] (what the alarms read) and under [service, source] (the dashboard's rows).
+    Only a configured source's name is used: a request path never makes a dimension."""
+    metrics.add_dimensions(service=SERVICE, source=source)
+
+
+def count_by_reason(name: str, source: str, counts: dict[str, int]) -> None:
+    """One metric per reason, under [service, source, reason] (EMF's own blob per reason)."""
+    for reason, count in counts.items():
+        with single_metric(
+            name=name,
+            unit=MetricUnit.Count,
+            value=count,
+            namespace=NAMESPACE,
+            default_dimensions={"service": SERVICE, "source": source},
+        ) as metric:
+            metric.add_dimension(name="reason", value=reason)
+
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 

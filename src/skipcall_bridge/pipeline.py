@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,7 +34,7 @@ from skipcall_bridge.errors import (
 from skipcall_bridge.identity import DirectoryUnavailable, IdentityServices
 from skipcall_bridge.inbound import InboundDelivery
 from skipcall_bridge.mapping import EventMappingError, FieldError
-from skipcall_bridge.observability import logger, metrics
+from skipcall_bridge.observability import count_by_reason, logger, metrics, per_source
 from skipcall_bridge.outcomes import DeliveryReport, EventOutcome, OutcomeStatus
 from skipcall_bridge.ports import (
     DeadLetterSink,
@@ -96,6 +97,8 @@ class Pipeline:
         source = self._catalog.get(delivery.source)
         if source is None:
             raise UnknownSource(f"No source named {delivery.source!r} is configured.")
+        per_source(source.name)
+        metrics.add_metric(name="DeliveriesReceived", unit=MetricUnit.Count, value=1)
         request = delivery.request
         if len(request.body) > self._max_body_bytes:
             raise PayloadTooLarge(
@@ -475,6 +478,8 @@ class _Run:
             logger.exception("Dead-letter queue failed unexpectedly")
             raise Unavailable("The dead-letter queue failed.") from exc
         metrics.add_metric(name="DeliveriesDeadLettered", unit=MetricUnit.Count, value=len(letters))
+        reasons = Counter(letter.reason.value for letter in letters)
+        count_by_reason("EventsDeadLettered", self._source.name, dict(reasons))
 
 
 def _tail_reserve(events_left: int) -> float:

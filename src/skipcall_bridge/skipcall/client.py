@@ -9,13 +9,14 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import urllib3
+from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import ValidationError
 
 from skipcall_bridge import __version__
 from skipcall_bridge.budget import Deadline
 from skipcall_bridge.envelope import ErrorInfo, Reason
 from skipcall_bridge.errors import ConfigurationError, Unavailable
-from skipcall_bridge.observability import logger
+from skipcall_bridge.observability import logger, metrics
 from skipcall_bridge.skipcall.models import (
     Created,
     CreateResult,
@@ -30,6 +31,8 @@ MAX_USER_PAGES = 50  # 5,000 users: a bound, should a server keep answering full
 # Failures worth another attempt inside the same budget (other 4xx are final for this call).
 RETRY_NOW = frozenset({Reason.SKIPCALL_UNAVAILABLE, Reason.RATE_LIMITED})
 NOT_CONNECTED = "NOT_CONNECTED"  # the error code of a request that never left
+# Answers an operator watches: throttling, and a key that is wrong or revoked.
+ANSWERS_COUNTED = {429: "SkipcallRateLimited", 401: "SkipcallUnauthorized"}
 
 
 class ApiKeySource(Protocol):
@@ -212,6 +215,8 @@ class SkipcallClient:
             ), None
         self.rate_limit = parse_rate_limit(response.headers) or self.rate_limit
         status = response.status
+        if status in ANSWERS_COUNTED:
+            metrics.add_metric(name=ANSWERS_COUNTED[status], unit=MetricUnit.Count, value=1)
         if 200 <= status < 300:
             return _Answer(status, response.data, attempt), None
         error = _error_info(status, response.data)
