@@ -95,6 +95,9 @@ class SandboxState:
     chaos: Chaos | None = None
     window_start: float = 0.0
     window_count: int = 0
+    # Bumped by reset(): a request that began before it (a slow answer still sleeping) belongs
+    # to what was reset and records nothing when it ends.
+    generation: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def reset(self) -> None:
@@ -107,6 +110,7 @@ class SandboxState:
             self.chaos = None
             self.requests = self.throttled = self.connections = self.window_count = 0
             self.window_start = 0.0  # a new window: one left from before could end mid-test
+            self.generation += 1
 
 
 class SkipcallSandbox(BackgroundHTTPServer):
@@ -157,6 +161,7 @@ class SkipcallSandbox(BackgroundHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     state: SandboxState
+    _generation: int = 0  # of the request being answered
     protocol_version = "HTTP/1.1"  # keep-alive, as the real API behind a load balancer
     # One write per answer and no Nagle delay: otherwise every keep-alive answer stalls ~40 ms
     # on the peer's delayed ACK.
@@ -236,6 +241,7 @@ class _Handler(BaseHTTPRequestHandler):
         with self.state.lock:
             self.state.requests += 1
             self.state.calls[call] += 1
+            self._generation = self.state.generation
         if not self._authorized():
             self._error(HTTPStatus.UNAUTHORIZED, "UNAUTHORIZED", "Invalid or revoked API key")
             return
@@ -378,7 +384,8 @@ class _Handler(BaseHTTPRequestHandler):
             ],
         }
         with self.state.lock:
-            self.state.sequences.append({**sequence, "request": body})
+            if self._generation == self.state.generation:
+                self.state.sequences.append({**sequence, "request": body})
         return sequence
 
     def _error(
