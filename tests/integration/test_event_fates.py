@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from skipcall_bridge.envelope import MAX_MESSAGE_BYTES, Reason
 from skipcall_bridge.local.gateway import LocalContext, to_event
@@ -43,8 +45,8 @@ SOURCES = {
     "hubspot-notes": {
         "auth": {"scheme": "hubspot", "secretId": "ef/hubspot"},
         "events": "[*]",
-        "sequence": {"name": "Note {{ powertools_json(note).tag }}", "creatorId": CREATOR,
-                     "assignedToIds": OWNER},
+        "sequence": {"name": "Note {{ powertools_json(note).tag }} {{ eventId }}",
+                     "creatorId": CREATOR, "assignedToIds": OWNER},
     },
     "pipedrive": {
         "auth": {"scheme": "basic", "secretId": "ef/pipedrive"},
@@ -352,3 +354,82 @@ def test_an_unknown_outcome_whose_letter_cannot_be_stored_is_never_sent_twice(
     (letter,) = receiver.dead_letters()
     assert (letter["reason"], letter["retryable"]) == (Reason.OUTCOME_UNKNOWN.value, False)
     assert names(receiver) == ["HubSpot 5001"]
+
+
+# ---------------------------------------------------------------------------------------------
+# The property on real components: fewer and smaller batches than the unit property, but moto,
+# the sandbox, the real client and real outages of SQS and DynamoDB (each behind its own proxy).
+
+
+@st.composite
+def scenarios(draw: st.DrawFn) -> dict[str, Any]:
+    size = draw(st.integers(1, 20))
+    kinds = st.sampled_from(["plain", "plain", "bad-note", "deep", "big"])
+    return {
+        "events": draw(st.lists(kinds, min_size=size, max_size=size)),
+        "chaos_seed": draw(st.integers(0, 2**16)),
+        "sqs_down_on": draw(st.none() | st.integers(0, 2)),  # a whole attempt
+        "table_down_on": draw(st.none() | st.integers(0, 2)),
+    }
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(scenario=scenarios())
+def test_every_event_ends_created_once_or_stored_once_on_real_components(
+    world: tuple[Receiver, ChaosProxy], monkeypatch: pytest.MonkeyPatch, scenario: dict[str, Any]
+) -> None:
+    receiver, sqs = world
+    receiver.sandbox.reset()
+    receiver.dead_letters()  # an earlier example's letters
+    host, port = receiver.moto.url.removeprefix("http://").split(":")
+    table = ChaosProxy(host, int(port))
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", table.url)
+    current_runtime.cache_clear()
+    base = int(time.time() * 1000) % 10**9 * 100  # fresh event ids for every example
+    receiver.sandbox.chaos(scenario["chaos_seed"], {
+        "500": 0.05, "502": 0.05, "503": 0.05, "429": 0.05, "reset": 0.05,
+        "garbage": 0.05, "garbage-created": 0.05})  # fmt: skip
+
+    def event(index: int, kind: str, attempt: int) -> dict[str, Any]:
+        extra: dict[str, Any] = {"note": json.dumps({"tag": "ok"})}
+        if kind == "bad-note":
+            extra["note"] = "not json"
+        elif kind == "deep":
+            deep: Any = "bottom"
+            for _ in range(300):
+                deep = [deep]
+            extra["deep"] = deep
+        elif kind == "big":
+            extra["blob"] = "\ufffe\x00é" * 2000
+        return hubspot_event(base + index, attempt, **extra)
+
+    try:
+        last: dict[str, str] = {}
+        for attempt in range(10):  # HubSpot: up to 10 tries, each with a new attemptNumber
+            (sqs.cut if scenario["sqs_down_on"] == attempt else sqs.restore)()
+            (table.cut if scenario["table_down_on"] == attempt else table.restore)()
+            batch = [event(i, kind, attempt) for i, kind in enumerate(scenario["events"])]
+            answer = hubspot(receiver, batch, source="hubspot-notes")
+            for outcome in answer.body.get("events", []):
+                last[outcome["deliveryId"]] = outcome["status"]
+            if answer.status != 503:
+                break
+        assert answer.status != 503, "still unfinished after 10 tries"
+    finally:
+        sqs.restore()
+        table.close()
+        receiver.sandbox.chaos(0, None)
+    names = [s["request"]["name"] for s in receiver.sandbox.sequences]
+    letters = [letter["deliveryId"] for letter in receiver.dead_letters()]
+    for index in range(len(scenario["events"])):
+        delivery_id = str(base + index)
+        created = sum(name.endswith(f" {delivery_id}") for name in names)
+        stored = letters.count(delivery_id)
+        assert created <= 1, f"{delivery_id} created twice"
+        assert stored <= 1, f"{delivery_id} stored twice"
+        assert created + stored >= 1, f"{delivery_id} lost"
+        assert last.get(delivery_id) != "unfinished", f"{delivery_id} skipped"
