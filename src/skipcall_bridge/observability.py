@@ -26,8 +26,11 @@ metrics = Metrics(service=SERVICE, namespace=NAMESPACE)
 def per_source(source: str) -> None:
     """From now until the invocation's metrics are flushed, each metric is published twice:
     under [service] (what the alarms read) and under [service, source] (the dashboard's rows).
-    Only a configured source's name is used: a request path never makes a dimension."""
-    metrics.add_dimensions(service=SERVICE, source=source)
+    Only a configured source's name is used: a request path never makes a dimension. Added once
+    per flush: Powertools checks every set on each addition, so repeats would cost O(n)."""
+    dimensions = {"service": SERVICE, "source": source}
+    if dimensions not in metrics.provider.dimension_sets:
+        metrics.add_dimensions(**dimensions)
 
 
 def count_by_reason(name: str, source: str, counts: dict[str, int]) -> None:

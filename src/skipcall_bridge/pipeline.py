@@ -224,7 +224,7 @@ class _Run:
     ) -> EventOutcome:
         """Claim the event, do its work, record its outcome. Raises _StoreDown only when the
         table cannot be reached before any work was done."""
-        key = self._key(event)
+        key = self._key(event) if self._p.guard.stores else {}  # nothing to remember: no key
         claimed = self._claim(event, key)
         if claimed is not None:
             return claimed
@@ -294,6 +294,8 @@ class _Run:
         return outcome
 
     def _record(self, key: dict[str, Any], outcome: EventOutcome) -> None:
+        if not self._p.guard.stores:
+            return
         try:
             self._p.guard.complete(key, outcome.stored_form())
         except Unavailable:
