@@ -114,11 +114,14 @@ class Pipeline:
             encoded = base64.b64encode(request.body).decode("ascii")
             event = _Event(0, source.base_delivery_id(request), encoded)
             return run.report([run.whole_body(event, [error], status="invalid-body")])
-        base = source.base_delivery_id(request, payload)
+
+        def base() -> str:
+            return source.base_delivery_id(request, payload)
+
         try:
             selected = source.events.select(payload)
         except EventMappingError as exc:  # the selection itself failed: keep the whole body
-            event = _Event(0, base, payload)
+            event = _Event(0, base(), payload)
             return run.report([run.whole_body(event, exc.errors, status="unmapped")])
         if not selected:
             logger.info("Delivery selected no events: nothing to do")
@@ -126,7 +129,7 @@ class Pipeline:
         events = [
             _Event(index, delivery_id, payload)
             for index, (delivery_id, payload) in enumerate(
-                zip(source.delivery_ids(base, selected), selected, strict=True)
+                zip(source.delivery_ids(selected, base), selected, strict=True)
             )
         ]
         deadline = Deadline(

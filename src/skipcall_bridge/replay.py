@@ -260,7 +260,7 @@ class Replayer:
                 raise _Failed(_not_mapped("the body no longer has this event"))
             event = events[letter.event_index]
             return [_Item(letter.delivery_id, event, None if remap else letter.sequence)]
-        ids = source.delivery_ids(letter.delivery_id, events)
+        ids = source.delivery_ids(events, lambda: letter.delivery_id)
         pairs = zip(ids, events, strict=True)
         return [_Item(delivery_id, event, None) for delivery_id, event in pairs]
 

@@ -205,14 +205,17 @@ class Source:
             return _body_id(canonical)
         return _body_id(request.body)
 
-    def delivery_ids(self, base: str, events: list[Any]) -> list[str]:
+    def delivery_ids(self, events: list[Any], base: Callable[[], str]) -> list[str]:
         """One id per event: the `deliveryId` expression (or the sender's event id field),
-        else the delivery's id; `:<index>` within a batch."""
-        ids = []
-        for index, event in enumerate(events):
-            own = self._event_id(event)
-            ids.append(own or (base if len(events) == 1 else f"{base}:{index}"))
-        return ids
+        else the delivery's id (`base`, asked for only when some event has no id of its own:
+        it may hash the whole body); `:<index>` within a batch."""
+        own = [self._event_id(event) for event in events]
+        if all(own):
+            return [str(event_id) for event_id in own]
+        shared = base()
+        if len(events) == 1:
+            return [own[0] or shared]
+        return [event_id or f"{shared}:{index}" for index, event_id in enumerate(own)]
 
     def _event_id(self, event: Any) -> str | None:
         if self.event_id is None:

@@ -30,7 +30,7 @@ def ids(
     payload: Any = None,
 ) -> list[str]:
     request = SignedRequest("POST", "https://h/webhooks/x", body, Headers(headers or {}))
-    return list(src.delivery_ids(src.base_delivery_id(request, payload), events))
+    return list(src.delivery_ids(events, lambda: src.base_delivery_id(request, payload)))
 
 
 def test_hubspot_uses_each_events_event_id() -> None:
@@ -101,3 +101,12 @@ def test_an_id_expression_that_fails_or_yields_an_object_falls_back() -> None:
     assert ids(odd, b"{}", [{"id": "text"}]) == [digest]
     nested = source("nested", auth={"scheme": "bearer", "secretId": "s"}, deliveryId="id")
     assert ids(nested, b"{}", [{"id": {"a": 1}}]) == [digest]
+
+
+def test_the_body_is_not_hashed_when_every_event_has_its_own_id() -> None:
+    hubspot = source("hs", auth={"scheme": "hubspot", "secretId": "s"}, events="[*]")
+
+    def never() -> str:
+        raise AssertionError("hashed a body nobody needed")
+
+    assert hubspot.delivery_ids([{"eventId": 1}, {"eventId": 2}], never) == ["1", "2"]
