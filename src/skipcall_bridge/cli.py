@@ -1,4 +1,5 @@
-"""`skipcall-bridge`: the local stack, signing and sending, sample events, configuration checks.
+"""`skipcall-bridge`: the local stack, signing and sending, sample events, configuration checks,
+the DLQ replay, and reading or deleting dead letters.
 
 Exit status: 0 on success; 1 when a sent delivery is not answered 2xx; 2 for usage or
 configuration errors (argparse's convention)."""
@@ -11,11 +12,13 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import urllib3
 
+from skipcall_bridge.aws.dead_letter import SqsDeadLetterQueue
 from skipcall_bridge.envelope import Reason
 from skipcall_bridge.errors import ConfigurationError
 from skipcall_bridge.local.events import write_events
@@ -24,6 +27,7 @@ from skipcall_bridge.local.stack import LocalStack, dev_stack_environment
 from skipcall_bridge.observability import logger
 from skipcall_bridge.replay import Replayer, ReplayFilter
 from skipcall_bridge.runtime import current_runtime
+from skipcall_bridge.settings import Settings
 from skipcall_bridge.sources import load_sources
 
 DEFAULT_SOURCES = Path("sources.example.json")
@@ -94,6 +98,8 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--sources", type=Path, default=DEFAULT_SOURCES, help="with --dev")
     replay.set_defaults(run=_replay)
 
+    _dlq_commands(commands)
+
     check = commands.add_parser("check-config", help="validate a sources file")
     check.add_argument("sources", type=Path, nargs="?", default=DEFAULT_SOURCES)
     check.set_defaults(run=_check_config)
@@ -103,6 +109,28 @@ def _parser() -> argparse.ArgumentParser:
     events.add_argument("--out", type=Path, default=Path("events"))
     events.set_defaults(run=_events)
     return parser
+
+
+def _dlq_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    dlq = commands.add_parser(
+        "dlq",
+        help="read and delete dead letters without hiding them from the replay",
+        description="Read the DLQ (the function's environment variables, or --dev). Messages "
+        "read are released at once, so the replay still sees them.",
+    )
+    dlq.add_argument("--dev", action="store_true", help="the local `make dev` stack")
+    dlq.add_argument("--sources", type=Path, default=DEFAULT_SOURCES, help="with --dev")
+    verbs = dlq.add_subparsers(required=True, metavar="VERB")
+    listing = verbs.add_parser("list", help="one line per letter: id, source, reason, age, …")
+    listing.add_argument("--source", help="only this source's letters")
+    listing.add_argument("--reason", choices=[reason.value for reason in Reason])
+    listing.set_defaults(run=_dlq_list)
+    show = verbs.add_parser("show", help="one letter's envelope, as JSON")
+    show.add_argument("message_id", help="the message id `dlq list` shows")
+    show.set_defaults(run=_dlq_show)
+    delete = verbs.add_parser("delete", help="delete one letter (e.g. a resolved OUTCOME_UNKNOWN)")
+    delete.add_argument("message_id", help="the message id `dlq list` shows")
+    delete.set_defaults(run=_dlq_delete)
 
 
 def _dev(args: argparse.Namespace) -> int:
@@ -203,6 +231,66 @@ def _replay(args: argparse.Namespace) -> int:
     print(file=sys.stderr)
     print(summary.table())
     return 0
+
+
+def _dead_letters(args: argparse.Namespace) -> SqsDeadLetterQueue:
+    if args.dev:
+        os.environ.update(dev_stack_environment(args.sources))
+    logger.setLevel("WARNING")
+    settings = Settings.from_environ()
+    return SqsDeadLetterQueue(settings.dead_letter_queue_url, settings.aws_region)
+
+
+def _dlq_list(args: argparse.Namespace) -> int:
+    messages = _dead_letters(args).browse()
+    now = time.time()
+    rows = [("message id", "source", "reason", "age", "attempts", "delivery id", "error")]
+    for message in messages:
+        letter = message.letter
+        if letter is None:
+            rows.append((message.message_id, "?", "not an envelope", "", "", "", ""))
+            continue
+        if (args.source and letter.source != args.source) or (
+            args.reason and letter.reason != args.reason
+        ):
+            continue
+        age = _age(now - message.sent_at) if message.sent_at else ""
+        error = f"{letter.error.code}: {letter.error.message}"
+        rows.append((message.message_id, letter.source, letter.reason.value, age,
+                     str(letter.attempts), letter.delivery_id, error[:60]))  # fmt: skip
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        cells = zip(row[:-1], widths, strict=True)
+        print("  ".join(cell.ljust(width) for cell, width in cells) + "  " + row[-1])
+    print(f"{len(rows) - 1} of {len(messages)} dead letters", file=sys.stderr)
+    return 0
+
+
+def _dlq_show(args: argparse.Namespace) -> int:
+    for message in _dead_letters(args).browse():
+        if message.message_id == args.message_id:
+            if message.letter is None:
+                print(f"error: {args.message_id} is not an envelope", file=sys.stderr)
+                return 1
+            print(json.dumps(message.letter.model_dump(mode="json", by_alias=True), indent=2))
+            return 0
+    print(f"error: no dead letter {args.message_id}", file=sys.stderr)
+    return 1
+
+
+def _dlq_delete(args: argparse.Namespace) -> int:
+    if _dead_letters(args).delete_message(args.message_id):
+        print(f"deleted {args.message_id}")
+        return 0
+    print(f"error: no dead letter {args.message_id}", file=sys.stderr)
+    return 1
+
+
+def _age(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit}"
+    return f"{int(seconds)}s"
 
 
 def _progress(done: int, total: int) -> None:

@@ -1,11 +1,11 @@
-"""The SQS dead-letter queue: sends letters (batches of up to 10, under the size cap), and
-receives, deletes and releases them for the replay."""
+"""The SQS dead-letter queue: sends letters (batches of up to 10, under the size cap), receives,
+deletes and releases them for the replay, and lets a person browse and delete them."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -52,6 +52,7 @@ class SqsDeadLetterQueue:
                     QueueUrl=self._queue_url,
                     MaxNumberOfMessages=min(max(max_messages, 1), 10),
                     WaitTimeSeconds=0,
+                    MessageSystemAttributeNames=["SentTimestamp"],
                 )
                 .get("Messages", [])
             )
@@ -64,6 +65,7 @@ class SqsDeadLetterQueue:
                 message_id=message["MessageId"],
                 receipt=message["ReceiptHandle"],
                 letter=_letter(message.get("Body", "")),
+                sent_at=_sent_at(message.get("Attributes", {})),
             )
             for message in messages
         ]
@@ -76,6 +78,34 @@ class SqsDeadLetterQueue:
         self._sqs().change_message_visibility(
             QueueUrl=self._queue_url, ReceiptHandle=receipt, VisibilityTimeout=0
         )
+
+    def browse(self) -> list[QueuedLetter]:
+        """Every message, left visible as it was: each one read stays hidden only until the
+        last is read (a received message is not received again meanwhile), then is released."""
+        messages: list[QueuedLetter] = []
+        try:
+            while batch := self.receive(10):
+                messages += batch
+        finally:
+            for message in messages:
+                self.release(message.receipt)
+        return messages
+
+    def delete_message(self, message_id: str) -> bool:
+        """Delete one message by its id (SQS deletes only by a receipt, so it is received);
+        the others read on the way are released at once."""
+        held: list[QueuedLetter] = []
+        try:
+            while batch := self.receive(10):
+                match = next((m for m in batch if m.message_id == message_id), None)
+                held += [message for message in batch if message is not match]
+                if match is not None:
+                    self.delete(match.receipt)
+                    return True
+            return False
+        finally:
+            for message in held:
+                self.release(message.receipt)
 
     def depth(self) -> int:
         attributes = self._sqs().get_queue_attributes(
@@ -96,6 +126,7 @@ class QueuedLetter:
     message_id: str
     receipt: str
     letter: DeadLetter | None  # None: not an envelope this receiver can read
+    sent_at: float | None = None  # epoch seconds, SQS's SentTimestamp
 
 
 def _letter(body: str) -> DeadLetter | None:
@@ -138,3 +169,10 @@ def _batches(
         size += entry_size
     if batch:
         yield batch
+
+
+def _sent_at(attributes: Mapping[Any, str]) -> float | None:
+    try:
+        return int(attributes["SentTimestamp"]) / 1000
+    except (KeyError, ValueError):
+        return None
