@@ -7,6 +7,9 @@ PACKAGE_DIR := build/package
 PACKAGE_ZIP := dist/skipcall-bridge-arm64.zip
 HOST ?= 127.0.0.1
 EVENT ?= events/zapier.json
+# The sources file `make dev` and `make replay` load: SOURCES=my.json, else src/sources.json (what
+# deploys) when it exists, else the example.
+SOURCES ?= $(if $(wildcard src/sources.json),src/sources.json,sources.example.json)
 
 .DEFAULT_GOAL := help
 
@@ -50,8 +53,8 @@ src/sources.json:
 
 sources: src/sources.json  ## create src/sources.json (the deployed sources file) from the example
 
-dev: setup  ## run the receiver locally: moto + Skipcall sandbox + gateway on 127.0.0.1:3000
-	$(BIN)/skipcall-bridge dev --sources sources.example.json --host $(HOST)
+dev: setup  ## run the receiver locally: moto + Skipcall sandbox + gateway on 127.0.0.1:3000 (SOURCES=…)
+	$(BIN)/skipcall-bridge dev --sources $(SOURCES) --host $(HOST)
 
 events: setup  ## re-sign the samples in events/ with the dev secrets and the current time
 	$(BIN)/skipcall-bridge events --sources sources.example.json --out events
@@ -60,7 +63,7 @@ invoke: events sources  ## sam local invoke one sample against `make dev HOST=0.
 	sam build && sam local invoke ReceiverFunction -e $(EVENT) --env-vars events/env.json
 
 replay: setup  ## replay the DLQ of `make dev` (ARGS="--dry-run", "--source hubspot", "--max 10")
-	$(BIN)/skipcall-bridge replay --dev --sources sources.example.json $(ARGS)
+	$(BIN)/skipcall-bridge replay --dev --sources $(SOURCES) $(ARGS)
 
 lint: setup  ## ruff (lint, format, complexity), as the pre-commit hooks run it
 	$(BIN)/pre-commit run --all-files --show-diff-on-failure

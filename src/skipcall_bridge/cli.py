@@ -21,6 +21,7 @@ import urllib3
 from skipcall_bridge.aws.dead_letter import SqsDeadLetterQueue
 from skipcall_bridge.envelope import Reason
 from skipcall_bridge.errors import ConfigurationError
+from skipcall_bridge.local import devdata
 from skipcall_bridge.local.events import write_events
 from skipcall_bridge.local.samples import SignedSample, curl_command, sample_body, sign_sample
 from skipcall_bridge.local.stack import LocalStack, dev_stack_environment
@@ -28,7 +29,7 @@ from skipcall_bridge.observability import logger
 from skipcall_bridge.replay import Replayer, ReplayFilter
 from skipcall_bridge.runtime import current_runtime
 from skipcall_bridge.settings import Settings
-from skipcall_bridge.sources import load_sources
+from skipcall_bridge.sources import SourceCatalog, load_sources
 
 DEFAULT_SOURCES = Path("sources.example.json")
 
@@ -146,15 +147,18 @@ def _dev(args: argparse.Namespace) -> int:
     # so it is handled explicitly rather than through KeyboardInterrupt).
     for stop_signal in (signal.SIGINT, signal.SIGTERM):
         signal.signal(stop_signal, lambda *_: stopping.set())
-    endpoints = stack.start()
+    # Reload notices: beside the endpoints, or on stderr when stdout carries the JSON line.
+    stream = sys.stderr if args.json else sys.stdout
+    endpoints = stack.start(say=lambda text: print(text, file=stream, flush=True))
     try:
         if args.json:
             print(json.dumps(endpoints.__dict__), flush=True)
         else:
             catalog = load_sources(args.sources)
-            print(
-                f"receiver   {endpoints.gateway}/webhooks/{{source}}  ({', '.join(catalog.names)})"
-            )
+            print(f"sources    {args.sources}  (edits are picked up while it runs)")
+            print(f"receiver   {endpoints.gateway}/webhooks/{{source}}")
+            for name in catalog.names:
+                print(_dev_credential(catalog, name, endpoints.gateway))
             print(f"health     {endpoints.gateway}/health")
             print(f"sandbox    {endpoints.sandbox}  (state: {endpoints.sandbox}/_sandbox/state)")
             print(f"moto       {endpoints.moto}")
@@ -169,6 +173,25 @@ def _dev(args: argparse.Namespace) -> int:
     finally:
         stack.stop()
     return 0
+
+
+def _dev_credential(catalog: SourceCatalog, name: str, gateway: str) -> str:
+    """One source's URL and its dev credential, in the form a person pastes into the sender."""
+    source = catalog.get(name)
+    assert source is not None
+    auth = source.config.auth
+    secret = devdata.signing_secret(source.secret_id, auth.scheme)
+    url = f"{gateway}/webhooks/{name}"
+    if auth.scheme == "basic":
+        credential = f"basic auth   {secret}"
+    elif auth.scheme == "bearer":
+        header = getattr(auth, "header", None)
+        credential = f"{header}: {secret}" if header else f"Authorization: Bearer {secret}"
+    elif auth.scheme == "salesforce":
+        url, credential = source.verifier.signed_url(url, secret), "the token is in the URL"
+    else:
+        credential = f"signing secret   {secret}"
+    return f"  {name:<18} {url}\n  {'':<18} {credential}"
 
 
 def _signing_options(command: argparse.ArgumentParser) -> None:

@@ -6,10 +6,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import tempfile
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from skipcall_bridge.errors import ConfigurationError
 from skipcall_bridge.local import devdata
 from skipcall_bridge.local.gateway import LocalGateway
 from skipcall_bridge.local.sandbox import SkipcallSandbox
@@ -85,20 +89,85 @@ def create_idempotency_table(moto: MotoServer, name: str = IDEMPOTENCY_TABLE) ->
 def seed_aws(moto: MotoServer, catalog: SourceCatalog) -> str:
     """Create the API key, every signing secret the sources file names, the DLQ and the
     idempotency table."""
-    secrets = moto.client("secretsmanager")
-    secrets.create_secret(
+    moto.client("secretsmanager").create_secret(
         Name=devdata.API_KEY_SECRET_ID, SecretString=f'{{"apiKey": "{devdata.API_KEY}"}}'
     )
+    seed_signing_secrets(moto, catalog)
+    create_idempotency_table(moto)
+    create_table(moto, CONTACT_LINKS_TABLE)
+    return create_dead_letter_queue(moto, devdata.DEAD_LETTER_QUEUE)
+
+
+def seed_signing_secrets(moto: MotoServer, catalog: SourceCatalog) -> None:
+    """Every signing secret the sources file names, with its dev value (kept if it exists)."""
+    secrets = moto.client("secretsmanager")
     for name in catalog.names:
         source = catalog.get(name)
         assert source is not None
         value = devdata.signing_secret(source.secret_id, source.config.auth.scheme)
-        # Several sources may share one secret.
+        # Several sources may share one secret; a reload finds the earlier ones.
         with contextlib.suppress(secrets.exceptions.ResourceExistsException):
             secrets.create_secret(Name=source.secret_id, SecretString=value)
-    create_idempotency_table(moto)
-    create_table(moto, CONTACT_LINKS_TABLE)
-    return create_dead_letter_queue(moto, devdata.DEAD_LETTER_QUEUE)
+
+
+class SourcesWatcher:
+    """`make dev` follows the user's sources file: the receiver reads a copy of the last good
+    version; a change that loads replaces it (new secrets seeded, the runtime rebuilt on the
+    next request), a broken one is reported and the last good version stays."""
+
+    def __init__(
+        self,
+        path: Path,
+        live: Path,
+        moto: MotoServer,
+        say: Callable[[str], None],
+        interval: float = 0.5,
+    ) -> None:
+        self._path = path
+        self._live = live
+        self._moto = moto
+        self._say = say
+        self._interval = interval
+        self._seen = self._stamp()
+        self._stop = threading.Event()
+        live.write_bytes(path.read_bytes())
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def start(self) -> SourcesWatcher:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def check(self) -> None:
+        stamp = self._stamp()
+        if stamp == self._seen:
+            return
+        self._seen = stamp
+        try:
+            catalog = load_sources(self._path)
+        except ConfigurationError as exc:
+            self._say(f"sources not reloaded, the last good version stays:\n{exc}")
+            return
+        seed_signing_secrets(self._moto, catalog)
+        self._live.write_bytes(self._path.read_bytes())
+        from skipcall_bridge.runtime import current_runtime
+
+        current_runtime.cache_clear()  # the next request builds the runtime from the new file
+        self._say(f"sources reloaded from {self._path}: {', '.join(catalog.names)}")
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self._interval):
+            self.check()
+
+    def _stamp(self) -> tuple[float, int] | None:
+        try:
+            stat = self._path.stat()
+        except OSError:
+            return None
+        return stat.st_mtime, stat.st_size
 
 
 def create_dead_letter_queue(moto: MotoServer, name: str) -> str:
@@ -161,8 +230,11 @@ class LocalStack:
         self.moto: MotoServer | None = None
         self.sandbox: SkipcallSandbox | None = None
         self.gateway: LocalGateway | None = None
+        self.watcher: SourcesWatcher | None = None
+        self._workdir = tempfile.TemporaryDirectory(prefix="skipcall-bridge-dev-")
 
-    def start(self) -> StackEndpoints:
+    def start(self, say: Callable[[str], None] = print) -> StackEndpoints:
+        """Start everything; `say` hears of sources file reloads."""
         gateway_port, sandbox_port, moto_port = self._ports
         catalog = load_sources(self._sources_path)  # fails before anything starts
         self.moto = MotoServer(self._host, moto_port).start()
@@ -170,10 +242,10 @@ class LocalStack:
         self.sandbox = SkipcallSandbox(
             {devdata.API_KEY}, devdata.MEMBERS, host=self._host, port=sandbox_port
         ).start()
+        live = Path(self._workdir.name) / "sources.json"
+        self.watcher = SourcesWatcher(self._sources_path, live, self.moto, say).start()
         # The handler reads its settings from this process's environment, once.
-        os.environ.update(
-            receiver_environment(self.moto.url, self.sandbox.url, queue_url, self._sources_path)
-        )
+        os.environ.update(receiver_environment(self.moto.url, self.sandbox.url, queue_url, live))
         from skipcall_bridge.handler import lambda_handler
 
         self.gateway = LocalGateway(lambda_handler, host=self._host, port=gateway_port).start()
@@ -183,6 +255,9 @@ class LocalStack:
         return StackEndpoints(self.gateway.url, self.sandbox.url, self.moto.url, queue_url)
 
     def stop(self) -> None:
+        if self.watcher is not None:
+            self.watcher.stop()
         for part in (self.gateway, self.sandbox, self.moto):
             if part is not None:
                 part.stop()
+        self._workdir.cleanup()

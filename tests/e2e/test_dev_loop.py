@@ -1,0 +1,76 @@
+"""The builder's loop on `make dev`: your own sources file, edits picked up while it runs, a
+broken edit reported while the last good version keeps serving."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import urllib3
+
+from skipcall_bridge.local import devdata
+
+CREATOR = devdata.CREATOR_ID
+SEQUENCE = {"name": "{{ name }}", "creatorId": CREATOR, "assignedToIds": [CREATOR]}
+
+
+def source(secret_id: str) -> dict[str, Any]:
+    return {"auth": {"scheme": "bearer", "secretId": secret_id}, "sequence": SEQUENCE}
+
+
+def post(gateway: str, name: str, secret_id: str) -> int:
+    token = devdata.signing_secret(secret_id, "bearer")
+    response = urllib3.request(
+        "POST",
+        f"{gateway}/webhooks/{name}",
+        body=json.dumps({"name": f"from {name}"}).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    return response.status
+
+
+def test_edits_are_reloaded_and_a_broken_edit_keeps_the_last_good(tmp_path: Path) -> None:
+    sources = tmp_path / "my.json"
+    sources.write_text(json.dumps({"sources": {"mine": source("dev/mine")}}))
+    command = [sys.executable, "-m", "skipcall_bridge.cli", "dev", "--json",
+               "--sources", str(sources), "--gateway-port", "0", "--sandbox-port", "0",
+               "--moto-port", "0"]  # fmt: skip
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    process = subprocess.Popen(  # noqa: S603 - our own CLI
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment
+    )
+    said: list[str] = []
+    assert process.stderr is not None
+    threading.Thread(target=lambda: said.extend(process.stderr or []), daemon=True).start()
+    try:
+        assert process.stdout is not None
+        gateway = json.loads(process.stdout.readline())["gateway"]
+        assert post(gateway, "mine", "dev/mine") == 201
+        assert post(gateway, "later", "dev/later") == 404
+
+        time.sleep(1.1)  # a new modification time, on any file system
+        sources.write_text(json.dumps({"sources": {"mine": source("dev/mine"),
+                                                   "later": source("dev/later")}}))  # fmt: skip
+        deadline = time.monotonic() + 10
+        while post(gateway, "later", "dev/later") != 201:
+            assert time.monotonic() < deadline, f"not reloaded: {said}"
+            time.sleep(0.2)
+        assert any("sources reloaded" in line for line in said)
+
+        time.sleep(1.1)
+        sources.write_text('{"sources": {"mine": {"auth": ')  # a broken edit
+        deadline = time.monotonic() + 10
+        while not any("not reloaded" in line for line in said):
+            assert time.monotonic() < deadline, f"no word of the broken edit: {said}"
+            time.sleep(0.2)
+        assert post(gateway, "later", "dev/later") == 201  # the last good version serves
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=15) == 0
