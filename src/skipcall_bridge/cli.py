@@ -1,8 +1,8 @@
 """`skipcall-bridge`: the local stack, signing and sending, sample events, configuration checks,
 the DLQ replay, and reading or deleting dead letters.
 
-Exit status: 0 on success; 1 when a sent delivery is not answered 2xx; 2 for usage or
-configuration errors (argparse's convention)."""
+Exit status: 0 on success; 1 when a sent delivery is not created (any answer but 201, or
+Salesforce's Ack); 2 for usage or configuration errors (argparse's convention)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from pathlib import Path
 import urllib3
 
 from skipcall_bridge.aws.dead_letter import SqsDeadLetterQueue
+from skipcall_bridge.budget import Deadline
 from skipcall_bridge.envelope import Reason
 from skipcall_bridge.errors import ConfigurationError
 from skipcall_bridge.local import devdata
@@ -29,6 +30,7 @@ from skipcall_bridge.observability import logger
 from skipcall_bridge.replay import Replayer, ReplayFilter
 from skipcall_bridge.runtime import current_runtime
 from skipcall_bridge.settings import Settings
+from skipcall_bridge.skipcall.models import NotCreated
 from skipcall_bridge.sources import SourceCatalog, load_sources
 
 DEFAULT_SOURCES = Path("sources.example.json")
@@ -100,6 +102,16 @@ def _parser() -> argparse.ArgumentParser:
     replay.set_defaults(run=_replay)
 
     _dlq_commands(commands)
+
+    members = commands.add_parser(
+        "members",
+        help="the Skipcall users the API key sees, and a ready `members` map",
+        description="List the Skipcall users (GET /v1/users, every page) with their "
+        "organizationMembershipId, the id creatorId and assignedToIds take.",
+    )
+    members.add_argument("--dev", action="store_true", help="the local `make dev` stack")
+    members.add_argument("--sources", type=Path, default=DEFAULT_SOURCES, help="with --dev")
+    members.set_defaults(run=_members)
 
     check = commands.add_parser("check-config", help="validate a sources file")
     check.add_argument("sources", type=Path, nargs="?", default=DEFAULT_SOURCES)
@@ -228,8 +240,12 @@ def _send(args: argparse.Namespace) -> int:
         print(f"error: {sample.url}: {exc}", file=sys.stderr)
         return 1
     print(f"HTTP {response.status}")
-    print(response.data.decode("utf-8", errors="replace"))
-    return 0 if 200 <= response.status < 300 else 1
+    answer = response.data.decode("utf-8", errors="replace")
+    print(answer)
+    # Success is "created": a 202 (dead-lettered), a 200 "ignored" or a 4xx all say the mapping
+    # or Skipcall needs a look. Salesforce's Ack is the one 200 it ever gets.
+    created = response.status == 201 or (response.status == 200 and "<Ack>true</Ack>" in answer)
+    return 0 if created else 1
 
 
 def _replay(args: argparse.Namespace) -> int:
@@ -307,6 +323,33 @@ def _dlq_delete(args: argparse.Namespace) -> int:
         return 0
     print(f"error: no dead letter {args.message_id}", file=sys.stderr)
     return 1
+
+
+def _members(args: argparse.Namespace) -> int:
+    if args.dev:
+        os.environ.update(dev_stack_environment(args.sources))
+    logger.setLevel("WARNING")
+    users = current_runtime().skipcall.list_users(Deadline(15))
+    if isinstance(users, NotCreated):
+        print(f"error: Skipcall did not list its users: {users.error.message}", file=sys.stderr)
+        return 1
+    rows = [("email", "name", "organizationMembershipId")]
+    mapping = {}
+    for user in users:
+        if not isinstance(user, dict):
+            continue
+        member = user.get("organizationMembershipId") or user.get("id") or ""
+        email = str(user.get("email") or "")
+        name = " ".join(str(user.get(key) or "") for key in ("firstName", "lastName")).strip()
+        rows.append((email, name, str(member)))
+        if email and member:
+            mapping[email.lower()] = str(member)
+    widths = [max(len(row[i]) for row in rows) for i in range(2)]
+    for email, name, member in rows:
+        print(f"{email:<{widths[0]}}  {name:<{widths[1]}}  {member}")
+    print("\nFor a source (CRM owner ids can be added as keys too):")
+    print(json.dumps({"members": mapping}, indent=2))
+    return 0
 
 
 def _age(seconds: float) -> str:

@@ -7,6 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import urllib3
+
+from skipcall_bridge.local.devdata import CREATOR_ID as CREATOR
 from skipcall_bridge.local.samples import sample_body
 
 from .conftest import EXAMPLE_SOURCES, Stack
@@ -65,3 +68,14 @@ def test_usage_errors_exit_2() -> None:
     assert cli("nope").returncode == 2
     assert cli("sign", "zapier", "/nonexistent/body").returncode == 2
     assert cli("sign", "nobody", str(EXAMPLE_SOURCES)).returncode == 2
+
+
+def test_send_exits_1_when_the_delivery_is_dead_lettered(stack: Stack, tmp_path: Path) -> None:
+    fault = json.dumps({"kind": "status", "status": 503, "count": 8}).encode()
+    urllib3.request("POST", f"{stack.sandbox}/_sandbox/faults", body=fault)
+    body = tmp_path / "zap.json"
+    body.write_text(json.dumps({"name": "kept", "creatorId": CREATOR, "assignedToIds": [CREATOR]}))
+    result = cli("send", "zapier", str(body), "--sources", str(EXAMPLE_SOURCES),
+                 "--url", stack.gateway)  # fmt: skip
+    assert result.stdout.startswith("HTTP 202")
+    assert result.returncode == 1

@@ -1,5 +1,6 @@
-"""`skipcall-bridge dlq`: a person reads and deletes dead letters (e.g. to resolve an
-OUTCOME_UNKNOWN one) without hiding any from the replay."""
+"""The operator's CLI against the receiver's real AWS and Skipcall: `dlq` reads and deletes dead
+letters (e.g. to resolve an OUTCOME_UNKNOWN one) without hiding any from the replay; `members`
+lists the Skipcall users and prints a ready `members` map."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from skipcall_bridge.observability import logger
 from skipcall_bridge.replay import Replayer, ReplayFilter
 from skipcall_bridge.runtime import current_runtime
 
-from .conftest import EVENT, Receiver
+from .conftest import EVENT, MEMBERS, Receiver
 
 
 @pytest.fixture
@@ -53,3 +54,32 @@ def test_list_show_delete(letters: Receiver, capsys: pytest.CaptureFixture[str])
     assert main(["dlq", "delete", rows["OUTCOME_UNKNOWN"]]) == 1
     capsys.readouterr()
     assert [letter["reason"] for letter in letters.dead_letters()] == ["SKIPCALL_UNAVAILABLE"]
+
+
+def test_members_lists_the_users_and_prints_a_members_map(
+    receiver: Receiver, capsys: pytest.CaptureFixture[str]
+) -> None:
+    level = logger.log_level
+    try:
+        assert main(["members"]) == 0
+    finally:
+        logger.setLevel(level)
+    out = capsys.readouterr().out
+    table, _, mapping = out.partition("\nFor a source")
+    for member, email in MEMBERS.items():
+        assert any(line.startswith(email) and line.endswith(member) for line in table.splitlines())
+    assert json.loads(mapping[mapping.index("{") :]) == {
+        "members": {email: member for member, email in MEMBERS.items()}
+    }
+
+
+def test_members_says_why_when_skipcall_refuses(
+    receiver: Receiver, capsys: pytest.CaptureFixture[str]
+) -> None:
+    receiver.sandbox.state.api_keys = set()
+    level = logger.log_level
+    try:
+        assert main(["members"]) == 1
+    finally:
+        logger.setLevel(level)
+    assert "did not list its users" in capsys.readouterr().err
