@@ -53,6 +53,10 @@ src/sources.json:
 
 sources: src/sources.json  ## create src/sources.json (the deployed sources file) from the example
 
+schema: setup  ## write schema/sources.schema.json from the models (editors validate and complete with it)
+	mkdir -p schema
+	$(BIN)/skipcall-bridge schema > schema/sources.schema.json
+
 dev: setup  ## run the receiver locally: moto + Skipcall sandbox + gateway on 127.0.0.1:3000 (SOURCES=…)
 	$(BIN)/skipcall-bridge dev --sources $(SOURCES) --host $(HOST)
 
@@ -74,7 +78,8 @@ typecheck: setup  ## mypy --strict on src/
 validate: setup  ## cfn-lint template.yaml
 	$(BIN)/cfn-lint template.yaml
 
-package: setup sources  ## build the arm64 deployment zip (no Docker)
+package: setup sources  ## build the arm64 deployment zip (no Docker); refuses an invalid src/sources.json
+	$(BIN)/skipcall-bridge check-config src/sources.json
 	rm -rf $(PACKAGE_DIR) $(PACKAGE_ZIP)
 	$(MAKE) --no-print-directory -C src build-ReceiverFunction \
 		PYTHON=$(abspath $(PY)) ARTIFACTS_DIR=$(abspath $(PACKAGE_DIR))
@@ -115,4 +120,4 @@ test: lint validate scan package  ## every check: lint, types, template, scanner
 clean:  ## remove build output (keeps .venv)
 	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis $(VENV313) .venv-scan
 
-.PHONY: help setup lock scan sources dev events invoke replay bench lint typecheck validate package py313 unit test clean
+.PHONY: help setup lock scan schema sources dev events invoke replay bench lint typecheck validate package py313 unit test clean

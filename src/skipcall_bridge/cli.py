@@ -31,7 +31,7 @@ from skipcall_bridge.replay import Replayer, ReplayFilter
 from skipcall_bridge.runtime import current_runtime
 from skipcall_bridge.settings import Settings
 from skipcall_bridge.skipcall.models import NotCreated
-from skipcall_bridge.sources import SourceCatalog, load_sources
+from skipcall_bridge.sources import SourceCatalog, json_schema, load_sources
 
 DEFAULT_SOURCES = Path("sources.example.json")
 
@@ -112,6 +112,9 @@ def _parser() -> argparse.ArgumentParser:
     members.add_argument("--dev", action="store_true", help="the local `make dev` stack")
     members.add_argument("--sources", type=Path, default=DEFAULT_SOURCES, help="with --dev")
     members.set_defaults(run=_members)
+
+    schema = commands.add_parser("schema", help="print the sources file's JSON Schema")
+    schema.set_defaults(run=_schema)
 
     check = commands.add_parser("check-config", help="validate a sources file")
     check.add_argument("sources", type=Path, nargs="?", default=DEFAULT_SOURCES)
@@ -323,6 +326,11 @@ def _dlq_delete(args: argparse.Namespace) -> int:
         return 0
     print(f"error: no dead letter {args.message_id}", file=sys.stderr)
     return 1
+
+
+def _schema(args: argparse.Namespace) -> int:
+    print(json.dumps(json_schema(), indent=2))
+    return 0
 
 
 def _members(args: argparse.Namespace) -> int:

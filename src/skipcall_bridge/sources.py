@@ -114,9 +114,22 @@ class SourceConfig(BaseModel):
 
 
 class SourcesFile(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        populate_by_name=True,
+        title="skipcall-bridge sources file",
+    )
 
+    # Where editors find schema/sources.schema.json (generated from these models).
+    schema_: str | None = Field(default=None, alias="$schema")
     sources: dict[Annotated[str, Field(pattern=SOURCE_NAME)], SourceConfig]
+
+
+def json_schema() -> dict[str, Any]:
+    """The sources file's JSON Schema, as `schema/sources.schema.json` holds it."""
+    schema = SourcesFile.model_json_schema(by_alias=True)
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
 
 
 @dataclass(frozen=True)

@@ -137,3 +137,29 @@ def test_scheme_defaults_and_source_overrides() -> None:
 
 def test_unmapped_status_is_202_or_422() -> None:
     assert "unmappedStatus" in problems({"zap": valid_source(unmappedStatus=400)})
+
+
+SCHEMA_FILE = ROOT / "schema" / "sources.schema.json"
+
+
+def test_the_committed_schema_is_the_models_schema() -> None:
+    """`make schema` renews it; editors validate and complete sources files with it."""
+    from skipcall_bridge.sources import json_schema
+
+    assert json.loads(SCHEMA_FILE.read_text()) == json_schema(), "run `make schema`"
+
+
+def test_every_preset_validates_against_the_schema_and_a_typo_does_not() -> None:
+    from jsonschema import Draft202012Validator
+
+    validator = Draft202012Validator(json.loads(SCHEMA_FILE.read_text()))
+    example = json.loads((ROOT / "sources.example.json").read_text())
+    assert example["$schema"] == "./schema/sources.schema.json"
+    assert list(validator.iter_errors(example)) == []
+    for name, preset in example["sources"].items():
+        assert list(validator.iter_errors({"sources": {name: preset}})) == [], name
+    typo = {"sources": {"zap": {**valid_source(), "sequnce": {}}}}
+    assert list(validator.iter_errors(typo))
+    wrong = {"sources": {"zap": valid_source(auth={"scheme": "hubspot", "secretId": "s",
+                                                   "versions": ["v4"]})}}  # fmt: skip
+    assert list(validator.iter_errors(wrong))
