@@ -54,6 +54,11 @@ def _resolution() -> Resolution:
 
 JMESPATH_OPTIONS = jmespath.Options(custom_functions=TemplateFunctions())
 LIST_FIELDS = frozenset({"assignedToIds", "contactIds"})
+ID_HINTS = {
+    "creatorId": "a Skipcall organizationMembershipId; CRM owner ids and emails need member()",
+    "assignedToIds": "Skipcall organizationMembershipIds; CRM owner ids and emails need member()",
+    "contactIds": "Skipcall contact ids; a CRM contact needs contact()",
+}
 
 
 class TemplateSyntaxError(ValueError):
@@ -160,6 +165,7 @@ class SequenceMapper:
     """The compiled `sequence` block of one source."""
 
     def __init__(self, templates: Mapping[str, JsonValue]) -> None:
+        self._templates = dict(templates)
         self._fields = {name: compile_template(value) for name, value in templates.items()}
 
     def map(self, event: Any, resolution: Resolution | None = None) -> CreateSequenceDto:
@@ -200,10 +206,27 @@ class SequenceMapper:
                 return CreateSequenceDto.model_validate(rendered)
             except ValidationError as exc:
                 errors.extend(
-                    FieldError(".".join(str(part) for part in error["loc"]), error["msg"])
+                    FieldError(
+                        ".".join(str(part) for part in error["loc"]),
+                        self._explain(error, event),
+                    )
                     for error in exc.errors(include_url=False)
                 )
         raise EventMappingError(errors)
+
+    def _explain(self, error: Any, event: Any) -> str:
+        """Pydantic's message, with what a person needs to fix the template."""
+        field = str(error["loc"][0]) if error["loc"] else ""
+        template = self._templates.get(field)
+        if error["type"] == "missing":
+            if template is None:
+                return f"{error['msg']}: add it to the source's `sequence`"
+            return f"{json.dumps(template)} rendered null; {_where(template, event)}"
+        value = error.get("input")
+        if field in ID_HINTS and not isinstance(value, (list, dict)):
+            kind = "a number" if isinstance(value, int | float) else type(value).__name__
+            return f"got {json.dumps(value)} ({kind}); {ID_HINTS[field]}"
+        return str(error["msg"])
 
 
 class EventSelector:
@@ -229,3 +252,25 @@ class EventSelector:
 def _describe(exc: Exception) -> str:
     text = str(exc).strip()
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _where(template: JsonValue, event: Any) -> str:
+    """For the first placeholder path that finds nothing: which part exists, and its keys."""
+    for expression in PLACEHOLDER.findall(template) if isinstance(template, str) else []:
+        path = field_path(expression)
+        if path is None:
+            continue
+        data: Any = event
+        known: list[str] = []
+        for name in path:
+            if not isinstance(data, dict) or name not in data:
+                break
+            data, known = data[name], [*known, name]
+        else:
+            continue  # the whole path exists (its value is null)
+        where = ".".join(known) or "the event"
+        if not isinstance(data, dict):
+            return f"{where} is {type(data).__name__}, not an object"
+        keys = ", ".join(list(data)[:12]) + (", …" if len(data) > 12 else "")
+        return f"{where} has: {keys or 'nothing'}"
+    return "its expressions found nothing in this event"

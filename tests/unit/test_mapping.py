@@ -154,3 +154,37 @@ documents = st.recursive(
 def test_plain_paths_mean_exactly_what_jmespath_says(path: str, document: Any) -> None:
     """Plain paths take a shortcut; it must agree with jmespath on every document."""
     assert compile_template(f"{{{{ {path} }}}}")(document) == jmespath.search(path, document)
+
+
+class TestErrorsThatTeach:
+    mapper = SequenceMapper({"name": "{{ data.titel }}", "creatorId": "{{ data.owner_id }}",
+                             "assignedToIds": "{{ data.owner_id }}"})  # fmt: skip
+
+    def errors(self, event: Any) -> dict[str, str]:
+        with pytest.raises(EventMappingError) as caught:
+            self.mapper.map(event)
+        return {error.field: error.message for error in caught.value.errors}
+
+    def test_a_null_names_the_template_and_what_the_event_has(self) -> None:
+        errors = self.errors({"data": {"id": 1, "title": "Deal", "owner_id": "m-1"}})
+        assert errors == {"name": '"{{ data.titel }}" rendered null; data has: id, title, owner_id'}
+
+    def test_a_missing_parent_is_named_too(self) -> None:
+        errors = self.errors({"current": {"title": "Deal"}})
+        assert errors["name"].endswith("the event has: current")
+
+    def test_a_crm_owner_id_is_told_to_use_member(self) -> None:
+        errors = self.errors({"data": {"titel": "Deal", "owner_id": 17}})
+        assert errors["creatorId"].startswith("got 17 (a number);")
+        assert "member()" in errors["creatorId"]
+        assert "member()" in errors["assignedToIds"]
+
+    def test_a_field_with_no_template_says_where_to_add_it(self) -> None:
+        mapper = SequenceMapper({"name": "x", "assignedToIds": ["a"]})
+        with pytest.raises(EventMappingError) as caught:
+            mapper.map({})
+        (error,) = caught.value.errors
+        assert (error.field, error.message) == (
+            "creatorId",
+            "Field required: add it to the source's `sequence`",
+        )
