@@ -20,10 +20,11 @@ import urllib3
 
 from skipcall_bridge.aws.dead_letter import SqsDeadLetterQueue
 from skipcall_bridge.budget import Deadline
-from skipcall_bridge.envelope import Reason
+from skipcall_bridge.envelope import DeadLetter, Reason
 from skipcall_bridge.errors import ConfigurationError
 from skipcall_bridge.local import devdata
 from skipcall_bridge.local.events import write_events
+from skipcall_bridge.local.preview import preview
 from skipcall_bridge.local.samples import SignedSample, curl_command, sample_body, sign_sample
 from skipcall_bridge.local.stack import LocalStack, dev_stack_environment
 from skipcall_bridge.observability import logger
@@ -113,6 +114,8 @@ def _parser() -> argparse.ArgumentParser:
     members.add_argument("--sources", type=Path, default=DEFAULT_SOURCES, help="with --dev")
     members.set_defaults(run=_members)
 
+    _preview_command(commands)
+
     schema = commands.add_parser("schema", help="print the sources file's JSON Schema")
     schema.set_defaults(run=_schema)
 
@@ -147,6 +150,26 @@ def _dlq_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     delete = verbs.add_parser("delete", help="delete one letter (e.g. a resolved OUTCOME_UNKNOWN)")
     delete.add_argument("message_id", help="the message id `dlq list` shows")
     delete.set_defaults(run=_dlq_delete)
+
+
+def _preview_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    preview = commands.add_parser(
+        "preview",
+        help="what a payload would become, event by event; nothing is sent",
+        description="Map a payload (or a dead letter, --letter) with a source, as the receiver "
+        "would: per event the delivery id, the DTO or the field errors, and the identity "
+        "lookups it would make. --headers also checks the signature with the dev secret.",
+    )
+    preview.add_argument("source", help="source name in the sources file")
+    preview.add_argument("file", type=Path, help="the body, or with --letter a dead letter")
+    preview.add_argument("--sources", type=Path, default=DEFAULT_SOURCES)
+    preview.add_argument("--letter", action="store_true", help="FILE is `dlq show`'s output")
+    preview.add_argument("--headers", type=Path, help="the request's headers, `Name: value` lines")
+    preview.add_argument("--url", help="the URL the sender called (HubSpot signs it)")
+    preview.add_argument(
+        "--send", action="store_true", help="then deliver it, signed, to the local stack (--url)"
+    )
+    preview.set_defaults(run=_preview)
 
 
 def _dev(args: argparse.Namespace) -> int:
@@ -234,10 +257,13 @@ def _sign(args: argparse.Namespace) -> int:
 
 
 def _send(args: argparse.Namespace) -> int:
-    sample = _signed(args)
+    return _deliver(_signed(args), timeout=args.timeout)
+
+
+def _deliver(sample: SignedSample, timeout: float) -> int:
     try:
         response = urllib3.request(
-            "POST", sample.url, body=sample.body, headers=sample.headers, timeout=args.timeout
+            "POST", sample.url, body=sample.body, headers=sample.headers, timeout=timeout
         )
     except urllib3.exceptions.HTTPError as exc:
         print(f"error: {sample.url}: {exc}", file=sys.stderr)
@@ -326,6 +352,30 @@ def _dlq_delete(args: argparse.Namespace) -> int:
         return 0
     print(f"error: no dead letter {args.message_id}", file=sys.stderr)
     return 1
+
+
+def _preview(args: argparse.Namespace) -> int:
+    catalog = load_sources(args.sources)
+    source = catalog.get(args.source)
+    if source is None:
+        raise ConfigurationError(f"no source {args.source!r} in {args.sources}")
+    raw = args.file.read_bytes()
+    letter = DeadLetter.model_validate_json(raw) if args.letter else None
+    body = raw if letter is None else letter.stored_body() or json.dumps(letter.payload).encode()
+    headers = None
+    if args.headers is not None:
+        lines = args.headers.read_text().splitlines()
+        headers = {
+            name.strip(): value.strip()
+            for name, _, value in (line.partition(":") for line in lines if ":" in line)
+        }
+    url = args.url or f"http://127.0.0.1:{devdata.GATEWAY_PORT}/webhooks/{args.source}"
+    for line in preview(source, body, letter=letter, headers=headers, url=url):
+        print(line)
+    if not args.send:
+        return 0
+    gateway = url.rsplit("/webhooks/", 1)[0]
+    return _deliver(sign_sample(catalog, args.source, body, url=gateway), timeout=30.0)
 
 
 def _schema(args: argparse.Namespace) -> int:

@@ -77,5 +77,19 @@ def test_send_exits_1_when_the_delivery_is_dead_lettered(stack: Stack, tmp_path:
     body.write_text(json.dumps({"name": "kept", "creatorId": CREATOR, "assignedToIds": [CREATOR]}))
     result = cli("send", "zapier", str(body), "--sources", str(EXAMPLE_SOURCES),
                  "--url", stack.gateway)  # fmt: skip
+    urllib3.request("POST", f"{stack.sandbox}/_sandbox/reset")  # no fault left for others
     assert result.stdout.startswith("HTTP 202")
     assert result.returncode == 1
+
+
+def test_preview_then_send(stack: Stack, tmp_path: Path) -> None:
+    body = tmp_path / "zap.json"
+    body.write_text(json.dumps({"name": "previewed", "creatorId": CREATOR,
+                                "assignedToIds": [CREATOR]}))  # fmt: skip
+    shown = cli("preview", "zapier", str(body), "--sources", str(EXAMPLE_SOURCES))
+    assert shown.returncode == 0
+    assert '"name": "previewed"' in shown.stdout
+    sent = cli("preview", "zapier", str(body), "--sources", str(EXAMPLE_SOURCES), "--send",
+               "--url", f"{stack.gateway}/webhooks/zapier")  # fmt: skip
+    assert "HTTP 201" in sent.stdout
+    assert sent.returncode == 0

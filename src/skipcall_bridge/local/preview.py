@@ -1,0 +1,165 @@
+"""`skipcall-bridge preview`: what a payload (or a dead letter) would become, without sending.
+
+Per event: its delivery id, the action, the CreateSequenceDto or the field errors, and the
+identity lookups it would make (member() and contact() are recorded, not called). With the
+request's headers it also checks the signature against the dev secret and, when it fails, says
+why as a person needs it: the scheme, a missing header, a stale timestamp, the URL signed.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from skipcall_bridge.budget import Deadline
+from skipcall_bridge.envelope import DeadLetter
+from skipcall_bridge.errors import ConfigurationError, InvalidBody, InvalidSignature
+from skipcall_bridge.identity import (
+    ContactResolver,
+    IdentityError,
+    MemberDirectory,
+    MemoryContactLinks,
+    Resolution,
+)
+from skipcall_bridge.local import devdata
+from skipcall_bridge.mapping import EventMappingError
+from skipcall_bridge.skipcall.models import NotCreated
+from skipcall_bridge.sources import Source
+from skipcall_bridge.verify import Headers, SignedRequest
+
+# What each scheme reads: its signature header(s) and, where it signs one, its timestamp
+# (header, unit in seconds).
+SCHEME_HEADERS: dict[str, tuple[tuple[str, ...], tuple[str, float] | None]] = {
+    "hubspot": (("x-hubspot-signature-v3", "x-hubspot-signature"),
+                ("x-hubspot-request-timestamp", 0.001)),
+    "standard-webhooks": (("webhook-signature", "svix-signature"), ("webhook-timestamp", 1.0)),
+    "close": (("close-sig-hash",), ("close-sig-timestamp", 1.0)),
+    "attio": (("attio-signature", "x-attio-signature"), None),
+    "basic": (("authorization",), None),
+    "bearer": (("authorization", "x-api-key"), None),
+    "salesforce": ((), None),
+}  # fmt: skip
+
+
+@dataclass
+class Recorder:
+    lookups: list[str] = field(default_factory=list)
+
+    def list_users(self, deadline: Deadline) -> list[Any] | NotCreated:
+        return []
+
+    def create_contact(self, contact: dict[str, Any], deadline: Deadline) -> str:
+        self.lookups.append(f"contact(): POST /v1/contacts {json.dumps(contact)}")
+        return f"<new contact {len(self.lookups)}>"
+
+
+class PreviewResolution(Resolution):
+    """member() and contact() as the receiver runs them, with Skipcall's calls recorded."""
+
+    def __init__(self, source: Source, recorder: Recorder) -> None:
+        super().__init__(
+            source.name,
+            source.config.members,
+            source.contact_rules,
+            MemberDirectory(recorder, 0),
+            ContactResolver(recorder, MemoryContactLinks()),
+            Deadline(10),
+        )
+        self._recorder = recorder
+
+    def member(self, key: str | float) -> str:
+        text = str(key).strip()
+        known = self.members.get(text) or self.members.get(text.lower())
+        if known is not None:
+            self._recorder.lookups.append(f"member({text!r}): {known} (the members map)")
+            return known
+        if "@" in text:
+            self._recorder.lookups.append(f"member({text!r}): looked up in GET /v1/users")
+            return f"<member {text}>"
+        raise IdentityError(
+            f"member(): {text!r} is not in the source's members map (owner ids must be; "
+            "`skipcall-bridge members` lists the Skipcall users)"
+        )
+
+
+def preview(
+    source: Source,
+    body: bytes,
+    *,
+    letter: DeadLetter | None = None,
+    headers: dict[str, str] | None = None,
+    url: str = "",
+) -> list[str]:
+    """The lines to print."""
+    lines: list[str] = []
+    request = SignedRequest("POST", url, body, Headers(headers or {}))
+    if headers is not None:
+        lines += signature_report(source, request)
+    try:
+        events, ids = _events(source, request, letter)
+    except (InvalidBody, EventMappingError) as exc:
+        return [*lines, f"the body cannot be read as {source.body_format}: {exc}"]
+    if not events:
+        return [*lines, "the source's `events` selects nothing: answered 200 ignored"]
+    for index, (delivery_id, event) in enumerate(zip(ids, events, strict=True)):
+        recorder = Recorder()
+        lines.append(f"event {index}  delivery id {delivery_id}  action create")
+        try:
+            dto = source.mapper.map(event, PreviewResolution(source, recorder))
+            lines.append("  " + json.dumps(dto.to_json(), indent=2).replace("\n", "\n  "))
+        except EventMappingError as exc:
+            lines += [f"  {error.field}: {error.message}" for error in exc.errors]
+        lines += [f"  lookup: {lookup}" for lookup in recorder.lookups]
+    return lines
+
+
+def _events(
+    source: Source, request: SignedRequest, letter: DeadLetter | None
+) -> tuple[list[Any], list[str]]:
+    if letter is not None and letter.payload_scope == "event":
+        return [letter.payload], [letter.delivery_id]
+    payload = source.parse_body(request.body)
+    events = source.events.select(payload)
+    if letter is not None and letter.event_index is not None:
+        return [events[letter.event_index]], [letter.delivery_id]
+    ids = source.delivery_ids(events, lambda: source.base_delivery_id(request, payload))
+    return events, ids
+
+
+def signature_report(source: Source, request: SignedRequest) -> list[str]:
+    """Whether the dev secret verifies the request and, if not, the likely reason."""
+    scheme = source.config.auth.scheme
+    secret = devdata.signing_secret(source.secret_id, scheme)
+    try:
+        source.verifier.verify(request, [secret], time.time())
+    except InvalidSignature:
+        return [f"signature ({scheme}): REFUSED, 401", *_why(source, request)]
+    except ConfigurationError as exc:
+        return [f"signature ({scheme}): the dev secret is unusable: {exc}"]
+    return [f"signature ({scheme}): ok with the dev secret"]
+
+
+def _why(source: Source, request: SignedRequest) -> list[str]:
+    scheme = source.config.auth.scheme
+    names, timestamp = SCHEME_HEADERS.get(scheme, ((), None))
+    reasons = []
+    if names and request.headers.first(*names) is None:
+        reasons.append(f"  no {' or '.join(names)} header")
+    if timestamp is not None:
+        header, unit = timestamp
+        value = request.headers.get(header)
+        if value is None:
+            reasons.append(f"  no {header} header")
+        elif value.strip().isdigit():
+            age = time.time() - int(value) * unit
+            if abs(age) > 300:
+                reasons.append(f"  {header} is {age:.0f} s from now: over the 5 minutes allowed")
+        else:
+            reasons.append(f"  {header} is not a whole number")
+    if scheme == "hubspot":
+        reasons.append(f"  HubSpot signs the URL it called: it must be exactly {request.url}")
+    if scheme == "salesforce":
+        reasons.append("  the token query parameter or the OrganizationId does not match")
+    return reasons or ["  the signature does not match the body with the dev secret"]

@@ -1,0 +1,66 @@
+"""`skipcall-bridge preview`: what a payload would become, and why a signature fails."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from skipcall_bridge.envelope import DeadLetter, ErrorInfo, Reason
+from skipcall_bridge.local.preview import preview
+from skipcall_bridge.local.samples import sample_body, sign_sample
+from skipcall_bridge.sources import load_sources
+
+ROOT = Path(__file__).resolve().parents[2]
+CATALOG = load_sources(ROOT / "sources.example.json")
+URL = "http://127.0.0.1:3000/webhooks/hubspot"
+
+
+def source(name: str):  # type: ignore[no-untyped-def]
+    found = CATALOG.get(name)
+    assert found is not None
+    return found
+
+
+def test_each_event_with_its_id_and_dto_and_the_lookups_it_would_make() -> None:
+    lines = preview(source("pipedrive"), sample_body("pipedrive"))
+    text = "\n".join(lines)
+    assert lines[0].startswith("event 0  delivery id 7a3e4b1c")
+    assert '"name": "Pipedrive person: Marie Curie"' in text
+    assert "lookup: member('17'): 7d1f6a52" in text
+    assert "lookup: contact(): POST /v1/contacts" in text
+    assert "+33123456789" in text
+
+
+def test_field_errors_teach() -> None:
+    body = json.dumps({"meta": {"id": "x"}, "data": {"titel": "Deal", "owner_id": 99}}).encode()
+    text = "\n".join(preview(source("pipedrive"), body))
+    assert "member(): '99' is not in the source's members map" in text
+
+
+def test_a_letter_previews_its_own_event() -> None:
+    letter = DeadLetter(source="zapier", deliveryId="d-1", receivedAt=datetime.now(UTC),
+                        reason=Reason.MAPPING_FAILED, retryable=False, attempts=1,
+                        error=ErrorInfo(code="MAPPING_FAILED", message="x"), sequence=None,
+                        payload={"name": "from a letter", "creatorId": "c",
+                                 "assignedToIds": ["a"]})  # fmt: skip
+    lines = preview(source("zapier"), b"", letter=letter)
+    assert lines[0].startswith("event 0  delivery id d-1")
+    assert '"name": "from a letter"' in "\n".join(lines)
+
+
+def test_a_good_signature_and_why_a_bad_one_fails() -> None:
+    body = sample_body("hubspot")
+    signed = sign_sample(CATALOG, "hubspot", body, url="http://127.0.0.1:3000")
+    assert preview(source("hubspot"), body, headers=signed.headers, url=URL)[0] == (
+        "signature (hubspot): ok with the dev secret"
+    )
+    stale = {**signed.headers, "X-HubSpot-Request-Timestamp": str(int(time.time() - 900) * 1000)}
+    lines = preview(source("hubspot"), body, headers=stale, url=URL)
+    assert lines[0] == "signature (hubspot): REFUSED, 401"
+    assert any("over the 5 minutes allowed" in line for line in lines)
+    moved = preview(source("hubspot"), body, headers=signed.headers, url=URL + "?x=1")
+    assert any("it must be exactly" in line for line in moved)
+    missing = preview(source("zapier"), sample_body("zapier"), headers={}, url=URL)
+    assert any("no authorization or x-api-key header" in line for line in missing)
