@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import urllib3
 
@@ -23,6 +24,7 @@ from skipcall_bridge.budget import Deadline
 from skipcall_bridge.envelope import DeadLetter, Reason
 from skipcall_bridge.errors import ConfigurationError
 from skipcall_bridge.local import devdata
+from skipcall_bridge.local.console import delivery_line
 from skipcall_bridge.local.events import write_events
 from skipcall_bridge.local.preview import preview
 from skipcall_bridge.local.samples import SignedSample, curl_command, sample_body, sign_sample
@@ -62,6 +64,9 @@ def _parser() -> argparse.ArgumentParser:
     dev.add_argument("--sandbox-port", type=int, default=4010)
     dev.add_argument("--moto-port", type=int, default=5000)
     dev.add_argument("--json", action="store_true", help="print the endpoints as one JSON line")
+    dev.add_argument(
+        "--verbose", action="store_true", help="the handler's JSON logs and metrics too"
+    )
     dev.set_defaults(run=_dev)
 
     sign = commands.add_parser("sign", help="print the URL and headers a sender would send")
@@ -187,7 +192,19 @@ def _dev(args: argparse.Namespace) -> int:
         signal.signal(stop_signal, lambda *_: stopping.set())
     # Reload notices: beside the endpoints, or on stderr when stdout carries the JSON line.
     stream = sys.stderr if args.json else sys.stdout
-    endpoints = stack.start(say=lambda text: print(text, file=stream, flush=True))
+    colour = sys.stdout.isatty()
+
+    def console(path: str, result: dict[str, Any], seconds: float) -> None:
+        if not args.json and not args.verbose:
+            print(delivery_line(path, result, seconds, colour), flush=True)
+
+    # One console line per delivery instead of the handler's JSON logs and EMF (--verbose keeps
+    # them); what the handler logs on Lambda does not change.
+    endpoints = stack.start(
+        say=lambda text: print(text, file=stream, flush=True),
+        on_answer=console,
+        quiet=not args.verbose,
+    )
     try:
         if args.json:
             print(json.dumps(endpoints.__dict__), flush=True)

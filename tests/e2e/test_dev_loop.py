@@ -74,3 +74,37 @@ def test_edits_are_reloaded_and_a_broken_edit_keeps_the_last_good(tmp_path: Path
     finally:
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=15) == 0
+
+
+def test_the_console_prints_one_line_per_delivery(tmp_path: Path) -> None:
+    sources = tmp_path / "my.json"
+    sources.write_text(json.dumps({"sources": {"mine": source("dev/mine")}}))
+    command = [sys.executable, "-m", "skipcall_bridge.cli", "dev", "--sources", str(sources),
+               "--gateway-port", "0", "--sandbox-port", "0", "--moto-port", "0"]  # fmt: skip
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    process = subprocess.Popen(  # noqa: S603 - our own CLI
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environment
+    )
+    lines: list[str] = []
+    assert process.stdout is not None
+    threading.Thread(target=lambda: lines.extend(process.stdout or []), daemon=True).start()
+    try:
+        deadline = time.monotonic() + 20
+        while not any(line.startswith("receiver") for line in lines):
+            assert time.monotonic() < deadline, lines
+            time.sleep(0.1)
+        gateway = next(line for line in lines if line.startswith("receiver")).split()[1]
+        gateway = gateway.removesuffix("/webhooks/{source}")
+        before = len(lines)
+        assert post(gateway, "mine", "dev/mine") == 201
+        assert post(gateway, "mine", "dev/wrong") == 401
+        time.sleep(0.5)
+        printed = lines[before:]
+        assert len(printed) == 2, printed  # one line each, no JSON logs, no EMF
+        assert " mine " in printed[0]
+        assert " 201  created " in printed[0]
+        assert " 401  INVALID_SIGNATURE " in printed[1]
+        assert not any(line.lstrip().startswith("{") for line in lines)
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=15) == 0

@@ -8,7 +8,11 @@ passed base64-encoded with isBase64Encoded.
 from __future__ import annotations
 
 import base64
+import contextlib
+import io
 import json
+import logging
+import os
 import threading
 import time
 import uuid
@@ -52,9 +56,19 @@ class LocalGateway(BackgroundHTTPServer):
         port: int = 3000,
         timeout_seconds: float = 25.0,
         function_name: str = "ReceiverFunction",
+        on_answer: Callable[[str, dict[str, Any], float], None] | None = None,
+        quiet: bool = False,
     ) -> None:
         gateway = self
         self._handler = handler
+        self.on_answer = on_answer  # (path, Lambda result, seconds): the dev console
+        self._quiet = quiet  # the handler's own output (JSON logs, EMF) is dropped
+        if quiet:
+            from skipcall_bridge.observability import logger
+
+            log_handler = logger.registered_handler
+            if isinstance(log_handler, logging.StreamHandler):
+                log_handler.setStream(open(os.devnull, "w"))  # noqa: SIM115 - for the process' life
         self._timeout = timeout_seconds
         self._function_name = function_name
         # One container: Lambda runs one invocation at a time per execution environment.
@@ -67,7 +81,10 @@ class LocalGateway(BackgroundHTTPServer):
 
     def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
         with self._invoke_lock:
-            return self._handler(event, LocalContext(self._timeout, self._function_name))
+            if not self._quiet:
+                return self._handler(event, LocalContext(self._timeout, self._function_name))
+            with contextlib.redirect_stdout(io.StringIO()):  # the EMF lines, dropped
+                return self._handler(event, LocalContext(self._timeout, self._function_name))
 
 
 class _GatewayHandler(BaseHTTPRequestHandler):
@@ -93,6 +110,7 @@ class _GatewayHandler(BaseHTTPRequestHandler):
     def _forward(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         event = to_event(self.command, self.path, list(self.headers.items()), body, self._host())
+        started = time.monotonic()
         try:
             result = self.owner.invoke(event)
         except Exception as exc:
@@ -101,6 +119,8 @@ class _GatewayHandler(BaseHTTPRequestHandler):
                 "headers": {"content-type": "application/json"},
                 "body": json.dumps({"message": f"Internal Server Error ({type(exc).__name__})"}),
             }
+        if self.owner.on_answer is not None:
+            self.owner.on_answer(self.path, result, time.monotonic() - started)
         self._reply(result)
 
     def _host(self) -> str:

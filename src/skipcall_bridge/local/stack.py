@@ -233,8 +233,14 @@ class LocalStack:
         self.watcher: SourcesWatcher | None = None
         self._workdir = tempfile.TemporaryDirectory(prefix="skipcall-bridge-dev-")
 
-    def start(self, say: Callable[[str], None] = print) -> StackEndpoints:
-        """Start everything; `say` hears of sources file reloads."""
+    def start(
+        self,
+        say: Callable[[str], None] = print,
+        on_answer: Callable[[str, dict[str, Any], float], None] | None = None,
+        quiet: bool = False,
+    ) -> StackEndpoints:
+        """Start everything; `say` hears of sources file reloads, `on_answer` of every answer
+        the gateway gives (the dev console)."""
         gateway_port, sandbox_port, moto_port = self._ports
         catalog = load_sources(self._sources_path)  # fails before anything starts
         self.moto = MotoServer(self._host, moto_port).start()
@@ -248,7 +254,9 @@ class LocalStack:
         os.environ.update(receiver_environment(self.moto.url, self.sandbox.url, queue_url, live))
         from skipcall_bridge.handler import lambda_handler
 
-        self.gateway = LocalGateway(lambda_handler, host=self._host, port=gateway_port).start()
+        self.gateway = LocalGateway(
+            lambda_handler, host=self._host, port=gateway_port, on_answer=on_answer, quiet=quiet
+        ).start()
         # URL-signing senders (HubSpot) sign the URL they call; the handler's runtime loads on
         # the first request, so the bound port is known in time.
         os.environ["PUBLIC_BASE_URL"] = self.gateway.url
