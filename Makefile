@@ -39,6 +39,16 @@ lock: setup  ## renew the lock files from pyproject.toml and requirements/scan.i
 	$(LOCK) --all-build-deps --extra dev -o requirements/dev.txt pyproject.toml
 	$(LOCK) -o requirements/scan.txt requirements/scan.in
 
+# The inspector page is tested in a real browser: Chromium and its driver from the OS packages.
+browser:  ## install Chromium and chromedriver (Debian packages) when missing; needs root
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+		else \
+			echo "install the Debian packages chromium and chromium-driver (as root), then run again"; exit 1; \
+		fi; \
+	fi
+
 .venv-scan/.installed: requirements/scan.txt
 	$(call locked_venv,.venv-scan,python3,requirements/scan.txt)
 	touch $@
@@ -111,7 +121,7 @@ bench: package  ## cold start, warm path, calls, burst and zip size next to the 
 unit: setup  ## fast, pure tests
 	$(BIN)/pytest -q tests/unit
 
-test: lint validate scan package  ## every check: lint, types, template, scanners, package, all tests and coverage (3.11 and 3.13)
+test: lint validate scan package browser  ## every check: lint, types, template, scanners, package, all tests and coverage (3.11 and 3.13)
 	SKIPCALL_BRIDGE_ZIP=$(abspath $(PACKAGE_ZIP)) SKIPCALL_BRIDGE_BYTECODE=$(if $(PY313),cpython-313) \
 		$(BIN)/pytest -q --cov --cov-report=term
 	$(MAKE) --no-print-directory py313
@@ -119,4 +129,4 @@ test: lint validate scan package  ## every check: lint, types, template, scanner
 clean:  ## remove build output (keeps .venv)
 	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis $(VENV313) .venv-scan
 
-.PHONY: help setup lock scan schema sources dev events invoke replay bench lint typecheck validate package py313 unit test clean
+.PHONY: help setup lock scan schema browser sources dev events invoke replay bench lint typecheck validate package py313 unit test clean

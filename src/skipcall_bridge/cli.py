@@ -15,7 +15,6 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import urllib3
 
@@ -26,6 +25,7 @@ from skipcall_bridge.errors import ConfigurationError
 from skipcall_bridge.local import devdata
 from skipcall_bridge.local.console import delivery_line
 from skipcall_bridge.local.events import write_events
+from skipcall_bridge.local.inspector import Exchange
 from skipcall_bridge.local.preview import preview
 from skipcall_bridge.local.samples import SignedSample, curl_command, sample_body, sign_sample
 from skipcall_bridge.local.stack import LocalStack, dev_stack_environment
@@ -194,15 +194,17 @@ def _dev(args: argparse.Namespace) -> int:
     stream = sys.stderr if args.json else sys.stdout
     colour = sys.stdout.isatty()
 
-    def console(path: str, result: dict[str, Any], seconds: float) -> None:
-        if not args.json and not args.verbose:
-            print(delivery_line(path, result, seconds, colour), flush=True)
+    def console(exchange: Exchange) -> None:
+        if not args.json and not args.verbose and not exchange.path.startswith("/_inspect"):
+            print(
+                delivery_line(exchange.path, exchange.result, exchange.seconds, colour), flush=True
+            )
 
     # One console line per delivery instead of the handler's JSON logs and EMF (--verbose keeps
     # them); what the handler logs on Lambda does not change.
     endpoints = stack.start(
         say=lambda text: print(text, file=stream, flush=True),
-        on_answer=console,
+        console=console,
         quiet=not args.verbose,
     )
     try:

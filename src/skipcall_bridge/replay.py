@@ -61,10 +61,13 @@ class ReplayFilter:
     dry_run: bool = False
     include_unknown: bool = False  # OUTCOME_UNKNOWN letters too (a duplicate is possible)
     include_given_up: bool = False  # letters kept after max_attempts failed runs, once more
+    delivery_id: str | None = None  # only this delivery's letter (the inspector's button)
 
     def selects(self, letter: DeadLetter) -> bool:
-        return (self.source is None or letter.source == self.source) and (
-            self.reason is None or letter.reason == self.reason
+        return (
+            (self.source is None or letter.source == self.source)
+            and (self.reason is None or letter.reason == self.reason)
+            and (self.delivery_id is None or letter.delivery_id == self.delivery_id)
         )
 
 

@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from skipcall_bridge.local.http_server import BackgroundHTTPServer
+from skipcall_bridge.local.inspector import Exchange, Inspector
 
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 TEXT_TYPES = ("text/", "application/json", "application/xml", "application/x-www-form-urlencoded")
@@ -56,12 +57,13 @@ class LocalGateway(BackgroundHTTPServer):
         port: int = 3000,
         timeout_seconds: float = 25.0,
         function_name: str = "ReceiverFunction",
-        on_answer: Callable[[str, dict[str, Any], float], None] | None = None,
+        observers: list[Callable[[Exchange], None]] | None = None,
         quiet: bool = False,
     ) -> None:
         gateway = self
         self._handler = handler
-        self.on_answer = on_answer  # (path, Lambda result, seconds): the dev console
+        self.observers = list(observers or [])  # each request and its answer (console, inspector)
+        self.inspector: Inspector | None = None  # serves /_inspect when set
         self._quiet = quiet  # the handler's own output (JSON logs, EMF) is dropped
         if quiet:
             from skipcall_bridge.observability import logger
@@ -78,6 +80,25 @@ class LocalGateway(BackgroundHTTPServer):
             owner = gateway
 
         super().__init__(host, port, Handler)
+
+    def send(
+        self, method: str, path: str, headers: list[tuple[str, str]], body: bytes, host: str
+    ) -> dict[str, Any]:
+        """One request through the handler, as API Gateway would; observers see it."""
+        event = to_event(method, path, headers, body, host)
+        started = time.monotonic()
+        try:
+            result = self.invoke(event)
+        except Exception as exc:
+            result = {
+                "statusCode": 500,
+                "headers": {"content-type": "application/json"},
+                "body": json.dumps({"message": f"Internal Server Error ({type(exc).__name__})"}),
+            }
+        exchange = Exchange(method, path, headers, body, result, time.monotonic() - started)
+        for observe in self.observers:
+            observe(exchange)
+        return result
 
     def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
         with self._invoke_lock:
@@ -109,24 +130,25 @@ class _GatewayHandler(BaseHTTPRequestHandler):
 
     def _forward(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        event = to_event(self.command, self.path, list(self.headers.items()), body, self._host())
-        started = time.monotonic()
-        try:
-            result = self.owner.invoke(event)
-        except Exception as exc:
-            result = {
-                "statusCode": 500,
-                "headers": {"content-type": "application/json"},
-                "body": json.dumps({"message": f"Internal Server Error ({type(exc).__name__})"}),
-            }
-        if self.owner.on_answer is not None:
-            self.owner.on_answer(self.path, result, time.monotonic() - started)
-        self._reply(result)
+        if self.owner.inspector is not None and self.path.startswith("/_inspect"):
+            self._page(*self.owner.inspector.handle(self.command, self.path))
+            return
+        headers = list(self.headers.items())
+        self._reply(self.owner.send(self.command, self.path, headers, body, self._host()))
+
+    def _page(self, status: int, content_type: str, text: str) -> None:
+        data = text.encode()
+        self.send_response(status)
+        self.send_header("content-type", content_type)
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
     def _host(self) -> str:
         return self.headers.get("Host") or "127.0.0.1"
 
     def _reply(self, result: dict[str, Any]) -> None:
+
         raw = result.get("body") or ""
         data = base64.b64decode(raw) if result.get("isBase64Encoded") else str(raw).encode()
         self.send_response(int(result.get("statusCode", 200)))

@@ -104,15 +104,36 @@ def preview(
     if not events:
         return [*lines, "the source's `events` selects nothing: answered 200 ignored"]
     for index, (delivery_id, event) in enumerate(zip(ids, events, strict=True)):
-        recorder = Recorder()
+        mapped = map_event(source, event)
         lines.append(f"event {index}  delivery id {delivery_id}  action create")
-        try:
-            dto = source.mapper.map(event, PreviewResolution(source, recorder))
-            lines.append("  " + json.dumps(dto.to_json(), indent=2).replace("\n", "\n  "))
-        except EventMappingError as exc:
-            lines += [f"  {error.field}: {error.message}" for error in exc.errors]
-        lines += [f"  lookup: {lookup}" for lookup in recorder.lookups]
+        if "dto" in mapped:
+            lines.append("  " + json.dumps(mapped["dto"], indent=2).replace("\n", "\n  "))
+        lines += [f"  {error}" for error in mapped.get("errors", [])]
+        lines += [f"  lookup: {lookup}" for lookup in mapped["lookups"]]
     return lines
+
+
+def map_event(source: Source, event: Any) -> dict[str, Any]:
+    """{"dto": …} or {"errors": […]}, and the identity lookups, for one event."""
+    recorder = Recorder()
+    try:
+        dto = source.mapper.map(event, PreviewResolution(source, recorder))
+    except EventMappingError as exc:
+        errors = [f"{error.field}: {error.message}" for error in exc.errors]
+        return {"errors": errors, "lookups": recorder.lookups}
+    return {"dto": dto.to_json(), "lookups": recorder.lookups}
+
+
+def event_dtos(source: Source, request: SignedRequest) -> dict[str, Any]:
+    """What each event of a delivery maps to, by delivery id (for the inspector)."""
+    try:
+        events, ids = _events(source, request, None)
+    except (InvalidBody, EventMappingError):
+        return {}
+    return {
+        delivery_id: map_event(source, event)
+        for delivery_id, event in zip(ids, events, strict=True)
+    }
 
 
 def _events(

@@ -16,6 +16,7 @@ from typing import Any
 from skipcall_bridge.errors import ConfigurationError
 from skipcall_bridge.local import devdata
 from skipcall_bridge.local.gateway import LocalGateway
+from skipcall_bridge.local.inspector import Exchange, Inspector
 from skipcall_bridge.local.sandbox import SkipcallSandbox
 from skipcall_bridge.sources import SourceCatalog, load_sources
 
@@ -236,11 +237,11 @@ class LocalStack:
     def start(
         self,
         say: Callable[[str], None] = print,
-        on_answer: Callable[[str, dict[str, Any], float], None] | None = None,
+        console: Callable[[Exchange], None] | None = None,
         quiet: bool = False,
     ) -> StackEndpoints:
-        """Start everything; `say` hears of sources file reloads, `on_answer` of every answer
-        the gateway gives (the dev console)."""
+        """Start everything; `say` hears of sources file reloads, `console` of every request
+        and its answer. The inspector page is served at /_inspect."""
         gateway_port, sandbox_port, moto_port = self._ports
         catalog = load_sources(self._sources_path)  # fails before anything starts
         self.moto = MotoServer(self._host, moto_port).start()
@@ -254,9 +255,18 @@ class LocalStack:
         os.environ.update(receiver_environment(self.moto.url, self.sandbox.url, queue_url, live))
         from skipcall_bridge.handler import lambda_handler
 
-        self.gateway = LocalGateway(
-            lambda_handler, host=self._host, port=gateway_port, on_answer=on_answer, quiet=quiet
-        ).start()
+        gateway = LocalGateway(lambda_handler, host=self._host, port=gateway_port, quiet=quiet)
+        inspector = Inspector(
+            resend=lambda exchange: gateway.send(
+                exchange.method, exchange.path, exchange.headers, exchange.body,
+                dict(exchange.headers).get("Host", self._host),
+            ),
+            replay=_replay_one,
+            preview=lambda exchange: _mapped(live, exchange),
+        )  # fmt: skip
+        gateway.inspector = inspector
+        gateway.observers = [*([console] if console else []), inspector.observe]
+        self.gateway = gateway.start()
         # URL-signing senders (HubSpot) sign the URL they call; the handler's runtime loads on
         # the first request, so the bound port is known in time.
         os.environ["PUBLIC_BASE_URL"] = self.gateway.url
@@ -269,3 +279,29 @@ class LocalStack:
             if part is not None:
                 part.stop()
         self._workdir.cleanup()
+
+
+def _replay_one(source: str, delivery_id: str) -> str:
+    """The inspector's Replay button: the replay, for this one letter."""
+    from skipcall_bridge.replay import Replayer, ReplayFilter
+    from skipcall_bridge.runtime import current_runtime
+
+    replayer = Replayer.from_runtime(current_runtime())
+    return replayer.run(ReplayFilter(source=source, delivery_id=delivery_id)).table()
+
+
+def _mapped(sources: Path, exchange: Exchange) -> dict[str, Any]:
+    """What each event of a delivery maps to, with the sources file as it is now."""
+    from skipcall_bridge.local.preview import event_dtos
+    from skipcall_bridge.verify import Headers, SignedRequest
+
+    try:
+        catalog = load_sources(sources)
+    except ConfigurationError:
+        return {}
+    source = catalog.get(exchange.path.split("?")[0].rstrip("/").rsplit("/", 1)[-1])
+    if source is None:
+        return {}
+    request = SignedRequest(exchange.method, exchange.path, exchange.body,
+                            Headers(dict(exchange.headers)))  # fmt: skip
+    return event_dtos(source, request)

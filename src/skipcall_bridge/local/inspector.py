@@ -1,0 +1,195 @@
+"""`make dev`'s inspector page, http://127.0.0.1:3000/_inspect (development stack only).
+
+The last 200 deliveries, newest first: the request (secrets and signatures redacted), the
+verification verdict, every event's outcome with its DTO, and Skipcall's answer or the dead
+letter's reason; a button sends the same request again, another replays an event's dead letter.
+Plain server-rendered HTML and a small script, no build step.
+"""
+
+from __future__ import annotations
+
+import html
+import itertools
+import json
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+MAX_RECORDS = 200
+SHOWN_BODY = 4096
+REDACTED = "[redacted]"
+SECRET_HEADER = re.compile(r"authorization|api-key|signature|sig-hash|token|cookie", re.I)
+SECRET_PARAMETER = re.compile(r"token|code|key|secret", re.I)
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One request through the local gateway and the handler's answer."""
+
+    method: str
+    path: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    result: dict[str, Any]
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Record:
+    number: int
+    at: float
+    exchange: Exchange
+    dtos: dict[str, Any]  # delivery id -> the DTO the event mapped to (or its errors)
+
+
+class Inspector:
+    def __init__(
+        self,
+        resend: Callable[[Exchange], object],
+        replay: Callable[[str, str], str],
+        preview: Callable[[Exchange], dict[str, Any]],
+    ) -> None:
+        self._records: deque[Record] = deque(maxlen=MAX_RECORDS)
+        self._numbers = itertools.count(1)
+        self._lock = threading.Lock()
+        self._resend = resend
+        self._replay = replay
+        self._preview = preview
+
+    def observe(self, exchange: Exchange) -> None:
+        if exchange.path.startswith("/_inspect"):
+            return
+        dtos = self._preview(exchange) if exchange.path.startswith("/webhooks/") else {}
+        with self._lock:
+            self._records.appendleft(Record(next(self._numbers), time.time(), exchange, dtos))
+
+    def handle(self, method: str, path: str) -> tuple[int, str, str]:
+        """(status, content type, body) for a request under /_inspect."""
+        parts = path.split("?", 1)[0].strip("/").split("/")
+        if method == "GET" and parts == ["_inspect"]:
+            return 200, "text/html; charset=utf-8", self.page()
+        if method == "POST" and len(parts) == 3 and parts[1] == "resend":
+            record = self._find(int(parts[2]) if parts[2].isdigit() else -1)
+            if record is None:
+                return 404, "text/plain", "no such delivery"
+            self._resend(record.exchange)
+            return 200, "text/plain", "sent again"
+        if method == "POST" and len(parts) == 4 and parts[1] == "replay":
+            return 200, "text/plain", self._replay(parts[2], parts[3])
+        return 404, "text/plain", "not found"
+
+    def _find(self, number: int) -> Record | None:
+        with self._lock:
+            return next((r for r in self._records if r.number == number), None)
+
+    def page(self) -> str:
+        with self._lock:
+            records = list(self._records)
+        items = "\n".join(_record(record) for record in records) or "<p>No delivery yet.</p>"
+        return PAGE.replace("{{records}}", items)
+
+
+def _record(record: Record) -> str:
+    exchange = record.exchange
+    status = int(exchange.result.get("statusCode", 0))
+    source = exchange.path.split("?")[0].rstrip("/").rsplit("/", 1)[-1]
+    answer = _answer(exchange.result)
+    verdict = "signature refused" if status == 401 else "verified" if status < 500 else "failed"
+    events = answer.get("events", []) if isinstance(answer, dict) else []
+    rows = "".join(
+        _event(source, event, record.dtos) for event in events if isinstance(event, dict)
+    )
+    at = time.strftime("%H:%M:%S", time.localtime(record.at))
+    return f"""<details class="delivery" data-number="{record.number}">
+<summary><span class="status s{status // 100}">{status}</span> {at} {html.escape(source)}
+ <span class="verdict">{verdict}</span> {exchange.seconds * 1000:.0f} ms</summary>
+<button class="resend" data-number="{record.number}">Send again</button>
+<h3>Request</h3><pre class="request">{html.escape(_request(exchange))}</pre>
+<h3>Events</h3><table class="events"><tr><th>delivery id</th><th>outcome</th><th>DTO</th>
+<th></th></tr>{rows}</table>
+<h3>Answer</h3><pre class="answer">{html.escape(json.dumps(answer, indent=2))}</pre>
+</details>"""
+
+
+def _event(source: str, event: dict[str, Any], dtos: dict[str, Any]) -> str:
+    delivery_id = str(event.get("deliveryId", ""))
+    state = str(event.get("status", ""))
+    detail = event.get("sequenceId") or event.get("reason") or ""
+    replay = ""
+    if state in ("dead-lettered", "unmapped"):
+        replay = (
+            f'<button class="replay" data-source="{html.escape(source)}" '
+            f'data-delivery="{html.escape(delivery_id)}">Replay</button>'
+        )
+    dto = html.escape(json.dumps(dtos.get(delivery_id), indent=1))
+    return (
+        f"<tr><td>{html.escape(delivery_id)}</td><td>{html.escape(state)} "
+        f"{html.escape(str(detail))}</td><td><pre>{dto}</pre></td><td>{replay}</td></tr>"
+    )
+
+
+def _request(exchange: Exchange) -> str:
+    lines = [f"{exchange.method} {redact_url(exchange.path)}"]
+    lines += [f"{name}: {REDACTED if SECRET_HEADER.search(name) else value}"
+              for name, value in exchange.headers]  # fmt: skip
+    body = exchange.body[:SHOWN_BODY].decode("utf-8", errors="replace")
+    more = (
+        f"\n… {len(exchange.body) - SHOWN_BODY} more bytes"
+        if len(exchange.body) > SHOWN_BODY
+        else ""
+    )
+    return "\n".join(lines) + "\n\n" + body + more
+
+
+def redact_url(path: str) -> str:
+    parts = urlsplit(path)
+    if not parts.query:
+        return path
+    query = [(name, REDACTED if SECRET_PARAMETER.search(name) else value)
+             for name, value in parse_qsl(parts.query, keep_blank_values=True)]  # fmt: skip
+    return f"{parts.path}?{urlencode(query)}"
+
+
+def _answer(result: dict[str, Any]) -> Any:
+    raw = result.get("body") or ""
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>skipcall-bridge: deliveries</title>
+<style>
+body { font: 14px system-ui, sans-serif; margin: 2em; }
+details.delivery { border: 1px solid #ccc; border-radius: 4px; margin: .4em 0; padding: .3em .6em; }
+summary { cursor: pointer; }
+.status { font-weight: bold; padding: 0 .3em; border-radius: 3px; color: white; }
+.s2 { background: #2a7; } .s4 { background: #c33; } .s5 { background: #a40; }
+pre { background: #f6f6f6; padding: .5em; overflow: auto; max-height: 20em; }
+table.events td { vertical-align: top; padding: .2em .5em; }
+</style></head>
+<body><h1>Deliveries to the local receiver</h1>
+<p>The last 200, newest first. Secrets and signatures are redacted.
+<a href="/_inspect">Refresh</a></p>
+{{records}}
+<script>
+async function post(url) {
+  const answer = await fetch(url, {method: "POST"});
+  document.body.dataset.last = await answer.text();
+  location.reload();
+}
+for (const button of document.querySelectorAll("button.resend")) {
+  button.onclick = () => post("/_inspect/resend/" + button.dataset.number);
+}
+for (const button of document.querySelectorAll("button.replay")) {
+  button.onclick = () => post("/_inspect/replay/" + encodeURIComponent(button.dataset.source)
+    + "/" + encodeURIComponent(button.dataset.delivery));
+}
+</script></body></html>
+"""

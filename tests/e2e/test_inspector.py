@@ -1,0 +1,93 @@
+"""The inspector page of `make dev`, in a real headless browser (Chromium from the OS packages,
+driven by Selenium): a delivery sent with curl appears, its details open with the secrets
+redacted, and "Send again" creates nothing new."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
+
+from skipcall_bridge.local.samples import curl_command, sample_body, sign_sample
+from skipcall_bridge.sources import load_sources
+
+from .conftest import EXAMPLE_SOURCES, Stack
+
+CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[webdriver.Chrome]:
+    # Installed by `make test` (the `browser` target): the OS's Chromium and its driver.
+    os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager downloads nothing
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                     "--window-size=1280,1600"):  # fmt: skip
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(executable_path=DRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+def sequences(stack: Stack) -> int:
+    return len(stack.sandbox_sequences())
+
+
+def test_a_delivery_appears_opens_and_sends_again_without_a_second_sequence(
+    stack: Stack, browser: webdriver.Chrome, tmp_path: Path
+) -> None:
+    assert shutil.which("curl"), "curl is how a builder sends the first delivery"
+    catalog = load_sources(EXAMPLE_SOURCES)
+    sample = sign_sample(catalog, "zapier", sample_body("zapier"), url=stack.gateway)
+    sent = subprocess.run(  # noqa: S602 - the README's own curl line, against 127.0.0.1
+        curl_command(sample), shell=True, capture_output=True, text=True, check=True, timeout=30
+    )
+    assert json.loads(sent.stdout)["status"] == "created"
+    before = sequences(stack)
+
+    browser.get(f"{stack.gateway}/_inspect")
+    first = browser.find_element(By.CSS_SELECTOR, "details.delivery")
+    summary = first.find_element(By.TAG_NAME, "summary")
+    assert "zapier" in summary.text
+    assert "201" in summary.text
+    summary.click()
+    request = first.find_element(By.CSS_SELECTOR, "pre.request").text
+    assert "Authorization: [redacted]" in request
+    assert "Bearer" not in request
+    events = first.find_element(By.CSS_SELECTOR, "table.events").text
+    assert "created" in events
+    assert "creatorId" in events  # the DTO the event mapped to
+    browser.save_screenshot(os.environ.get("INSPECTOR_SCREENSHOT", str(tmp_path / "inspector.png")))
+
+    number = int(first.get_attribute("data-number") or 0)
+    first.find_element(By.CSS_SELECTOR, "button.resend").click()
+    WebDriverWait(browser, 10, ignored_exceptions=[StaleElementReferenceException]).until(
+        lambda driver: (
+            int(
+                driver.find_element(By.CSS_SELECTOR, "details.delivery").get_attribute(
+                    "data-number"
+                )
+                or 0
+            )
+            > number
+        )
+    )
+    newest = browser.find_element(By.CSS_SELECTOR, "details.delivery")
+    newest.find_element(By.TAG_NAME, "summary").click()
+    WebDriverWait(browser, 5).until(
+        expected_conditions.visibility_of_element_located((By.CSS_SELECTOR, "pre.answer"))
+    )
+    assert '"duplicate": true' in newest.find_element(By.CSS_SELECTOR, "pre.answer").text
+    assert sequences(stack) == before  # sent again: answered from the table, nothing new
