@@ -1,0 +1,55 @@
+"""The inspector's page and buttons, without a browser (the e2e test drives a real one)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from skipcall_bridge.local.inspector import Exchange, Inspector, redact_url
+
+EVENT = {"deliveryId": "ev-1", "status": "dead-lettered", "reason": "SKIPCALL_UNAVAILABLE"}
+ANSWER = {"status": "dead-lettered", "events": [EVENT]}
+
+
+def exchange(path: str = "/webhooks/zapier") -> Exchange:
+    headers = [("Authorization", "Bearer s3cret-token"), ("X-Signature", "abc"),
+               ("Content-Type", "application/json")]  # fmt: skip
+    result = {"statusCode": 202, "body": json.dumps(ANSWER)}
+    return Exchange("POST", path, headers, b'{"name": "n"}', result, 0.012)
+
+
+def test_the_page_redacts_and_offers_send_again_and_replay() -> None:
+    sent: list[Exchange] = []
+    replayed: list[tuple[str, str]] = []
+
+    def replay(source: str, delivery_id: str) -> str:
+        replayed.append((source, delivery_id))
+        return "replayed 1"
+
+    def preview(_: Exchange) -> dict[str, Any]:
+        return {"ev-1": {"dto": {"name": "n"}}}
+
+    inspector = Inspector(resend=sent.append, replay=replay, preview=preview)
+    inspector.observe(exchange("/webhooks/salesforce?token=tok-1234&x=1"))
+    inspector.observe(exchange())
+    inspector.observe(exchange("/_inspect"))  # its own pages are not deliveries
+    status, content_type, page = inspector.handle("GET", "/_inspect")
+    assert (status, content_type.split(";")[0]) == (200, "text/html")
+    assert page.count('class="delivery"') == 2
+    assert page.index("zapier") < page.index("salesforce")  # newest first
+    for secret in ("s3cret-token", "tok-1234", ">abc<", "X-Signature: abc"):
+        assert secret not in page
+    assert "Authorization: [redacted]" in page
+    assert "&quot;name&quot;: &quot;n&quot;" in page  # the event's DTO
+    assert inspector.handle("POST", "/_inspect/resend/2")[0] == 200
+    assert sent == [exchange()]
+    assert inspector.handle("POST", "/_inspect/replay/zapier/ev-1") == (
+        200, "text/plain", "replayed 1")  # fmt: skip
+    assert replayed == [("zapier", "ev-1")]
+    assert inspector.handle("POST", "/_inspect/resend/99")[0] == 404
+
+
+def test_query_secrets_are_redacted() -> None:
+    assert redact_url("/webhooks/sf?token=t&code=c&x=1") == (
+        "/webhooks/sf?token=%5Bredacted%5D&code=%5Bredacted%5D&x=1"
+    )
