@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import sys
 import threading
@@ -166,10 +167,20 @@ def _preview_command(commands: argparse._SubParsersAction[argparse.ArgumentParse
         "lookups it would make. --headers also checks the signature with the dev secret.",
     )
     preview.add_argument("source", help="source name in the sources file")
-    preview.add_argument("file", type=Path, help="the body, or with --letter a dead letter")
+    preview.add_argument(
+        "file",
+        help="the body; with --letter a dead letter (`dlq show`'s output), or with --letter "
+        "--dev the message id of one in the local stack's DLQ",
+    )
     preview.add_argument("--sources", type=Path, default=DEFAULT_SOURCES)
-    preview.add_argument("--letter", action="store_true", help="FILE is `dlq show`'s output")
-    preview.add_argument("--headers", type=Path, help="the request's headers, `Name: value` lines")
+    preview.add_argument("--letter", action="store_true", help="FILE is a dead letter")
+    preview.add_argument("--dev", action="store_true", help="the local `make dev` stack")
+    preview.add_argument(
+        "--headers",
+        type=Path,
+        help="the request's headers (`Name: value` lines), or the raw HTTP request "
+        "(request line, headers, blank line, body: its path and body are used too)",
+    )
     preview.add_argument("--url", help="the URL the sender called (HubSpot signs it)")
     preview.add_argument(
         "--send", action="store_true", help="then deliver it, signed, to the local stack (--url)"
@@ -378,23 +389,47 @@ def _preview(args: argparse.Namespace) -> int:
     source = catalog.get(args.source)
     if source is None:
         raise ConfigurationError(f"no source {args.source!r} in {args.sources}")
-    raw = args.file.read_bytes()
-    letter = DeadLetter.model_validate_json(raw) if args.letter else None
-    body = raw if letter is None else letter.stored_body() or json.dumps(letter.payload).encode()
-    headers = None
-    if args.headers is not None:
-        lines = args.headers.read_text().splitlines()
-        headers = {
-            name.strip(): value.strip()
-            for name, _, value in (line.partition(":") for line in lines if ":" in line)
-        }
-    url = args.url or f"http://127.0.0.1:{devdata.GATEWAY_PORT}/webhooks/{args.source}"
+    letter = _letter_to_preview(args) if args.letter else None
+    body = (
+        Path(args.file).read_bytes()
+        if letter is None
+        else letter.stored_body() or json.dumps(letter.payload).encode()
+    )
+    headers, path, request_body = (
+        _http_request(args.headers.read_bytes()) if args.headers else (None, None, None)
+    )
+    gateway = f"http://127.0.0.1:{devdata.GATEWAY_PORT}"
+    url = args.url or gateway + (path or f"/webhooks/{args.source}")
+    body = request_body if request_body else body
     for line in preview(source, body, letter=letter, headers=headers, url=url):
         print(line)
     if not args.send:
         return 0
     gateway = url.rsplit("/webhooks/", 1)[0]
     return _deliver(sign_sample(catalog, args.source, body, url=gateway), timeout=30.0)
+
+
+def _letter_to_preview(args: argparse.Namespace) -> DeadLetter:
+    if not args.dev:
+        return DeadLetter.model_validate_json(Path(args.file).read_bytes())
+    for message in _dead_letters(args).browse():
+        if message.message_id == args.file and message.letter is not None:
+            return message.letter
+    raise ConfigurationError(f"no dead letter {args.file} in the local stack's DLQ")
+
+
+def _http_request(raw: bytes) -> tuple[dict[str, str], str | None, bytes | None]:
+    """`Name: value` lines, or a raw request: (headers, path or None, body or None)."""
+    head, separator, body = raw.replace(b"\r\n", b"\n").partition(b"\n\n")
+    lines = head.decode("utf-8", errors="replace").splitlines()
+    path = None
+    if lines and re.match(r"^[A-Z]+ \S+ HTTP/[0-9.]+$", lines[0]):
+        path = lines.pop(0).split()[1]
+    headers = {
+        name.strip(): value.strip()
+        for name, _, value in (line.partition(":") for line in lines if ":" in line)
+    }
+    return headers, path, (body if separator and path else None)
 
 
 def _schema(args: argparse.Namespace) -> int:

@@ -83,3 +83,18 @@ def test_members_says_why_when_skipcall_refuses(
     finally:
         logger.setLevel(level)
     assert "did not list its users" in capsys.readouterr().err
+
+
+def test_preview_reads_a_dead_letter_from_the_local_dlq(
+    letters: Receiver, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+
+    from skipcall_bridge import cli
+
+    monkeypatch.setattr(cli, "dev_stack_environment", lambda _sources: dict(os.environ))
+    assert main(["dlq", "list", "--reason", "SKIPCALL_UNAVAILABLE"]) == 0
+    message_id = capsys.readouterr().out.splitlines()[1].split()[0]
+    sources = os.environ["SOURCES_CONFIG"]
+    assert main(["preview", "zapier", message_id, "--letter", "--dev", "--sources", sources]) == 0
+    assert '"name": "down"' in capsys.readouterr().out

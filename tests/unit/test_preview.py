@@ -7,6 +7,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from skipcall_bridge.envelope import DeadLetter, ErrorInfo, Reason
 from skipcall_bridge.local.preview import preview
 from skipcall_bridge.local.samples import sample_body, sign_sample
@@ -64,3 +66,25 @@ def test_a_good_signature_and_why_a_bad_one_fails() -> None:
     assert any("it must be exactly" in line for line in moved)
     missing = preview(source("zapier"), sample_body("zapier"), headers={}, url=URL)
     assert any("no authorization or x-api-key header" in line for line in missing)
+
+
+def test_a_raw_http_request_gives_the_headers_the_path_and_the_body(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from skipcall_bridge.cli import main
+
+    body = sample_body("hubspot")
+    signed = sign_sample(CATALOG, "hubspot", body, url="http://127.0.0.1:3000")
+    raw = "POST /webhooks/hubspot HTTP/1.1\r\n" + "".join(
+        f"{name}: {value}\r\n" for name, value in signed.headers.items()
+    )
+    request = tmp_path / "request.http"
+    request.write_bytes(raw.encode() + b"\r\n" + body)
+    ignored = tmp_path / "ignored.json"
+    ignored.write_bytes(b"{}")  # the raw request's own body wins
+    code = main(["preview", "hubspot", str(ignored), "--headers", str(request),
+                 "--sources", str(ROOT / "sources.example.json")])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0
+    assert out.startswith("signature (hubspot): ok with the dev secret")
+    assert "event 1  delivery id 4106325902" in out
