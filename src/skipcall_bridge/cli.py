@@ -103,9 +103,8 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also letters kept after the maximum of failed replay runs, once more",
     )
-    replay.add_argument("--dev", action="store_true", help="target the local `make dev` stack")
     replay.add_argument("--verbose", action="store_true", help="print the JSON log lines too")
-    replay.add_argument("--sources", type=Path, default=DEFAULT_SOURCES, help="with --dev")
+    _stack_options(replay)
     replay.set_defaults(run=_replay)
 
     _dlq_commands(commands)
@@ -116,8 +115,7 @@ def _parser() -> argparse.ArgumentParser:
         description="List the Skipcall users (GET /v1/users, every page) with their "
         "organizationMembershipId, the id creatorId and assignedToIds take.",
     )
-    members.add_argument("--dev", action="store_true", help="the local `make dev` stack")
-    members.add_argument("--sources", type=Path, default=DEFAULT_SOURCES, help="with --dev")
+    _stack_options(members)
     members.set_defaults(run=_members)
 
     _preview_command(commands)
@@ -136,6 +134,21 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _stack_options(command: argparse.ArgumentParser) -> None:
+    """Which stack an operator's command reaches: the function's environment, or `make dev`."""
+    command.add_argument("--dev", action="store_true", help="the local `make dev` stack")
+    command.add_argument("--sources", type=Path, default=DEFAULT_SOURCES, help="with --dev")
+
+
+def _operator_environment(args: argparse.Namespace, quiet: bool = True) -> None:
+    """The environment the command reads, and its logs kept to warnings (the command prints
+    what matters)."""
+    if args.dev:
+        os.environ.update(dev_stack_environment(args.sources))
+    if quiet:
+        logger.setLevel("WARNING")
+
+
 def _dlq_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     dlq = commands.add_parser(
         "dlq",
@@ -143,8 +156,7 @@ def _dlq_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser])
         description="Read the DLQ (the function's environment variables, or --dev). Messages "
         "read are released at once, so the replay still sees them.",
     )
-    dlq.add_argument("--dev", action="store_true", help="the local `make dev` stack")
-    dlq.add_argument("--sources", type=Path, default=DEFAULT_SOURCES, help="with --dev")
+    _stack_options(dlq)
     verbs = dlq.add_subparsers(required=True, metavar="VERB")
     listing = verbs.add_parser("list", help="one line per letter: id, source, reason, age, …")
     listing.add_argument("--source", help="only this source's letters")
@@ -308,10 +320,7 @@ def _deliver(sample: SignedSample, timeout: float) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    if args.dev:
-        os.environ.update(dev_stack_environment(args.sources))
-    if not args.verbose:
-        logger.setLevel("WARNING")  # the progress bar and the table say what matters
+    _operator_environment(args, quiet=not args.verbose)
     runtime = current_runtime()
     replayer = Replayer.from_runtime(runtime)
     waiting = runtime.dead_letters.depth()
@@ -332,9 +341,7 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _dead_letters(args: argparse.Namespace) -> SqsDeadLetterQueue:
-    if args.dev:
-        os.environ.update(dev_stack_environment(args.sources))
-    logger.setLevel("WARNING")
+    _operator_environment(args)
     settings = Settings.from_environ()
     return SqsDeadLetterQueue(settings.dead_letter_queue_url, settings.aws_region)
 
@@ -438,9 +445,7 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def _members(args: argparse.Namespace) -> int:
-    if args.dev:
-        os.environ.update(dev_stack_environment(args.sources))
-    logger.setLevel("WARNING")
+    _operator_environment(args)
     users = current_runtime().skipcall.list_users(Deadline(15))
     if isinstance(users, NotCreated):
         print(f"error: Skipcall did not list its users: {users.error.message}", file=sys.stderr)

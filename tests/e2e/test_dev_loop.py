@@ -36,16 +36,22 @@ def post(gateway: str, name: str, secret_id: str) -> int:
     return response.status
 
 
-def test_edits_are_reloaded_and_a_broken_edit_keeps_the_last_good(tmp_path: Path) -> None:
+def start_dev(tmp_path: Path, *options: str, stderr: int) -> tuple[Path, subprocess.Popen[str]]:
+    """`skipcall-bridge dev` on free ports, with a sources file of one source, `mine`."""
     sources = tmp_path / "my.json"
     sources.write_text(json.dumps({"sources": {"mine": source("dev/mine")}}))
-    command = [sys.executable, "-m", "skipcall_bridge.cli", "dev", "--json",
+    command = [sys.executable, "-m", "skipcall_bridge.cli", "dev", *options,
                "--sources", str(sources), "--gateway-port", "0", "--sandbox-port", "0",
                "--moto-port", "0"]  # fmt: skip
     environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     process = subprocess.Popen(  # noqa: S603 - our own CLI
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment
+        command, stdout=subprocess.PIPE, stderr=stderr, text=True, env=environment
     )
+    return sources, process
+
+
+def test_edits_are_reloaded_and_a_broken_edit_keeps_the_last_good(tmp_path: Path) -> None:
+    sources, process = start_dev(tmp_path, "--json", stderr=subprocess.PIPE)
     said: list[str] = []
     assert process.stderr is not None
     threading.Thread(target=lambda: said.extend(process.stderr or []), daemon=True).start()
@@ -77,14 +83,7 @@ def test_edits_are_reloaded_and_a_broken_edit_keeps_the_last_good(tmp_path: Path
 
 
 def test_the_console_prints_one_line_per_delivery(tmp_path: Path) -> None:
-    sources = tmp_path / "my.json"
-    sources.write_text(json.dumps({"sources": {"mine": source("dev/mine")}}))
-    command = [sys.executable, "-m", "skipcall_bridge.cli", "dev", "--sources", str(sources),
-               "--gateway-port", "0", "--sandbox-port", "0", "--moto-port", "0"]  # fmt: skip
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    process = subprocess.Popen(  # noqa: S603 - our own CLI
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environment
-    )
+    _, process = start_dev(tmp_path, stderr=subprocess.STDOUT)
     lines: list[str] = []
     assert process.stdout is not None
     threading.Thread(target=lambda: lines.extend(process.stdout or []), daemon=True).start()
