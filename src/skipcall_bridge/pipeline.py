@@ -227,7 +227,7 @@ class _Run:
     ) -> EventOutcome:
         """Claim the event, do its work, record its outcome. Raises _StoreDown only when the
         table cannot be reached before any work was done."""
-        key = self._key(event) if self._p.guard.stores else {}  # nothing to remember: no key
+        key = self._key(event)
         claimed = self._claim(event, key)
         if claimed is not None:
             return claimed
@@ -250,6 +250,8 @@ class _Run:
         return outcome
 
     def _key(self, event: _Event) -> dict[str, Any]:
+        if not self._p.guard.stores:
+            return {}  # nothing is remembered: no fingerprint to compute
         return {
             "source": self._source.name,
             "deliveryId": event.delivery_id,
