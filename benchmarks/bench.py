@@ -29,7 +29,7 @@ from skipcall_bridge.local import devdata
 from skipcall_bridge.local.gateway import to_event
 from skipcall_bridge.local.sandbox import SkipcallSandbox
 from skipcall_bridge.local.stack import (
-    CONTACT_LINKS_TABLE,
+    LINKS_TABLE,
     MotoServer,
     create_idempotency_table,
     create_table,
@@ -202,7 +202,7 @@ def start_aws(moto: MotoServer) -> dict[str, str]:
     queue = moto.client("sqs").create_queue(QueueName=f"bench-{uuid.uuid4().hex[:8]}")["QueueUrl"]
     table = create_idempotency_table(moto, f"bench-{uuid.uuid4().hex[:8]}")
     reference_table = create_idempotency_table(moto, f"bench-ref-{uuid.uuid4().hex[:8]}")
-    create_table(moto, CONTACT_LINKS_TABLE)
+    create_table(moto, LINKS_TABLE)
     return {"queue": queue, "table": table, "reference_table": reference_table}
 
 

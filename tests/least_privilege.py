@@ -105,7 +105,7 @@ def _resource(service: str, params: dict[str, Any]) -> str:  # noqa: PLR0911 - o
         table = params.get("TableName")
         if table == os.environ.get("IDEMPOTENCY_TABLE"):
             return ARNS["IdempotencyTable"]
-        if table == os.environ.get("CONTACT_LINKS_TABLE"):
+        if table == os.environ.get("LINKS_TABLE"):
             return ARNS["ContactLinksTable"]
         return f"unknown table {table!r}"
     return f"unknown resource of {service}"

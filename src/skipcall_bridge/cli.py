@@ -34,7 +34,7 @@ from skipcall_bridge.observability import logger
 from skipcall_bridge.replay import Replayer, ReplayFilter
 from skipcall_bridge.runtime import current_runtime
 from skipcall_bridge.settings import Settings
-from skipcall_bridge.skipcall.models import NotCreated
+from skipcall_bridge.skipcall.models import CallFailed
 from skipcall_bridge.sources import SourceCatalog, json_schema, load_sources
 
 DEFAULT_SOURCES = Path("sources.example.json")
@@ -447,7 +447,7 @@ def _schema(args: argparse.Namespace) -> int:
 def _members(args: argparse.Namespace) -> int:
     _operator_environment(args)
     users = current_runtime().skipcall.list_users(Deadline(15))
-    if isinstance(users, NotCreated):
+    if isinstance(users, CallFailed):
         print(f"error: Skipcall did not list its users: {users.error.message}", file=sys.stderr)
         return 1
     rows = [("email", "name", "organizationMembershipId")]

@@ -30,6 +30,11 @@ class Reason(StrEnum):
     # The request may have reached Skipcall (read timeout, reset after sending, 5xx other than
     # 503): Skipcall has no idempotency key, so it is never sent again without a person's say.
     OUTCOME_UNKNOWN = "OUTCOME_UNKNOWN"
+    # The link table (contacts, sequence names) could not be read or written.
+    LINKS_UNAVAILABLE = "LINKS_UNAVAILABLE"
+    # The target sequence's name is being created by another run, or that run could not tell
+    # whether Skipcall created it (a person settles it with `skipcall-bridge links`).
+    SEQUENCE_PENDING = "SEQUENCE_PENDING"
 
 
 class ErrorInfo(BaseModel):
@@ -46,6 +51,19 @@ class ErrorInfo(BaseModel):
         return value[:MAX_ERROR_MESSAGE] if isinstance(value, str) else value
 
 
+Action = Literal["create", "enrol", "unenrol"]
+
+
+class Target(BaseModel):
+    """The sequence an enrol or unenrol acts on: its id, its name (created from `sequence` the
+    first time it is needed), or both once the name is resolved."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str | None = None
+    name: str | None = None
+
+
 PayloadEncoding = Literal["json", "base64"]
 # `event`: the payload is the one event this letter stands for. `body`: the payload is the whole
 # body as the sender sent it; the replay selects the events again (`eventIndex`: only that one).
@@ -55,6 +73,11 @@ PayloadScope = Literal["event", "body"]
 class DeadLetter(BaseModel):
     """Version 1 of the envelope. Holds no secret, signature or Authorization value:
     only the parsed event (or the raw body), the DTO and what went wrong.
+
+    An enrol or unenrol letter also carries what the event resolved to: the `target`, the
+    `contactIds`, the `assignee` (a workspace membership id) and `created` (the target was
+    created by this event, so the replay only links and enrols). `sequence` is then the DTO the
+    target would be created from, when it is known.
 
     `attempts` counts deliveries, not HTTP calls: the receiver's try is 1, and each replay run
     that fails adds 1."""
@@ -70,6 +93,11 @@ class DeadLetter(BaseModel):
     attempts: int = Field(ge=0)
     error: ErrorInfo
     sequence: dict[str, Any] | None
+    action: Action = "create"
+    target: Target | None = None
+    contact_ids: list[str] | None = Field(default=None, alias="contactIds")
+    assignee: str | None = None
+    created: bool = False
     payload: JsonValue
     payload_encoding: PayloadEncoding = Field(default="json", alias="payloadEncoding")
     payload_scope: PayloadScope = Field(default="event", alias="payloadScope")
@@ -78,7 +106,9 @@ class DeadLetter(BaseModel):
     def to_message_body(self) -> str:
         """Compact JSON that SQS accepts: characters it refuses travel as JSON escapes."""
         text = json.dumps(
-            self.model_dump(mode="json", by_alias=True),
+            self.model_dump(mode="json", by_alias=True, exclude=_UNSET_FOR_CREATE)
+            if self.action == "create"
+            else self.model_dump(mode="json", by_alias=True),
             ensure_ascii=False,
             separators=(",", ":"),
             allow_nan=False,
@@ -90,6 +120,10 @@ class DeadLetter(BaseModel):
         if self.payload_encoding == "base64" and isinstance(self.payload, str):
             return base64.b64decode(self.payload)
         return None
+
+
+# A create letter says its action; the enrolment fields stay out of it.
+_UNSET_FOR_CREATE = {"target", "contact_ids", "assignee", "created"}
 
 
 def fitted_letter(fields: dict[str, Any], raw_body: bytes, event_index: int | None) -> DeadLetter:

@@ -1,11 +1,16 @@
-"""Identity resolution: the `member()` and `contact()` template functions.
+"""Identity resolution: the `member()`, `contact()` and `linked()` template functions, and the
+assignee of an enrolment.
 
 - `member(email or CRM owner id)`: the source's `members` map first, then the Skipcall users
   directory (GET /v1/users, all pages), cached per container and refreshed once on a miss.
 - `contact(crm object)`: a Skipcall contact id. Phone numbers are normalised to E.164 with
   phonenumbers (the source's `defaultRegion` for national numbers). The contact is created once
-  (POST /v1/contacts) and its id remembered in the link table under `source#crm id`. A contact
-  with no usable phone number is skipped and reported in the answer.
+  (POST /v1/contacts) and its id remembered in the link table under `source#crm id` (and under
+  each of its `aliases`). A contact with no usable phone number is skipped and reported.
+- `linked(crm id[, source])`: the Skipcall contact already linked to that CRM record (by this
+  source, or the one named), never creating one; a record with no link is skipped and reported.
+- `assignTo`: `member()`, then the member's *workspace* membership id (GET /v1/workspaces and
+  /v1/workspaces/{id}/members, active members only), cached like the users directory.
 """
 
 from __future__ import annotations
@@ -13,13 +18,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
 from skipcall_bridge.budget import Deadline
+from skipcall_bridge.envelope import ErrorInfo, Reason
+from skipcall_bridge.errors import Unavailable
 from skipcall_bridge.observability import logger, metrics
-from skipcall_bridge.skipcall.models import NotCreated
+from skipcall_bridge.ports import ContactApi, ContactLinks, UserDirectory, WorkspaceApi
+from skipcall_bridge.skipcall.models import CallFailed
 
 # Repeated misses (an unknown owner in every event) must not turn into a stream of directory
 # reads against the rate limit: one refresh per this many seconds at most.
@@ -34,36 +42,9 @@ class IdentityError(Exception):
 class DirectoryUnavailable(Exception):
     """Skipcall could not answer a directory or contact call: the event waits in the DLQ."""
 
-    def __init__(self, failure: NotCreated) -> None:
+    def __init__(self, failure: CallFailed) -> None:
         super().__init__(failure.reason)
         self.failure = failure
-
-
-class UserDirectory(Protocol):
-    def list_users(self, deadline: Deadline) -> list[Any] | NotCreated: ...
-
-
-class ContactApi(Protocol):
-    def create_contact(self, contact: dict[str, Any], deadline: Deadline) -> str | NotCreated: ...
-
-
-class ContactLinks(Protocol):
-    def get(self, link_id: str) -> str | None: ...
-    def put(self, link_id: str, contact_id: str) -> None: ...
-
-
-class MemoryContactLinks:
-    """CONTACT_LINKS_TABLE unset: links live as long as the container (others may create the
-    same contact again)."""
-
-    def __init__(self) -> None:
-        self._links: dict[str, str] = {}
-
-    def get(self, link_id: str) -> str | None:
-        return self._links.get(link_id)
-
-    def put(self, link_id: str, contact_id: str) -> None:
-        self._links[link_id] = contact_id
 
 
 class MemberDirectory:
@@ -79,6 +60,10 @@ class MemberDirectory:
         self._by_email: dict[str, str] = {}
         self._loaded_at: float | None = None
 
+    def email_of(self, member: str) -> str | None:
+        """The email of an organization member, as of the last read (None if never read)."""
+        return next((email for email, known in self._by_email.items() if known == member), None)
+
     def resolve(self, email: str, deadline: Deadline) -> str | None:
         key = email.strip().lower()
         now = self._clock()
@@ -92,7 +77,7 @@ class MemberDirectory:
 
     def _refresh(self, deadline: Deadline) -> None:
         users = self._users.list_users(deadline)
-        if isinstance(users, NotCreated):
+        if isinstance(users, CallFailed):
             raise DirectoryUnavailable(users)
         self._by_email = {
             email.strip().lower(): member
@@ -106,12 +91,99 @@ class MemberDirectory:
         logger.info("Skipcall users read", extra={"users": len(self._by_email)})
 
 
+class WorkspaceDirectory:
+    """Organization member -> their workspace membership ids, the assignee ids that enrolment
+    takes. Read from every workspace the key can access, or the source's `workspaceId`;
+    members of another status than ACTIVE are left out."""
+
+    def __init__(
+        self,
+        api: WorkspaceApi,
+        ttl_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._api = api
+        self._ttl = ttl_seconds
+        self._clock = clock
+        # (workspace id, organization membership id or email) -> workspace membership id
+        self._memberships: list[tuple[str, set[str], str]] = []
+        self._loaded_at: float | None = None
+
+    def resolve(
+        self, member: str, email: str | None, workspace_id: str | None, deadline: Deadline
+    ) -> str:
+        """Raises IdentityError (no or several memberships) or DirectoryUnavailable."""
+        now = self._clock()
+        stale = self._loaded_at is None or now - self._loaded_at > self._ttl
+        found = [] if stale else self._find(member, email, workspace_id)
+        if not found and (stale or now - (self._loaded_at or 0) >= MIN_REFRESH_SECONDS):
+            self._refresh(deadline)
+            found = self._find(member, email, workspace_id)
+        if len(found) == 1:
+            return found[0]
+        who = email or member
+        if not found:
+            raise IdentityError(f"assignTo: {who} has no active workspace membership")
+        raise IdentityError(
+            f"assignTo: {who} is a member of {len(found)} workspaces; set the source's "
+            "workspaceId to the sequence's workspace"
+        )
+
+    def _find(self, member: str, email: str | None, workspace_id: str | None) -> list[str]:
+        keys = {member} | ({email.lower()} if email else set())
+        return [
+            membership
+            for workspace, names, membership in self._memberships
+            if names & keys and (workspace_id is None or workspace == workspace_id)
+        ]
+
+    def _refresh(self, deadline: Deadline) -> None:
+        workspaces = self._api.list_workspaces(deadline)
+        if isinstance(workspaces, CallFailed):
+            raise DirectoryUnavailable(workspaces)
+        memberships: list[tuple[str, set[str], str]] = []
+        for workspace in workspaces:
+            workspace_id = workspace.get("id") if isinstance(workspace, dict) else None
+            if not isinstance(workspace_id, str):
+                continue
+            members = self._api.list_workspace_members(workspace_id, deadline)
+            if isinstance(members, CallFailed):
+                raise DirectoryUnavailable(members)
+            memberships += [
+                (workspace_id, names, item["id"])
+                for item in members
+                if isinstance(item, dict) and isinstance(item.get("id"), str)
+                and item.get("status", "ACTIVE") == "ACTIVE"
+                and (names := _member_names(item))
+            ]  # fmt: skip
+        self._memberships = memberships
+        self._loaded_at = self._clock()
+        metrics.add_metric(name="WorkspaceDirectoryReads", unit=MetricUnit.Count, value=1)
+
+
+def _member_names(item: dict[str, Any]) -> set[str]:
+    """What identifies a workspace member's person: its organization membership id and email
+    (top level, or under `organizationMembership` / `user`: the shape is not documented)."""
+    names: set[str] = set()
+    for holder in (item, item.get("organizationMembership"), item.get("user")):
+        if not isinstance(holder, dict):
+            continue
+        for key in ("organizationMembershipId", "email"):
+            value = holder.get(key)
+            if isinstance(value, str) and value:
+                names.add(value.lower() if key == "email" else value)
+        if holder is not item and isinstance(holder.get("id"), str):
+            names.add(holder["id"])
+    return names
+
+
 @dataclass(frozen=True)
 class ContactRules:
     """A source's `contact` map (field -> JMESPath on the CRM object) and `defaultRegion`."""
 
     fields: dict[str, Callable[[Any], Any]]
     default_region: str | None
+    workspace_id: str | None = None  # where assignees are looked up (None: every workspace)
 
 
 @dataclass
@@ -124,6 +196,7 @@ class Resolution:
     directory: MemberDirectory
     contacts: ContactResolver
     deadline: Deadline
+    workspaces: WorkspaceDirectory | None = None
     skipped: list[dict[str, str]] = field(default_factory=list)
 
     def member(self, key: str | float) -> str:
@@ -139,6 +212,25 @@ class Resolution:
 
     def contact(self, crm: dict[str, Any]) -> str | None:
         return self.contacts.resolve(self, crm)
+
+    def linked(self, crm_id: str | float, source: str | None = None) -> str | None:
+        text = _text(crm_id)
+        if text is None:
+            raise IdentityError("linked(): no CRM record id")
+        link_id = f"{source or self.source}#{text}"
+        contact = self.contacts.linked(link_id)
+        if contact is None:
+            self.skipped.append({"id": text, "reason": f"no Skipcall contact linked to {link_id}"})
+        return contact
+
+    def assignee(self, key: str | float) -> str:
+        """The workspace membership id of the member `key` names (an email or CRM owner id)."""
+        member = self.member(key)
+        if self.workspaces is None:
+            raise IdentityError("assignTo: workspace memberships cannot be read here")
+        text = _text(key) or ""
+        email = text.lower() if "@" in text else self.directory.email_of(member)
+        return self.workspaces.resolve(member, email, self.rules.workspace_id, self.deadline)
 
 
 class ContactResolver:
@@ -156,16 +248,48 @@ class ContactResolver:
         link_id = (
             f"{resolution.source}#{crm_id}" if crm_id else f"{resolution.source}#tel:{phones[0]}"
         )
-        linked = self._links.get(link_id)
+        linked = self.linked(link_id)
         if linked is not None:
             metrics.add_metric(name="ContactLinkHits", unit=MetricUnit.Count, value=1)
-            return linked
-        created = self._api.create_contact(_contact_body(values, phones), resolution.deadline)
-        if isinstance(created, NotCreated):
-            raise DirectoryUnavailable(created)
-        self._links.put(link_id, created)
-        metrics.add_metric(name="ContactsCreated", unit=MetricUnit.Count, value=1)
-        return created
+        else:
+            created = self._api.create_contact(_contact_body(values, phones), resolution.deadline)
+            if isinstance(created, CallFailed):
+                raise DirectoryUnavailable(created)
+            self._put(link_id, created)
+            metrics.add_metric(name="ContactsCreated", unit=MetricUnit.Count, value=1)
+            linked = created
+        for alias in _aliases(values.get("aliases")):
+            alias_id = f"{resolution.source}#{alias}"
+            if alias_id != link_id and self.linked(alias_id) != linked:
+                self._put(alias_id, linked)
+        return linked
+
+    def linked(self, link_id: str) -> str | None:
+        try:
+            return self._links.get(link_id)
+        except Unavailable as exc:
+            raise DirectoryUnavailable(links_unavailable(exc)) from None
+
+    def _put(self, link_id: str, contact_id: str) -> None:
+        try:
+            self._links.put(link_id, contact_id)
+        except Unavailable as exc:
+            raise DirectoryUnavailable(links_unavailable(exc)) from None
+
+
+def _aliases(value: Any) -> list[str]:
+    items = value if isinstance(value, list) else [value]
+    return [text for item in items if (text := _text(item)) is not None]
+
+
+def links_unavailable(exc: Unavailable) -> CallFailed:
+    """The link table is down: what an event waits for in the DLQ (retryable)."""
+    return CallFailed(
+        Reason.LINKS_UNAVAILABLE,
+        retryable=True,
+        attempts=0,
+        error=ErrorInfo(code="LINKS_UNAVAILABLE", message=exc.message),
+    )
 
 
 def normalise_phones(candidates: list[str], default_region: str | None) -> list[str]:
@@ -227,8 +351,11 @@ class IdentityServices:
 
     directory: MemberDirectory
     contacts: ContactResolver
+    workspaces: WorkspaceDirectory | None = None
 
     def resolution(
         self, source: str, members: dict[str, str], rules: ContactRules, deadline: Deadline
     ) -> Resolution:
-        return Resolution(source, members, rules, self.directory, self.contacts, deadline)
+        return Resolution(
+            source, members, rules, self.directory, self.contacts, deadline, self.workspaces
+        )

@@ -1,4 +1,6 @@
-"""`{{ jmespath }}` templates: a source's `sequence` block -> one CreateSequenceDto per event.
+"""`{{ jmespath }}` templates: what one event does (its `action`) and with what: the
+CreateSequenceDto of a `sequence` block, or the target, contact ids and assignee of an enrol or
+unenrol.
 
 Rules (design.md, "Sources file"):
 - a string that is exactly one `{{ expr }}` keeps the JSON type of the result;
@@ -13,10 +15,11 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, cast
 
 import jmespath
 from aws_lambda_powertools.utilities.jmespath_utils import PowertoolsFunctions
@@ -25,6 +28,7 @@ from jmespath.exceptions import JMESPathError
 from jmespath.visitor import TreeInterpreter
 from pydantic import JsonValue, ValidationError
 
+from skipcall_bridge.envelope import Action, Target
 from skipcall_bridge.identity import DirectoryUnavailable, IdentityError, Resolution
 from skipcall_bridge.skipcall.models import CreateSequenceDto
 
@@ -44,6 +48,13 @@ class TemplateFunctions(PowertoolsFunctions):
     def _func_contact(self, crm: dict[str, Any]) -> str | None:
         return _resolution().contact(crm)
 
+    # linked(crm id) or linked(crm id, 'other-source'): jmespath has no optional arguments.
+    @functions.signature({"types": ["string", "number"], "variadic": True})
+    def _func_linked(self, crm_id: str | float, *source: str | float) -> str | None:
+        if len(source) > 1 or (source and not isinstance(source[0], str)):
+            raise IdentityError("linked(): a CRM record id, and optionally a source name")
+        return _resolution().linked(crm_id, str(source[0]) if source else None)
+
 
 def _resolution() -> Resolution:
     resolution = RESOLUTION.get()
@@ -57,8 +68,9 @@ LIST_FIELDS = frozenset({"assignedToIds", "contactIds"})
 ID_HINTS = {
     "creatorId": "a Skipcall organizationMembershipId; CRM owner ids and emails need member()",
     "assignedToIds": "Skipcall organizationMembershipIds; CRM owner ids and emails need member()",
-    "contactIds": "Skipcall contact ids; a CRM contact needs contact()",
+    "contactIds": "Skipcall contact ids; a CRM contact needs contact() or linked()",
 }
+ACTIONS = ("create", "enrol", "unenrol")
 
 
 class TemplateSyntaxError(ValueError):
@@ -168,39 +180,27 @@ class SequenceMapper:
         self._templates = dict(templates)
         self._fields = {name: compile_template(value) for name, value in templates.items()}
 
-    def map(self, event: Any, resolution: Resolution | None = None) -> CreateSequenceDto:
-        """Render every field. Raises EventMappingError, or DirectoryUnavailable when Skipcall
-        could not resolve an identity just now."""
-        if resolution is None:
-            return self._map(event)
-        token = RESOLUTION.set(resolution)
-        try:
-            return self._map(event)
-        finally:
-            RESOLUTION.reset(token)
+    def map(
+        self, event: Any, resolution: Resolution | None = None, name: str | None = None
+    ) -> CreateSequenceDto:
+        """Render every field (`name`, when given, in place of the template's: a sequence
+        created for a `target` name). Raises EventMappingError, or DirectoryUnavailable when
+        Skipcall could not resolve an identity just now."""
+        with resolving(resolution):
+            return self.render(event, name)
 
-    def _map(self, event: Any) -> CreateSequenceDto:
+    def render(self, event: Any, name: str | None = None) -> CreateSequenceDto:
+        """`map` inside a resolution already set."""
         rendered: dict[str, Any] = {}
         errors: list[FieldError] = []
-        for name, render in self._fields.items():
-            try:
-                value = render(event)
-            except DirectoryUnavailable:
-                raise  # not this event's fault: it waits in the DLQ for Skipcall
-            except (JMESPathError, IdentityError) as exc:
-                errors.append(FieldError(name, str(exc) if isinstance(exc, IdentityError)
-                                         else f"expression failed: {exc}"))  # fmt: skip
+        for field, render in self._fields.items():
+            if name is not None and field == "name":
                 continue
-            except Exception as exc:  # a template function raised (powertools_json on text, …)
-                errors.append(FieldError(name, f"template failed: {_describe(exc)}"))
-                continue
-            if name in LIST_FIELDS and isinstance(value, str):
-                value = [value]  # one owner id is a list of one: saves `{{ [ownerId] }}` in configs
-            if name in LIST_FIELDS and isinstance(value, list):
-                value = [item for item in value if item is not None]  # skipped contacts
-            if value is None or value == []:
-                continue
-            rendered[name] = value
+            value = _render(field, render, event, errors)
+            if value is not None:
+                rendered[field] = value
+        if name is not None:
+            rendered["name"] = name
         if not errors:
             try:
                 return CreateSequenceDto.model_validate(rendered)
@@ -227,6 +227,178 @@ class SequenceMapper:
             kind = "a number" if isinstance(value, int | float) else type(value).__name__
             return f"got {json.dumps(value)} ({kind}); {ID_HINTS[field]}"
         return str(error["msg"])
+
+
+@contextmanager
+def resolving(resolution: Resolution | None) -> Iterator[None]:
+    """member(), contact() and linked() use `resolution` inside this block."""
+    if resolution is None:
+        yield
+        return
+    token = RESOLUTION.set(resolution)
+    try:
+        yield
+    finally:
+        RESOLUTION.reset(token)
+
+
+def _render(field: str, render: Render, event: Any, errors: list[FieldError]) -> Any:
+    """One field's value (None: omitted), or None with its error appended."""
+    try:
+        value = render(event)
+    except DirectoryUnavailable:
+        raise  # not this event's fault: it waits in the DLQ for Skipcall
+    except (JMESPathError, IdentityError) as exc:
+        errors.append(FieldError(field, str(exc) if isinstance(exc, IdentityError)
+                                 else f"expression failed: {exc}"))  # fmt: skip
+        return None
+    except Exception as exc:  # a template function raised (powertools_json on text, …)
+        errors.append(FieldError(field, f"template failed: {_describe(exc)}"))
+        return None
+    if field in LIST_FIELDS and isinstance(value, str):
+        value = [value]  # one owner id is a list of one: saves `{{ [ownerId] }}` in configs
+    if field in LIST_FIELDS and isinstance(value, list):
+        value = [item for item in value if item is not None]  # skipped contacts
+    return None if value == [] else value
+
+
+@dataclass(frozen=True)
+class CreateIntent:
+    dto: CreateSequenceDto
+
+
+@dataclass(frozen=True)
+class MembershipIntent:
+    """Enrol the contacts into the target, or take them out of it."""
+
+    action: Literal["enrol", "unenrol"]
+    target: Target
+    contact_ids: list[str]
+    assignee: str | None = None  # a workspace membership id (enrol only)
+
+
+Intent = CreateIntent | MembershipIntent | None  # None: the event is ignored
+
+
+class ActionMapper:
+    """A source's `action`, `sequence`, `target`, `contactIds` and `assignTo`, compiled."""
+
+    def __init__(
+        self,
+        action: JsonValue,
+        sequence: Mapping[str, JsonValue] | None,
+        target: Mapping[str, JsonValue] | None = None,
+        contact_ids: JsonValue = None,
+        assign_to: JsonValue = None,
+    ) -> None:
+        self._action = compile_template(action)
+        self.sequence = SequenceMapper(sequence) if sequence is not None else None
+        self._target = {key: compile_template(value) for key, value in (target or {}).items()}
+        self._contacts = compile_template(contact_ids)
+        self._assign_to = compile_template(assign_to) if assign_to is not None else None
+
+    def map(self, event: Any, resolution: Resolution | None = None) -> Intent:
+        """What the event does. Raises EventMappingError or DirectoryUnavailable."""
+        with resolving(resolution):
+            action = self._render_action(event)
+            if action is None:
+                return None
+            if action == "create":
+                if self.sequence is None:
+                    raise EventMappingError(
+                        [FieldError("action", "rendered create, but the source has no sequence")]
+                    )
+                return CreateIntent(self.sequence.render(event))
+            return self._membership(action, event, resolution)
+
+    def creation(self, event: Any, name: str, resolution: Resolution | None) -> CreateSequenceDto:
+        """The DTO that creates the target named `name` (from the source's `sequence`)."""
+        if self.sequence is None:  # refused at load: a named target needs `sequence`
+            raise EventMappingError([FieldError("sequence", "needed to create a named target")])
+        return self.sequence.map(event, resolution, name)
+
+    def _render_action(self, event: Any) -> Action | None:
+        errors: list[FieldError] = []
+        value = _render("action", self._action, event, errors)
+        if errors:
+            raise EventMappingError(errors)
+        if value is None or value == "" or value is False:
+            return None
+        if value in ACTIONS:
+            return cast(Action, value)
+        raise EventMappingError(
+            [
+                FieldError(
+                    "action",
+                    f"rendered {json.dumps(value)}; expected one of "
+                    "create, enrol, unenrol, or null to ignore the event",
+                )
+            ]
+        )
+
+    def _membership(
+        self, action: Literal["enrol", "unenrol"], event: Any, resolution: Resolution | None
+    ) -> MembershipIntent:
+        errors: list[FieldError] = []
+        target = self._render_target(event, errors)
+        contacts = self._render_contacts(event, errors, resolution)
+        assignee = None
+        if action == "enrol" and self._assign_to is not None:
+            assignee = self._render_assignee(event, errors, resolution)
+        if errors or target is None:
+            raise EventMappingError(errors)
+        return MembershipIntent(action, target, contacts, assignee)
+
+    def _render_target(self, event: Any, errors: list[FieldError]) -> Target | None:
+        for key, render in self._target.items():  # one key: `id` or `name`
+            value = _render(f"target.{key}", render, event, errors)
+            if isinstance(value, int | float) and not isinstance(value, bool) and key == "id":
+                value = str(value)
+            if isinstance(value, str) and value.strip():
+                return Target.model_validate({key: value.strip()})
+            if not errors:
+                errors.append(
+                    FieldError(
+                        f"target.{key}",
+                        f"rendered {json.dumps(value)}; expected a non-empty string",
+                    )
+                )
+        return None
+
+    def _render_contacts(
+        self, event: Any, errors: list[FieldError], resolution: Resolution | None
+    ) -> list[str]:
+        value = _render("contactIds", self._contacts, event, errors)
+        if value is None:
+            value = []
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            errors.append(
+                FieldError("contactIds", f"got {json.dumps(value)}; {ID_HINTS['contactIds']}")
+            )
+            return []
+        if not value and not errors:
+            skipped = resolution.skipped if resolution is not None else []
+            why = "; ".join(f"{s['id']}: {s['reason']}" for s in skipped) or "nothing found"
+            errors.append(FieldError("contactIds", f"rendered no contact ids ({why})"))
+        return list(dict.fromkeys(value))  # each contact once, in order
+
+    def _render_assignee(
+        self, event: Any, errors: list[FieldError], resolution: Resolution | None
+    ) -> str | None:
+        assert self._assign_to is not None
+        key = _render("assignTo", self._assign_to, event, errors)
+        if key is None:
+            return None  # Skipcall's round-robin
+        if resolution is None:
+            errors.append(FieldError("assignTo", "needs identity resolution (Skipcall)"))
+            return None
+        try:
+            return resolution.assignee(key)
+        except IdentityError as exc:
+            errors.append(FieldError("assignTo", str(exc)))
+            return None
 
 
 class EventSelector:

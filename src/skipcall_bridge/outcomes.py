@@ -3,6 +3,8 @@ idempotency store keeps, so a repeated delivery gets exactly the first answer ba
 
 Every event of a delivery ends as exactly one of:
 - `created`: the sequence exists in Skipcall;
+- `enrolled`, `unenrolled`: its contacts are in (out of) the target sequence;
+- `ignored`: its action rendered nothing: there was nothing to do;
 - `dead-lettered`, `unmapped` (MAPPING_FAILED), `invalid-body`: its letter is stored in the DLQ;
 - `conflict`: its id was seen before with materially different content; nothing was done;
 - `unfinished`: neither done nor stored (the DLQ or the deduplication table was unreachable,
@@ -15,16 +17,18 @@ A repeat of an event that ended before gets that first outcome again, marked `du
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from skipcall_bridge.envelope import Reason
+from skipcall_bridge.envelope import Action, Reason
 from skipcall_bridge.payloads import BodyFormat
 
 OutcomeStatus = Literal[
-    "created", "dead-lettered", "unmapped", "invalid-body", "conflict", "unfinished"
-]
+    "created", "enrolled", "unenrolled", "ignored", "dead-lettered", "unmapped", "invalid-body",
+    "conflict", "unfinished",
+]  # fmt: skip
+DONE: frozenset[OutcomeStatus] = frozenset({"created", "enrolled", "unenrolled", "ignored"})
 STORED: frozenset[OutcomeStatus] = frozenset({"dead-lettered", "unmapped", "invalid-body"})
 UNMAPPED: frozenset[OutcomeStatus] = frozenset({"unmapped", "invalid-body"})
 
@@ -34,7 +38,10 @@ class EventOutcome(BaseModel):
 
     delivery_id: str
     status: OutcomeStatus
-    sequence: dict[str, Any] | None = None  # the SequenceDto, when created
+    sequence: dict[str, Any] | None = None  # the SequenceDto, when created; {id, name}: target
+    action: Action | None = None  # what the event did, or was to do
+    contact_ids: list[str] = Field(default_factory=list)  # enrolled or unenrolled
+    created: bool = False  # the enrolment's target was created by this event
     reason: Reason | None = None  # why it was dead-lettered
     errors: list[dict[str, str]] = Field(default_factory=list)  # field errors, when unmapped
     skipped_contacts: list[dict[str, str]] = Field(default_factory=list)  # no usable phone
@@ -54,8 +61,9 @@ class EventOutcome(BaseModel):
 
 
 DeliveryStatus = Literal[
-    "created", "partial", "dead-lettered", "unmapped", "conflict", "ignored", "unavailable"
-]
+    "created", "enrolled", "unenrolled", "done", "partial", "dead-lettered", "unmapped",
+    "conflict", "ignored", "unavailable",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -90,15 +98,17 @@ class DeliveryReport:
 
     @property
     def status(self) -> DeliveryStatus:
+        """All done: the one thing done (`created`, `enrolled`, `unenrolled`), else `done`."""
         statuses = {event.status for event in self.events}
-        if not statuses:
+        acted = statuses - {"ignored"}
+        if not acted:
             return "ignored"
-        if "unfinished" in statuses:
+        if "unfinished" in acted:
             return "unavailable"
-        if statuses == {"conflict"}:
+        if acted == {"conflict"}:
             return "conflict"
-        if statuses == {"created"}:
-            return "created"
-        if statuses <= UNMAPPED:
+        if acted <= DONE:
+            return cast(DeliveryStatus, acted.pop()) if len(acted) == 1 else "done"
+        if acted <= UNMAPPED:
             return "unmapped"
-        return "partial" if "created" in statuses or "conflict" in statuses else "dead-lettered"
+        return "partial" if acted & (DONE | {"conflict"}) else "dead-lettered"

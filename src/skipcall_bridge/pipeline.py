@@ -1,5 +1,10 @@
-"""verify -> parse -> select events -> per event: claim, map, deliver or dead-letter, record.
+"""verify -> parse -> select events -> per event: claim, map, act or dead-letter, record.
 No AWS or HTTP details.
+
+An event's action is `create` (a sequence, at once), `enrol` or `unenrol` (its contacts into or
+out of a target sequence), or nothing (`ignored`). Enrolments and removals are held until every
+event has been mapped, then sent grouped by sequence, up to 100 contacts a call, in order; each
+event is recorded once the calls holding its contacts have answered.
 
 One event never decides another's fate: whatever goes wrong while one event is handled ends
 that event (a stored letter with its reason, a conflict, or unfinished) and the loop goes on.
@@ -20,7 +25,14 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from skipcall_bridge.budget import Deadline
-from skipcall_bridge.envelope import DeadLetter, ErrorInfo, Reason, fitted_letter
+from skipcall_bridge.envelope import (
+    Action,
+    DeadLetter,
+    ErrorInfo,
+    Reason,
+    Target,
+    fitted_letter,
+)
 from skipcall_bridge.errors import (
     ConfigurationError,
     DeliveryConflict,
@@ -31,19 +43,22 @@ from skipcall_bridge.errors import (
     Unavailable,
     UnknownSource,
 )
-from skipcall_bridge.identity import DirectoryUnavailable, IdentityServices
+from skipcall_bridge.identity import DirectoryUnavailable, IdentityServices, Resolution
 from skipcall_bridge.inbound import InboundDelivery
-from skipcall_bridge.mapping import EventMappingError, FieldError
+from skipcall_bridge.links import MemoryLinks
+from skipcall_bridge.mapping import CreateIntent, EventMappingError, FieldError, MembershipIntent
+from skipcall_bridge.membership import Change, Held, changes, membership_letter_fields
+from skipcall_bridge.naming import CreatedNotLinked, SequenceNamer
 from skipcall_bridge.observability import count_by_reason, logger, metrics, per_source
 from skipcall_bridge.outcomes import DeliveryReport, EventOutcome, OutcomeStatus
 from skipcall_bridge.ports import (
     DeadLetterSink,
     IdempotencyGuard,
     NoIdempotency,
-    SequenceCreator,
     SigningSecrets,
+    SkipcallActions,
 )
-from skipcall_bridge.skipcall.models import Created, CreateSequenceDto, NotCreated
+from skipcall_bridge.skipcall.models import CallFailed, Created, CreateSequenceDto, Done
 from skipcall_bridge.sources import Source, SourceCatalog
 from skipcall_bridge.verify import SignedRequest
 
@@ -79,17 +94,24 @@ class Pipeline:
         self,
         catalog: SourceCatalog,
         secrets: SigningSecrets,
-        skipcall: SequenceCreator,
+        skipcall: SkipcallActions,
         dead_letters: DeadLetterSink,
         *,
         max_body_bytes: int,
         guard: IdempotencyGuard | None = None,
         identity: IdentityServices | None = None,
+        namer: SequenceNamer | None = None,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._catalog = catalog
         self._secrets = secrets
-        self._ports = _Ports(skipcall, dead_letters, guard or NoIdempotency(), identity)
+        self._ports = _Ports(
+            skipcall,
+            dead_letters,
+            guard or NoIdempotency(),
+            identity,
+            namer or SequenceNamer(MemoryLinks()),
+        )
         self._max_body_bytes = max_body_bytes
         self._wall_clock = wall_clock
 
@@ -154,10 +176,11 @@ class Pipeline:
 
 @dataclass(frozen=True)
 class _Ports:
-    skipcall: SequenceCreator
+    skipcall: SkipcallActions
     dead_letters: DeadLetterSink
     guard: IdempotencyGuard
     identity: IdentityServices | None
+    namer: SequenceNamer
 
 
 class _Run:
@@ -174,17 +197,26 @@ class _Run:
     # -- the events of a delivery ----------------------------------------------------------
 
     def events(self, events: list[_Event], deadline: Deadline) -> list[EventOutcome]:
-        outcomes: list[EventOutcome] = []
+        outcomes: dict[int, EventOutcome] = {}
+        held: list[Held] = []  # enrolments and removals, sent together at the end
         for position, event in enumerate(events):
-            left = len(events) - position
+            left = len(events) - position + len(held)  # held events need time to end too
             if deadline.remaining() <= _tail_reserve(left):
-                return outcomes + self._tail(events[position:])
+                rest = events[position:]
+                outcomes |= {e.index: o for e, o in zip(rest, self._tail(rest), strict=True)}
+                break
             logger.append_keys(delivery_id=event.delivery_id)
             try:
-                outcomes.append(self._once(event, deadline.less(_tail_reserve(left - 1))))
+                result = self._once(event, deadline.less(_tail_reserve(left - 1)))
             except _StoreDown:
-                return outcomes + [_unfinished(e) for e in events[position:]]
-        return outcomes
+                outcomes |= {e.index: _unfinished(e) for e in events[position:]}
+                break
+            if isinstance(result, Held):
+                held.append(result)
+            else:
+                outcomes[event.index] = result
+        outcomes |= self._flush(held, deadline)
+        return [outcomes[event.index] for event in events]
 
     def whole_body(
         self, event: _Event, errors: list[FieldError], status: OutcomeStatus
@@ -196,9 +228,11 @@ class _Run:
             return self._unmapped(event, errors, status, whole=True)
 
         try:
-            return self._once(event, None, store)
+            outcome = self._once(event, None, store)
         except _StoreDown:
             return _unfinished(event)
+        assert isinstance(outcome, EventOutcome)  # stored whole: never held
+        return outcome
 
     def report(self, outcomes: list[EventOutcome]) -> DeliveryReport:
         report = DeliveryReport(
@@ -224,13 +258,15 @@ class _Run:
         event: _Event,
         deadline: Deadline | None,
         work: Callable[[], EventOutcome] | None = None,
-    ) -> EventOutcome:
-        """Claim the event, do its work, record its outcome. Raises _StoreDown only when the
-        table cannot be reached before any work was done."""
+    ) -> EventOutcome | Held:
+        """Claim the event, do its work, record its outcome (a held enrolment is recorded by
+        `_flush`). Raises _StoreDown only when the table cannot be reached before any work
+        was done."""
         key = self._key(event)
         claimed = self._claim(event, key)
         if claimed is not None:
             return claimed
+        outcome: EventOutcome | Held
         try:
             if work is not None:
                 outcome = work()
@@ -246,6 +282,8 @@ class _Run:
             outcome = _unfinished(event).model_copy(
                 update={"pending_letter": _pending(failed.letter)}
             )
+        if isinstance(outcome, Held):
+            return outcome.keyed(key)
         self._record(key, outcome)
         return outcome
 
@@ -290,6 +328,7 @@ class _Run:
             retryable=False,
             error=ErrorInfo.model_validate(pending["error"]),
             sequence=pending.get("sequence"),
+            extra=pending.get("membership") or {},
         )
         try:
             outcome = self._stored(letter, (), "dead-lettered")
@@ -310,11 +349,12 @@ class _Run:
 
     # -- the work of one event -------------------------------------------------------------
 
-    def _handle(self, event: _Event, deadline: Deadline) -> EventOutcome:
+    def _handle(self, event: _Event, deadline: Deadline) -> EventOutcome | Held:
         source = self._source
+        resolution: Resolution | None = None
         try:
             resolution = source.resolution(self._p.identity, deadline)
-            dto = source.mapper.map(event.payload, resolution)
+            intent = source.mapper.map(event.payload, resolution)
         except EventMappingError as exc:
             return self._unmapped(event, exc.errors)
         except DirectoryUnavailable as exc:  # the replay maps it again, once Skipcall answers
@@ -322,8 +362,23 @@ class _Run:
         except Exception as exc:  # a bug must end this event, not the batch
             logger.exception("Mapping failed unexpectedly")
             return self._unmapped(event, [FieldError("event", _describe(exc))])
+        skipped = resolution.skipped if resolution is not None else []
+        if intent is None:
+            return EventOutcome(delivery_id=event.delivery_id, status="ignored")
+        if isinstance(intent, MembershipIntent):
+            return self._target(event, intent, resolution, deadline)
+        return self._create_sequence(event, intent, skipped, deadline)
+
+    def _create_sequence(
+        self,
+        event: _Event,
+        intent: CreateIntent,
+        skipped: list[dict[str, str]],
+        deadline: Deadline,
+    ) -> EventOutcome:
+        dto = intent.dto
         result = self._create(dto, deadline)
-        if isinstance(result, NotCreated):
+        if isinstance(result, CallFailed):
             return self._not_created(event, dto, result)
         metrics.add_metric(name="SequencesCreated", unit=MetricUnit.Count, value=1)
         sequence = (
@@ -331,15 +386,171 @@ class _Run:
             if result.sequence is not None
             else {"id": None, "name": dto.name}  # created, but Skipcall's answer was unreadable
         )
-        skipped = resolution.skipped if resolution is not None else []
         return EventOutcome(
             delivery_id=event.delivery_id,
             status="created",
+            action="create",
             sequence=sequence,
             skipped_contacts=skipped,
         )
 
-    def _create(self, dto: CreateSequenceDto, deadline: Deadline) -> Created | NotCreated:
+    def _target(
+        self,
+        event: _Event,
+        intent: MembershipIntent,
+        resolution: Resolution | None,
+        deadline: Deadline,
+    ) -> EventOutcome | Held:
+        """The enrolment's sequence id: given, or found (created once) by its name."""
+        skipped = resolution.skipped if resolution is not None else []
+        name = intent.target.name
+        if name is None:
+            return Held(
+                event.delivery_id,
+                event.index,
+                intent,
+                intent.target,
+                skipped,
+                payload=event.payload,
+            )
+        made: list[CreateSequenceDto] = []
+
+        def create() -> Created | CallFailed:
+            dto = self._source.mapper.creation(event.payload, name, resolution)
+            made.append(dto)
+            return self._create(dto, deadline)
+
+        try:  # an unenrol never creates: a sequence never made holds nobody to take out
+            result = self._p.namer.resolve(
+                name, create if intent.action == "enrol" else None, deadline
+            )
+        except EventMappingError as exc:  # the `sequence` block did not render
+            return self._unmapped(event, exc.errors)
+        except DirectoryUnavailable as exc:
+            result = exc.failure
+        if result is None:
+            logger.info("Unenrol from a sequence never created: nothing to do")
+            return Held(event.delivery_id, event.index, intent, intent.target, skipped).outcome()
+        dto = made[0].to_json() if made else None
+        if isinstance(result, CallFailed):
+            return self._membership_letter(event, intent, intent.target, result, dto)
+        target = Target(id=result.sequence_id, name=name)
+        if isinstance(result, CreatedNotLinked):
+            metrics.add_metric(name="SequencesCreated", unit=MetricUnit.Count, value=1)
+            return self._membership_letter(event, intent, target, result.failure, dto, created=True)
+        if result.created:
+            metrics.add_metric(name="SequencesCreated", unit=MetricUnit.Count, value=1)
+        return Held(
+            event.delivery_id,
+            event.index,
+            intent,
+            target,
+            skipped,
+            created=result.created,
+            sequence=dto,
+            payload=event.payload,
+        )
+
+    # -- enrolments and removals, grouped --------------------------------------------------
+
+    def _flush(self, held: list[Held], deadline: Deadline) -> dict[int, EventOutcome]:
+        """Send the held changes, grouped by sequence in as few calls as the limit allows;
+        then store the letters of the events whose calls failed, and record every event."""
+        failures: dict[int, CallFailed] = {}
+        for change in changes(held):
+            result = self._change(change, deadline)
+            if isinstance(result, CallFailed):
+                failures |= dict.fromkeys(change.holders, result)
+        outcomes = {
+            one.index: one.outcome()
+            for position, one in enumerate(held)
+            if position not in failures
+        }
+        failed = [(held[position], failure) for position, failure in sorted(failures.items())]
+        outcomes |= self._store_held(failed)
+        for one in held:
+            if outcomes[one.index].status != "unfinished":
+                self._record(one.key, outcomes[one.index])
+        return outcomes
+
+    def _store_held(self, failed: list[tuple[Held, CallFailed]]) -> dict[int, EventOutcome]:
+        """The letters of held events whose calls failed, stored together."""
+        letters = [(one, self._held_letter(one, failure)) for one, failure in failed]
+        try:
+            self._send([letter for _, letter in letters])
+        except Unavailable:  # enrolment is idempotent: the sender's retry may do it again
+            for one, _ in letters:
+                self._p.guard.release(one.key)
+            return {
+                one.index: _unfinished(_Event(one.index, one.delivery_id, None))
+                for one, _ in letters
+            }
+        return {one.index: _stored_outcome(letter, [], "dead-lettered") for one, letter in letters}
+
+    def _change(self, change: Change, deadline: Deadline) -> Done | CallFailed:
+        if deadline.expired:
+            return _budget_exhausted()
+        started = time.perf_counter()
+        skipcall = self._p.skipcall
+        try:
+            if change.action == "enrol":
+                result = skipcall.add_contacts(change.sequence_id, change.add_body(), deadline)
+            else:
+                result = skipcall.remove_contacts(
+                    change.sequence_id, change.remove_body(), deadline
+                )
+        except Exception as exc:  # idempotent: the replay may send it again safely
+            logger.exception("Skipcall client failed unexpectedly")
+            result = CallFailed(
+                Reason.SKIPCALL_UNAVAILABLE,
+                retryable=True,
+                attempts=1,
+                error=ErrorInfo(code="CLIENT_ERROR", message=_describe(exc)),
+            )
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        metrics.add_metric(name="SkipcallLatency", unit=MetricUnit.Milliseconds, value=elapsed_ms)
+        if isinstance(result, CallFailed):
+            logger.warning(
+                "Skipcall did not change the sequence's contacts",
+                extra={"action": change.action, "reason": result.reason, "error": result.error},
+            )
+        else:
+            name = "ContactsEnrolled" if change.action == "enrol" else "ContactsUnenrolled"
+            metrics.add_metric(name=name, unit=MetricUnit.Count, value=len(change.contact_ids))
+        return result
+
+    def _held_letter(self, one: Held, failure: CallFailed) -> DeadLetter:
+        event = _Event(one.index, one.delivery_id, one.payload)
+        return self._letter(
+            event,
+            reason=failure.reason,
+            retryable=failure.retryable,
+            error=failure.error,
+            sequence=one.sequence,
+            extra=membership_letter_fields(one.intent, one.target, one.created),
+        )
+
+    def _membership_letter(
+        self,
+        event: _Event,
+        intent: MembershipIntent,
+        target: Target,
+        failure: CallFailed,
+        dto: dict[str, Any] | None,
+        *,
+        created: bool = False,
+    ) -> EventOutcome:
+        letter = self._letter(
+            event,
+            reason=failure.reason,
+            retryable=failure.retryable,
+            error=failure.error,
+            sequence=dto,
+            extra=membership_letter_fields(intent, target, created),
+        )
+        return self._stored(letter, (), "dead-lettered")
+
+    def _create(self, dto: CreateSequenceDto, deadline: Deadline) -> Created | CallFailed:
         if deadline.expired:
             return _budget_exhausted()
         started = time.perf_counter()
@@ -347,7 +558,7 @@ class _Run:
             result = self._p.skipcall.create(dto, deadline)
         except Exception as exc:  # the request may have gone out: never sent again blindly
             logger.exception("Skipcall client failed unexpectedly")
-            result = NotCreated(
+            result = CallFailed(
                 Reason.OUTCOME_UNKNOWN,
                 retryable=False,
                 attempts=1,
@@ -355,7 +566,7 @@ class _Run:
             )
         elapsed_ms = (time.perf_counter() - started) * 1000
         metrics.add_metric(name="SkipcallLatency", unit=MetricUnit.Milliseconds, value=elapsed_ms)
-        if isinstance(result, NotCreated):
+        if isinstance(result, CallFailed):
             logger.warning(
                 "Skipcall did not create the sequence",
                 extra={"reason": result.reason, "attempts": result.attempts, "error": result.error},
@@ -424,7 +635,7 @@ class _Run:
         return self._stored(letter, errors, status)
 
     def _not_created(
-        self, event: _Event, dto: CreateSequenceDto | None, result: NotCreated
+        self, event: _Event, dto: CreateSequenceDto | None, result: CallFailed
     ) -> EventOutcome:
         letter = self._letter(
             event,
@@ -445,8 +656,10 @@ class _Run:
         sequence: dict[str, Any] | None,
         whole: bool = False,
         encoded: bool = False,
+        extra: dict[str, Any] | None = None,
     ) -> DeadLetter:
-        fields = {
+        fields: dict[str, Any] = {
+            **(extra or {}),
             "source": self._source.name,
             "deliveryId": event.delivery_id,
             "receivedAt": self._received_at,
@@ -494,23 +707,34 @@ def _tail_reserve(events_left: int) -> float:
 
 
 def _stored_outcome(
-    letter: DeadLetter, errors: Sequence[FieldError], status: OutcomeStatus
+    letter: DeadLetter,
+    errors: Sequence[FieldError],
+    status: OutcomeStatus,
+    action: Action | None = None,
 ) -> EventOutcome:
     return EventOutcome(
         delivery_id=letter.delivery_id,
         status=status,
         reason=letter.reason,
         errors=[error.as_dict() for error in errors],
+        action=action if action is not None else letter.action if status != "unmapped" else None,
     )
 
 
 def _pending(letter: DeadLetter) -> dict[str, Any]:
     """What a retry needs to rebuild the letter (the payload comes with the retry itself)."""
-    return {
+    pending: dict[str, Any] = {
         "reason": letter.reason.value,
         "error": letter.error.model_dump(mode="json"),
         "sequence": letter.sequence,
     }
+    if letter.action != "create":
+        pending["membership"] = letter.model_dump(
+            mode="json",
+            by_alias=True,
+            include={"action", "target", "contact_ids", "assignee", "created"},
+        )
+    return pending
 
 
 def _unfinished(event: _Event, retry_after_seconds: int = 30) -> EventOutcome:
@@ -521,8 +745,8 @@ def _unfinished(event: _Event, retry_after_seconds: int = 30) -> EventOutcome:
     )
 
 
-def _budget_exhausted() -> NotCreated:
-    return NotCreated(
+def _budget_exhausted() -> CallFailed:
+    return CallFailed(
         reason=Reason.BUDGET_EXHAUSTED,
         retryable=True,
         attempts=0,

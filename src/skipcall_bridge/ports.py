@@ -1,16 +1,27 @@
-"""What the pipeline and the replay need from the outside world, as small protocols.
+"""What the pipeline, the identity functions and the replay need from the outside world, as
+small protocols: signing secrets, Skipcall (sequences, contacts, directories), the dead-letter
+queue, deduplication, and the link table (CRM records and sequence names -> Skipcall ids).
 
-Adapters live in `aws/` and `skipcall/`; tests and benchmarks may supply their own.
+Adapters live in `aws/` and `skipcall/`; in-memory ones in `links.py`; tests and benchmarks may
+supply their own.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
 
 from skipcall_bridge.budget import Deadline
 from skipcall_bridge.envelope import DeadLetter
-from skipcall_bridge.skipcall.models import CreateResult, CreateSequenceDto
+from skipcall_bridge.skipcall.models import (
+    AddContactsBody,
+    CallFailed,
+    CallResult,
+    CreateResult,
+    CreateSequenceDto,
+    RemoveContactsBody,
+)
 from skipcall_bridge.skipcall.retry import RateLimit
 
 
@@ -24,8 +35,83 @@ class SequenceCreator(Protocol):
         """Create one sequence within the deadline; never raises for Skipcall's failures."""
 
 
-class PacedCreator(SequenceCreator, Protocol):
+class ContactMembership(Protocol):
+    """The contacts of a sequence. Both calls are idempotent in Skipcall."""
+
+    def add_contacts(
+        self, sequence_id: str, body: AddContactsBody, deadline: Deadline
+    ) -> CallResult: ...
+
+    def remove_contacts(
+        self, sequence_id: str, body: RemoveContactsBody, deadline: Deadline
+    ) -> CallResult: ...
+
+
+class SkipcallActions(SequenceCreator, ContactMembership, Protocol):
+    """What the pipeline does in Skipcall: create a sequence, enrol, unenrol."""
+
+
+class PacedActions(SkipcallActions, Protocol):
     rate_limit: RateLimit | None  # as of Skipcall's last answer: the replay paces itself by it
+
+
+class UserDirectory(Protocol):
+    def list_users(self, deadline: Deadline) -> list[Any] | CallFailed: ...
+
+
+class WorkspaceApi(Protocol):
+    def list_workspaces(self, deadline: Deadline) -> list[Any] | CallFailed: ...
+    def list_workspace_members(
+        self, workspace_id: str, deadline: Deadline
+    ) -> list[Any] | CallFailed: ...
+
+
+class ContactApi(Protocol):
+    def create_contact(self, contact: dict[str, Any], deadline: Deadline) -> str | CallFailed: ...
+
+
+class ContactLinks(Protocol):
+    """`source#CRM record id` -> Skipcall contact id. Raises Unavailable when the store is down."""
+
+    def get(self, link_id: str) -> str | None: ...
+    def put(self, link_id: str, contact_id: str) -> None: ...
+
+
+NameState = Literal["linked", "creating", "unknown"]
+
+
+@dataclass(frozen=True)
+class NameLink:
+    """What the link table holds for a sequence name: its id once created; before that, the
+    claim of the run creating it (`creating`), or `unknown` when that run could not tell
+    whether Skipcall created it."""
+
+    state: NameState
+    sequence_id: str | None = None
+    claimed_by: str | None = None
+    claimed_at: float | None = None
+
+
+class SequenceNames(Protocol):
+    """Sequence name -> id, written once. Every method raises Unavailable when the store is
+    down."""
+
+    def lookup(self, name: str) -> NameLink | None: ...
+
+    def claim(self, name: str, token: str, now: float) -> bool:
+        """Write a `creating` claim unless the name has a record: False when it had one."""
+
+    def link(self, name: str, sequence_id: str) -> None:
+        """Remember the name's sequence (over a claim, or an operator's correction)."""
+
+    def mark_unknown(self, name: str, token: str) -> None:
+        """The claim's creation may or may not have happened: keep it for a person."""
+
+    def release(self, name: str, token: str) -> None:
+        """Remove this run's claim: nothing was created, another run may create it."""
+
+    def forget(self, name: str) -> None:
+        """Remove the name's record, whatever it holds (an operator's decision)."""
 
 
 class DeadLetterSink(Protocol):

@@ -1,8 +1,11 @@
 """DLQ redrive: the scheduled ReplayFunction and `skipcall-bridge replay`.
 
-Each letter's events are sent to Skipcall again, paced by Skipcall's X-RateLimit-* headers,
+Each letter's events are acted on again (the same action: create, enrol or unenrol), paced by
+Skipcall's X-RateLimit-* headers,
 through the same deduplication as deliveries (phase `replay`), so a sender's retry and a replay
-never create a sequence twice. A MAPPING_FAILED letter, or one whose identities could not be
+never create a sequence twice. An enrol or unenrol letter keeps its resolved target and contact
+ids; a target created by name whose link was not written is linked first, never created again.
+A MAPPING_FAILED letter, or one whose identities could not be
 resolved, is mapped again from its payload with the current sources file; a letter that kept
 the whole body has its events selected again exactly as a delivery would (the filter, the batch
 split, the delivery ids). A success deletes the message. A failure goes back with attempts + 1
@@ -14,11 +17,12 @@ have created them) are left for a person unless `--include-unknown` or the sourc
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -27,15 +31,17 @@ from skipcall_bridge.budget import Deadline
 from skipcall_bridge.envelope import DeadLetter, ErrorInfo, Reason
 from skipcall_bridge.errors import BridgeError, DeliveryConflict, InvalidBody
 from skipcall_bridge.identity import DirectoryUnavailable, IdentityServices
-from skipcall_bridge.mapping import EventMappingError
+from skipcall_bridge.mapping import CreateIntent, EventMappingError, Intent, MembershipIntent
+from skipcall_bridge.membership import Change, Held, changes
+from skipcall_bridge.naming import CreatedNotLinked, SequenceNamer
 from skipcall_bridge.observability import logger, metrics
-from skipcall_bridge.ports import IdempotencyGuard, PacedCreator, ReplayQueue
+from skipcall_bridge.ports import IdempotencyGuard, PacedActions, ReplayQueue
 from skipcall_bridge.runtime import Runtime, current_runtime
-from skipcall_bridge.skipcall.models import Created, CreateSequenceDto, NotCreated
+from skipcall_bridge.skipcall.models import CallFailed, Created, CreateSequenceDto, Done
 from skipcall_bridge.sources import Source, SourceCatalog
 
 ReplayOutcome = Literal[
-    "replayed",  # created now
+    "replayed",  # done now (created, enrolled, unenrolled)
     "already-created",  # a replay had created it before (its message came back)
     "ignored",  # a kept body whose selection now finds nothing to do
     "failed",  # not created; back in the queue with attempts + 1
@@ -45,6 +51,7 @@ ReplayOutcome = Literal[
     "busy",  # another run holds it, or deduplication is down: left for later
     "would-replay",  # --dry-run
 ]
+T = TypeVar("T", Created | CallFailed, Done | CallFailed)
 # Skipcall's windows are a minute: never wait longer than one for the next request.
 MAX_PACING_WAIT_SECONDS = 61.0
 OUTCOMES: tuple[ReplayOutcome, ...] = (
@@ -114,7 +121,7 @@ class UnitTimeLimit:
 class _Failed(Exception):
     """One of the letter's events was not created: the letter goes back with this failure."""
 
-    def __init__(self, result: NotCreated) -> None:
+    def __init__(self, result: CallFailed) -> None:
         super().__init__(result.reason)
         self.result = result
 
@@ -127,7 +134,7 @@ class _Busy(Exception):
 class _Item:
     delivery_id: str
     payload: Any
-    sequence: dict[str, Any] | None  # the stored DTO, when it is still the one to send
+    intent: Intent | None  # what the letter kept, when it is still what to do; else mapped again
 
 
 class Replayer:
@@ -135,10 +142,11 @@ class Replayer:
         self,
         catalog: SourceCatalog,
         queue: ReplayQueue,
-        skipcall: PacedCreator,
+        skipcall: PacedActions,
         guard: IdempotencyGuard,
         *,
         identity: IdentityServices | None = None,
+        namer: SequenceNamer,
         max_attempts: int = 5,
         budget_seconds: float = 10.0,
         sleep: Callable[[float], None] = time.sleep,
@@ -149,6 +157,7 @@ class Replayer:
         self._skipcall = skipcall
         self._guard = guard
         self._identity = identity
+        self._namer = namer
         self._max_attempts = max_attempts
         self._budget = budget_seconds
         self._sleep = sleep
@@ -164,6 +173,7 @@ class Replayer:
             runtime.skipcall,
             runtime.guard,
             identity=runtime.identity,
+            namer=runtime.namer,
             max_attempts=runtime.settings.replay_max_attempts,
         )
 
@@ -235,7 +245,7 @@ class Replayer:
             return "would-replay", letter.reason
         try:
             items = self._items(letter, source)
-            created = [self._create_once(letter, source, item) for item in items]
+            created = [self._act_once(letter, source, item) for item in items]
         except _Failed as failed:
             return self._requeue(receipt, letter, failed.result), failed.result.reason
         except _Busy:
@@ -247,9 +257,9 @@ class Replayer:
 
     def _items(self, letter: DeadLetter, source: Source | None) -> list[_Item]:
         """The events this letter stands for, as a delivery would have selected them."""
-        remap = letter.reason is Reason.MAPPING_FAILED
+        kept = None if letter.reason is Reason.MAPPING_FAILED else _kept_intent(letter)
         if letter.payload_scope == "event":
-            return [_Item(letter.delivery_id, letter.payload, None if remap else letter.sequence)]
+            return [_Item(letter.delivery_id, letter.payload, kept)]
         if source is None:
             raise _Failed(_not_mapped(f"no source named {letter.source!r} is configured"))
         raw = letter.stored_body()
@@ -262,13 +272,13 @@ class Replayer:
             if letter.event_index >= len(events):
                 raise _Failed(_not_mapped("the body no longer has this event"))
             event = events[letter.event_index]
-            return [_Item(letter.delivery_id, event, None if remap else letter.sequence)]
+            return [_Item(letter.delivery_id, event, kept)]
         ids = source.delivery_ids(events, lambda: letter.delivery_id)
         pairs = zip(ids, events, strict=True)
         return [_Item(delivery_id, event, None) for delivery_id, event in pairs]
 
-    def _create_once(self, letter: DeadLetter, source: Source | None, item: _Item) -> bool:
-        """True: created now; False: a replay had created it before. Raises _Failed, _Busy."""
+    def _act_once(self, letter: DeadLetter, source: Source | None, item: _Item) -> bool:
+        """True: done now; False: a replay had done it before. Raises _Failed, _Busy."""
         fingerprint = source.fingerprint(item.payload) if source else item.payload
         key = {
             "source": letter.source,
@@ -276,7 +286,6 @@ class Replayer:
             "phase": "replay",
             "payload": fingerprint,
         }
-        dto = self._dto(letter, source, item)
         try:
             stored = self._guard.claim(key)
         except DeliveryConflict:
@@ -289,23 +298,88 @@ class Replayer:
         if stored is not None:
             return False
         try:
-            result = self._create(dto)
-        except Exception:
+            done = self._act(letter, source, item)
+        except Exception:  # _Failed, or a bug: nothing is recorded, a later run may do it
             self._guard.release(key)
             raise
-        if isinstance(result, NotCreated):
-            self._guard.release(key)
-            raise _Failed(result)
-        sequence_id = result.sequence.id if result.sequence else None
         try:
-            self._guard.complete(key, {"sequenceId": sequence_id})
-        except BridgeError:  # created all the same: the letter must go, or it would be again
+            self._guard.complete(key, done)
+        except BridgeError:  # done all the same: the letter must go, or it would be again
             logger.error("Replay outcome not recorded", extra={"deliveryId": item.delivery_id})
         return True
 
-    def _dto(self, letter: DeadLetter, source: Source | None, item: _Item) -> CreateSequenceDto:
-        if item.sequence is not None:
-            return CreateSequenceDto.model_validate(item.sequence)
+    def _act(self, letter: DeadLetter, source: Source | None, item: _Item) -> dict[str, Any]:
+        """The event's action, once more; what the replay record keeps. Raises _Failed."""
+        intent = item.intent if item.intent is not None else self._map(letter, source, item)
+        if intent is None:
+            return {"action": None}
+        if isinstance(intent, CreateIntent):
+            result = self._paced(lambda deadline: self._skipcall.create(intent.dto, deadline))
+            if isinstance(result, CallFailed):
+                raise _Failed(result)
+            return {"sequenceId": result.sequence.id if result.sequence else None}
+        sequence_id = self._target_id(letter, source, item, intent)
+        if sequence_id is None:
+            return {"action": intent.action, "sequenceId": None}
+        target = intent.target.model_copy(update={"id": sequence_id})
+        for change in changes([Held(item.delivery_id, 0, intent, target, [])]):
+            done = self._paced(functools.partial(self._change, change))
+            if isinstance(done, CallFailed):
+                raise _Failed(done)
+        return {"action": intent.action, "sequenceId": sequence_id}
+
+    def _change(self, change: Change, deadline: Deadline) -> Done | CallFailed:
+        if change.action == "enrol":
+            return self._skipcall.add_contacts(change.sequence_id, change.add_body(), deadline)
+        return self._skipcall.remove_contacts(change.sequence_id, change.remove_body(), deadline)
+
+    def _target_id(
+        self, letter: DeadLetter, source: Source | None, item: _Item, intent: MembershipIntent
+    ) -> str | None:
+        """The target's id: kept in the letter (linked first, when the receiver created it
+        but could not link it), or found, or created once, by its name (None: an unenrol
+        from a name never created)."""
+        target = intent.target
+        if target.id is not None:
+            if target.name is not None and letter.created:
+                failed = self._namer.remember(target.name, target.id)
+                if failed is not None:
+                    raise _Failed(failed)
+            return target.id
+        assert target.name is not None
+        name = target.name
+
+        def create() -> Created | CallFailed:
+            dto = self._creation(letter, source, item, name)
+            return self._paced(lambda deadline: self._skipcall.create(dto, deadline))
+
+        result = self._namer.resolve(
+            name, create if intent.action == "enrol" else None, Deadline(self._budget)
+        )
+        if result is None:
+            return None  # never created: nobody to take out
+        if isinstance(result, CallFailed):
+            raise _Failed(result)
+        if isinstance(result, CreatedNotLinked):
+            raise _Failed(result.failure)  # not linked: the letter goes back, keeping nothing
+        return result.sequence_id
+
+    def _creation(
+        self, letter: DeadLetter, source: Source | None, item: _Item, name: str
+    ) -> CreateSequenceDto:
+        if letter.sequence is not None:
+            return CreateSequenceDto.model_validate({**letter.sequence, "name": name})
+        if source is None:
+            raise _Failed(_not_mapped(f"no source named {letter.source!r} is configured"))
+        try:
+            resolution = source.resolution(self._identity, Deadline(self._budget))
+            return source.mapper.creation(item.payload, name, resolution)
+        except EventMappingError as exc:
+            raise _Failed(_not_mapped(str(exc))) from None
+        except DirectoryUnavailable as exc:
+            raise _Failed(exc.failure) from None
+
+    def _map(self, letter: DeadLetter, source: Source | None, item: _Item) -> Intent:
         if source is None:
             raise _Failed(_not_mapped(f"no source named {letter.source!r} is configured"))
         try:
@@ -316,15 +390,16 @@ class Replayer:
         except DirectoryUnavailable as exc:
             raise _Failed(exc.failure) from None
 
-    def _create(self, dto: CreateSequenceDto) -> Created | NotCreated:
+    def _paced(self, call: Callable[[Deadline], T]) -> T:
+        """One call to Skipcall, after the wait its rate-limit headers ask for."""
         limit = self._skipcall.rate_limit
         if limit is not None:
             wait = limit.wait_before_next(self._wall_clock())
             if wait > 0:
                 self._sleep(min(wait, MAX_PACING_WAIT_SECONDS))
-        return self._skipcall.create(dto, Deadline(self._budget))
+        return call(Deadline(self._budget))
 
-    def _requeue(self, receipt: str, letter: DeadLetter, failure: NotCreated) -> ReplayOutcome:
+    def _requeue(self, receipt: str, letter: DeadLetter, failure: CallFailed) -> ReplayOutcome:
         again = letter.model_copy(
             update={
                 "attempts": letter.attempts + 1,
@@ -341,17 +416,28 @@ class Replayer:
         return "gave-up" if exhausted else "failed"
 
 
-def _not_mapped(message: str) -> NotCreated:
+def _kept_intent(letter: DeadLetter) -> Intent | None:
+    """What the letter kept to do, or None when the event must be mapped again."""
+    if letter.action == "create":
+        if letter.sequence is None:
+            return None
+        return CreateIntent(CreateSequenceDto.model_validate(letter.sequence))
+    if letter.target is None or not letter.contact_ids:
+        return None
+    return MembershipIntent(letter.action, letter.target, letter.contact_ids, letter.assignee)
+
+
+def _not_mapped(message: str) -> CallFailed:
     error = ErrorInfo(status=422, code="MAPPING_FAILED", message=message or "It did not map.")
-    return NotCreated(Reason.MAPPING_FAILED, retryable=False, attempts=0, error=error)
+    return CallFailed(Reason.MAPPING_FAILED, retryable=False, attempts=0, error=error)
 
 
-def _conflict() -> NotCreated:
+def _conflict() -> CallFailed:
     error = ErrorInfo(
         code="DELIVERY_CONFLICT",
         message="A replay of this delivery id with another payload exists; check both.",
     )
-    return NotCreated(Reason.SKIPCALL_REJECTED, retryable=False, attempts=0, error=error)
+    return CallFailed(Reason.SKIPCALL_REJECTED, retryable=False, attempts=0, error=error)
 
 
 def _key(letter: DeadLetter | None) -> tuple[str, str]:

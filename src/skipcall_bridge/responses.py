@@ -17,6 +17,9 @@ from skipcall_bridge.errors import (
 if TYPE_CHECKING:  # the domain's models load with the runtime, not on cold start
     from skipcall_bridge.outcomes import DeliveryReport, EventOutcome
 
+# A delivery whose every event was done (DeliveryReport.status), answered 201.
+SUCCESSES = frozenset({"created", "enrolled", "unenrolled", "done"})
+
 STATUS_BY_CODE: dict[str, int] = {
     "INVALID_JSON": 400,
     "INVALID_XML": 400,
@@ -80,8 +83,10 @@ def delivery_response(report: DeliveryReport) -> Response[Any]:  # noqa: PLR0911
         # Salesforce resends until it reads Ack true. Every event is now created, stored in
         # the DLQ or known already, so a NACK would only make it send the same notifications.
         return Response(status_code=200, content_type=SOAP_CONTENT_TYPE, body=SALESFORCE_ACK)
-    if status == "ignored":
-        return json_response(200, {"status": "ignored", "events": []})
+    if status == "ignored":  # nothing selected, or every action rendered nothing
+        return json_response(
+            200, {"status": "ignored", "events": [_outcome(e) for e in report.events]}
+        )
     if status == "conflict":
         return error_response(
             DeliveryConflict(
@@ -108,17 +113,23 @@ def delivery_response(report: DeliveryReport) -> Response[Any]:  # noqa: PLR0911
             for event in report.dead_lettered
         ]
     body["events"] = [_outcome(outcome) for outcome in report.events]
-    return json_response(201 if status == "created" else 202, body)
+    return json_response(201 if status in SUCCESSES else 202, body)
 
 
 def _outcome(outcome: EventOutcome) -> dict[str, Any]:
     answer: dict[str, Any] = {"deliveryId": outcome.delivery_id}
-    if outcome.status == "created":
-        answer |= {"status": "created", "sequenceId": outcome.sequence_id}
+    if outcome.action is not None:
+        answer["action"] = outcome.action
+    if outcome.status in ("created", "enrolled", "unenrolled"):
+        answer |= {"status": outcome.status, "sequenceId": outcome.sequence_id}
+        if outcome.status != "created":
+            answer["contactIds"] = outcome.contact_ids
+        if outcome.created:
+            answer["created"] = True
         if outcome.skipped_contacts:
             answer["skippedContacts"] = outcome.skipped_contacts
-    elif outcome.status == "conflict":
-        answer["status"] = "conflict"
+    elif outcome.status in ("conflict", "ignored"):
+        answer["status"] = outcome.status
     else:
         status = "unmapped" if outcome.reason == "MAPPING_FAILED" else "dead-lettered"
         answer |= {"status": status, "reason": outcome.reason}

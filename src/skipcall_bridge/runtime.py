@@ -16,9 +16,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from skipcall_bridge.aws.dead_letter import SqsDeadLetterQueue
+    from skipcall_bridge.aws.links import DynamoDbLinks
     from skipcall_bridge.identity import IdentityServices
+    from skipcall_bridge.links import MemoryLinks
+    from skipcall_bridge.naming import SequenceNamer
     from skipcall_bridge.pipeline import Pipeline
-    from skipcall_bridge.ports import IdempotencyGuard
+    from skipcall_bridge.ports import ContactLinks, IdempotencyGuard
     from skipcall_bridge.settings import Settings
     from skipcall_bridge.skipcall.client import SkipcallClient
     from skipcall_bridge.sources import SourceCatalog
@@ -36,11 +39,13 @@ class Runtime:
     dead_letters: SqsDeadLetterQueue
     guard: IdempotencyGuard
     identity: IdentityServices
+    namer: SequenceNamer
 
 
 def build_runtime(settings: Settings) -> Runtime:
     from skipcall_bridge.aws.dead_letter import SqsDeadLetterQueue
     from skipcall_bridge.aws.secrets import SecretsManagerStore
+    from skipcall_bridge.naming import SequenceNamer
     from skipcall_bridge.pipeline import Pipeline
     from skipcall_bridge.skipcall.client import SkipcallClient
     from skipcall_bridge.sources import load_sources
@@ -52,7 +57,9 @@ def build_runtime(settings: Settings) -> Runtime:
     skipcall = SkipcallClient(settings.skipcall_api_url, secrets)
     dead_letters = SqsDeadLetterQueue(settings.dead_letter_queue_url, settings.aws_region)
     guard = idempotency_guard(settings)
-    identity = identity_services(settings, skipcall)
+    links = link_table(settings)
+    identity = identity_services(settings, skipcall, links)
+    namer = SequenceNamer(links)
     pipeline = Pipeline(
         catalog,
         secrets,
@@ -61,6 +68,7 @@ def build_runtime(settings: Settings) -> Runtime:
         max_body_bytes=settings.max_body_bytes,
         guard=guard,
         identity=identity,
+        namer=namer,
     )
     return Runtime(
         settings=settings,
@@ -70,27 +78,34 @@ def build_runtime(settings: Settings) -> Runtime:
         dead_letters=dead_letters,
         guard=guard,
         identity=identity,
+        namer=namer,
     )
 
 
-def identity_services(settings: Settings, skipcall: SkipcallClient) -> IdentityServices:
-    from skipcall_bridge.aws.contact_links import DynamoDbContactLinks
+def link_table(settings: Settings) -> DynamoDbLinks | MemoryLinks:
+    """LINKS_TABLE, or links kept per container when it is unset."""
+    from skipcall_bridge.aws.links import DynamoDbLinks
+    from skipcall_bridge.links import MemoryLinks
+
+    if settings.links_table:
+        return DynamoDbLinks(settings.links_table, settings.aws_region)
+    return MemoryLinks()
+
+
+def identity_services(
+    settings: Settings, skipcall: SkipcallClient, links: ContactLinks
+) -> IdentityServices:
     from skipcall_bridge.identity import (
-        ContactLinks,
         ContactResolver,
         IdentityServices,
         MemberDirectory,
-        MemoryContactLinks,
+        WorkspaceDirectory,
     )
 
-    links: ContactLinks = (
-        DynamoDbContactLinks(settings.contact_links_table, settings.aws_region)
-        if settings.contact_links_table
-        else MemoryContactLinks()
-    )
     return IdentityServices(
         MemberDirectory(skipcall, settings.members_cache_seconds),
         ContactResolver(skipcall, links),
+        WorkspaceDirectory(skipcall, settings.members_cache_seconds),
     )
 
 

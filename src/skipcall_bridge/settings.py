@@ -8,7 +8,7 @@ from ipaddress import ip_address
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from skipcall_bridge.errors import ConfigurationError
 
@@ -36,7 +36,13 @@ class Settings(BaseModel):
     public_base_url: str | None = Field(
         default=None, alias="PUBLIC_BASE_URL", pattern=r"^https?://[^?#]+$"
     )
-    contact_links_table: str | None = Field(default=None, alias="CONTACT_LINKS_TABLE")
+    # The link table: CRM contacts and sequence names -> Skipcall ids. CONTACT_LINKS_TABLE is
+    # its former name, still read.
+    links_table: str | None = Field(
+        default=None,
+        alias="LINKS_TABLE",
+        validation_alias=AliasChoices("LINKS_TABLE", "CONTACT_LINKS_TABLE"),
+    )
     members_cache_seconds: int = Field(default=300, alias="MEMBERS_CACHE_SECONDS", ge=0)
     replay_max_attempts: int = Field(default=5, alias="REPLAY_MAX_ATTEMPTS", ge=1, le=100)
     aws_region: str | None = Field(default=None, alias="AWS_REGION")

@@ -11,14 +11,24 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, get_args
 
 from jmespath.exceptions import JMESPathError
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from skipcall_bridge.budget import Deadline
 from skipcall_bridge.errors import ConfigurationError
 from skipcall_bridge.identity import ContactRules, IdentityServices, Resolution
 from skipcall_bridge.mapping import (
+    ACTIONS,
+    PLACEHOLDER,
+    ActionMapper,
     EventSelector,
-    SequenceMapper,
     TemplateSyntaxError,
     compile_expression,
     compile_template,
@@ -31,9 +41,11 @@ from skipcall_bridge.verify.schemes import SCHEME_NAMES, AuthConfig, UnmappedSta
 
 T = TypeVar("T")
 SOURCE_NAME = r"^[a-z0-9][a-z0-9_-]{0,63}$"
-ContactField = Literal["id", "firstName", "lastName", "name", "phone", "phones", "email", "company"]
+ContactField = Literal[
+    "id", "firstName", "lastName", "name", "phone", "phones", "email", "company", "aliases"
+]  # fmt: skip
 CONTACT_DEFAULTS = {name: name for name in get_args(ContactField)}
-IDENTITY_CALL = re.compile(r"\b(member|contact)\s*\(")
+IDENTITY_CALL = re.compile(r"\b(member|contact|linked)\s*\(")
 
 
 def _check_compiles(compile_: Callable[[T], object], value: T) -> T:
@@ -46,11 +58,12 @@ def _check_compiles(compile_: Callable[[T], object], value: T) -> T:
 
 
 class SequenceTemplates(BaseModel):
-    """One template per CreateSequenceDto field; unknown fields are refused at load."""
+    """One template per CreateSequenceDto field; unknown fields are refused at load. `name` may
+    be left out only where the name comes from a `target`."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: JsonValue
+    name: JsonValue = None
     creatorId: JsonValue
     assignedToIds: JsonValue
     contactIds: JsonValue = None
@@ -61,13 +74,45 @@ class SequenceTemplates(BaseModel):
         return _check_compiles(compile_template, value)
 
 
+class TargetTemplates(BaseModel):
+    """The sequence an enrol or unenrol acts on: `{"id": ...}`, or `{"name": ...}`, the sequence
+    with this name, created from `sequence` the first time it is needed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: JsonValue = None
+    name: JsonValue = None
+
+    @model_validator(mode="after")
+    def _one_of_id_or_name(self) -> TargetTemplates:
+        given = [value for value in (self.id, self.name) if value is not None]
+        if len(given) != 1:
+            raise ValueError('give exactly one of "id" and "name"')
+        _check_compiles(compile_template, given[0])
+        return self
+
+
+def _constant(template: JsonValue) -> JsonValue | None:
+    """The template's value when it has no placeholder, else None."""
+    if isinstance(template, str) and PLACEHOLDER.search(template):
+        return None
+    return template
+
+
 class SourceConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     auth: AuthConfig
     events: str | None = None
     delivery_id: str | None = Field(default=None, alias="deliveryId")
-    sequence: SequenceTemplates
+    # What each event does: create (a new sequence from `sequence`), enrol or unenrol (the
+    # contacts of `contactIds` into or out of `target`); a template, null/empty = ignored.
+    action: JsonValue = "create"
+    sequence: SequenceTemplates | None = None
+    target: TargetTemplates | None = None
+    contact_ids: JsonValue = Field(default=None, alias="contactIds")
+    assign_to: JsonValue = Field(default=None, alias="assignTo")  # an email or CRM owner id
+    workspace_id: str | None = Field(default=None, alias="workspaceId")
     budget_seconds: float | None = Field(default=None, alias="budgetSeconds", gt=0, le=25)
     # Identity resolution: member() looks here first (email or CRM owner id -> membership id);
     # contact() reads the CRM object's fields through `contact` and normalises phone numbers
@@ -82,6 +127,33 @@ class SourceConfig(BaseModel):
     # replay send it again (a rare duplicate rather than a manual check).
     on_unknown_outcome: Literal["keep", "retry"] = Field(default="keep", alias="onUnknownOutcome")
     unmapped_status: UnmappedStatus | None = Field(default=None, alias="unmappedStatus")
+
+    @field_validator("action", "contact_ids", "assign_to")
+    @classmethod
+    def _template_compiles(cls, value: JsonValue) -> JsonValue:
+        return _check_compiles(compile_template, value)
+
+    @model_validator(mode="after")
+    def _action_has_what_it_needs(self) -> SourceConfig:
+        action = _constant(self.action)
+        if action is not None and action not in ACTIONS:
+            raise ValueError(f"action: {json.dumps(action)} is not one of {', '.join(ACTIONS)}")
+        if action == "create" and (self.sequence is None or self.sequence.name is None):
+            raise ValueError("action create: `sequence` (with its name) is required")
+        moves = action in ("enrol", "unenrol") or (
+            action is None and (self.target is not None or self.contact_ids is not None)
+        )
+        if moves and (self.target is None or self.contact_ids is None):
+            raise ValueError("action enrol/unenrol: `target` and `contactIds` are required")
+        # (an action template that renders enrol without it fails that event's mapping)
+        by_name = self.target is not None and self.target.name is not None
+        if by_name and action == "enrol" and self.sequence is None:
+            raise ValueError(
+                "target by name: `sequence` (creatorId, assignedToIds) is required to create it"
+            )
+        if self.assign_to is not None and action in ("create", "unenrol"):
+            raise ValueError("assignTo: only an enrol assigns contacts")
+        return self
 
     @field_validator("contact")
     @classmethod
@@ -141,7 +213,7 @@ class Source:
     config: SourceConfig
     verifier: Verifier
     events: EventSelector
-    mapper: SequenceMapper
+    mapper: ActionMapper
     event_id: Callable[[Any], Any] | None
     budget_seconds: float
     body_format: BodyFormat
@@ -163,11 +235,22 @@ class Source:
             config=config,
             verifier=build_verifier(auth),
             events=EventSelector(config.events or auth.default_events),
-            mapper=SequenceMapper(config.sequence.model_dump(exclude_unset=True)),
+            mapper=ActionMapper(
+                config.action,
+                config.sequence.model_dump(exclude_unset=True) if config.sequence else None,
+                config.target.model_dump(exclude_none=True) if config.target else None,
+                config.contact_ids,
+                config.assign_to,
+            ),
             event_id=compile_expression(delivery_id) if delivery_id else None,
             budget_seconds=config.budget_seconds or auth.default_budget_seconds,
             body_format=auth.body_format,
-            uses_identity=bool(IDENTITY_CALL.search(json.dumps(config.sequence.model_dump()))),
+            uses_identity=config.assign_to is not None
+            or bool(
+                IDENTITY_CALL.search(
+                    json.dumps(config.model_dump(include={"sequence", "target", "contact_ids"}))
+                )
+            ),
             volatile_fields=tuple(
                 path
                 for expression in dict.fromkeys(
@@ -182,6 +265,7 @@ class Source:
                     for name, expression in {**CONTACT_DEFAULTS, **config.contact}.items()
                 },
                 default_region=config.default_region,
+                workspace_id=config.workspace_id,
             ),
         )
 

@@ -22,6 +22,13 @@ from skipcall_bridge.sources import load_sources
 from .conftest import EXAMPLE_SOURCES, Stack
 
 CATALOG = load_sources(EXAMPLE_SOURCES)
+ENROL_SOURCES = {
+    "hubspot-enrol",
+    "hubspot-deals",
+    "pipedrive-enrol",
+    "close-enrol",
+    "automation-enrol",
+}
 EXPECTED_NAMES = {
     "hubspot": ["HubSpot contact.creation 1201", "HubSpot contact.propertyChange 1202"],
     "hubspot-workflow": ["Call Ada Lovelace (Analytical Engines)"],
@@ -43,7 +50,8 @@ def test_health(stack: Stack) -> None:
 
 
 def test_every_example_source_has_a_sample() -> None:
-    assert set(SAMPLE_BODIES) == set(CATALOG.names) == set(EXPECTED_NAMES)
+    """The create presets here, the enrol presets in test_actions."""
+    assert set(SAMPLE_BODIES) == set(CATALOG.names) == set(EXPECTED_NAMES) | ENROL_SOURCES
 
 
 @pytest.mark.parametrize("source", sorted(EXPECTED_NAMES))

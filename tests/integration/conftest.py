@@ -16,7 +16,7 @@ import urllib3
 from skipcall_bridge.local.gateway import LocalContext, to_event
 from skipcall_bridge.local.sandbox import SkipcallSandbox
 from skipcall_bridge.local.stack import (
-    CONTACT_LINKS_TABLE,
+    LINKS_TABLE,
     MotoServer,
     create_dead_letter_queue,
     create_idempotency_table,
@@ -163,7 +163,7 @@ def receiver(
     secrets.create_secret(Name="it/n8n", SecretString=SW_SECRET)
     queue_url = create_dead_letter_queue(moto, "it-dlq")
     create_idempotency_table(moto)  # deduplication on, as deployed
-    create_table(moto, CONTACT_LINKS_TABLE)
+    create_table(moto, LINKS_TABLE)
     sources = tmp_path / "sources.json"
     sources.write_text(json.dumps(SOURCES))
     environment = receiver_environment(moto.url, sandbox.url, queue_url, sources)

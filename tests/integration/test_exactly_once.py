@@ -29,7 +29,7 @@ from .conftest import BEARER_TOKEN, CREATOR, EVENT, SOURCES, SW_SECRET, Receiver
 def replay(max_attempts: int = 10, **filters: object) -> ReplaySummary:
     runtime = current_runtime()
     replayer = Replayer(runtime.catalog, runtime.dead_letters, runtime.skipcall, runtime.guard,
-                        max_attempts=max_attempts)  # fmt: skip
+                        namer=runtime.namer, max_attempts=max_attempts)  # fmt: skip
     return replayer.run(ReplayFilter(**filters))  # type: ignore[arg-type]
 
 

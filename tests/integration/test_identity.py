@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from skipcall_bridge.local.stack import LINKS_TABLE
 from skipcall_bridge.replay import Replayer, ReplayFilter
 from skipcall_bridge.runtime import current_runtime
 
@@ -55,7 +56,7 @@ def test_owner_and_contact_become_skipcall_ids(crm: Receiver) -> None:
         {"id": "crm-2", "reason": "no usable phone number"}
     ]
     link = crm.moto.client("dynamodb").get_item(
-        TableName="skipcall-bridge-contact-links", Key={"id": {"S": "crm#crm-1"}}
+        TableName=LINKS_TABLE, Key={"id": {"S": "crm#crm-1"}}
     )
     assert link["Item"]["contactId"]["S"] == contact["id"]
 

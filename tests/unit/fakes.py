@@ -11,10 +11,10 @@ from skipcall_bridge.budget import Deadline
 from skipcall_bridge.envelope import MAX_LETTER_BYTES, DeadLetter, ErrorInfo, Reason
 from skipcall_bridge.errors import DeliveryConflict, InProgress, Unavailable
 from skipcall_bridge.skipcall.models import (
+    CallFailed,
     Created,
     CreateResult,
     CreateSequenceDto,
-    NotCreated,
     SequenceDto,
 )
 
@@ -44,7 +44,7 @@ class ScriptedSkipcall:
     """Answers each create with the next scripted result, or with the fault `fault_for` names
     for the DTO; creates otherwise. `created` holds what Skipcall really created."""
 
-    script: list[NotCreated] = field(default_factory=list)
+    script: list[CallFailed] = field(default_factory=list)
     received: list[CreateSequenceDto] = field(default_factory=list)
     created: list[CreateSequenceDto] = field(default_factory=list)
     fault_for: Callable[[CreateSequenceDto], str | None] = lambda dto: None
@@ -58,12 +58,12 @@ class ScriptedSkipcall:
             return unavailable(attempts=4)
         if fault == "429":
             error = ErrorInfo(status=429, code="HTTP_429", message="slow down")
-            return NotCreated(Reason.RATE_LIMITED, True, 2, error)
+            return CallFailed(Reason.RATE_LIMITED, True, 2, error)
         if fault in ("timeout", "timeout-created"):  # the answer was lost; maybe it was done
             if fault == "timeout-created":
                 self.created.append(dto)
             lost = ErrorInfo(code="TIMEOUT", message="no answer")
-            return NotCreated(Reason.OUTCOME_UNKNOWN, False, 1, lost)
+            return CallFailed(Reason.OUTCOME_UNKNOWN, False, 1, lost)
         if fault == "raise":
             raise RuntimeError("client bug")
         self.created.append(dto)
@@ -129,8 +129,8 @@ class MemoryIdempotency:
             self.records.pop((key["source"], key["deliveryId"], key["phase"]), None)
 
 
-def unavailable(attempts: int = 3) -> NotCreated:
-    return NotCreated(
+def unavailable(attempts: int = 3) -> CallFailed:
+    return CallFailed(
         Reason.SKIPCALL_UNAVAILABLE,
         retryable=True,
         attempts=attempts,

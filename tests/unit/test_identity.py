@@ -15,11 +15,11 @@ from skipcall_bridge.identity import (
     DirectoryUnavailable,
     IdentityServices,
     MemberDirectory,
-    MemoryContactLinks,
     normalise_phones,
 )
-from skipcall_bridge.mapping import EventMappingError
-from skipcall_bridge.skipcall.models import NotCreated
+from skipcall_bridge.links import MemoryLinks
+from skipcall_bridge.mapping import CreateIntent, EventMappingError
+from skipcall_bridge.skipcall.models import CallFailed
 from skipcall_bridge.sources import SourceCatalog, parse_sources
 
 OWNER = "7d1f6a52-1c7e-4d4e-9a55-0f3c2b1a0001"
@@ -34,21 +34,21 @@ class Clock:
 
 
 class FakeSkipcall:
-    def __init__(self, users: list[Any] | NotCreated) -> None:
+    def __init__(self, users: list[Any] | CallFailed) -> None:
         self.users = users
         self.user_reads = 0
         self.created: list[dict[str, Any]] = []
 
-    def list_users(self, deadline: Deadline) -> list[Any] | NotCreated:
+    def list_users(self, deadline: Deadline) -> list[Any] | CallFailed:
         self.user_reads += 1
         return self.users
 
-    def create_contact(self, contact: dict[str, Any], deadline: Deadline) -> str | NotCreated:
+    def create_contact(self, contact: dict[str, Any], deadline: Deadline) -> str | CallFailed:
         self.created.append(contact)
         return f"contact-{len(self.created)}"
 
 
-DOWN = NotCreated(
+DOWN = CallFailed(
     Reason.SKIPCALL_UNAVAILABLE, True, 2, ErrorInfo(status=503, code="X", message="down")
 )
 
@@ -125,14 +125,14 @@ def source(**config: Any):  # type: ignore[no-untyped-def]
     return found
 
 
-def map_event(
-    src: Any, event: Any, skipcall: FakeSkipcall, links: MemoryContactLinks | None = None
-):  # type: ignore[no-untyped-def]
+def map_event(src: Any, event: Any, skipcall: FakeSkipcall, links: MemoryLinks | None = None):  # type: ignore[no-untyped-def]
     services = IdentityServices(
-        MemberDirectory(skipcall, 300), ContactResolver(skipcall, links or MemoryContactLinks())
+        MemberDirectory(skipcall, 300), ContactResolver(skipcall, links or MemoryLinks())
     )
     resolution = services.resolution("crm", src.config.members, src.contact_rules, Deadline(5))
-    return src.mapper.map(event, resolution), resolution
+    intent = src.mapper.map(event, resolution)
+    assert isinstance(intent, CreateIntent)
+    return intent.dto, resolution
 
 
 def test_the_members_map_wins_over_the_directory() -> None:
@@ -160,7 +160,7 @@ def test_contacts_are_created_once_linked_and_skipped_without_a_phone() -> None:
         {"crmId": 1, "fullName": "Marie Curie", "phones": [{"number": "01 23 45 67 89"}]},
         {"crmId": 2, "fullName": "No Phone", "phones": []},
     ]}  # fmt: skip
-    skipcall, links = FakeSkipcall([]), MemoryContactLinks()
+    skipcall, links = FakeSkipcall([]), MemoryLinks()
     dto, resolution = map_event(src, event, skipcall, links)
     assert dto.contactIds == ["contact-1"]
     assert skipcall.created == [

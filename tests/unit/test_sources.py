@@ -32,7 +32,8 @@ def problems(sources: dict[str, Any]) -> str:
 def test_the_example_file_loads_with_a_preset_per_sender() -> None:
     catalog = load_sources(ROOT / "sources.example.json")
     assert catalog.names == [
-        "attio", "close", "hubspot", "hubspot-workflow", "make", "n8n", "pipedrive",
+        "attio", "automation-enrol", "close", "close-enrol", "hubspot", "hubspot-deals",
+        "hubspot-enrol", "hubspot-workflow", "make", "n8n", "pipedrive", "pipedrive-enrol",
         "salesforce", "salesforce-flow", "zapier",
     ]  # fmt: skip
     assert "skipcall-bridge/sources/hubspot" in catalog.secret_ids()  # shared by two sources

@@ -13,7 +13,7 @@ from typing import Any
 from skipcall_bridge.local import devdata
 from skipcall_bridge.local.gateway import to_event
 from skipcall_bridge.local.samples import SAMPLE_BODIES, sample_body, sign_sample
-from skipcall_bridge.local.stack import CONTACT_LINKS_TABLE, IDEMPOTENCY_TABLE
+from skipcall_bridge.local.stack import IDEMPOTENCY_TABLE, LINKS_TABLE
 from skipcall_bridge.sources import load_sources
 
 # From inside the SAM container, the host's dev stack (run with `make dev HOST=0.0.0.0`).
@@ -49,7 +49,7 @@ def sam_environment() -> dict[str, str]:
         "DEAD_LETTER_QUEUE_URL": f"{moto}/123456789012/{devdata.DEAD_LETTER_QUEUE}",
         "PUBLIC_BASE_URL": f"http://{PUBLIC_HOST}",  # what the HubSpot samples were signed for
         "IDEMPOTENCY_TABLE": IDEMPOTENCY_TABLE,
-        "CONTACT_LINKS_TABLE": CONTACT_LINKS_TABLE,
+        "LINKS_TABLE": LINKS_TABLE,
         "POWERTOOLS_TRACE_DISABLED": "true",
     }
 

@@ -1,7 +1,8 @@
 """`skipcall-bridge preview`: what a payload (or a dead letter) would become, without sending.
 
-Per event: its delivery id, the action, the CreateSequenceDto or the field errors, and the
-identity lookups it would make (member() and contact() are recorded, not called). With the
+Per event: its delivery id, the action, the CreateSequenceDto (or the enrolment's target,
+contact ids and assignee) or the field errors, and the identity lookups it would make
+(member(), contact(), linked() and assignTo are recorded, not called). With the
 request's headers it also checks the signature against the dev secret and, when it fails, says
 why as a person needs it: the scheme, a missing header, a stale timestamp, the URL signed.
 """
@@ -20,12 +21,12 @@ from skipcall_bridge.identity import (
     ContactResolver,
     IdentityError,
     MemberDirectory,
-    MemoryContactLinks,
     Resolution,
 )
+from skipcall_bridge.links import MemoryLinks
 from skipcall_bridge.local import devdata
-from skipcall_bridge.mapping import EventMappingError
-from skipcall_bridge.skipcall.models import NotCreated
+from skipcall_bridge.mapping import CreateIntent, EventMappingError
+from skipcall_bridge.skipcall.models import CallFailed
 from skipcall_bridge.sources import Source
 from skipcall_bridge.verify import Headers, SignedRequest
 
@@ -47,7 +48,7 @@ SCHEME_HEADERS: dict[str, tuple[tuple[str, ...], tuple[str, float] | None]] = {
 class Recorder:
     lookups: list[str] = field(default_factory=list)
 
-    def list_users(self, deadline: Deadline) -> list[Any] | NotCreated:
+    def list_users(self, deadline: Deadline) -> list[Any] | CallFailed:
         return []
 
     def create_contact(self, contact: dict[str, Any], deadline: Deadline) -> str:
@@ -64,10 +65,22 @@ class PreviewResolution(Resolution):
             source.config.members,
             source.contact_rules,
             MemberDirectory(recorder, 0),
-            ContactResolver(recorder, MemoryContactLinks()),
+            ContactResolver(recorder, MemoryLinks()),
             Deadline(10),
         )
         self._recorder = recorder
+
+    def linked(self, crm_id: str | float, source: str | None = None) -> str | None:
+        link_id = f"{source or self.source}#{crm_id}"
+        self._recorder.lookups.append(f"linked({crm_id!r}): the contact linked to {link_id}")
+        return f"<contact linked to {link_id}>"
+
+    def assignee(self, key: str | float) -> str:
+        member = self.member(key)
+        self._recorder.lookups.append(
+            f"assignTo {key!r}: {member}'s workspace membership (GET /v1/workspaces/…/members)"
+        )
+        return f"<workspace membership of {member}>"
 
     def member(self, key: str | float) -> str:
         text = str(key).strip()
@@ -105,23 +118,39 @@ def preview(
         return [*lines, "the source's `events` selects nothing: answered 200 ignored"]
     for index, (delivery_id, event) in enumerate(zip(ids, events, strict=True)):
         mapped = map_event(source, event)
-        lines.append(f"event {index}  delivery id {delivery_id}  action create")
-        if "dto" in mapped:
-            lines.append("  " + json.dumps(mapped["dto"], indent=2).replace("\n", "\n  "))
+        action = mapped.get("action") or "none (ignored)"
+        lines.append(f"event {index}  delivery id {delivery_id}  action {action}")
+        for key in ("dto", "enrolment"):
+            if key in mapped:
+                lines.append("  " + json.dumps(mapped[key], indent=2).replace("\n", "\n  "))
         lines += [f"  {error}" for error in mapped.get("errors", [])]
         lines += [f"  lookup: {lookup}" for lookup in mapped["lookups"]]
     return lines
 
 
 def map_event(source: Source, event: Any) -> dict[str, Any]:
-    """{"dto": …} or {"errors": […]}, and the identity lookups, for one event."""
+    """{"action", "dto": …} (create), {"action", "enrolment": …} (enrol, unenrol), {} (ignored)
+    or {"errors": […]}, and the identity lookups, for one event."""
     recorder = Recorder()
     try:
-        dto = source.mapper.map(event, PreviewResolution(source, recorder))
+        intent = source.mapper.map(event, PreviewResolution(source, recorder))
     except EventMappingError as exc:
         errors = [f"{error.field}: {error.message}" for error in exc.errors]
         return {"errors": errors, "lookups": recorder.lookups}
-    return {"dto": dto.to_json(), "lookups": recorder.lookups}
+    if intent is None:
+        return {"action": None, "lookups": recorder.lookups}
+    if isinstance(intent, CreateIntent):
+        return {"action": "create", "dto": intent.dto.to_json(), "lookups": recorder.lookups}
+    enrolment = {
+        "target": intent.target.model_dump(exclude_none=True),
+        "contactIds": intent.contact_ids,
+        **({"assignee": intent.assignee} if intent.assignee else {}),
+    }
+    if intent.target.name is not None:
+        recorder.lookups.append(
+            f"target {intent.target.name!r}: its linked id, else POST /v1/sequences (once)"
+        )
+    return {"action": intent.action, "enrolment": enrolment, "lookups": recorder.lookups}
 
 
 def event_dtos(source: Source, request: SignedRequest) -> dict[str, Any]:

@@ -152,6 +152,109 @@ SAMPLE_BODIES: dict[str, Any] = {
             "assigneeEmails": ["rep@example.com"],
         },
     },
+    # HubSpot workflow "Send a webhook", customised body: the enrolled contact, its owner and
+    # the deal it is enrolled for (so that `hubspot-deals` can take it out when the deal ends).
+    "hubspot-enrol": {
+        "contactId": 1301, "firstname": "Katherine", "lastname": "Johnson",
+        "phone": "06 98 76 54 32", "email": "katherine@nasa.example", "company": "NASA",
+        "ownerId": "7001", "dealId": 9001,
+    },
+    # HubSpot webhooks API: the deal was won (and an amount change the preset ignores).
+    "hubspot-deals": [
+        {"eventId": 4106326001, "subscriptionId": 2931460, "portalId": 62515, "appId": 54321,
+         "occurredAt": 1795661000000, "subscriptionType": "deal.propertyChange",
+         "attemptNumber": 0, "objectId": 9001, "propertyName": "dealstage",
+         "propertyValue": "closedwon", "changeSource": "CRM"},
+        {"eventId": 4106326002, "subscriptionId": 2931461, "portalId": 62515, "appId": 54321,
+         "occurredAt": 1795661000500, "subscriptionType": "deal.propertyChange",
+         "attemptNumber": 0, "objectId": 9001, "propertyName": "amount",
+         "propertyValue": "12000", "changeSource": "CRM"},
+    ],
+    # Pipedrive webhooks v2: a person added (enrolled).
+    "pipedrive-enrol": {
+        "meta": {"action": "create", "entity": "person", "company_id": "8801",
+                 "correlation_id": "9d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6", "entity_id": "312",
+                 "id": "0b1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e", "is_bulk_edit": False,
+                 "timestamp": "2026-11-26T09:05:00.000Z", "type": "general", "user_id": "17",
+                 "version": "2.0", "webhook_id": "992", "webhook_owner_id": "17",
+                 "change_source": "app", "attempt": 1, "host": "acme.pipedrive.com"},
+        "data": {"id": 312, "name": "Pierre Curie", "first_name": "Pierre", "last_name": "Curie",
+                 "owner_id": 17, "org_id": 42,
+                 "phones": [{"value": "01 98 76 54 32", "label": "work", "primary": True}],
+                 "emails": [{"value": "pierre@radium.example", "label": "work", "primary": True}]},
+        "previous": None,
+    },
+    # Close: a lead moved to an open status (its contacts are enrolled).
+    "close-enrol": {
+        "subscription_id": "whsub_4fGsXSWBh4kf1pT8Qe3Hta",
+        "event": {
+            "id": "ev_7Rr1cMdQ0gYzHl1Xt2iAf", "date_created": "2026-11-26T09:10:00.000000",
+            "action": "updated", "object_type": "lead", "object_id": "lead_Qp3sK8vW",
+            "lead_id": "lead_Qp3sK8vW", "organization_id": "orga_8Hs2LqZ",
+            "user_id": "user_3KdLq9", "request_id": "req_2Yz", "changed_fields": ["status_id"],
+            "meta": {"request_method": "PUT", "request_path": "/api/v1/lead/lead_Qp3sK8vW/"},
+            "previous_data": {"status_id": "stat_potential", "status_label": "Potential"},
+            "data": {"id": "lead_Qp3sK8vW", "display_name": "Difference Engines",
+                     "name": "Difference Engines", "status_id": "stat_qualified",
+                     "status_label": "Qualified",
+                     "contacts": [
+                         {"id": "cont_Ad4L", "name": "Ada Byron",
+                          "phones": [{"phone": "(415) 555-0199", "type": "mobile"}]},
+                     ]},
+        },
+    },
+    # Zapier, Make or n8n: enrol these people into the sequence of this name.
+    "automation-enrol": {
+        "sequence": "Webinar follow-up", "owner": "owner@example.com",
+        "assignTo": "rep@example.com",
+        "contacts": [
+            {"id": "zap-1", "firstName": "Alan", "lastName": "Turing",
+             "phone": "+44 20 7946 0018", "email": "alan@example.com"},
+            {"id": "zap-2", "firstName": "Joan", "lastName": "Clarke",
+             "phone": "+44 20 7946 0019"},
+        ],
+    },
+}  # fmt: skip
+
+# The second half of the enrolment presets: what takes the contacts out again.
+FOLLOW_UP_BODIES: dict[str, Any] = {
+    # Pipedrive: the person's deal was won.
+    "pipedrive-enrol": {
+        "meta": {"action": "change", "entity": "deal", "company_id": "8801",
+                 "correlation_id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d", "entity_id": "5501",
+                 "id": "2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f", "is_bulk_edit": False,
+                 "timestamp": "2026-11-27T15:00:00.000Z", "type": "general", "user_id": "17",
+                 "version": "2.0", "webhook_id": "993", "webhook_owner_id": "17",
+                 "change_source": "app", "attempt": 1, "host": "acme.pipedrive.com"},
+        "data": {"id": 5501, "title": "Curie radium order", "status": "won", "person_id": 312,
+                 "owner_id": 17, "value": 12000},
+        "previous": {"status": "open"},
+    },
+    # Close: the lead was won.
+    "close-enrol": {
+        "subscription_id": "whsub_4fGsXSWBh4kf1pT8Qe3Hta",
+        "event": {
+            "id": "ev_8Ss2dNeR1hZaIm2Yu3jBg", "date_created": "2026-11-28T11:00:00.000000",
+            "action": "updated", "object_type": "lead", "object_id": "lead_Qp3sK8vW",
+            "lead_id": "lead_Qp3sK8vW", "organization_id": "orga_8Hs2LqZ",
+            "user_id": "user_3KdLq9", "request_id": "req_3Za", "changed_fields": ["status_id"],
+            "meta": {"request_method": "PUT", "request_path": "/api/v1/lead/lead_Qp3sK8vW/"},
+            "previous_data": {"status_id": "stat_qualified", "status_label": "Qualified"},
+            "data": {"id": "lead_Qp3sK8vW", "display_name": "Difference Engines",
+                     "name": "Difference Engines", "status_id": "stat_won",
+                     "status_label": "Won",
+                     "contacts": [
+                         {"id": "cont_Ad4L", "name": "Ada Byron",
+                          "phones": [{"phone": "(415) 555-0199", "type": "mobile"}]},
+                     ]},
+        },
+    },
+    # Zapier, Make or n8n: take them out.
+    "automation-enrol": {
+        "action": "unenrol", "sequence": "Webinar follow-up",
+        "contacts": [{"id": "zap-1", "firstName": "Alan", "lastName": "Turing",
+                      "phone": "+44 20 7946 0018"}],
+    },
 }  # fmt: skip
 
 
@@ -163,8 +266,9 @@ class SignedSample:
     headers: dict[str, str]
 
 
-def sample_body(source: str) -> bytes:
-    body = SAMPLE_BODIES[source]
+def sample_body(source: str, *, follow_up: bool = False) -> bytes:
+    """The source's sample (or, with `follow_up`, the one that takes its contacts out)."""
+    body = (FOLLOW_UP_BODIES if follow_up else SAMPLE_BODIES)[source]
     return body if isinstance(body, bytes) else json.dumps(body, separators=(",", ":")).encode()
 
 

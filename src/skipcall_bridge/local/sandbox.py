@@ -1,9 +1,16 @@
-"""A Skipcall Public API emulator that enforces the published POST /v1/sequences contract.
+"""A Skipcall Public API emulator that enforces the published contract strictly.
 
 - Bearer API keys; 401 `{"error": {...}}` otherwise.
-- CreateSequenceDto validation: required fields, types, no unknown properties; 400 otherwise.
-- Known organizationMembership ids when members are configured.
-- 201 SequenceDto; X-RateLimit-Limit/-Remaining/-Reset on every /v1 answer; 429 over the limit.
+- POST /v1/sequences: CreateSequenceDto validation (required fields, types, no unknown
+  properties; known organizationMembership ids when members are configured); 201 SequenceDto.
+- POST and DELETE /v1/sequences/{id}/contacts: a JSON array of 1-100 items (entries
+  `{contactId, assignedToWorkspaceMembershipId?}`, or contact UUIDs), 400 otherwise, 404 for an
+  unknown sequence; idempotent, soft delete, round-robin assignment, resurrection, as documented.
+  GET /v1/sequences/{id}/contacts lists the active ones (paginated).
+- POST /v1/contacts, GET /v1/users, GET /v1/workspaces, GET /v1/workspaces/{id}/members: one
+  workspace holding every configured member (plus one deactivated member, as lists include
+  every status).
+- X-RateLimit-Limit/-Remaining/-Reset on every /v1 answer; 429 over the limit.
 - Faults on demand (status codes, slow answers, dropped connections, invalid JSON), through
   `inject()` or POST /_sandbox/faults, for demos and tests.
 """
@@ -13,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import re
 import threading
 import time
 import uuid
@@ -28,6 +36,12 @@ from urllib.parse import parse_qsl
 from skipcall_bridge.local.http_server import BackgroundHTTPServer
 
 FaultKind = Literal["status", "slow", "reset", "garbage"]
+UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
+SEQUENCE_CONTACTS = re.compile(r"^/v1/sequences/([^/?]+)/contacts$")
+WORKSPACE_MEMBERS = re.compile(r"^/v1/workspaces/([^/?]+)/members$")
+MAX_ITEMS = 100  # both contact endpoints take 1-100 items
+WORKSPACE_ID = "5b0c7e1a-3f4d-4c2b-8a9e-0d1c2b3a4f50"
+DEACTIVATED_MEMBER = "5b0c7e1a-3f4d-4c2b-8a9e-0d1c2b3a4fff"
 REQUIRED = {"name": str, "assignedToIds": list, "creatorId": str}
 OPTIONAL = {"contactIds": list}
 
@@ -87,6 +101,8 @@ class SandboxState:
     window_seconds: float = 60.0
     sequences: list[dict[str, Any]] = field(default_factory=list)
     contacts: list[dict[str, Any]] = field(default_factory=list)
+    # sequence id -> contact id -> {contactId, assignedToWorkspaceMembershipId, removed, ...}
+    enrolments: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     calls: Counter[str] = field(default_factory=Counter)  # "POST /v1/sequences" -> count
     requests: int = 0
     throttled: int = 0  # 429s answered
@@ -105,6 +121,7 @@ class SandboxState:
         with self.lock:
             self.sequences.clear()
             self.contacts.clear()
+            self.enrolments.clear()
             self.calls.clear()
             self.faults.clear()
             self.chaos = None
@@ -158,6 +175,12 @@ class SkipcallSandbox(BackgroundHTTPServer):
         with self.state.lock:
             return list(self.state.sequences)
 
+    def enrolled(self, sequence_id: str) -> list[str]:
+        """The contact ids in a sequence now (removed ones left out), in the order added."""
+        with self.state.lock:
+            entries = self.state.enrolments.get(sequence_id, {}).values()
+            return [entry["contactId"] for entry in entries if not entry["removed"]]
+
 
 class _Handler(BaseHTTPRequestHandler):
     state: SandboxState
@@ -178,9 +201,25 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         path, _, query = self.path.partition("?")
+        members = WORKSPACE_MEMBERS.match(path)
+        listed = SEQUENCE_CONTACTS.match(path)
         if path == "/v1/users":
             self._api(
                 "GET /v1/users", None, lambda _body, headers: self._list_users(query, headers)
+            )
+        elif path == "/v1/workspaces":
+            self._api("GET /v1/workspaces", None, lambda _body, headers: self._workspaces(headers))
+        elif members:
+            self._api(
+                "GET /v1/workspaces/{id}/members",
+                None,
+                lambda _body, headers: self._members(members.group(1), query, headers),
+            )
+        elif listed:
+            self._api(
+                "GET /v1/sequences/{id}/contacts",
+                None,
+                lambda _body, headers: self._sequence_contacts(listed.group(1), query, headers),
             )
         elif self.path == "/v1/health":
             self._json(HTTPStatus.OK, {"status": "ok"})
@@ -189,6 +228,10 @@ class _Handler(BaseHTTPRequestHandler):
                 body = {
                     "sequences": list(self.state.sequences),
                     "contacts": list(self.state.contacts),
+                    "enrolments": {
+                        sequence: [e["contactId"] for e in entries.values() if not e["removed"]]
+                        for sequence, entries in self.state.enrolments.items()
+                    },
                     "requests": self.state.requests,
                     "calls": dict(self.state.calls),
                 }
@@ -207,8 +250,27 @@ class _Handler(BaseHTTPRequestHandler):
             self._api("POST /v1/sequences", raw, self._create_sequence)
         elif self.path == "/v1/contacts":
             self._api("POST /v1/contacts", raw, self._create_contact)
+        elif enrol := SEQUENCE_CONTACTS.match(self.path):
+            sequence_id = enrol.group(1)
+            self._api(
+                "POST /v1/sequences/{id}/contacts",
+                raw,
+                lambda body, headers: self._add_contacts(sequence_id, body, headers),
+            )
         else:
             self._error(HTTPStatus.NOT_FOUND, "NOT_FOUND", f"Cannot POST {self.path}")
+
+    def do_DELETE(self) -> None:
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if unenrol := SEQUENCE_CONTACTS.match(self.path):
+            sequence_id = unenrol.group(1)
+            self._api(
+                "DELETE /v1/sequences/{id}/contacts",
+                raw,
+                lambda body, headers: self._remove_contacts(sequence_id, body, headers),
+            )
+        else:
+            self._error(HTTPStatus.NOT_FOUND, "NOT_FOUND", f"Cannot DELETE {self.path}")
 
     def _control(self, raw: bytes) -> None:
         try:
@@ -297,22 +359,127 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(HTTPStatus.CREATED, contact, headers)
 
     def _list_users(self, query: str, headers: dict[str, str]) -> None:
-        """Paginated as the docs' hidden page says: `page` from 0, `size` 1-100 (default 10)."""
-        params = dict(parse_qsl(query))
-        try:
-            page, size = int(params.get("page", 0)), int(params.get("size", 10))
-        except ValueError:
-            page, size = -1, 0
-        if page < 0 or not 1 <= size <= 100:
-            self._error(HTTPStatus.BAD_REQUEST, "BAD_REQUEST", "page >= 0, size 1-100", headers)
-            return
         users = [
             {"organizationMembershipId": member, "email": email, "firstName": None,
              "lastName": None, "role": "MEMBER"}
             for member, email in sorted(self.state.members.items())
         ]  # fmt: skip
-        chunk = users[page * size : (page + 1) * size]
-        meta = {"page": page, "size": size, "total": len(users)}
+        self._page(users, query, headers)
+
+    # -- workspaces ------------------------------------------------------------------------
+
+    def _workspace_members(self) -> list[dict[str, Any]]:
+        """Every configured member in the one workspace, and a deactivated one."""
+        members = [
+            {"id": workspace_membership_id(member), "organizationMembershipId": member,
+             "email": email, "status": "ACTIVE", "role": "MEMBER"}
+            for member, email in sorted(self.state.members.items())
+        ]  # fmt: skip
+        members.append(
+            {"id": DEACTIVATED_MEMBER, "organizationMembershipId": str(uuid.uuid4()),
+             "email": "former@example.com", "status": "DEACTIVATED", "role": "MEMBER"}
+        )  # fmt: skip
+        return members
+
+    def _workspaces(self, headers: dict[str, str]) -> None:
+        self._json(HTTPStatus.OK, {"data": [{"id": WORKSPACE_ID, "name": "Sandbox"}]}, headers)
+
+    def _members(self, workspace_id: str, query: str, headers: dict[str, str]) -> None:
+        if workspace_id != WORKSPACE_ID:
+            self._error(HTTPStatus.NOT_FOUND, "NOT_FOUND", "Workspace not found", headers)
+            return
+        self._page(self._workspace_members(), query, headers)
+
+    # -- the contacts of a sequence --------------------------------------------------------
+
+    def _sequence(self, sequence_id: str) -> dict[str, Any] | None:
+        with self.state.lock:
+            return next((s for s in self.state.sequences if s["id"] == sequence_id), None)
+
+    def _add_contacts(self, sequence_id: str, body: Any, headers: dict[str, str]) -> None:
+        sequence = self._sequence(sequence_id)
+        if sequence is None:
+            self._error(HTTPStatus.NOT_FOUND, "NOT_FOUND", "Sequence not found", headers)
+            return
+        active = {m["id"] for m in self._workspace_members() if m["status"] == "ACTIVE"}
+        problems = _validate_enrolment(body, active)
+        if problems:
+            self._error(HTTPStatus.BAD_REQUEST, "BAD_REQUEST", "; ".join(problems), headers)
+            return
+        known = self._known_contacts()
+        assignees = [workspace_membership_id(m) for m in sequence["request"]["assignedToIds"]]
+        with self.state.lock:
+            entries = self.state.enrolments.setdefault(sequence_id, {})
+            for item in body:
+                contact_id = item["contactId"]
+                entry = entries.get(contact_id)
+                if entry is not None:  # already in, or resurrected with its first assignee
+                    entry["removed"] = False
+                elif contact_id in known:  # others are out of scope: ignored, as documented
+                    assignee = item.get("assignedToWorkspaceMembershipId") or _least_loaded(
+                        assignees, entries
+                    )
+                    entries[contact_id] = {
+                        "id": str(uuid.uuid4()),
+                        "contactId": contact_id,
+                        "assignedToWorkspaceMembershipId": assignee,
+                        "removed": False,
+                    }
+        self._json(HTTPStatus.CREATED, {"message": "Contacts added"}, headers)
+
+    def _remove_contacts(self, sequence_id: str, body: Any, headers: dict[str, str]) -> None:
+        if self._sequence(sequence_id) is None:
+            self._error(HTTPStatus.NOT_FOUND, "NOT_FOUND", "Sequence not found", headers)
+            return
+        problems = _validate_ids(body)
+        if problems:
+            self._error(HTTPStatus.BAD_REQUEST, "BAD_REQUEST", "; ".join(problems), headers)
+            return
+        with self.state.lock:
+            entries = self.state.enrolments.get(sequence_id, {})
+            for contact_id in body:
+                if contact_id in entries:
+                    entries[contact_id]["removed"] = True  # a soft delete
+        self._json(HTTPStatus.OK, {"message": "Contacts removed"}, headers)
+
+    def _sequence_contacts(self, sequence_id: str, query: str, headers: dict[str, str]) -> None:
+        if self._sequence(sequence_id) is None:
+            self._error(HTTPStatus.NOT_FOUND, "NOT_FOUND", "Sequence not found", headers)
+            return
+        with self.state.lock:
+            contacts = {c["id"]: c for c in self.state.contacts}
+            entries = list(self.state.enrolments.get(sequence_id, {}).values())
+        items = [
+            {
+                "id": entry["id"],
+                "contactId": entry["contactId"],
+                "assignedToWorkspaceMembershipId": entry["assignedToWorkspaceMembershipId"],
+                "status": "ACTIVE",
+                "contact": contacts.get(entry["contactId"]),
+                "tags": [],
+                "calls": [],
+            }
+            for entry in entries
+            if not entry["removed"]
+        ]
+        self._page(items, query, headers)
+
+    def _known_contacts(self) -> set[str]:
+        with self.state.lock:
+            return {contact["id"] for contact in self.state.contacts}
+
+    def _page(self, items: list[dict[str, Any]], query: str, headers: dict[str, str]) -> None:
+        """`page` from 0, `size` 1-100 (default 10), as the docs' hidden page says."""
+        params = dict(parse_qsl(query))
+        try:
+            page, size = int(params.get("page", 0)), int(params.get("size", 10))
+        except ValueError:
+            page, size = -1, 0
+        if page < 0 or not 1 <= size <= MAX_ITEMS:
+            self._error(HTTPStatus.BAD_REQUEST, "BAD_REQUEST", "page >= 0, size 1-100", headers)
+            return
+        chunk = items[page * size : (page + 1) * size]
+        meta = {"page": page, "size": size, "total": len(items)}
         self._json(HTTPStatus.OK, {"data": chunk, "meta": meta}, headers)
 
     def _authorized(self) -> bool:
@@ -409,6 +576,65 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
+
+
+def workspace_membership_id(organization_membership_id: str) -> str:
+    """The sandbox's workspace membership id of an organization member: another id, as in
+    Skipcall, but a stable one."""
+    return str(uuid.uuid5(uuid.UUID(WORKSPACE_ID), organization_membership_id))
+
+
+def _least_loaded(assignees: list[str], entries: dict[str, dict[str, Any]]) -> str | None:
+    """Round-robin among the sequence's assignees, least loaded first."""
+    if not assignees:
+        return None
+    load = Counter(e["assignedToWorkspaceMembershipId"] for e in entries.values())
+    return min(assignees, key=lambda member: load[member])
+
+
+def _validate_items(body: Any) -> list[str]:
+    if not isinstance(body, list):
+        return ["body must be a JSON array"]
+    if not 1 <= len(body) <= MAX_ITEMS:
+        return [f"body must contain between 1 and {MAX_ITEMS} elements"]
+    return []
+
+
+def _validate_enrolment(body: Any, active_members: set[str]) -> list[str]:
+    """POST /v1/sequences/{id}/contacts: 1-100 `{contactId, assignedToWorkspaceMembershipId?}`
+    (the array as add-contacts-to-a-sequence.md renders it)."""
+    problems = _validate_items(body)
+    if problems:
+        return problems
+    for index, item in enumerate(body):
+        if not isinstance(item, dict):
+            problems.append(f"{index} must be an object")
+            continue
+        problems += [
+            f"{index}.property {name} should not exist"
+            for name in item
+            if name not in ("contactId", "assignedToWorkspaceMembershipId")
+        ]
+        if not _is_uuid(item.get("contactId")):
+            problems.append(f"{index}.contactId must be a UUID")
+        member = item.get("assignedToWorkspaceMembershipId", "")
+        if "assignedToWorkspaceMembershipId" in item and not _is_uuid(member):
+            problems.append(f"{index}.assignedToWorkspaceMembershipId must be a UUID")
+        elif member and member not in active_members:
+            problems.append(f"{index}.assignedToWorkspaceMembershipId is not an active member")
+    return problems
+
+
+def _validate_ids(body: Any) -> list[str]:
+    """DELETE /v1/sequences/{id}/contacts: 1-100 contact UUIDs."""
+    problems = _validate_items(body)
+    if problems:
+        return problems
+    return [f"{index} must be a UUID" for index, item in enumerate(body) if not _is_uuid(item)]
+
+
+def _is_uuid(value: Any) -> bool:
+    return isinstance(value, str) and UUID.match(value) is not None
 
 
 CONTACT_FIELDS = {

@@ -63,7 +63,7 @@ class MotoServer:
 
 
 IDEMPOTENCY_TABLE = "skipcall-bridge-idempotency"
-CONTACT_LINKS_TABLE = "skipcall-bridge-contact-links"
+LINKS_TABLE = "skipcall-bridge-links"
 
 
 def create_table(moto: MotoServer, name: str, ttl_attribute: str | None = None) -> str:
@@ -95,7 +95,7 @@ def seed_aws(moto: MotoServer, catalog: SourceCatalog) -> str:
     )
     seed_signing_secrets(moto, catalog)
     create_idempotency_table(moto)
-    create_table(moto, CONTACT_LINKS_TABLE)
+    create_table(moto, LINKS_TABLE)
     return create_dead_letter_queue(moto, devdata.DEAD_LETTER_QUEUE)
 
 
@@ -200,7 +200,7 @@ def receiver_environment(
         "DEAD_LETTER_QUEUE_URL": queue_url,
         "SOURCES_CONFIG": str(sources.resolve()),
         "IDEMPOTENCY_TABLE": IDEMPOTENCY_TABLE,
-        "CONTACT_LINKS_TABLE": CONTACT_LINKS_TABLE,
+        "LINKS_TABLE": LINKS_TABLE,
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_SERVICE_NAME": "skipcall-bridge",
         "PYDANTIC_DISABLE_PLUGINS": "__all__",  # as template.yaml sets it

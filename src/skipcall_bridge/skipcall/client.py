@@ -1,4 +1,7 @@
-"""POST /v1/sequences over urllib3: keep-alive pool, timeouts, retries inside the budget."""
+"""The Skipcall Public API over urllib3: keep-alive pool, timeouts, retries inside the budget.
+
+Sequences (create; add and remove contacts), contacts (create), and the directories the
+identity functions read (users, workspaces and their members)."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import quote
 
 import urllib3
 from aws_lambda_powertools.metrics import MetricUnit
@@ -18,16 +22,20 @@ from skipcall_bridge.envelope import ErrorInfo, Reason
 from skipcall_bridge.errors import ConfigurationError, Unavailable
 from skipcall_bridge.observability import logger, metrics
 from skipcall_bridge.skipcall.models import (
+    AddContactsBody,
+    CallFailed,
+    CallResult,
     Created,
     CreateResult,
     CreateSequenceDto,
-    NotCreated,
+    Done,
+    RemoveContactsBody,
     SequenceDto,
 )
 from skipcall_bridge.skipcall.retry import RateLimit, RetryPolicy, parse_rate_limit
 
 MAX_ERROR_MESSAGE = 300
-MAX_USER_PAGES = 50  # 5,000 users: a bound, should a server keep answering full pages
+MAX_PAGES = 50  # 5,000 items: a bound, should a server keep answering full pages
 # Failures worth another attempt inside the same budget (other 4xx are final for this call).
 RETRY_NOW = frozenset({Reason.SKIPCALL_UNAVAILABLE, Reason.RATE_LIMITED})
 NOT_CONNECTED = "NOT_CONNECTED"  # the error code of a request that never left
@@ -72,35 +80,69 @@ class SkipcallClient:
         # No idempotency key and no way to list sequences: once the request may have reached
         # Skipcall, it is not sent again (OUTCOME_UNKNOWN), only what provably did nothing is.
         answer = self._send("POST", "/v1/sequences", body, deadline, idempotent=False)
-        if isinstance(answer, NotCreated):
+        if isinstance(answer, CallFailed):
             return answer
         return Created(_sequence(answer.data), answer.attempts)
 
-    def list_users(self, deadline: Deadline, page_size: int = 100) -> list[Any] | NotCreated:
-        """Every organization user, all pages (`page` from 0, `size` up to 100). The response
-        shape is not documented: a list, or a list under data/users/items/content."""
-        users: list[Any] = []
-        for page in range(MAX_USER_PAGES):
-            answer = self._send("GET", f"/v1/users?page={page}&size={page_size}", None, deadline)
-            if isinstance(answer, NotCreated):
-                return answer
-            items = _items(answer.data)
-            users.extend(items)
-            if len(items) < page_size:
-                break
-        return users
+    def add_contacts(
+        self, sequence_id: str, body: AddContactsBody, deadline: Deadline
+    ) -> CallResult:
+        """Enrol up to 100 contacts. Idempotent in Skipcall (contacts already in the sequence
+        are ignored), so every failure may be tried again."""
+        path = f"/v1/sequences/{quote(sequence_id, safe='')}/contacts"
+        answer = self._send("POST", path, body.body(), deadline)
+        return answer if isinstance(answer, CallFailed) else Done(answer.attempts)
 
-    def create_contact(self, contact: dict[str, Any], deadline: Deadline) -> str | NotCreated:
+    def remove_contacts(
+        self, sequence_id: str, body: RemoveContactsBody, deadline: Deadline
+    ) -> CallResult:
+        """Take up to 100 contacts out (a soft delete). Idempotent in Skipcall."""
+        path = f"/v1/sequences/{quote(sequence_id, safe='')}/contacts"
+        answer = self._send("DELETE", path, body.body(), deadline)
+        return answer if isinstance(answer, CallFailed) else Done(answer.attempts)
+
+    def list_users(self, deadline: Deadline) -> list[Any] | CallFailed:
+        """Every organization user. The response shape is not documented: a list, or a list
+        under data/users/items/content."""
+        return self._all_pages("/v1/users", deadline)
+
+    def list_workspaces(self, deadline: Deadline) -> list[Any] | CallFailed:
+        """The workspaces this key can access (not documented as paginated; read like a page)."""
+        answer = self._send("GET", "/v1/workspaces", None, deadline)
+        return answer if isinstance(answer, CallFailed) else _items(answer.data)
+
+    def list_workspace_members(
+        self, workspace_id: str, deadline: Deadline
+    ) -> list[Any] | CallFailed:
+        """A workspace's members of every status; each item's `id` is a workspace membership."""
+        return self._all_pages(f"/v1/workspaces/{quote(workspace_id, safe='')}/members", deadline)
+
+    def _all_pages(
+        self, path: str, deadline: Deadline, page_size: int = 100
+    ) -> list[Any] | CallFailed:
+        """`page` from 0, `size` up to 100 (the docs' hidden pagination page)."""
+        items: list[Any] = []
+        for page in range(MAX_PAGES):
+            answer = self._send("GET", f"{path}?page={page}&size={page_size}", None, deadline)
+            if isinstance(answer, CallFailed):
+                return answer
+            chunk = _items(answer.data)
+            items.extend(chunk)
+            if len(chunk) < page_size:
+                break
+        return items
+
+    def create_contact(self, contact: dict[str, Any], deadline: Deadline) -> str | CallFailed:
         body = json.dumps(contact, separators=(",", ":")).encode()
         answer = self._send("POST", "/v1/contacts", body, deadline)
-        if isinstance(answer, NotCreated):
+        if isinstance(answer, CallFailed):
             return answer
         try:
             contact_id = json.loads(answer.data)["id"]
         except (ValueError, KeyError, TypeError):
             contact_id = None
         if not isinstance(contact_id, str) or not contact_id:
-            return NotCreated(
+            return CallFailed(
                 Reason.SKIPCALL_UNAVAILABLE,
                 retryable=True,
                 attempts=answer.attempts,
@@ -117,13 +159,13 @@ class SkipcallClient:
         deadline: Deadline,
         *,
         idempotent: bool = True,
-    ) -> _Answer | NotCreated:
+    ) -> _Answer | CallFailed:
         """One call with retries inside the deadline: connection errors, timeouts, 429 and 5xx
         are tried again; a 401 once with a re-read key; other 4xx are final. A call that is not
         idempotent is tried again only after failures that prove nothing was done (no
         connection, 429, 503); any other failure ends it as OUTCOME_UNKNOWN."""
         policy = self._policy
-        failure: NotCreated | None = None
+        failure: CallFailed | None = None
         refresh_key = key_refreshed = False
         attempts = 0
         while attempts < policy.max_attempts:
@@ -132,7 +174,7 @@ class SkipcallClient:
             try:
                 key = self._keys.api_key(refresh=refresh_key)
             except (Unavailable, ConfigurationError) as exc:
-                return NotCreated(
+                return CallFailed(
                     Reason.SKIPCALL_UNAVAILABLE,
                     retryable=True,
                     attempts=attempts,
@@ -159,7 +201,7 @@ class SkipcallClient:
             if not policy.fits(wait, deadline.remaining()):
                 return failure
             self._sleep(wait)
-        return failure or NotCreated(
+        return failure or CallFailed(
             Reason.BUDGET_EXHAUSTED,
             retryable=True,
             attempts=attempts,
@@ -175,7 +217,7 @@ class SkipcallClient:
         key: str,
         deadline: Deadline,
         attempt: int,
-    ) -> tuple[_Answer | NotCreated, str | None]:
+    ) -> tuple[_Answer | CallFailed, str | None]:
         """One request. Also returns X-RateLimit-Reset of a 429, which decides the wait."""
         remaining = deadline.remaining()
         read_timeout = min(self._read_timeout, remaining)
@@ -192,7 +234,7 @@ class SkipcallClient:
             )
         except (urllib3.exceptions.ConnectTimeoutError, urllib3.exceptions.SSLError) as exc:
             # No connection (refused, unresolved, TLS failed): the request never left.
-            return NotCreated(
+            return CallFailed(
                 Reason.SKIPCALL_UNAVAILABLE,
                 retryable=True,
                 attempts=attempt,
@@ -200,14 +242,14 @@ class SkipcallClient:
             ), None
         except urllib3.exceptions.TimeoutError:
             clipped = read_timeout < self._read_timeout
-            return NotCreated(
+            return CallFailed(
                 Reason.BUDGET_EXHAUSTED if clipped else Reason.SKIPCALL_UNAVAILABLE,
                 retryable=True,
                 attempts=attempt,
                 error=ErrorInfo(code="TIMEOUT", message="Skipcall did not answer in time."),
             ), None
         except urllib3.exceptions.HTTPError as exc:  # reset or closed after the request went out
-            return NotCreated(
+            return CallFailed(
                 Reason.SKIPCALL_UNAVAILABLE,
                 retryable=True,
                 attempts=attempt,
@@ -222,14 +264,14 @@ class SkipcallClient:
         error = _error_info(status, response.data)
         if status == 429:
             reset = response.headers.get("X-RateLimit-Reset")
-            return NotCreated(Reason.RATE_LIMITED, True, attempt, error), reset
+            return CallFailed(Reason.RATE_LIMITED, True, attempt, error), reset
         if status >= 500:
-            return NotCreated(Reason.SKIPCALL_UNAVAILABLE, True, attempt, error), None
+            return CallFailed(Reason.SKIPCALL_UNAVAILABLE, True, attempt, error), None
         # 401 is retried once with a re-read key; 403 (plan) and 401 can be replayed once fixed.
-        return NotCreated(Reason.SKIPCALL_REJECTED, status in (401, 403), attempt, error), None
+        return CallFailed(Reason.SKIPCALL_REJECTED, status in (401, 403), attempt, error), None
 
 
-def _may_have_been_done(failure: NotCreated) -> bool:
+def _may_have_been_done(failure: CallFailed) -> bool:
     """Whether Skipcall may have acted on the request: anything but no connection, 429, 503
     (which say nothing was processed) and a 4xx answer (which says it was refused)."""
     status = failure.error.status
@@ -238,8 +280,8 @@ def _may_have_been_done(failure: NotCreated) -> bool:
     return status >= 500 and status != 503
 
 
-def _unknown(failure: NotCreated) -> NotCreated:
-    return NotCreated(
+def _unknown(failure: CallFailed) -> CallFailed:
+    return CallFailed(
         Reason.OUTCOME_UNKNOWN,
         retryable=False,
         attempts=failure.attempts,

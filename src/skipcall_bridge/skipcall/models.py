@@ -1,11 +1,12 @@
-"""Pydantic models of the Skipcall Public API, as published for POST /v1/sequences."""
+"""Pydantic models of the Skipcall Public API: POST /v1/sequences (published in full), and the
+bodies of POST and DELETE /v1/sequences/{id}/contacts (as far as the docs render them)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator
 
 from skipcall_bridge.envelope import ErrorInfo, Reason
 
@@ -61,12 +62,61 @@ class Created:
     attempts: int
 
 
+# Both endpoints take 1-100 items per call (docs.skipcall.app/api-reference/sequences/
+# add-contacts-to-a-sequence and .../remove-contacts-from-a-sequence, and their .md copies).
+MAX_CONTACTS_PER_CALL = 100
+
+
+class EnrolmentItem(BaseModel):
+    """One "contact assignment entry" of POST /v1/sequences/{id}/contacts. Without an assignee,
+    Skipcall assigns round-robin among the sequence's assignees, least loaded first."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    contactId: str = Field(min_length=1)
+    # A *workspace* membership id (GET /v1/workspaces/{id}/members), not an organization one.
+    assignedToWorkspaceMembershipId: str | None = None
+
+
+class AddContactsBody(RootModel[list[EnrolmentItem]]):
+    """POST /v1/sequences/{id}/contacts. The rendered page shows the body as a bare JSON array;
+    the name of a wrapping property, if the live spec has one, was not visible (see
+    add-contacts-to-a-sequence.md). Should it be `{"contacts": [...]}`, only `body()` changes."""
+
+    root: list[EnrolmentItem] = Field(min_length=1, max_length=MAX_CONTACTS_PER_CALL)
+
+    def body(self) -> bytes:
+        return self.model_dump_json(exclude_none=True).encode()
+
+
+class RemoveContactsBody(RootModel[list[str]]):
+    """DELETE /v1/sequences/{id}/contacts: contact UUIDs. The page's example is a bare array of
+    two UUIDs; a wrapping property (possibly `contactIds`) is UNVERIFIED (see
+    remove-contacts-from-a-sequence.md). Should it exist, only `body()` changes."""
+
+    root: list[str] = Field(min_length=1, max_length=MAX_CONTACTS_PER_CALL)
+
+    def body(self) -> bytes:
+        return self.model_dump_json().encode()
+
+
 @dataclass(frozen=True)
-class NotCreated:
+class Done:
+    """Skipcall answered 2xx to a call whose answer carries nothing the bridge needs."""
+
+    attempts: int
+
+
+@dataclass(frozen=True)
+class CallFailed:
+    """A call to Skipcall that did not succeed: why, whether trying again may help, how many
+    HTTP attempts it made, and what Skipcall (or the network) said."""
+
     reason: Reason
     retryable: bool
     attempts: int
     error: ErrorInfo
 
 
-CreateResult = Created | NotCreated
+CreateResult = Created | CallFailed
+CallResult = Done | CallFailed

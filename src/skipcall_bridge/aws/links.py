@@ -1,0 +1,131 @@
+"""The link table (LINKS_TABLE) on DynamoDB, one item per link, partition key `id`:
+
+- `source#CRM record id` -> `contactId`: a CRM contact becomes one Skipcall contact however many
+  deliveries name it;
+- `sequence:<name>` -> `sequenceId`: a sequence named by a source's `target` is created once.
+  Before it exists the item is the creating run's claim (`state`, `claimedBy`, `claimedAt`),
+  written with a condition so that only one run, in any container, creates it.
+
+Source names cannot hold ":", so the two kinds of keys never meet.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from skipcall_bridge.aws.config import boto3_session, boto_config
+from skipcall_bridge.errors import Unavailable
+from skipcall_bridge.observability import logger
+from skipcall_bridge.ports import NameLink
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+NAME_PREFIX = "sequence:"
+
+
+def name_key(name: str) -> dict[str, Any]:
+    return {"id": {"S": NAME_PREFIX + name}}
+
+
+class DynamoDbLinks:
+    def __init__(self, table_name: str, region: str | None = None) -> None:
+        self._table = table_name
+        self._region = region
+        self._client: DynamoDBClient | None = None
+
+    # -- contacts --------------------------------------------------------------------------
+
+    def get(self, link_id: str) -> str | None:
+        item = self._call("get_item", Key={"id": {"S": link_id}}, ConsistentRead=True).get("Item")
+        contact = item.get("contactId", {}).get("S") if item else None
+        return contact if isinstance(contact, str) else None
+
+    def put(self, link_id: str, contact_id: str) -> None:
+        self._call("put_item", Item={"id": {"S": link_id}, "contactId": {"S": contact_id}})
+
+    # -- sequence names --------------------------------------------------------------------
+
+    def lookup(self, name: str) -> NameLink | None:
+        item = self._call("get_item", Key=name_key(name), ConsistentRead=True).get("Item")
+        if not item:
+            return None
+        sequence_id = item.get("sequenceId", {}).get("S")
+        claimed_at = item.get("claimedAt", {}).get("N")
+        state = item.get("state", {}).get("S")
+        return NameLink(
+            state="linked" if sequence_id else "creating" if state == "creating" else "unknown",
+            sequence_id=sequence_id,
+            claimed_by=item.get("claimedBy", {}).get("S"),
+            claimed_at=float(claimed_at) if claimed_at else None,
+        )
+
+    def claim(self, name: str, token: str, now: float) -> bool:
+        item = {
+            **name_key(name),
+            "state": {"S": "creating"},
+            "claimedBy": {"S": token},
+            "claimedAt": {"N": f"{now:.3f}"},
+        }
+        try:
+            self._call("put_item", Item=item, ConditionExpression="attribute_not_exists(id)")
+        except _ConditionFailed:
+            return False
+        return True
+
+    def link(self, name: str, sequence_id: str) -> None:
+        self._call(
+            "put_item",
+            Item={**name_key(name), "state": {"S": "linked"}, "sequenceId": {"S": sequence_id}},
+        )
+
+    def mark_unknown(self, name: str, token: str) -> None:
+        self._owned("put_item", name, token, Item={
+            **name_key(name), "state": {"S": "unknown"}, "claimedBy": {"S": token},
+        })  # fmt: skip
+
+    def release(self, name: str, token: str) -> None:
+        self._owned("delete_item", name, token, Key=name_key(name))
+
+    def forget(self, name: str) -> None:
+        self._call("delete_item", Key=name_key(name))
+
+    # -- calls -----------------------------------------------------------------------------
+
+    def _owned(self, operation: str, name: str, token: str, **kwargs: Any) -> None:
+        """Change the name's record only while it is still this run's claim."""
+        try:
+            self._call(
+                operation,
+                ConditionExpression="claimedBy = :token AND #state = :creating",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues={":token": {"S": token}, ":creating": {"S": "creating"}},
+                **kwargs,
+            )
+        except _ConditionFailed:
+            logger.warning("Sequence name claim changed meanwhile", extra={"sequenceName": name})
+
+    def _client_or_new(self) -> DynamoDBClient:
+        if self._client is None:
+            self._client = boto3_session().client("dynamodb", config=boto_config(self._region))
+        return self._client
+
+    def _call(self, operation: str, **kwargs: Any) -> Any:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return getattr(self._client_or_new(), operation)(TableName=self._table, **kwargs)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                raise _ConditionFailed from None
+            raise self._unavailable(exc) from None
+        except BotoCoreError as exc:
+            raise self._unavailable(exc) from None
+
+    def _unavailable(self, exc: Exception) -> Unavailable:
+        logger.error("Link table unreachable", extra={"error": type(exc).__name__})
+        return Unavailable("The link table cannot be reached; retry later.")
+
+
+class _ConditionFailed(Exception):
+    """A conditional write found the item changed."""

@@ -1,0 +1,189 @@
+"""Sequences created once by name: a `target` of `{"name": ...}` means "the sequence with this
+name, created from the source's `sequence` the first time it is needed".
+
+Skipcall cannot list or find sequences, so the link table remembers name -> id. To create, a run
+first writes a claim on the name with a condition (only one run, in any container, gets it),
+then creates, then links the id over its claim. A run that finds a claim waits for the id and
+reuses it. What can go wrong, and what it leaves:
+
+- the create fails and provably did nothing: the claim is released; the next run creates;
+- the create may have reached Skipcall (OUTCOME_UNKNOWN): the claim is kept as `unknown`, and
+  events for that name wait (SEQUENCE_PENDING) until a person says what Skipcall holds
+  (`skipcall-bridge links set NAME ID`, or `links forget NAME` to create it again);
+- created, but the link could not be written (the table went down in between): the event's
+  letter keeps the new id, and its replay links it; meanwhile the name waits as above;
+- a claim older than STALE_CLAIM_SECONDS belongs to a run that stopped midway: as `unknown`.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from skipcall_bridge.budget import Deadline
+from skipcall_bridge.envelope import ErrorInfo, Reason
+from skipcall_bridge.errors import Unavailable
+from skipcall_bridge.identity import links_unavailable
+from skipcall_bridge.observability import logger
+from skipcall_bridge.ports import NameLink, SequenceNames
+from skipcall_bridge.skipcall.models import CallFailed, Created
+
+# Longer than any run holds a claim: a receiver's budget (<= 25 s) or a replay unit (10 s).
+STALE_CLAIM_SECONDS = 120.0
+# A run that finds a claim polls for the id, not beyond this, and keeps this much for its own
+# call to Skipcall.
+MAX_WAIT_SECONDS = 5.0
+WAIT_RESERVE_SECONDS = 1.0
+POLL_SECONDS = (0.05, 0.1, 0.2, 0.4)
+CACHE_SECONDS = 300.0
+
+
+@dataclass(frozen=True)
+class Resolved:
+    sequence_id: str
+    created: bool  # this run created it
+
+
+@dataclass(frozen=True)
+class CreatedNotLinked:
+    """Created in Skipcall, but the link could not be written: the id must travel in the
+    event's letter, whose replay links it."""
+
+    sequence_id: str
+    failure: CallFailed
+
+
+NameResult = Resolved | CreatedNotLinked | CallFailed
+
+
+class SequenceNamer:
+    def __init__(
+        self,
+        names: SequenceNames,
+        *,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._names = names
+        self._clock = clock
+        self._sleep = sleep
+        self._cache: dict[str, tuple[str, float]] = {}  # name -> (id, when read)
+
+    def resolve(
+        self, name: str, create: Callable[[], Created | CallFailed] | None, deadline: Deadline
+    ) -> NameResult | None:
+        """The id of the sequence called `name`, created with `create` when no run has (None:
+        never created, and `create` is None: an unenrol has nothing to take contacts out of)."""
+        cached = self._cache.get(name)
+        if cached is not None and self._clock() - cached[1] < CACHE_SECONDS:
+            return Resolved(cached[0], created=False)
+        try:
+            link = self._names.lookup(name)
+            if link is None and create is None:
+                return None
+            if link is None and create is not None:
+                token = uuid.uuid4().hex
+                if self._names.claim(name, token, self._clock()):
+                    return self._create(name, token, create)
+                link = self._names.lookup(name)
+            if link is not None and link.state == "creating" and not self._stale(link):
+                link = self._wait(name, deadline)
+        except Unavailable as exc:
+            return links_unavailable(exc)
+        if link is not None and link.sequence_id is not None:
+            return self._found(name, link.sequence_id)
+        return _pending(name, link)
+
+    def remember(self, name: str, sequence_id: str) -> CallFailed | None:
+        """Link a sequence created earlier (by a run whose link was not written)."""
+        try:
+            self._names.link(name, sequence_id)
+        except Unavailable as exc:
+            return links_unavailable(exc)
+        self._cache[name] = (sequence_id, self._clock())
+        return None
+
+    def _create(
+        self, name: str, token: str, create: Callable[[], Created | CallFailed]
+    ) -> NameResult:
+        try:
+            result = create()
+        except Exception:  # its DTO did not render: nothing was sent
+            self._settle_failed(name, token, None)
+            raise
+        if isinstance(result, CallFailed) or result.sequence is None:
+            self._settle_failed(name, token, result)
+            return result if isinstance(result, CallFailed) else _unreadable(name)
+        sequence_id = result.sequence.id
+        try:
+            self._names.link(name, sequence_id)
+        except Unavailable as exc:
+            logger.error("Sequence created but not linked", extra={"sequenceName": name})
+            return CreatedNotLinked(sequence_id, links_unavailable(exc))
+        logger.info("Sequence created for its name", extra={"sequenceName": name})
+        return self._found(name, sequence_id, created=True)
+
+    def _settle_failed(self, name: str, token: str, result: Created | CallFailed | None) -> None:
+        """Release the claim when nothing was created (None: nothing was sent); keep it
+        `unknown` when it may have been."""
+        maybe = isinstance(result, Created) or (
+            isinstance(result, CallFailed) and result.reason is Reason.OUTCOME_UNKNOWN
+        )
+        try:
+            if maybe:
+                self._names.mark_unknown(name, token)
+            else:
+                self._names.release(name, token)
+        except Unavailable:  # the claim stays `creating`, and turns stale: a person decides
+            logger.error("Sequence name claim not settled", extra={"sequenceName": name})
+
+    def _wait(self, name: str, deadline: Deadline) -> NameLink | None:
+        """Another run is creating it: poll for its id while there is time."""
+        limit = min(MAX_WAIT_SECONDS, deadline.remaining() - WAIT_RESERVE_SECONDS)
+        waited, step = 0.0, 0
+        link = self._names.lookup(name)
+        while link is not None and link.state == "creating" and waited < limit:
+            pause = POLL_SECONDS[min(step, len(POLL_SECONDS) - 1)]
+            self._sleep(pause)
+            waited, step = waited + pause, step + 1
+            link = self._names.lookup(name)
+        return link
+
+    def _stale(self, link: NameLink) -> bool:
+        return link.claimed_at is not None and self._clock() - link.claimed_at > STALE_CLAIM_SECONDS
+
+    def _found(self, name: str, sequence_id: str, *, created: bool = False) -> Resolved:
+        self._cache[name] = (sequence_id, self._clock())
+        return Resolved(sequence_id, created)
+
+
+def _pending(name: str, link: NameLink | None) -> CallFailed:
+    if link is None:  # released while we looked: the next try may create it
+        why = "its creation was given up just now"
+    elif link.state == "creating":
+        why = "another run is still creating it"
+    else:
+        why = (
+            "a run could not tell whether Skipcall created it: check Skipcall, then "
+            f"`skipcall-bridge links set {name!r} ID` or `links forget {name!r}`"
+        )
+    return CallFailed(
+        Reason.SEQUENCE_PENDING,
+        retryable=True,
+        attempts=0,
+        error=ErrorInfo(code="SEQUENCE_PENDING", message=f"Sequence {name!r}: {why}."),
+    )
+
+
+def _unreadable(name: str) -> CallFailed:
+    return CallFailed(
+        Reason.OUTCOME_UNKNOWN,
+        retryable=False,
+        attempts=1,
+        error=ErrorInfo(
+            code="UNREADABLE_ANSWER",
+            message=f"Skipcall created sequence {name!r} but its id is unreadable.",
+        ),
+    )
