@@ -10,7 +10,15 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    ValidationError,
+    field_serializer,
+    field_validator,
+)
 
 # The queue's MaximumMessageSize (template.yaml sets SQS's maximum, 1 MiB). A letter is kept a
 # margin below it, for the message attributes.
@@ -93,7 +101,7 @@ class DeadLetter(BaseModel):
     attempts: int = Field(ge=0)
     error: ErrorInfo
     sequence: dict[str, Any] | None
-    action: Action = "create"
+    action: Action | None = None  # None: not known yet (not mapped): the replay maps it
     target: Target | None = None
     contact_ids: list[str] | None = Field(default=None, alias="contactIds")
     assignee: str | None = None
@@ -103,12 +111,16 @@ class DeadLetter(BaseModel):
     payload_scope: PayloadScope = Field(default="event", alias="payloadScope")
     event_index: int | None = Field(default=None, alias="eventIndex", ge=0)
 
+    @field_serializer("target")
+    def _target_as_given(self, target: Target | None) -> dict[str, str] | None:
+        return None if target is None else target.model_dump(exclude_none=True)
+
     def to_message_body(self) -> str:
         """Compact JSON that SQS accepts: characters it refuses travel as JSON escapes."""
         text = json.dumps(
-            self.model_dump(mode="json", by_alias=True, exclude=_UNSET_FOR_CREATE)
-            if self.action == "create"
-            else self.model_dump(mode="json", by_alias=True),
+            self.model_dump(mode="json", by_alias=True)
+            if self.action in ("enrol", "unenrol")
+            else self.model_dump(mode="json", by_alias=True, exclude=_ENROLMENT_ONLY),
             ensure_ascii=False,
             separators=(",", ":"),
             allow_nan=False,
@@ -122,8 +134,8 @@ class DeadLetter(BaseModel):
         return None
 
 
-# A create letter says its action; the enrolment fields stay out of it.
-_UNSET_FOR_CREATE = {"target", "contact_ids", "assignee", "created"}
+# A create letter (or one not mapped yet) says its action; the enrolment fields stay out of it.
+_ENROLMENT_ONLY = {"target", "contact_ids", "assignee", "created"}
 
 
 def fitted_letter(fields: dict[str, Any], raw_body: bytes, event_index: int | None) -> DeadLetter:

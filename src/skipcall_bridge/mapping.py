@@ -341,7 +341,7 @@ class ActionMapper:
     ) -> MembershipIntent:
         errors: list[FieldError] = []
         target = self._render_target(event, errors)
-        contacts = self._render_contacts(event, errors, resolution)
+        contacts = self._render_contacts(event, errors, resolution, action)
         assignee = None
         if action == "enrol" and self._assign_to is not None:
             assignee = self._render_assignee(event, errors, resolution)
@@ -366,7 +366,11 @@ class ActionMapper:
         return None
 
     def _render_contacts(
-        self, event: Any, errors: list[FieldError], resolution: Resolution | None
+        self,
+        event: Any,
+        errors: list[FieldError],
+        resolution: Resolution | None,
+        action: Literal["enrol", "unenrol"],
     ) -> list[str]:
         value = _render("contactIds", self._contacts, event, errors)
         if value is None:
@@ -378,8 +382,9 @@ class ActionMapper:
                 FieldError("contactIds", f"got {json.dumps(value)}; {ID_HINTS['contactIds']}")
             )
             return []
-        if not value and not errors:
-            skipped = resolution.skipped if resolution is not None else []
+        skipped = resolution.skipped if resolution is not None else []
+        # Nobody to take out when every contact was skipped (never linked): nothing to do.
+        if not value and not errors and not (action == "unenrol" and skipped):
             why = "; ".join(f"{s['id']}: {s['reason']}" for s in skipped) or "nothing found"
             errors.append(FieldError("contactIds", f"rendered no contact ids ({why})"))
         return list(dict.fromkeys(value))  # each contact once, in order

@@ -18,7 +18,7 @@ import base64
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -26,7 +26,6 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from skipcall_bridge.budget import Deadline
 from skipcall_bridge.envelope import (
-    Action,
     DeadLetter,
     ErrorInfo,
     Reason,
@@ -48,7 +47,7 @@ from skipcall_bridge.inbound import InboundDelivery
 from skipcall_bridge.links import MemoryLinks
 from skipcall_bridge.mapping import CreateIntent, EventMappingError, FieldError, MembershipIntent
 from skipcall_bridge.membership import Change, Held, changes, membership_letter_fields
-from skipcall_bridge.naming import CreatedNotLinked, SequenceNamer
+from skipcall_bridge.naming import CreatedNotLinked, NameResult, SequenceNamer
 from skipcall_bridge.observability import count_by_reason, logger, metrics, per_source
 from skipcall_bridge.outcomes import DeliveryReport, EventOutcome, OutcomeStatus
 from skipcall_bridge.ports import (
@@ -68,6 +67,8 @@ DEAD_LETTER_RESERVE_SECONDS = 1.5
 # a SendMessageBatch and its record (three AWS calls, ~10 ms each in-region), plus a margin.
 TAIL_RESERVE_SECONDS = 0.25
 TAIL_SECONDS_PER_EVENT = 0.03
+# A held enrolment needs only its record at the end (its call is shared): one write.
+HELD_SECONDS_PER_EVENT = 0.01
 
 
 @dataclass(frozen=True)
@@ -200,14 +201,18 @@ class _Run:
         outcomes: dict[int, EventOutcome] = {}
         held: list[Held] = []  # enrolments and removals, sent together at the end
         for position, event in enumerate(events):
-            left = len(events) - position + len(held)  # held events need time to end too
-            if deadline.remaining() <= _tail_reserve(left):
+            left = len(events) - position
+            reserve = _tail_reserve(left) + HELD_SECONDS_PER_EVENT * len(held)
+            if deadline.remaining() <= reserve:
                 rest = events[position:]
                 outcomes |= {e.index: o for e, o in zip(rest, self._tail(rest), strict=True)}
                 break
             logger.append_keys(delivery_id=event.delivery_id)
             try:
-                result = self._once(event, deadline.less(_tail_reserve(left - 1)))
+                result = self._once(
+                    event,
+                    deadline.less(_tail_reserve(left - 1) + HELD_SECONDS_PER_EVENT * len(held)),
+                )
             except _StoreDown:
                 outcomes |= {e.index: _unfinished(e) for e in events[position:]}
                 break
@@ -245,7 +250,7 @@ class _Run:
             extra={
                 "status": report.status,
                 "events": len(outcomes),
-                "sequencesCreated": len(report.sequences),
+                "sequencesCreated": sum(e.status == "created" or e.created for e in outcomes),
                 "deadLettered": len(report.dead_lettered),
             },
         )
@@ -403,53 +408,53 @@ class _Run:
     ) -> EventOutcome | Held:
         """The enrolment's sequence id: given, or found (created once) by its name."""
         skipped = resolution.skipped if resolution is not None else []
-        name = intent.target.name
-        if name is None:
-            return Held(
-                event.delivery_id,
-                event.index,
-                intent,
-                intent.target,
-                skipped,
-                payload=event.payload,
-            )
+        held = Held(
+            event.delivery_id, event.index, intent, intent.target, skipped, payload=event.payload
+        )
+        if intent.target.name is None or not intent.contact_ids:
+            # no contacts: an unenrol whose contacts were never linked, nothing to do
+            return held if intent.contact_ids else held.outcome()
         made: list[CreateSequenceDto] = []
-
-        def create() -> Created | CallFailed:
-            dto = self._source.mapper.creation(event.payload, name, resolution)
-            made.append(dto)
-            return self._create(dto, deadline)
-
-        try:  # an unenrol never creates: a sequence never made holds nobody to take out
-            result = self._p.namer.resolve(
-                name, create if intent.action == "enrol" else None, deadline
-            )
+        try:
+            result = self._by_name(held, intent.target.name, resolution, deadline, made)
         except EventMappingError as exc:  # the `sequence` block did not render
             return self._unmapped(event, exc.errors)
-        except DirectoryUnavailable as exc:
-            result = exc.failure
         if result is None:
             logger.info("Unenrol from a sequence never created: nothing to do")
-            return Held(event.delivery_id, event.index, intent, intent.target, skipped).outcome()
+            return held.outcome()
         dto = made[0].to_json() if made else None
         if isinstance(result, CallFailed):
             return self._membership_letter(event, intent, intent.target, result, dto)
-        target = Target(id=result.sequence_id, name=name)
+        target = Target(id=result.sequence_id, name=intent.target.name)
         if isinstance(result, CreatedNotLinked):
-            metrics.add_metric(name="SequencesCreated", unit=MetricUnit.Count, value=1)
             return self._membership_letter(event, intent, target, result.failure, dto, created=True)
-        if result.created:
-            metrics.add_metric(name="SequencesCreated", unit=MetricUnit.Count, value=1)
-        return Held(
-            event.delivery_id,
-            event.index,
-            intent,
-            target,
-            skipped,
-            created=result.created,
-            sequence=dto,
-            payload=event.payload,
-        )
+        return replace(held, target=target, created=result.created, sequence=dto)
+
+    def _by_name(
+        self,
+        held: Held,
+        name: str,
+        resolution: Resolution | None,
+        deadline: Deadline,
+        made: list[CreateSequenceDto],
+    ) -> NameResult | None:
+        """The named target, created from `sequence` (the DTO is added to `made`) by an enrol
+        the first time it is needed; an unenrol never creates one (None: nobody to take out)."""
+
+        def create() -> Created | CallFailed:
+            dto = self._source.mapper.creation(held.payload, name, resolution)
+            made.append(dto)
+            result = self._create(dto, deadline)
+            if not isinstance(result, CallFailed):
+                metrics.add_metric(name="SequencesCreated", unit=MetricUnit.Count, value=1)
+            return result
+
+        try:
+            return self._p.namer.resolve(
+                name, create if held.intent.action == "enrol" else None, deadline
+            )
+        except DirectoryUnavailable as exc:
+            return exc.failure
 
     # -- enrolments and removals, grouped --------------------------------------------------
 
@@ -643,6 +648,7 @@ class _Run:
             retryable=result.retryable,
             error=result.error,
             sequence=dto.to_json() if dto is not None else None,
+            extra={"action": "create"} if dto is not None else None,
         )
         return self._stored(letter, (), "dead-lettered")
 
@@ -707,17 +713,14 @@ def _tail_reserve(events_left: int) -> float:
 
 
 def _stored_outcome(
-    letter: DeadLetter,
-    errors: Sequence[FieldError],
-    status: OutcomeStatus,
-    action: Action | None = None,
+    letter: DeadLetter, errors: Sequence[FieldError], status: OutcomeStatus
 ) -> EventOutcome:
     return EventOutcome(
         delivery_id=letter.delivery_id,
         status=status,
         reason=letter.reason,
         errors=[error.as_dict() for error in errors],
-        action=action if action is not None else letter.action if status != "unmapped" else None,
+        action=letter.action,
     )
 
 
@@ -728,7 +731,7 @@ def _pending(letter: DeadLetter) -> dict[str, Any]:
         "error": letter.error.model_dump(mode="json"),
         "sequence": letter.sequence,
     }
-    if letter.action != "create":
+    if letter.action in ("enrol", "unenrol"):
         pending["membership"] = letter.model_dump(
             mode="json",
             by_alias=True,

@@ -22,7 +22,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -418,13 +418,14 @@ class Replayer:
 
 def _kept_intent(letter: DeadLetter) -> Intent | None:
     """What the letter kept to do, or None when the event must be mapped again."""
-    if letter.action == "create":
+    if letter.action in (None, "create"):
         if letter.sequence is None:
             return None
         return CreateIntent(CreateSequenceDto.model_validate(letter.sequence))
     if letter.target is None or not letter.contact_ids:
         return None
-    return MembershipIntent(letter.action, letter.target, letter.contact_ids, letter.assignee)
+    action = cast(Literal["enrol", "unenrol"], letter.action)
+    return MembershipIntent(action, letter.target, letter.contact_ids, letter.assignee)
 
 
 def _not_mapped(message: str) -> CallFailed:

@@ -130,9 +130,10 @@ def test_a_payload_that_does_not_map_is_422_and_dead_lettered(receiver: Receiver
     (letter,) = receiver.dead_letters()
     assert set(letter) - {"_attributes", "_raw"} == {
         "version", "source", "deliveryId", "receivedAt", "reason", "retryable",
-        "attempts", "error", "sequence", "payload", "payloadEncoding", "payloadScope",
-        "eventIndex",
+        "attempts", "error", "sequence", "action", "payload", "payloadEncoding",
+        "payloadScope", "eventIndex",
     }  # fmt: skip
+    assert letter["action"] is None  # not mapped: the replay maps it again
     assert (letter["payloadEncoding"], letter["payloadScope"]) == ("json", "event")
     assert letter["_attributes"] == {"source": "zapier", "reason": "MAPPING_FAILED"}
     assert (letter["version"], letter["sequence"]) == (1, None)

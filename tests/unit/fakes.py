@@ -11,10 +11,14 @@ from skipcall_bridge.budget import Deadline
 from skipcall_bridge.envelope import MAX_LETTER_BYTES, DeadLetter, ErrorInfo, Reason
 from skipcall_bridge.errors import DeliveryConflict, InProgress, Unavailable
 from skipcall_bridge.skipcall.models import (
+    AddContactsBody,
     CallFailed,
+    CallResult,
     Created,
     CreateResult,
     CreateSequenceDto,
+    Done,
+    RemoveContactsBody,
     SequenceDto,
 )
 
@@ -48,6 +52,37 @@ class ScriptedSkipcall:
     received: list[CreateSequenceDto] = field(default_factory=list)
     created: list[CreateSequenceDto] = field(default_factory=list)
     fault_for: Callable[[CreateSequenceDto], str | None] = lambda dto: None
+    # enrolments: every call (action, sequence id, contact ids), what each sequence holds now,
+    # and the failure a call gets (None: it succeeds)
+    membership_calls: list[tuple[str, str, list[str]]] = field(default_factory=list)
+    members: dict[str, list[str]] = field(default_factory=dict)
+    membership_fault: Callable[[str, str, list[str]], CallFailed | None] = lambda a, s, c: None
+    rate_limit: Any = None
+
+    def add_contacts(
+        self, sequence_id: str, body: AddContactsBody, deadline: Deadline
+    ) -> CallResult:
+        contacts = [item.contactId for item in body.root]
+        return self._membership("enrol", sequence_id, contacts)
+
+    def remove_contacts(
+        self, sequence_id: str, body: RemoveContactsBody, deadline: Deadline
+    ) -> CallResult:
+        return self._membership("unenrol", sequence_id, list(body.root))
+
+    def _membership(self, action: str, sequence_id: str, contacts: list[str]) -> CallResult:
+        assert 1 <= len(contacts) <= 100
+        self.membership_calls.append((action, sequence_id, contacts))
+        failure = self.membership_fault(action, sequence_id, contacts)
+        if failure is not None:
+            return failure
+        held = self.members.setdefault(sequence_id, [])
+        for contact in contacts:
+            if action == "enrol" and contact not in held:
+                held.append(contact)
+            elif action == "unenrol" and contact in held:
+                held.remove(contact)
+        return Done(attempts=1)
 
     def create(self, dto: CreateSequenceDto, deadline: Deadline) -> CreateResult:
         self.received.append(dto)

@@ -1,0 +1,376 @@
+"""Enrol and unenrol, pure: the action templates, the grouping of contacts into calls, the
+sequence created once by name (every way it can go wrong), and the fate of every event of a
+batch of enrolments, as a property."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from skipcall_bridge.budget import Deadline
+from skipcall_bridge.envelope import ErrorInfo, Reason, Target
+from skipcall_bridge.errors import ConfigurationError, Unavailable
+from skipcall_bridge.inbound import InboundDelivery
+from skipcall_bridge.links import MemoryLinks
+from skipcall_bridge.mapping import CreateIntent, EventMappingError, MembershipIntent
+from skipcall_bridge.membership import Held, changes
+from skipcall_bridge.naming import (
+    STALE_CLAIM_SECONDS,
+    CreatedNotLinked,
+    Resolved,
+    SequenceNamer,
+)
+from skipcall_bridge.pipeline import Pipeline
+from skipcall_bridge.ports import NameLink
+from skipcall_bridge.responses import delivery_response
+from skipcall_bridge.skipcall.models import CallFailed, Created, SequenceDto
+from skipcall_bridge.sources import SourceCatalog, parse_sources
+from skipcall_bridge.verify import Headers, SignedRequest
+
+from .fakes import MemoryIdempotency, RecordingDeadLetters, ScriptedSkipcall, StaticSecrets
+
+CREATOR = "7d1f6a52-1c7e-4d4e-9a55-0f3c2b1a0001"
+TOKEN = "bearer-token-for-actions"
+SOURCES = {
+    "sources": {
+        "crm": {
+            "auth": {"scheme": "bearer", "secretId": "crm"},
+            "events": "events",
+            "deliveryId": "id",
+            "action": "{{ action }}",
+            "target": {"name": "{{ sequence }}"},
+            "contactIds": "{{ contacts }}",
+            "sequence": {"creatorId": CREATOR, "assignedToIds": [CREATOR]},
+            "budgetSeconds": 20,
+        }
+    }
+}
+
+
+# -- the templates -----------------------------------------------------------------------
+
+
+def mapper(**config: Any) -> Any:
+    base = {"auth": {"scheme": "bearer", "secretId": "x"}, **config}
+    catalog = SourceCatalog.from_config(parse_sources(json.dumps({"sources": {"s": base}})))
+    source = catalog.get("s")
+    assert source is not None
+    return source.mapper
+
+
+ROUTED = {
+    "action": "{{ stage == 'won' && 'unenrol' || stage == 'new' && 'enrol' || null }}",
+    "target": {"id": "{{ sequenceId }}"},
+    "contactIds": "{{ contacts }}",
+}
+
+
+def test_an_action_template_routes_each_event() -> None:
+    routed = mapper(**ROUTED)
+    enrol = routed.map({"stage": "new", "sequenceId": 42, "contacts": "c1"})
+    assert enrol == MembershipIntent("enrol", Target(id="42"), ["c1"])  # a number id, a string
+    unenrol = routed.map({"stage": "won", "sequenceId": "s", "contacts": ["c1", "c2", "c1"]})
+    assert unenrol == MembershipIntent("unenrol", Target(id="s"), ["c1", "c2"])  # each once
+    assert routed.map({"stage": "lost", "sequenceId": "s", "contacts": ["c1"]}) is None
+
+
+def test_a_create_source_maps_as_before() -> None:
+    create = mapper(sequence={"name": "{{ n }}", "creatorId": CREATOR, "assignedToIds": [CREATOR]})
+    intent = create.map({"n": "Call Ada"})
+    assert isinstance(intent, CreateIntent)
+    assert intent.dto.name == "Call Ada"
+
+
+@pytest.mark.parametrize(
+    ("event", "field", "words"),
+    [
+        ({"stage": "won", "sequenceId": "s", "contacts": [17]}, "contactIds", "contact()"),
+        ({"stage": "new", "sequenceId": "s", "contacts": []}, "contactIds", "no contact ids"),
+        ({"stage": "new", "sequenceId": " ", "contacts": ["c"]}, "target.id", "non-empty"),
+    ],
+)
+def test_what_does_not_map_says_why(event: dict[str, Any], field: str, words: str) -> None:
+    with pytest.raises(EventMappingError) as caught:
+        mapper(**ROUTED).map(event)
+    [error] = caught.value.errors
+    assert error.field == field
+    assert words in error.message
+
+
+def test_an_action_that_is_not_one_teaches_the_three() -> None:
+    with pytest.raises(EventMappingError) as caught:
+        mapper(**{**ROUTED, "action": "{{ stage }}"}).map({"stage": "subscribe"})
+    assert "create, enrol, unenrol" in caught.value.errors[0].message
+
+
+@pytest.mark.parametrize(
+    ("config", "words"),
+    [
+        ({"action": "delete", **{k: ROUTED[k] for k in ("target", "contactIds")}}, "not one of"),
+        ({}, "`sequence` (with its name) is required"),
+        ({"action": "enrol", "contactIds": "{{ c }}"}, "`target` and `contactIds`"),
+        ({"action": "enrol", "target": {"name": "x"}, "contactIds": "{{ c }}"},
+         "required to create"),
+        ({"action": "unenrol", "target": {"id": "x"}, "contactIds": "{{ c }}", "assignTo": "a"},
+         "only an enrol assigns"),
+        ({"action": "enrol", "target": {"id": "x", "name": "y"}, "contactIds": "{{ c }}"},
+         "exactly one"),
+    ],
+)  # fmt: skip
+def test_a_source_missing_what_its_action_needs_is_refused_at_load(
+    config: dict[str, Any], words: str
+) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        mapper(**config)
+    assert words in str(caught.value)
+
+
+# -- grouping --------------------------------------------------------------------------
+
+
+def held(
+    action: str, contacts: list[str], sequence: str = "S", assignee: str | None = None
+) -> Held:
+    intent = MembershipIntent(action, Target(id=sequence), contacts, assignee)  # type: ignore[arg-type]
+    return Held("d", 0, intent, Target(id=sequence), [])
+
+
+def test_a_batch_for_one_sequence_shares_calls_of_at_most_100_in_order() -> None:
+    batch = [held("enrol", [f"c{n}", f"c{n + 1}"]) for n in range(0, 250, 2)]
+    calls = changes(batch)
+    assert [len(call.items) for call in calls] == [100, 100, 50]
+    assert [c for call in calls for c in call.contact_ids] == [f"c{n}" for n in range(250)]
+    assert calls[0].holders == set(range(50))
+
+
+def test_sequences_and_actions_get_their_own_calls_and_repeats_are_sent_once() -> None:
+    calls = changes([
+        held("enrol", ["a", "b"], "S", assignee="m1"), held("enrol", ["b", "c"], "T"),
+        held("unenrol", ["d"], "S"), held("enrol", ["a"], "S", assignee="m2"),
+    ])  # fmt: skip
+    assert [(c.action, c.sequence_id, c.items) for c in calls] == [
+        ("enrol", "S", {"a": "m1", "b": "m1"}),  # the first assignee asked for wins
+        ("enrol", "T", {"b": None, "c": None}),
+        ("unenrol", "S", {"d": None}),
+    ]
+    assert calls[0].holders == {0, 3}
+
+
+def test_a_contact_enrolled_then_taken_out_then_enrolled_keeps_that_order() -> None:
+    calls = changes([held("enrol", ["x", "y"]), held("unenrol", ["x"]), held("enrol", ["x", "z"])])
+    assert [(c.action, c.contact_ids) for c in calls] == [
+        ("enrol", ["x", "y"]), ("unenrol", ["x"]), ("enrol", ["x", "z"]),
+    ]  # fmt: skip
+
+
+# -- created once by name ----------------------------------------------------------------
+
+
+def sequence(number: int, name: str = "N") -> Created:
+    return Created(
+        SequenceDto(id=f"seq-{number}", name=name, organizationMembershipId=CREATOR,
+                    createdAt="2026-11-26T00:00:00Z", updatedAt="2026-11-26T00:00:00Z"),
+        attempts=1,
+    )  # fmt: skip
+
+
+def failed(reason: Reason) -> CallFailed:
+    return CallFailed(reason, reason is not Reason.OUTCOME_UNKNOWN, 1,
+                      ErrorInfo(code="X", message="failed"))  # fmt: skip
+
+
+@dataclass
+class Clock:
+    now: float = 1_000.0
+    slept: list[float] = field(default_factory=list)
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def namer(links: Any = None, clock: Clock | None = None) -> SequenceNamer:
+    clock = clock or Clock()
+    return SequenceNamer(links or MemoryLinks(), clock=clock, sleep=clock.sleep)
+
+
+def test_a_name_is_created_once_then_found() -> None:
+    links, calls = MemoryLinks(), []
+    first = namer(links).resolve("N", lambda: calls.append(1) or sequence(1), Deadline(5))
+    second = namer(links).resolve("N", lambda: calls.append(2) or sequence(2), Deadline(5))
+    assert (first, second) == (Resolved("seq-1", True), Resolved("seq-1", False))
+    assert calls == [1]
+    assert namer(links).resolve("N", None, Deadline(5)) == Resolved("seq-1", False)
+    assert namer().resolve("never", None, Deadline(5)) is None  # an unenrol creates nothing
+
+
+def test_a_provable_failure_releases_the_name_and_a_possible_one_holds_it() -> None:
+    links = MemoryLinks()
+    refused = namer(links).resolve("N", lambda: failed(Reason.SKIPCALL_REJECTED), Deadline(5))
+    assert isinstance(refused, CallFailed)
+    assert links.lookup("N") is None  # the next delivery may create it
+    unknown = namer(links).resolve("N", lambda: failed(Reason.OUTCOME_UNKNOWN), Deadline(5))
+    assert isinstance(unknown, CallFailed)
+    assert unknown.reason is Reason.OUTCOME_UNKNOWN
+    pending = namer(links).resolve("N", lambda: sequence(9), Deadline(5))
+    assert isinstance(pending, CallFailed)
+    assert pending.reason is Reason.SEQUENCE_PENDING
+    assert "links set" in pending.error.message
+
+
+def test_a_create_that_raises_releases_the_name() -> None:
+    links = MemoryLinks()
+
+    def broken() -> Created:
+        raise EventMappingError([])
+
+    with pytest.raises(EventMappingError):
+        namer(links).resolve("N", broken, Deadline(5))
+    assert links.lookup("N") is None
+
+
+class WinnerLinksLater(MemoryLinks):
+    """Another container holds the claim, and links the id after a few polls."""
+
+    def __init__(self, polls: int) -> None:
+        super().__init__()
+        self.polls = polls
+        self.claim("N", "other", 1_000.0)
+
+    def lookup(self, name: str) -> NameLink | None:
+        self.polls -= 1
+        if self.polls == 0:
+            self.link(name, "seq-winner")
+        return super().lookup(name)
+
+
+def test_a_loser_waits_for_the_winners_id_and_never_creates() -> None:
+    clock = Clock()
+    result = namer(WinnerLinksLater(polls=4), clock).resolve("N", lambda: sequence(2), Deadline(5))
+    assert result == Resolved("seq-winner", False)
+    assert 0 < sum(clock.slept) < 1
+
+
+def test_a_loser_that_runs_out_of_time_waits_in_the_dlq() -> None:
+    clock = Clock()
+    result = namer(WinnerLinksLater(polls=10_000), clock).resolve(
+        "N", lambda: sequence(2), Deadline(3)
+    )
+    assert isinstance(result, CallFailed)
+    assert result.reason is Reason.SEQUENCE_PENDING
+    assert sum(clock.slept) <= 3
+
+
+def test_a_claim_left_by_a_run_that_stopped_is_for_a_person() -> None:
+    links, clock = MemoryLinks(), Clock()
+    links.claim("N", "gone", clock.now - STALE_CLAIM_SECONDS - 1)
+    result = namer(links, clock).resolve("N", lambda: sequence(2), Deadline(5))
+    assert isinstance(result, CallFailed)
+    assert result.reason is Reason.SEQUENCE_PENDING
+    assert clock.slept == []  # no wait for a run that is gone
+
+
+class LinkFails(MemoryLinks):
+    def link(self, name: str, sequence_id: str) -> None:
+        raise Unavailable("table down")
+
+
+def test_created_but_not_linked_keeps_the_id_for_the_letter() -> None:
+    result = namer(LinkFails()).resolve("N", lambda: sequence(3), Deadline(5))
+    assert isinstance(result, CreatedNotLinked)
+    assert result.sequence_id == "seq-3"
+    assert result.failure.reason is Reason.LINKS_UNAVAILABLE
+    links = MemoryLinks()
+    assert namer(links).remember("N", "seq-3") is None  # what the replay does
+    assert links.lookup("N") == NameLink("linked", sequence_id="seq-3")
+
+
+# -- the fate of every event of a batch of enrolments ------------------------------------
+
+
+@dataclass
+class Crm:
+    skipcall: ScriptedSkipcall = field(default_factory=ScriptedSkipcall)
+    queue: RecordingDeadLetters = field(default_factory=RecordingDeadLetters)
+    guard: MemoryIdempotency = field(default_factory=MemoryIdempotency)
+
+    def __post_init__(self) -> None:
+        self.pipeline = Pipeline(
+            SourceCatalog.from_config(parse_sources(json.dumps(SOURCES))),
+            StaticSecrets({"crm": [TOKEN]}),
+            self.skipcall,
+            self.queue,
+            max_body_bytes=1024 * 1024,
+            guard=self.guard,
+        )
+
+    def send(self, events: list[dict[str, Any]]) -> Any:
+        body = json.dumps({"events": events}).encode()
+        request = SignedRequest("POST", "/", body, Headers({"Authorization": f"Bearer {TOKEN}"}))
+        return self.pipeline.process(InboundDelivery("crm", request), 20.0)
+
+
+change = st.fixed_dictionaries({
+    "action": st.sampled_from(["enrol", "unenrol"]),
+    "sequence": st.sampled_from(["A", "B"]),
+    "contacts": st.lists(st.sampled_from([f"c{n}" for n in range(150)]), min_size=1, max_size=60),
+})  # fmt: skip
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    batch=st.lists(change, min_size=1, max_size=8),
+    failing=st.sets(st.integers(0, 12), max_size=4),
+    queue_down=st.booleans(),
+)
+def test_every_enrolment_ends_exactly_once(
+    batch: list[dict[str, Any]], failing: set[int], queue_down: bool
+) -> None:
+    """Whatever call fails: an event is done (every call holding its contacts answered), or its
+    letter holds its action, target and contacts, or (queue down) it is unfinished and free to
+    be done again by the retry. Calls hold at most 100 contacts, and no more calls are made
+    than the grouping needs."""
+    world = Crm()
+    world.skipcall.membership_fault = lambda a, s, c: (
+        failed(Reason.SKIPCALL_UNAVAILABLE) if len(world.skipcall.membership_calls) - 1 in failing
+        else None
+    )  # fmt: skip
+    world.queue.broken = queue_down
+    events = [{"id": f"e{n}", **item} for n, item in enumerate(batch)]
+    report = world.send(events)
+    calls = world.skipcall.membership_calls
+    assert all(len(contacts) <= 100 for _, _, contacts in calls)
+    letters = {letter.delivery_id: letter for letter in world.queue.letters}
+    for item, outcome in zip(events, report.events, strict=True):
+        assert outcome.delivery_id == item["id"]
+        contacts = list(dict.fromkeys(item["contacts"]))
+        if outcome.status in ("enrolled", "unenrolled"):
+            assert outcome.status == {"enrol": "enrolled", "unenrol": "unenrolled"}[item["action"]]
+            assert outcome.contact_ids == contacts
+            assert item["id"] not in letters
+        elif outcome.status == "dead-lettered":
+            letter = letters[item["id"]]
+            assert (letter.action, letter.contact_ids) == (item["action"], contacts)
+            assert letter.target is not None
+            assert letter.target.name == item["sequence"]
+            assert letter.retryable
+        else:
+            assert outcome.status == "unfinished"
+            assert queue_down
+            ident = ("crm", item["id"], "receive")
+            assert ident not in world.guard.records  # released: the retry does it all again
+    per_group: dict[tuple[str, str], set[str]] = {}
+    for item in events:
+        per_group.setdefault((item["action"], item["sequence"]), set()).update(item["contacts"])
+    fewest = sum(-(-len(group) // 100) for group in per_group.values())
+    assert len(calls) <= fewest + len(events)  # order splits aside, nothing wasteful
+    if not failing and not queue_down:
+        assert delivery_response(report).status_code == 201
