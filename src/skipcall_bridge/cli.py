@@ -20,6 +20,7 @@ from pathlib import Path
 import urllib3
 
 from skipcall_bridge.aws.dead_letter import SqsDeadLetterQueue
+from skipcall_bridge.aws.links import DynamoDbLinks
 from skipcall_bridge.budget import Deadline
 from skipcall_bridge.envelope import DeadLetter, Reason
 from skipcall_bridge.errors import ConfigurationError
@@ -119,6 +120,7 @@ def _parser() -> argparse.ArgumentParser:
     members.set_defaults(run=_members)
 
     _preview_command(commands)
+    _links_commands(commands)
 
     schema = commands.add_parser("schema", help="print the sources file's JSON Schema")
     schema.set_defaults(run=_schema)
@@ -168,6 +170,29 @@ def _dlq_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     delete = verbs.add_parser("delete", help="delete one letter (e.g. a resolved OUTCOME_UNKNOWN)")
     delete.add_argument("message_id", help="the message id `dlq list` shows")
     delete.set_defaults(run=_dlq_delete)
+
+
+def _links_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    links = commands.add_parser(
+        "links",
+        help="see or settle which Skipcall sequence a target name stands for",
+        description="A `target` name is created once and remembered in the link table "
+        "(LINKS_TABLE). When a create's outcome is unknown, its name waits (SEQUENCE_PENDING) "
+        "for a person: look in Skipcall, then `set` the id it has, or `forget` the name so the "
+        "next event creates it.",
+    )
+    _stack_options(links)
+    verbs = links.add_subparsers(required=True, metavar="VERB")
+    show = verbs.add_parser("show", help="what the table holds for a name")
+    show.add_argument("name")
+    show.set_defaults(run=_links_show)
+    link = verbs.add_parser("set", help="the name stands for this sequence id")
+    link.add_argument("name")
+    link.add_argument("sequence_id")
+    link.set_defaults(run=_links_set)
+    forget = verbs.add_parser("forget", help="forget the name: the next enrol creates it")
+    forget.add_argument("name")
+    forget.set_defaults(run=_links_forget)
 
 
 def _preview_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -389,6 +414,41 @@ def _dlq_delete(args: argparse.Namespace) -> int:
         return 0
     print(f"error: no dead letter {args.message_id}", file=sys.stderr)
     return 1
+
+
+def _link_table(args: argparse.Namespace) -> DynamoDbLinks:
+    _operator_environment(args)
+    settings = Settings.from_environ()
+    if not settings.links_table:
+        raise ConfigurationError("LINKS_TABLE is not set: names are kept per container")
+    return DynamoDbLinks(settings.links_table, settings.aws_region)
+
+
+def _links_show(args: argparse.Namespace) -> int:
+    link = _link_table(args).lookup(args.name)
+    if link is None:
+        print(f"{args.name!r}: no record (the next enrol creates it)")
+        return 1
+    if link.sequence_id is not None:
+        print(f"{args.name!r}: sequence {link.sequence_id}")
+    elif link.state == "creating":
+        age = _age(time.time() - (link.claimed_at or 0))
+        print(f"{args.name!r}: being created (claimed {age} ago)")
+    else:
+        print(f"{args.name!r}: unknown whether Skipcall created it; check, then `set` or `forget`")
+    return 0
+
+
+def _links_set(args: argparse.Namespace) -> int:
+    _link_table(args).link(args.name, args.sequence_id)
+    print(f"{args.name!r} -> sequence {args.sequence_id}")
+    return 0
+
+
+def _links_forget(args: argparse.Namespace) -> int:
+    _link_table(args).forget(args.name)
+    print(f"{args.name!r} forgotten: the next enrol creates it")
+    return 0
 
 
 def _preview(args: argparse.Namespace) -> int:

@@ -120,7 +120,10 @@ class SequenceNamer:
         try:
             self._names.link(name, sequence_id)
         except Unavailable as exc:
-            logger.error("Sequence created but not linked", extra={"sequenceName": name})
+            logger.error(
+                "Sequence created but not linked",
+                extra={"sequenceName": name, "sequenceId": sequence_id},
+            )
             return CreatedNotLinked(sequence_id, links_unavailable(exc))
         logger.info("Sequence created for its name", extra={"sequenceName": name})
         return self._found(name, sequence_id, created=True)

@@ -151,10 +151,11 @@ def test_pipedrive_with_wrong_credentials_is_refused(stack: Stack) -> None:
 def test_the_samples_in_events_are_accepted(stack: Stack, tmp_path: Path) -> None:
     """What `make events` writes for `sam local invoke` is valid against the dev stack."""
     written = {path.name for path in write_events(EXAMPLE_SOURCES, tmp_path)}
-    assert written == {f"{name}.json" for name in EXPECTED_NAMES} | {"health.json", "env.json"}
+    presets = set(EXPECTED_NAMES) | ENROL_SOURCES
+    assert written == {f"{name}.json" for name in presets} | {"health.json", "env.json"}
     env = json.loads((tmp_path / "env.json").read_text())["ReceiverFunction"]
     assert env["PUBLIC_BASE_URL"] == f"http://localhost:{devdata.GATEWAY_PORT}"
-    for source in EXPECTED_NAMES:
+    for source in sorted(presets):
         event = json.loads((tmp_path / f"{source}.json").read_text())
         assert event["version"] == "2.0"
         headers = {k: v for k, v in event["headers"].items() if k != "host"}

@@ -11,14 +11,17 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from skipcall_bridge.cli import main
 from skipcall_bridge.local.gateway import to_event
 from skipcall_bridge.local.sandbox import SkipcallSandbox, workspace_membership_id
 from skipcall_bridge.local.stack import LINKS_TABLE
+from skipcall_bridge.observability import logger
 from skipcall_bridge.replay import Replayer, ReplayFilter
 from skipcall_bridge.runtime import current_runtime
 from skipcall_bridge.verify.hubspot import HubSpotVerifier
@@ -61,7 +64,9 @@ SOURCES = {
 
 
 @pytest.fixture
-def actions(receiver: Receiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Receiver:
+def actions(
+    receiver: Receiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Receiver]:
     receiver.moto.client("secretsmanager").create_secret(
         Name="it/hubspot", SecretString=HUBSPOT_SECRET
     )
@@ -70,7 +75,9 @@ def actions(receiver: Receiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("SOURCES_CONFIG", str(path))
     monkeypatch.setenv("PUBLIC_BASE_URL", "https://hooks.example.com")
     current_runtime.cache_clear()
-    return receiver
+    level = logger.log_level
+    yield receiver
+    logger.setLevel(level)  # the operator's commands quiet the logs
 
 
 def seed_contacts(sandbox: SkipcallSandbox, count: int) -> list[str]:
@@ -215,7 +222,9 @@ def test_a_create_that_fails_releases_the_name_for_the_next_delivery(actions: Re
     assert in_sequence(actions.sandbox, "Retry me") == [contact]
 
 
-def test_a_create_with_no_known_outcome_holds_the_name_for_a_person(actions: Receiver) -> None:
+def test_a_create_with_no_known_outcome_holds_the_name_for_a_person(
+    actions: Receiver, capsys: pytest.CaptureFixture[str]
+) -> None:
     """The create timed out after Skipcall took it: no second sequence, ever, without a say."""
     first_contact, second_contact = seed_contacts(actions.sandbox, 2)
     actions.sandbox.inject("slow", seconds=3.5)  # longer than the client's 3 s read timeout
@@ -230,7 +239,38 @@ def test_a_create_with_no_known_outcome_holds_the_name_for_a_person(actions: Rec
     assert pending["reason"] == "SEQUENCE_PENDING"
     assert pending["retryable"] is True
     assert "links set" in pending["error"]["message"]
-    assert [s["name"] for s in actions.sandbox.sequences] == ["Maybe"]  # only the one
+    [created] = actions.sandbox.sequences  # only the one
+    assert created["name"] == "Maybe"
+
+    # A person settles it: Skipcall has it, so the name stands for that id; both letters go.
+    assert main(["links", "show", "Maybe"]) == 0
+    assert "unknown whether Skipcall created it" in capsys.readouterr().out
+    assert main(["links", "set", "Maybe", created["id"]]) == 0
+    sqs = actions.moto.client("sqs")
+    for held in (letter, pending):
+        sqs.send_message(QueueUrl=actions.queue_url, MessageBody=held["_raw"])
+    summary = Replayer.from_runtime(current_runtime()).run(ReplayFilter(include_unknown=True))
+    assert summary.total("replayed") == 2
+    assert len(actions.sandbox.sequences) == 1
+    assert in_sequence(actions.sandbox, "Maybe") == [first_contact, second_contact]
+
+
+def test_a_name_skipcall_never_created_is_forgotten_then_created_once(
+    actions: Receiver, capsys: pytest.CaptureFixture[str]
+) -> None:
+    [contact] = seed_contacts(actions.sandbox, 1)
+    actions.sandbox.inject("slow", seconds=3.5, then_status=504)  # no answer, nothing made
+    assert enrol(actions, "Lost", [contact]).status == 202
+    [letter] = actions.dead_letters()
+    assert letter["reason"] == "OUTCOME_UNKNOWN"
+    assert actions.sandbox.sequences == []  # the person looks: Skipcall has none
+    assert main(["links", "forget", "Lost"]) == 0
+    assert main(["links", "show", "Lost"]) == 1
+    capsys.readouterr()
+    actions.moto.client("sqs").send_message(QueueUrl=actions.queue_url, MessageBody=letter["_raw"])
+    summary = Replayer.from_runtime(current_runtime()).run(ReplayFilter(include_unknown=True))
+    assert summary.total("replayed") == 1
+    assert in_sequence(actions.sandbox, "Lost") == [contact]
 
 
 def test_two_containers_racing_on_a_new_name_create_one_sequence(actions: Receiver) -> None:
@@ -329,4 +369,24 @@ def test_an_enrolment_that_fails_is_replayed_as_the_same_action(actions: Receive
     summary = Replayer.from_runtime(current_runtime()).run(ReplayFilter())
     assert summary.total("replayed") == 1
     assert in_sequence(actions.sandbox, "Replayed") == contacts
+    assert len(actions.sandbox.sequences) == 1
+
+
+def test_a_replay_whose_create_fails_releases_the_name_and_a_later_one_creates_it(
+    actions: Receiver,
+) -> None:
+    """Skipcall down at delivery and at the first replay: each run releases its claim (nothing
+    was made), so the replay that finds Skipcall back creates the sequence, once."""
+    [contact] = seed_contacts(actions.sandbox, 1)
+    actions.sandbox.inject("status", status=503, count=50)
+    assert enrol(actions, "Later", [contact]).status == 202
+    [letter] = actions.dead_letters()
+    assert (letter["reason"], letter["retryable"]) == ("SKIPCALL_UNAVAILABLE", True)
+    sqs = actions.moto.client("sqs")
+    sqs.send_message(QueueUrl=actions.queue_url, MessageBody=letter["_raw"])
+    replayer = Replayer.from_runtime(current_runtime())
+    assert replayer.run(ReplayFilter()).total("failed") == 1
+    actions.sandbox.state.faults.clear()
+    assert Replayer.from_runtime(current_runtime()).run(ReplayFilter()).total("replayed") == 1
+    assert in_sequence(actions.sandbox, "Later") == [contact]
     assert len(actions.sandbox.sequences) == 1

@@ -84,11 +84,14 @@ def test_a_hubspot_batch_reports_each_events_outcome(senders: Receiver) -> None:
     ]
     (created,) = senders.sandbox.sequences
     assert answer.body["events"] == [  # every event's outcome, in the delivery's order
-        {"deliveryId": "101", "action": "create", "status": "dead-lettered",
-         "reason": "SKIPCALL_REJECTED"},
+        {
+            "deliveryId": "101",
+            "action": "create",
+            "status": "dead-lettered",
+            "reason": "SKIPCALL_REJECTED",
+        },
         {"deliveryId": "102", "status": "unmapped", "reason": "MAPPING_FAILED"},
-        {"deliveryId": "103", "action": "create", "status": "created",
-         "sequenceId": created["id"]},
+        {"deliveryId": "103", "action": "create", "status": "created", "sequenceId": created["id"]},
     ]
     letters = {letter["deliveryId"]: letter for letter in senders.dead_letters()}
     assert letters["102"]["payload"] == events[1]  # each letter holds its own event only

@@ -184,3 +184,56 @@ def test_without_identity_services_the_functions_fail_clearly() -> None:
     with pytest.raises(EventMappingError) as caught:
         source().mapper.map({"owner": "a@example.com", "people": []})
     assert "only while an event is mapped" in caught.value.errors[0].message
+
+
+# -- assignees: workspace memberships ----------------------------------------------------
+
+
+class FakeWorkspaces:
+    def __init__(self, members: dict[str, list[Any]]) -> None:
+        self.members = members
+        self.reads = 0
+
+    def list_workspaces(self, deadline: Deadline) -> list[Any] | CallFailed:
+        self.reads += 1
+        return [{"id": workspace} for workspace in self.members] + ["not an object"]
+
+    def list_workspace_members(
+        self, workspace_id: str, deadline: Deadline
+    ) -> list[Any] | CallFailed:
+        return self.members[workspace_id]
+
+
+def test_an_assignee_is_the_members_active_workspace_membership() -> None:
+    from skipcall_bridge.identity import IdentityError, WorkspaceDirectory
+
+    api = FakeWorkspaces({
+        "w1": [
+            {"id": "wm-owner", "organizationMembershipId": OWNER, "status": "ACTIVE"},
+            {"id": "wm-gone", "organizationMembershipId": "m-gone", "status": "DEACTIVATED"},
+            {"id": "wm-nested", "organizationMembership": {"id": "m-nested", "email": "N@x.io"}},
+        ],
+        "w2": [{"id": "wm-owner-2", "user": {"email": "owner@example.com"}}],
+    })  # fmt: skip
+    directory = WorkspaceDirectory(api, 300)
+    deadline = Deadline(5)
+    assert directory.resolve("m-nested", None, None, deadline) == "wm-nested"
+    assert directory.resolve("?", "n@x.io", None, deadline) == "wm-nested"  # by email, any case
+    with pytest.raises(IdentityError, match="2 workspaces; set the source's workspaceId"):
+        directory.resolve(OWNER, "owner@example.com", None, deadline)
+    assert directory.resolve(OWNER, "owner@example.com", "w2", deadline) == "wm-owner-2"
+    with pytest.raises(IdentityError, match="no active workspace membership"):
+        directory.resolve("m-gone", None, None, deadline)
+    assert api.reads == 1  # misses within 10 s do not read again
+
+
+def test_workspaces_that_cannot_be_read_make_the_event_wait() -> None:
+    from skipcall_bridge.identity import DirectoryUnavailable, WorkspaceDirectory
+
+    class Down(FakeWorkspaces):
+        def list_workspaces(self, deadline: Deadline) -> list[Any] | CallFailed:
+            return CallFailed(Reason.SKIPCALL_UNAVAILABLE, True, 1,
+                              ErrorInfo(status=503, code="HTTP_503", message="down"))  # fmt: skip
+
+    with pytest.raises(DirectoryUnavailable):
+        WorkspaceDirectory(Down({}), 300).resolve(OWNER, None, None, Deadline(5))

@@ -35,6 +35,25 @@ def test_each_event_with_its_id_and_dto_and_the_lookups_it_would_make() -> None:
     assert "+33123456789" in text
 
 
+def test_an_enrolment_shows_its_target_contacts_assignee_and_lookups() -> None:
+    text = "\n".join(preview(source("pipedrive-enrol"), sample_body("pipedrive-enrol")))
+    assert "action enrol" in text
+    assert '"name": "Pipedrive new people"' in text
+    assert "<workspace membership of 7d1f6a52-1c7e-4d4e-9a55-0f3c2b1a0002>" in text
+    assert "target 'Pipedrive new people': its linked id, else POST /v1/sequences (once)" in text
+    won = "\n".join(
+        preview(source("pipedrive-enrol"), sample_body("pipedrive-enrol", follow_up=True))
+    )
+    assert "action unenrol" in won
+    assert "lookup: linked('312'): the contact linked to pipedrive-enrol#312" in won
+
+
+def test_an_event_whose_action_renders_nothing_is_ignored() -> None:
+    lines = preview(source("hubspot-deals"), sample_body("hubspot-deals"))
+    assert lines[0].endswith("action unenrol")
+    assert any(line.endswith("action none (ignored)") for line in lines)
+
+
 def test_field_errors_teach() -> None:
     body = json.dumps({"meta": {"id": "x"}, "data": {"titel": "Deal", "owner_id": 99}}).encode()
     text = "\n".join(preview(source("pipedrive"), body))
