@@ -66,7 +66,7 @@ class Target(BaseModel):
     """The sequence an enrol or unenrol acts on: its id, its name (created from `sequence` the
     first time it is needed), or both once the name is resolved."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     id: str | None = None
     name: str | None = None

@@ -186,6 +186,8 @@ class SequenceMapper:
         """Render every field (`name`, when given, in place of the template's: a sequence
         created for a `target` name). Raises EventMappingError, or DirectoryUnavailable when
         Skipcall could not resolve an identity just now."""
+        if resolution is None:  # no context to set (the hot path)
+            return self.render(event, name)
         with resolving(resolution):
             return self.render(event, name)
 
@@ -292,6 +294,8 @@ class ActionMapper:
         assign_to: JsonValue = None,
     ) -> None:
         self._action = compile_template(action)
+        # Most sources do one thing: a constant action is not rendered per event.
+        self._fixed_action = action if isinstance(action, str) and action in ACTIONS else None
         self.sequence = SequenceMapper(sequence) if sequence is not None else None
         self._target = {key: compile_template(value) for key, value in (target or {}).items()}
         self._contacts = compile_template(contact_ids)
@@ -299,8 +303,10 @@ class ActionMapper:
 
     def map(self, event: Any, resolution: Resolution | None = None) -> Intent:
         """What the event does. Raises EventMappingError or DirectoryUnavailable."""
+        if self._fixed_action == "create" and self.sequence is not None:
+            return CreateIntent(self.sequence.map(event, resolution))  # the hot path
         with resolving(resolution):
-            action = self._render_action(event)
+            action = self._fixed_action or self._render_action(event)
             if action is None:
                 return None
             if action == "create":

@@ -461,6 +461,8 @@ class _Run:
     def _flush(self, held: list[Held], deadline: Deadline) -> dict[int, EventOutcome]:
         """Send the held changes, grouped by sequence in as few calls as the limit allows;
         then store the letters of the events whose calls failed, and record every event."""
+        if not held:
+            return {}
         failures: dict[int, CallFailed] = {}
         for change in changes(held):
             result = self._change(change, deadline)

@@ -61,7 +61,13 @@ def test_check_config(tmp_path: Path) -> None:
     bad = cli("check-config", str(broken))
     assert bad.returncode == 2
     assert "sources.x.auth" in bad.stderr
-    assert "sources.x.sequence: Field required" in bad.stderr
+    unsaid = {"sources": {"x": {"auth": {"scheme": "bearer", "secretId": "s"}}}}
+    broken.write_text(json.dumps(unsaid))  # creates (the default action) from nothing
+    bad = cli("check-config", str(broken))
+    assert bad.returncode == 2
+    assert "sources.x: Value error, action create: `sequence` (with its name) is required" in (
+        bad.stderr
+    )
 
 
 def test_usage_errors_exit_2() -> None:

@@ -71,7 +71,8 @@ class EnrolmentItem(BaseModel):
     """One "contact assignment entry" of POST /v1/sequences/{id}/contacts. Without an assignee,
     Skipcall assigns round-robin among the sequence's assignees, least loaded first."""
 
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+    # Enrolment models build their validators on first use, not on every cold start.
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, defer_build=True)
 
     contactId: str = Field(min_length=1)
     # A *workspace* membership id (GET /v1/workspaces/{id}/members), not an organization one.
@@ -83,6 +84,8 @@ class AddContactsBody(RootModel[list[EnrolmentItem]]):
     the name of a wrapping property, if the live spec has one, was not visible (see
     add-contacts-to-a-sequence.md). Should it be `{"contacts": [...]}`, only `body()` changes."""
 
+    model_config = ConfigDict(defer_build=True)
+
     root: list[EnrolmentItem] = Field(min_length=1, max_length=MAX_CONTACTS_PER_CALL)
 
     def body(self) -> bytes:
@@ -93,6 +96,8 @@ class RemoveContactsBody(RootModel[list[str]]):
     """DELETE /v1/sequences/{id}/contacts: contact UUIDs. The page's example is a bare array of
     two UUIDs; a wrapping property (possibly `contactIds`) is UNVERIFIED (see
     remove-contacts-from-a-sequence.md). Should it exist, only `body()` changes."""
+
+    model_config = ConfigDict(defer_build=True)
 
     root: list[str] = Field(min_length=1, max_length=MAX_CONTACTS_PER_CALL)
 
