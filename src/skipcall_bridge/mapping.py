@@ -295,7 +295,9 @@ class ActionMapper:
     ) -> None:
         self._action = compile_template(action)
         # Most sources do one thing: a constant action is not rendered per event.
-        self._fixed_action = action if isinstance(action, str) and action in ACTIONS else None
+        self._fixed_action: Action | None = (
+            cast(Action, action) if isinstance(action, str) and action in ACTIONS else None
+        )
         self.sequence = SequenceMapper(sequence) if sequence is not None else None
         self._target = {key: compile_template(value) for key, value in (target or {}).items()}
         self._contacts = compile_template(contact_ids)
