@@ -3,6 +3,9 @@
   fresh.py import receiver|reference        import the module; print ms and peak RSS
   fresh.py deliver receiver|reference       import and answer one delivery; print ms and RSS
   fresh.py deliver-dedup receiver|reference the same, deduplicated on DynamoDB
+  fresh.py restore receiver                 SnapStart: import and run the before-snapshot hook
+                                            (not timed: the snapshot holds it), then time the
+                                            after-restore hook and one delivery
 
 The clock starts before the first import. For `deliver receiver`, the signed API Gateway event
 is prepared by bench.py (the sender's work) and read from BENCH_EVENT.
@@ -55,6 +58,15 @@ def main(action: str, stack: str) -> dict[str, float]:
 
         if delivering:
             assert reference_stack.deliver(dedup=action == "deliver-dedup") == 201
+    elif action == "restore":
+        from skipcall_bridge import snapstart
+        from skipcall_bridge.handler import lambda_handler
+
+        snapstart.before_snapshot()
+        started = time.perf_counter()  # the container is restored from here
+        snapstart.after_restore()
+        answer = lambda_handler(json.loads(os.environ["BENCH_EVENT"]), Context())
+        assert answer["statusCode"] == 201, answer
     else:
         from skipcall_bridge.handler import lambda_handler
 

@@ -20,8 +20,10 @@ from skipcall_bridge.responses import (
     json_response,
 )
 from skipcall_bridge.runtime import current_runtime, frozen_after_first_call
+from skipcall_bridge.snapstart import register as register_snapstart_hooks
 
 app = APIGatewayHttpResolver()
+register_snapstart_hooks()  # used only where SnapStart is on
 
 
 @app.post("/webhooks/<source>")

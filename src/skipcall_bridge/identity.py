@@ -60,6 +60,9 @@ class MemberDirectory:
         self._by_email: dict[str, str] = {}
         self._loaded_at: float | None = None
 
+    def forget(self) -> None:
+        self._by_email, self._loaded_at = {}, None
+
     def email_of(self, member: str) -> str | None:
         """The email of an organization member, as of the last read (None if never read)."""
         return next((email for email, known in self._by_email.items() if known == member), None)
@@ -128,6 +131,9 @@ class WorkspaceDirectory:
             f"assignTo: {who} is a member of {len(found)} workspaces; set the source's "
             "workspaceId to the sequence's workspace"
         )
+
+    def forget(self) -> None:
+        self._memberships, self._loaded_at = [], None
 
     def _find(self, member: str, email: str | None, workspace_id: str | None) -> list[str]:
         keys = {member} | ({email.lower()} if email else set())
@@ -352,6 +358,12 @@ class IdentityServices:
     directory: MemberDirectory
     contacts: ContactResolver
     workspaces: WorkspaceDirectory | None = None
+
+    def forget(self) -> None:
+        """Drop the directories read so far (a restored container reads them afresh)."""
+        self.directory.forget()
+        if self.workspaces is not None:
+            self.workspaces.forget()
 
     def resolution(
         self, source: str, members: dict[str, str], rules: ContactRules, deadline: Deadline

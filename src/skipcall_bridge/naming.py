@@ -96,6 +96,9 @@ class SequenceNamer:
             return self._found(name, link.sequence_id)
         return _pending(name, link)
 
+    def forget(self) -> None:
+        self._cache.clear()
+
     def remember(self, name: str, sequence_id: str) -> CallFailed | None:
         """Link a sequence created earlier (by a run whose link was not written)."""
         try:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 if TYPE_CHECKING:
     from skipcall_bridge.aws.dead_letter import SqsDeadLetterQueue
     from skipcall_bridge.aws.links import DynamoDbLinks
+    from skipcall_bridge.aws.secrets import SecretsManagerStore
     from skipcall_bridge.identity import IdentityServices
     from skipcall_bridge.links import MemoryLinks
     from skipcall_bridge.naming import SequenceNamer
@@ -40,6 +41,27 @@ class Runtime:
     guard: IdempotencyGuard
     identity: IdentityServices
     namer: SequenceNamer
+    secrets: SecretsManagerStore
+    links: DynamoDbLinks | MemoryLinks
+
+    def prepare(self) -> None:
+        """Every AWS client built, nothing called, no secret read (SnapStart's snapshot)."""
+        from skipcall_bridge.aws.idempotency import DynamoDbIdempotency
+        from skipcall_bridge.aws.links import DynamoDbLinks
+
+        self.secrets.prepare()
+        self.dead_letters.prepare()
+        if isinstance(self.guard, DynamoDbIdempotency):
+            self.guard.prepare()
+        if isinstance(self.links, DynamoDbLinks):
+            self.links.prepare()
+
+    def renew(self) -> None:
+        """After a SnapStart restore: a new Skipcall pool, and nothing cached from before."""
+        self.skipcall.reconnect()
+        self.secrets.forget()
+        self.identity.forget()
+        self.namer.forget()
 
 
 def build_runtime(settings: Settings) -> Runtime:
@@ -79,6 +101,8 @@ def build_runtime(settings: Settings) -> Runtime:
         guard=guard,
         identity=identity,
         namer=namer,
+        secrets=secrets,
+        links=links,
     )
 
 

@@ -113,6 +113,10 @@ class SqsDeadLetterQueue:
         )["Attributes"]
         return int(attributes.get("ApproximateNumberOfMessages", 0))
 
+    def prepare(self) -> None:
+        """Build the SQS client, calling nothing (SnapStart's snapshot)."""
+        self._sqs()
+
     def _sqs(self) -> SQSClient:
         if self._client is None:
             self._client = boto3_session().client(

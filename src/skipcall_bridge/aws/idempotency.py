@@ -43,6 +43,10 @@ class DynamoDbIdempotency:
         self._expires_after = expires_after_seconds
         self._parts: tuple[IdempotencyConfig, DynamoDBPersistenceLayer] | None = None
 
+    def prepare(self) -> None:
+        """Build the DynamoDB client and the Powertools config, calling nothing."""
+        self._config_and_store()
+
     def register(self, lambda_context: Any) -> None:
         if lambda_context is not None:
             self._config_and_store()[0].register_lambda_context(lambda_context)

@@ -34,6 +34,10 @@ class DynamoDbLinks:
         self._region = region
         self._client: DynamoDBClient | None = None
 
+    def prepare(self) -> None:
+        """Build the DynamoDB client, calling nothing (SnapStart's snapshot)."""
+        self._client_or_new()
+
     # -- contacts --------------------------------------------------------------------------
 
     def get(self, link_id: str) -> str | None:

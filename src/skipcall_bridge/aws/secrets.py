@@ -34,6 +34,15 @@ class SecretsManagerStore:
     def signing_secrets(self, secret_id: str) -> tuple[str, ...]:
         return parse_signing_secrets(self._read(secret_id, refresh=False))
 
+    def prepare(self) -> None:
+        """Build the Secrets Manager client, reading nothing (SnapStart's snapshot)."""
+        self._secrets_provider()
+
+    def forget(self) -> None:
+        """Drop every cached secret: a restored container reads them afresh."""
+        if self._provider is not None:
+            self._provider.clear_cache()  # type: ignore[no-untyped-call] # untyped in Powertools
+
     def _read(self, secret_id: str, refresh: bool) -> str:
         from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 

@@ -75,6 +75,12 @@ class SkipcallClient:
             "User-Agent": f"skipcall-bridge/{__version__}",
         }
 
+    def reconnect(self) -> None:
+        """A new pool: no connection made before a SnapStart snapshot is used after restore."""
+        self._pool.clear()
+        self._pool = urllib3.PoolManager(num_pools=2, maxsize=2, retries=False)
+        self.rate_limit = None
+
     def create(self, dto: CreateSequenceDto, deadline: Deadline) -> CreateResult:
         body = dto.model_dump_json(exclude_none=True).encode()
         # No idempotency key and no way to list sequences: once the request may have reached
