@@ -202,6 +202,141 @@ def warm(rows: list[Row]) -> None:
                     ok=p50 <= 100))  # fmt: skip
 
 
+@contextlib.contextmanager
+def stdout_to_a_pipe() -> Any:
+    """fd 1 becomes a pipe, drained by a thread, as Lambda's stdout is: log lines and EMF are
+    really written, not dropped."""
+    import threading
+
+    read_end, write_end = os.pipe()
+    saved = os.dup(1)
+    sys.stdout.flush()
+    os.dup2(write_end, 1)
+    os.close(write_end)
+
+    def drain() -> None:
+        while os.read(read_end, 1 << 16):
+            pass
+
+    drainer = threading.Thread(target=drain, daemon=True)
+    drainer.start()
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)  # the pipe's last writer closes: the drainer ends
+        os.close(saved)
+        drainer.join(5)
+        os.close(read_end)
+
+
+def p50_of(run: Any, rounds: int, per_round: int) -> list[float]:
+    """Per-call microseconds, over `rounds` of `per_round` calls."""
+    samples: list[float] = []
+    for _ in range(per_round):
+        started = time.perf_counter_ns()
+        run()
+        samples.append((time.perf_counter_ns() - started) / 1000)
+    return samples
+
+
+def warm_handler(moto: MotoServer, sources: Path, rows: list[Row]) -> None:
+    """The whole handler as Lambda calls it (stdout a pipe, metrics flushed), next to a plain
+    Powertools receiver doing the same work, the Powertools floor, and a bare urllib3 POST;
+    interleaved in rounds so that the machine's drift hits all alike."""
+    from skipcall_bridge.handler import lambda_handler
+    from skipcall_bridge.local.gateway import LocalContext
+
+    sandbox = SkipcallSandbox({API_KEY}, devdata.MEMBERS, rate_limit=10_000_000).start()
+    env = environment(moto, sandbox, start_aws(moto), sources)
+    for name in ("IDEMPOTENCY_TABLE", "POWERTOOLS_METRICS_DISABLED"):
+        env.pop(name)  # as the plain receiver: no deduplication; metrics flushed for both
+    env |= {"BENCH_TOKEN": TOKEN, "POWERTOOLS_SERVICE_NAME": "skipcall-bridge"}
+    event = event_for(body("warm handler"))
+    context = LocalContext(25, "bench")
+    http = urllib3.PoolManager()
+    payload = body("bare")
+    headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
+    samples: dict[str, list[float]] = {"ours": [], "plain": [], "floor": [], "bare": [],
+                                       "ours in process": []}  # fmt: skip
+    with applied(env) as current_runtime, stdout_to_a_pipe():
+        sys.path.insert(0, str(ROOT / "benchmarks"))
+        import reference_stack
+
+        runs = {
+            "ours": lambda: lambda_handler(event, context),
+            "plain": lambda: reference_stack.plain_handler(event, context),
+            "floor": lambda: reference_stack.floor_handler(event, context),
+            "bare": lambda: http.request("POST", sandbox.url + "/v1/sequences", body=payload,
+                                         headers=headers),
+        }  # fmt: skip
+        for run in runs.values():  # warm: first calls, caches, connections
+            for _ in range(200):
+                run()
+        assert lambda_handler(event, context)["statusCode"] == 201
+        assert reference_stack.plain_handler(event, context)["statusCode"] == 200
+        for _ in range(10):
+            for name, run in runs.items():
+                samples[name] += p50_of(run, 1, 300)
+        # In process: the same handler with Skipcall's transport in memory (no socket).
+        client = current_runtime().skipcall
+        real_pool, client._pool = client._pool, InMemoryPool()  # type: ignore[assignment]
+        for _ in range(10):
+            samples["ours in process"] += p50_of(runs["ours"], 1, 300)
+            samples["floor"] += p50_of(runs["floor"], 1, 300)
+        client._pool = real_pool
+    sandbox.stop()
+    p50 = {name: statistics.median(values) for name, values in samples.items()}
+    ours_over, plain_over = p50["ours"] - p50["bare"], p50["plain"] - p50["bare"]
+    rows.append(Row("warm, whole handler over loopback: overhead above a bare urllib3 POST",
+                    f"{ours_over:.0f} us (p50 {p50['ours']:.0f} us)",
+                    f"plain Powertools receiver {plain_over:.0f} us (p50 {p50['plain']:.0f} us); "
+                    f"bare POST {p50['bare']:.0f} us",
+                    f"{ours_over / plain_over:.2f}", "<= 1", ours_over <= plain_over))  # fmt: skip
+    above = p50["ours in process"] - p50["floor"]
+    rows.append(Row("warm, whole handler in process: our code above the Powertools floor",
+                    f"{above:.0f} us (p50 {p50['ours in process']:.0f} us)",
+                    f"floor: decorators, resolver, 1 log line, 1 metric: {p50['floor']:.0f} us",
+                    target="<= 50 us", ok=above <= 50))  # fmt: skip
+
+
+def no_growth(rows: list[Row]) -> None:
+    """10,000 warm deliveries, different each time, must not grow memory (no cache that keeps
+    every delivery)."""
+    import tracemalloc
+
+    catalog = SourceCatalog.from_config(parse_sources(json.dumps(SOURCES)))
+    client = SkipcallClient("https://api.invalid", StaticSecrets())
+    client._pool = InMemoryPool()  # type: ignore[assignment]
+    pipeline = Pipeline(catalog, StaticSecrets(), client, NullDeadLetters(),
+                        max_body_bytes=256 * 1024, guard=NoIdempotency())  # fmt: skip
+
+    def deliver(index: int) -> None:
+        request = SignedRequest("POST", "https://bench.example.com/webhooks/zapier",
+                                body(f"delivery {index}"),
+                                Headers({"authorization": f"Bearer {TOKEN}"}))  # fmt: skip
+        pipeline.process(InboundDelivery("zapier", request), 20.0)
+
+    # Logs and EMF really written, to a sink that keeps nothing (a StringIO would grow itself).
+    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
+        logger.registered_handler.setStream(sink)
+        for index in range(1000):
+            deliver(index)
+        gc.collect()
+        tracemalloc.start()
+        before = tracemalloc.take_snapshot()
+        for index in range(1000, 11_000):
+            deliver(index)
+        gc.collect()
+        after = tracemalloc.take_snapshot()
+        tracemalloc.stop()
+        logger.registered_handler.setStream(sys.stdout)
+    grown = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
+    rows.append(Row("memory over 10,000 warm deliveries (tracemalloc, after gc)",
+                    f"{grown / 1024:+.1f} KiB", target="< +64 KiB (no per-delivery growth)",
+                    ok=grown < 64 * 1024))  # fmt: skip
+
+
 def start_aws(moto: MotoServer) -> dict[str, str]:
     urllib3.PoolManager().request("POST", f"{moto.url}/moto-api/reset")
     secrets = moto.client("secretsmanager")
@@ -394,6 +529,11 @@ def main() -> int:
         cold(cold_env, rows)
         print("measuring the warm path...", file=sys.stderr)
         warm(rows)
+        print("measuring the whole handler warm, next to a plain Powertools receiver...",
+              file=sys.stderr)  # fmt: skip
+        warm_handler(moto, tmp, rows)
+        print("watching memory over 10,000 deliveries...", file=sys.stderr)
+        no_growth(rows)
         print("counting calls over 1,000 deliveries...", file=sys.stderr)
         calls(moto, tmp, rows)
         print("running the burst...", file=sys.stderr)

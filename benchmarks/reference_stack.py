@@ -1,7 +1,12 @@
 """The naive stack the targets compare against: what a typical Powertools webhook handler
 loads at import (Logger, Tracer, Metrics, the HTTP resolver, parameters, idempotency, a boto3
 SQS client, urllib3, pydantic), and, with --deliver, one delivery the usual way (Powertools
-get_secret, then one urllib3 POST)."""
+get_secret, then one urllib3 POST).
+
+`plain_handler` is that receiver whole, for the warm comparison: the resolver and the same
+decorators, a bearer check, the payload validated, one POST, one log line, one metric.
+`floor_handler` is the Powertools floor: the same decorators and resolver, one log line and one
+metric, nothing else."""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ import boto3
 import urllib3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
@@ -63,6 +69,54 @@ def post() -> int:
         },
     )
     return response.status
+
+
+@app.post("/webhooks/<source>")
+def receive(source: str) -> dict[str, object]:
+    event = app.current_event
+    if event.headers.get("authorization") != f"Bearer {os.environ['BENCH_TOKEN']}":
+        return {"statusCode": 401}
+    dto = CreateSequence.model_validate_json(event.body or "{}")
+    key = parameters.get_secret(os.environ["SKIPCALL_API_KEY_SECRET_ID"], max_age=300)
+    response = http.request(
+        "POST",
+        os.environ["SKIPCALL_API_URL"] + "/v1/sequences",
+        body=dto.model_dump_json().encode(),
+        headers={
+            "Authorization": f"Bearer {json.loads(str(key))['apiKey']}",
+            "Content-Type": "application/json",
+        },
+    )
+    logger.info("Delivery processed", extra={"status": response.status})
+    metrics.add_metric(name="SequencesCreated", unit="Count", value=1)
+    return {"status": "created", "sequence": json.loads(response.data)}
+
+
+# The same decorators as the receiver's handler (the tracer is off outside Lambda in both).
+@logger.inject_lambda_context(
+    correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False, clear_state=True
+)
+@metrics.log_metrics(capture_cold_start_metric=True)
+def plain_handler(event: dict[str, object], context: object) -> dict[str, object]:
+    return app.resolve(event, context)
+
+
+floor = APIGatewayHttpResolver()
+
+
+@floor.post("/webhooks/<source>")
+def floor_route(source: str) -> dict[str, str]:
+    logger.info("Delivery processed", extra={"status": 201})
+    metrics.add_metric(name="SequencesCreated", unit="Count", value=1)
+    return {"status": "created"}
+
+
+@logger.inject_lambda_context(
+    correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False, clear_state=True
+)
+@metrics.log_metrics(capture_cold_start_metric=True)
+def floor_handler(event: dict[str, object], context: object) -> dict[str, object]:
+    return floor.resolve(event, context)
 
 
 if __name__ == "__main__" and "--deliver" in sys.argv:

@@ -14,9 +14,11 @@ from skipcall_bridge.verify import Headers, SignedRequest
 def signed_request(
     event: APIGatewayProxyEventV2, source: str, public_base_url: str | None
 ) -> SignedRequest:
-    headers = Headers(event.headers)
+    # The event's own dict: the data class would build a wrapper object per field read.
+    raw = event.raw_event
+    headers = Headers(raw.get("headers"))
     return SignedRequest(
-        method=event.request_context.http.method,
+        method=raw["requestContext"]["http"]["method"],
         url=public_url(event, headers, source, public_base_url),
         body=raw_body(event),
         headers=headers,

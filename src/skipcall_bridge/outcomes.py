@@ -16,6 +16,7 @@ A repeat of an event that ended before gets that first outcome again, marked `du
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
@@ -96,7 +97,7 @@ class DeliveryReport:
         waits = [e.retry_after_seconds or 30 for e in self.events if e.status == "unfinished"]
         return min(waits, default=30)
 
-    @property
+    @functools.cached_property  # read by the log line and the answer
     def status(self) -> DeliveryStatus:
         """All done: the one thing done (`created`, `enrolled`, `unenrolled`), else `done`."""
         statuses = {event.status for event in self.events}

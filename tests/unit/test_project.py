@@ -61,6 +61,8 @@ def test_every_direct_import_of_the_runtime_is_declared() -> None:
         "phonenumbers": "phonenumberslite", "pydantic": "pydantic", "urllib3": "urllib3",
         "moto": "moto", "mypy_boto3_sqs": "mypy-boto3-sqs", "mypy_boto3_dynamodb":
         "mypy-boto3-dynamodb",
+        # Lambda's Python runtimes provide it; declared for development only, never zipped.
+        "snapshot_restore_py": "snapshot-restore-py",
     }  # fmt: skip
     declared = set(pins(PROJECT["dependencies"] + PROJECT["optional-dependencies"]["dev"]))
     for path in (ROOT / "src" / "skipcall_bridge").rglob("*.py"):

@@ -1,5 +1,8 @@
 """Secrets from Secrets Manager through Powertools parameters, cached per container.
 
+Powertools reads, decodes and reports errors; the cache in front of it is a dict and a monotonic
+clock, so a warm delivery's two reads (its source's secret, the API key) cost a lookup each.
+
 SecretString formats:
 - the Skipcall API key: the key itself, or JSON `{"apiKey": "..."}`;
 - a signing secret: the secret itself, or a JSON array of secrets during a rotation.
@@ -9,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
+import time
 from typing import TYPE_CHECKING
 
 from skipcall_bridge.aws.config import boto3_session, boto_config
@@ -27,6 +31,7 @@ class SecretsManagerStore:
         self._max_age = max_age_seconds
         self._region = region
         self._provider: SecretsProvider | None = None
+        self._cache: dict[str, tuple[float, str]] = {}  # secret id -> (read at, SecretString)
 
     def api_key(self, refresh: bool = False) -> str:
         return parse_api_key(self._read(self._api_key_secret_id, refresh))
@@ -40,16 +45,24 @@ class SecretsManagerStore:
 
     def forget(self) -> None:
         """Drop every cached secret: a restored container reads them afresh."""
+        self._cache.clear()
         if self._provider is not None:
             self._provider.clear_cache()  # type: ignore[no-untyped-call] # untyped in Powertools
 
     def _read(self, secret_id: str, refresh: bool) -> str:
+        now = time.monotonic()
+        cached = self._cache.get(secret_id)
+        if cached is not None and not refresh and now - cached[0] < self._max_age:
+            return cached[1]
+        value = self._fetch(secret_id)
+        self._cache[secret_id] = (now, value)
+        return value
+
+    def _fetch(self, secret_id: str) -> str:
         from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
         try:
-            value = self._secrets_provider().get(
-                secret_id, max_age=self._max_age, force_fetch=refresh
-            )
+            value = self._secrets_provider().get(secret_id, force_fetch=True)
         except GetParameterError as exc:
             logger.error(
                 "Secret could not be read",

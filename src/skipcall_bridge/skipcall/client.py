@@ -64,6 +64,7 @@ class SkipcallClient:
         self._policy = policy or RetryPolicy()
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
+        self._default_timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
         self._sleep = sleep
         self._wall_clock = wall_clock
         # One pool per container: the TLS connection is reused across warm invocations.
@@ -214,6 +215,14 @@ class SkipcallClient:
             error=ErrorInfo(code="BUDGET_EXHAUSTED", message="No time left to call Skipcall."),
         )
 
+    def _timeout(self, remaining: float) -> urllib3.Timeout:
+        """The configured timeouts, or shorter ones when the deadline is nearer."""
+        if remaining >= self._read_timeout and remaining >= self._connect_timeout:
+            return self._default_timeout
+        return urllib3.Timeout(
+            connect=min(self._connect_timeout, remaining), read=min(self._read_timeout, remaining)
+        )
+
     def _attempt(  # noqa: PLR0911 - one return per way a request can end
         self,
         method: str,
@@ -233,9 +242,7 @@ class SkipcallClient:
                 self._base_url + path,
                 body=body,
                 headers={**self._headers, "Authorization": f"Bearer {key}"},
-                timeout=urllib3.Timeout(
-                    connect=min(self._connect_timeout, remaining), read=read_timeout
-                ),
+                timeout=self._timeout(remaining),
                 retries=False,
             )
         except (urllib3.exceptions.ConnectTimeoutError, urllib3.exceptions.SSLError) as exc:
