@@ -107,10 +107,12 @@ def cold(env: dict[str, str], rows: list[Row]) -> None:
                     f"{ours[1] / ref[1]:.2f}", "<= 45 MiB", ours[1] <= 45))  # fmt: skip
 
     first = first_delivery(env, "deliver", ref_env=env)
-    rows.append(first_row("cold first delivery: import + secret + POST", first, target=True))
+    rows.append(first_row("cold first delivery: import + secret + POST", first, 0.5))
+    # The production configuration: deduplication and the link table on (template.yaml).
     dedup_env = {**env, "IDEMPOTENCY_TABLE": env["BENCH_TABLE"]}
     with_dedup = first_delivery(dedup_env, "deliver-dedup", ref_env=dedup_env)
-    rows.append(first_row("cold first delivery, both deduplicating on DynamoDB", with_dedup))
+    rows.append(first_row("cold first delivery, production configuration (both deduplicating)",
+                          with_dedup, 0.55))  # fmt: skip
     restored = first_delivery(
         dedup_env, "restore", ref_env=dedup_env, reference_action="deliver-dedup"
     )
@@ -134,11 +136,10 @@ def first_delivery(
     return medians(ours)[0], medians(ref)[0]
 
 
-def first_row(metric: str, times: tuple[float, float], target: bool = False) -> Row:
+def first_row(metric: str, times: tuple[float, float], target: float) -> Row:
     ratio = times[0] / times[1]
-    ok = ratio <= 0.6 if target else None
     return Row(f"{metric} (median of {RUNS})", f"{times[0]:.0f} ms", f"{times[1]:.0f} ms",
-               f"{ratio:.2f}", "<= 0.6" if target else "", ok)  # fmt: skip
+               f"{ratio:.2f}", f"<= {target}", ratio <= target)  # fmt: skip
 
 
 class StaticSecrets:

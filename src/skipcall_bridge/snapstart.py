@@ -27,7 +27,7 @@ def register() -> bool:
 
 
 def before_snapshot() -> None:
-    from skipcall_bridge.envelope import DeadLetter, ErrorInfo, Target
+    from skipcall_bridge.envelope import DeadLetter, ErrorInfo, Target, not_sqs_text
     from skipcall_bridge.runtime import current_runtime
     from skipcall_bridge.skipcall.models import (
         AddContactsBody,
@@ -47,6 +47,7 @@ def before_snapshot() -> None:
         RemoveContactsBody,
     ):
         model.model_rebuild(force=True)
+    not_sqs_text()  # the letters' character check, compiled
     gc.collect()
     gc.freeze()
 
