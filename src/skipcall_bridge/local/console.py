@@ -1,6 +1,7 @@
 """`make dev`'s console: one readable line per delivery instead of JSON logs and EMF blobs.
 
 `14:02:11  zapier            201  created 3f1c9a2e                      12 ms`
+`14:02:15  pipedrive-enrol   201  enrolled 1 into 7a0c41d2              9 ms`
 Coloured on a terminal (green done, yellow kept in the DLQ, red refused or failed). What Lambda
 logs does not change: this is the local gateway's view of each answer.
 """
@@ -52,6 +53,11 @@ def _event(event: dict[str, Any]) -> str:
     state = str(event.get("status", "?"))
     if state == "created":
         detail = str(event.get("sequenceId") or "")[:8]
+    elif state in ("enrolled", "unenrolled"):
+        where = "into" if state == "enrolled" else "from"
+        contacts = event.get("contactIds") or []
+        sequence = str(event.get("sequenceId") or "a sequence never created")[:8]
+        detail = f"{len(contacts)} {where} {sequence}"
     else:
         detail = str(event.get("reason") or "")
     repeat = " (repeat)" if event.get("duplicate") else ""
