@@ -25,6 +25,8 @@ ENROL_PRESETS = {
     "pipedrive-enrol": ("Pipedrive new people", ["Pierre"], REP),
     "close-enrol": ("Close open leads", ["Ada"], None),
     "automation-enrol": ("Webinar follow-up", ["Alan", "Joan"], REP),
+    "calendly": ("Calendly bookings", ["Mary"], None),
+    "intercom": ("Intercom leads", ["Annie"], None),
 }
 
 

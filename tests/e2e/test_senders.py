@@ -23,12 +23,9 @@ from .conftest import EXAMPLE_SOURCES, Stack
 
 CATALOG = load_sources(EXAMPLE_SOURCES)
 ENROL_SOURCES = {
-    "hubspot-enrol",
-    "hubspot-deals",
-    "pipedrive-enrol",
-    "close-enrol",
-    "automation-enrol",
-}
+    "hubspot-enrol", "hubspot-deals", "pipedrive-enrol", "close-enrol", "automation-enrol",
+    "calendly", "intercom",
+}  # fmt: skip
 EXPECTED_NAMES = {
     "hubspot": ["HubSpot contact.creation 1201", "HubSpot contact.propertyChange 1202"],
     "hubspot-workflow": ["Call Ada Lovelace (Analytical Engines)"],
@@ -40,6 +37,8 @@ EXPECTED_NAMES = {
     "zapier": ["Inbound demo request: ACME Corp"],
     "make": ["Call Ada Lovelace (Analytical Engines)", "Call Alan Turing (no company)"],
     "n8n": ["Follow up Grace Hopper"],
+    "typeform": ["Call Dorothy (Demo request)"],
+    "stripe-style": ["Call Katherine (qualified)"],
 }
 
 

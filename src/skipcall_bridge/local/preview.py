@@ -118,7 +118,9 @@ def preview(
         return [*lines, "the source's `events` selects nothing: answered 200 ignored"]
     for index, (delivery_id, event) in enumerate(zip(ids, events, strict=True)):
         mapped = map_event(source, event)
-        action = mapped.get("action") or "none (ignored)"
+        action = mapped.get("action") or (
+            "not known: the event did not map" if "errors" in mapped else "none (ignored)"
+        )
         lines.append(f"event {index}  delivery id {delivery_id}  action {action}")
         for key in ("dto", "enrolment"):
             if key in mapped:

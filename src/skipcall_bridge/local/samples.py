@@ -214,10 +214,67 @@ SAMPLE_BODIES: dict[str, Any] = {
              "phone": "+44 20 7946 0019"},
         ],
     },
+    # Calendly: an invitee booked (webhook subscription, `invitee.created`).
+    "calendly": {
+        "created_at": "2026-11-26T09:20:00.000000Z", "created_by":
+            "https://api.calendly.com/users/AAAAAAAAAAAAAAAA", "event": "invitee.created",
+        "payload": {
+            "uri": "https://api.calendly.com/scheduled_events/GBGBDCAADAEDCRZ2/invitees/AAAA0001",
+            "email": "mary.jackson@nasa.example", "name": "Mary Jackson", "first_name": "Mary",
+            "last_name": "Jackson", "status": "active", "timezone": "America/New_York",
+            "text_reminder_number": "+1 415-555-0143", "rescheduled": False,
+            "scheduled_event": {"uri": "https://api.calendly.com/scheduled_events/GBGBDCAADAEDCRZ2",
+                                "name": "Discovery call", "start_time": "2026-12-01T15:00:00Z"},
+        },
+    },
+    # Typeform: a form response (`form_response`), answers by field ref and type.
+    "typeform": {
+        "event_id": "01JBXG7V5M6Q3F2Y8W9Z0A1B2C", "event_type": "form_response",
+        "form_response": {
+            "form_id": "lT4Z3j", "token": "a3a12ec67a1365927098a606107fac15",
+            "submitted_at": "2026-11-26T09:30:00Z",
+            "definition": {"id": "lT4Z3j", "title": "Demo request"},
+            "answers": [
+                {"type": "text", "text": "Dorothy", "field": {"id": "f1", "type": "short_text",
+                                                               "ref": "first_name"}},
+                {"type": "text", "text": "Vaughan", "field": {"id": "f2", "type": "short_text",
+                                                               "ref": "last_name"}},
+                {"type": "email", "email": "dorothy@nasa.example",
+                 "field": {"id": "f3", "type": "email", "ref": "email"}},
+                {"type": "phone_number", "phone_number": "+33612345670",
+                 "field": {"id": "f4", "type": "phone_number", "ref": "phone"}},
+            ],
+        },
+    },
+    # Intercom: a lead created (`contact.lead.created` notification).
+    "intercom": {
+        "type": "notification_event", "app_id": "abc123", "id": "notif_7c1f0e2a",
+        "topic": "contact.lead.created", "created_at": 1795661400,
+        "data": {"type": "notification_event_data", "item": {
+            "type": "contact", "id": "6571f0c9a1b2c3d4e5f60718", "role": "lead",
+            "name": "Annie Easley", "email": "annie@nasa.example", "phone": "+1 415-555-0187",
+        }},
+    },
+    # Anything Stripe-style: `Stripe-Signature: t=...,v1=...` over "t.body".
+    "stripe-style": {
+        "id": "evt_1QaZ2b3C4d5E6f7G", "type": "lead.qualified",
+        "data": {"name": "Call Katherine (qualified)", "creatorId": devdata.CREATOR_ID,
+                 "assignedToIds": [devdata.CREATOR_ID, REP_ID]},
+    },
 }  # fmt: skip
 
 # The second half of the enrolment presets: what takes the contacts out again.
 FOLLOW_UP_BODIES: dict[str, Any] = {
+    # Calendly: the same invitee cancelled.
+    "calendly": {
+        "created_at": "2026-11-27T10:00:00.000000Z", "created_by":
+            "https://api.calendly.com/users/AAAAAAAAAAAAAAAA", "event": "invitee.canceled",
+        "payload": {
+            "uri": "https://api.calendly.com/scheduled_events/GBGBDCAADAEDCRZ2/invitees/AAAA0001",
+            "email": "mary.jackson@nasa.example", "name": "Mary Jackson", "status": "canceled",
+            "cancellation": {"canceled_by": "Mary Jackson", "reason": "Rescheduling"},
+        },
+    },
     # Pipedrive: the person's deal was won.
     "pipedrive-enrol": {
         "meta": {"action": "change", "entity": "deal", "company_id": "8801",

@@ -7,6 +7,7 @@ from skipcall_bridge.verify.base import Verifier
 from skipcall_bridge.verify.basic import BasicVerifier
 from skipcall_bridge.verify.bearer import BearerVerifier
 from skipcall_bridge.verify.close import CloseVerifier
+from skipcall_bridge.verify.hmac import HmacVerifier
 from skipcall_bridge.verify.hmac_sha256 import HmacSha256Verifier
 from skipcall_bridge.verify.hubspot import HubSpotVerifier
 from skipcall_bridge.verify.salesforce import SalesforceVerifier
@@ -16,6 +17,7 @@ from skipcall_bridge.verify.schemes import (
     BasicAuth,
     BearerAuth,
     CloseAuth,
+    HmacAuth,
     HmacSha256Auth,
     HubSpotAuth,
     SalesforceAuth,
@@ -28,6 +30,8 @@ def build_verifier(auth: AuthConfig) -> Verifier:  # noqa: PLR0911 - one return 
     match auth:
         case BearerAuth():
             return BearerVerifier(auth.header)
+        case HmacAuth():
+            return HmacVerifier(auth)
         case HmacSha256Auth():
             return HmacSha256Verifier(auth.header, auth.encoding, auth.prefix)
         case StandardWebhooksAuth():
