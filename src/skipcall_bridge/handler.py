@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -17,6 +17,7 @@ from skipcall_bridge.responses import (
     JsonResponse,
     delivery_response,
     error_response,
+    handshake_response,
     json_response,
 )
 from skipcall_bridge.runtime import current_runtime, frozen_after_first_call
@@ -27,13 +28,23 @@ register_snapstart_hooks()  # used only where SnapStart is on
 
 
 @app.post("/webhooks/<source>")
-def receive_webhook(source: str) -> JsonResponse:
+def receive_webhook(source: str) -> Response[Any]:
     runtime = current_runtime()
     request = signed_request(app.current_event, source, runtime.settings.public_base_url)
+    answer = runtime.pipeline.echo_handshake(source, request)
+    if answer is not None:  # the sender checks the URL: nothing to verify or create
+        return handshake_response(answer)
     time_left = app.lambda_context.get_remaining_time_in_millis() / 1000
     delivery = InboundDelivery(source, request, lambda_context=app.lambda_context)
     report = runtime.pipeline.process(delivery, time_left)
     return delivery_response(report)
+
+
+@app.get("/webhooks/<source>")
+def verify_subscription(source: str) -> Response[Any]:
+    """Only for a source whose `handshake` is `verify-token` (404 for the others)."""
+    query = app.current_event.query_string_parameters or {}
+    return handshake_response(current_runtime().pipeline.verify_subscription(source, query))
 
 
 @app.get("/health")

@@ -42,6 +42,7 @@ from skipcall_bridge.errors import (
     Unavailable,
     UnknownSource,
 )
+from skipcall_bridge.handshakes import HandshakeAnswer, echo_challenge, verify_token
 from skipcall_bridge.identity import DirectoryUnavailable, IdentityServices, Resolution
 from skipcall_bridge.inbound import InboundDelivery
 from skipcall_bridge.links import MemoryLinks
@@ -115,6 +116,17 @@ class Pipeline:
         )
         self._max_body_bytes = max_body_bytes
         self._wall_clock = wall_clock
+
+    def echo_handshake(self, source_name: str, request: SignedRequest) -> HandshakeAnswer | None:
+        """The answer to an echo-challenge handshake, when that is what the request is."""
+        source = self._catalog.get(source_name)
+        if source is None or source.config.handshake is None:
+            return None
+        return echo_challenge(source, request.body)
+
+    def verify_subscription(self, source_name: str, query: dict[str, str]) -> HandshakeAnswer:
+        """A verify-token handshake's challenge (raises RouteNotFound, InvalidSignature)."""
+        return verify_token(self._catalog.get(source_name), query, self._secrets)
 
     def process(self, delivery: InboundDelivery, time_left_seconds: float) -> DeliveryReport:
         source = self._catalog.get(delivery.source)

@@ -15,6 +15,7 @@ from skipcall_bridge.errors import (
 )
 
 if TYPE_CHECKING:  # the domain's models load with the runtime, not on cold start
+    from skipcall_bridge.handshakes import HandshakeAnswer
     from skipcall_bridge.outcomes import DeliveryReport, EventOutcome
 
 # A delivery whose every event was done (DeliveryReport.status), answered 201.
@@ -66,6 +67,15 @@ def error_response(error: BridgeError) -> JsonResponse:
         {"Retry-After": str(error.retry_after_seconds)} if isinstance(error, Unavailable) else None
     )
     return json_response(status, {"error": payload}, headers)
+
+
+def handshake_response(answer: HandshakeAnswer) -> Response[Any]:
+    """The challenge back, as the sender expects it."""
+    if answer.kind == "text":
+        return Response(status_code=200, content_type="text/plain", body=answer.value)
+    if answer.kind == "header":
+        return json_response(200, {}, {answer.header or answer.field: answer.value})
+    return json_response(200, {answer.field: answer.value})
 
 
 def delivery_response(report: DeliveryReport) -> Response[Any]:  # noqa: PLR0911

@@ -74,6 +74,45 @@ class SequenceTemplates(BaseModel):
         return _check_compiles(compile_template, value)
 
 
+class EchoChallenge(BaseModel):
+    """The sender POSTs `{"<field>": "<challenge>"}` once to check the URL, and expects the value
+    back (monday.com: the same JSON). Answered without verification: it creates nothing."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    type: Literal["echo-challenge"]
+    field: str = Field(default="challenge", min_length=1)
+    answer: Literal["json", "text", "header"] = "json"
+    header: str | None = Field(default=None, pattern=r"^[A-Za-z0-9-]+$")  # answer "header"
+    # Only a body holding nothing but the field is a handshake, unless this says otherwise.
+    other_fields: bool = Field(default=False, alias="otherFields")
+
+    @model_validator(mode="after")
+    def _header_named(self) -> EchoChallenge:
+        if (self.answer == "header") != (self.header is not None):
+            raise ValueError('answer "header" and `header` go together')
+        return self
+
+
+class VerifyToken(BaseModel):
+    """The sender GETs `?hub.mode=subscribe&hub.challenge=…&hub.verify_token=…` (Meta style) and
+    expects the challenge back as text when the token is the one it was given."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    type: Literal["verify-token"]
+    secret_id: str = Field(alias="secretId", min_length=1)  # the verify token's secret
+    mode_parameter: str = Field(default="hub.mode", alias="modeParameter", min_length=1)
+    mode: str = "subscribe"
+    challenge_parameter: str = Field(
+        default="hub.challenge", alias="challengeParameter", min_length=1
+    )
+    token_parameter: str = Field(default="hub.verify_token", alias="tokenParameter", min_length=1)
+
+
+Handshake = Annotated[EchoChallenge | VerifyToken, Field(discriminator="type")]
+
+
 class TargetTemplates(BaseModel):
     """The sequence an enrol or unenrol acts on: `{"id": ...}`, or `{"name": ...}`, the sequence
     with this name, created from `sequence` the first time it is needed."""
@@ -127,6 +166,8 @@ class SourceConfig(BaseModel):
     # replay send it again (a rare duplicate rather than a manual check).
     on_unknown_outcome: Literal["keep", "retry"] = Field(default="keep", alias="onUnknownOutcome")
     unmapped_status: UnmappedStatus | None = Field(default=None, alias="unmappedStatus")
+    # How the sender checks the URL before sending anything (monday.com, Meta-style senders).
+    handshake: Handshake | None = None
 
     @field_validator("action", "contact_ids", "assign_to")
     @classmethod
@@ -355,7 +396,14 @@ class SourceCatalog:
         return sorted(self._sources)
 
     def secret_ids(self) -> list[str]:
-        return sorted({source.secret_id for source in self._sources.values()})
+        """Every Secrets Manager id the sources need: signing secrets and verify tokens."""
+        ids = {source.secret_id for source in self._sources.values()}
+        ids |= {
+            handshake.secret_id
+            for source in self._sources.values()
+            if isinstance(handshake := source.config.handshake, VerifyToken)
+        }
+        return sorted(ids)
 
     @classmethod
     def from_config(cls, config: SourcesFile) -> SourceCatalog:

@@ -27,6 +27,9 @@ ENROL_PRESETS = {
     "automation-enrol": ("Webinar follow-up", ["Alan", "Joan"], REP),
     "calendly": ("Calendly bookings", ["Mary"], None),
     "intercom": ("Intercom leads", ["Annie"], None),
+    "monday": ("monday.com new items", ["Hedy"], None),
+    "dynamics": ("Dynamics 365 new contacts", ["Evelyn"], None),
+    "zoho": ("Zoho CRM new leads", ["Mae"], devdata.CREATOR_ID),
 }
 
 

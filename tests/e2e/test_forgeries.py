@@ -5,7 +5,8 @@ be accepted (2xx) and none may be answered 5xx.
 
 Where a sample carries independent signatures (HubSpot's v3 beside v2, when a source accepts
 both), one of them left intact still authenticates: they are changed together. Basic and bearer
-credentials and Salesforce's URL token do not cover the body (those senders cannot sign it)."""
+credentials, query keys (Salesforce, Dynamics, Zoho) and monday.com's JWT do not cover the body
+(those senders do not sign it)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,13 @@ from skipcall_bridge.sources import load_sources
 from .conftest import EXAMPLE_SOURCES, Stack
 
 CATALOG = load_sources(EXAMPLE_SOURCES)
-UNSIGNED_BODY = {"basic", "bearer", "salesforce"}  # schemes whose credential is not a signature
+UNSIGNED_BODY = {
+    "basic",
+    "bearer",
+    "salesforce",
+    "query-key",
+    "jwt",
+}  # credentials, not body signatures
 
 
 def mutations(stack: Stack, source: str) -> list[tuple[str, str, bytes, dict[str, str]]]:
@@ -58,7 +65,8 @@ def mutations(stack: Stack, source: str) -> list[tuple[str, str, bytes, dict[str
 
 def _changed(value: str, at: int | None = None) -> str:
     at = len(value) // 2 if at is None else at
-    return value[:at] + ("A" if value[at] != "A" else "B") + value[at + 1 :]
+    # Another character even to a reader of hex in either case ("a" and "A" are one digit).
+    return value[:at] + ("B" if value[at].lower() == "a" else "A") + value[at + 1 :]
 
 
 def test_no_forgery_of_any_preset_is_accepted_or_answered_5xx(stack: Stack) -> None:

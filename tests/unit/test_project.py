@@ -59,6 +59,7 @@ def test_every_direct_import_of_the_runtime_is_declared() -> None:
         "aws_lambda_powertools": "aws-lambda-powertools", "boto3": "boto3",
         "botocore": "boto3", "defusedxml": "defusedxml", "jmespath": "jmespath",
         "phonenumbers": "phonenumberslite", "pydantic": "pydantic", "urllib3": "urllib3",
+        "jwt": "pyjwt",
         "moto": "moto", "mypy_boto3_sqs": "mypy-boto3-sqs", "mypy_boto3_dynamodb":
         "mypy-boto3-dynamodb",
         # Lambda's Python runtimes provide it; declared for development only, never zipped.

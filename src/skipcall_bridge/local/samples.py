@@ -261,10 +261,71 @@ SAMPLE_BODIES: dict[str, Any] = {
         "data": {"name": "Call Katherine (qualified)", "creatorId": devdata.CREATOR_ID,
                  "assignedToIds": [devdata.CREATOR_ID, REP_ID]},
     },
+    # monday.com board webhook: an item created (its phone and email columns).
+    "monday": {
+        "event": {
+            "app": "monday", "type": "create_pulse", "triggerTime": "2026-11-26T09:40:00.000Z",
+            "subscriptionId": 73759690, "userId": 4012689, "originalTriggerUuid": None,
+            "boardId": 3161280891, "pulseId": 3161281501, "pulseName": "Hedy Lamarr",
+            "groupId": "topics", "groupName": "New leads", "isTopGroup": True,
+            "columnValues": {
+                "phone": {"phone": "+33612345671", "countryShortName": "FR"},
+                "email": {"email": "hedy@frequency.example", "text": "hedy@frequency.example"},
+            },
+            "triggerUuid": "6a8f6c2b1c9d4b0e8f3a2d1c0b9a8f7e",
+        },
+    },
+    # Dynamics 365 (Dataverse) webhook on Create of a contact: the RemoteExecutionContext.
+    "dynamics": {
+        "BusinessUnitId": "b1c2d3e4-0000-4000-8000-000000000001",
+        "CorrelationId": "c1d2e3f4-0000-4000-8000-000000000002", "Depth": 1,
+        "InitiatingUserId": "d1e2f3a4-0000-4000-8000-000000000003",
+        "InputParameters": [{"key": "Target", "value": {
+            "__type": "Entity:http://schemas.microsoft.com/xrm/2011/Contracts",
+            "Attributes": [
+                {"key": "firstname", "value": "Evelyn"}, {"key": "lastname", "value": "Boyd"},
+                {"key": "mobilephone", "value": "+1 415-555-0112"},
+                {"key": "emailaddress1", "value": "evelyn@census.example"},
+            ],
+            "Id": "e1f2a3b4-0000-4000-8000-000000000004", "LogicalName": "contact"}}],
+        "IsExecutingOffline": False, "MessageName": "Create", "Mode": 1,
+        "OperationCreatedOn": "/Date(1795662000000)/",
+        "OperationId": "f1a2b3c4-0000-4000-8000-000000000005",
+        "OrganizationId": "a1b2c3d4-0000-4000-8000-000000000006",
+        "OrganizationName": "contoso", "PrimaryEntityId": "e1f2a3b4-0000-4000-8000-000000000004",
+        "PrimaryEntityName": "contact", "RequestId": "a9b8c7d6-0000-4000-8000-000000000007",
+        "Stage": 40, "UserId": "d1e2f3a4-0000-4000-8000-000000000003",
+    },
+    # Zoho CRM workflow webhook, a JSON body of merge fields (${Leads.First Name}, ...).
+    "zoho": {
+        "id": "5725767000000456001", "first_name": "Mae", "last_name": "Jemison",
+        "mobile": "06 11 22 33 44", "phone": "", "email": "mae@endeavour.example",
+        "owner_email": "owner@example.com",
+    },
+    # A Meta-style (Graph API) webhook: a lead-gen change, `X-Hub-Signature-256` signed.
+    "meta-style": {
+        "object": "page",
+        "entry": [{"id": "1234567890", "time": 1795662300, "changes": [
+            {"field": "leadgen", "value": {"leadgen_id": "444555666777", "page_id": "1234567890",
+                                           "form_id": "98765", "created_time": 1795662290}},
+        ]}],
+    },
 }  # fmt: skip
 
 # The second half of the enrolment presets: what takes the contacts out again.
 FOLLOW_UP_BODIES: dict[str, Any] = {
+    # monday.com: the item's status set to Won.
+    "monday": {
+        "event": {
+            "app": "monday", "type": "update_column_value",
+            "triggerTime": "2026-11-28T16:00:00.000Z", "subscriptionId": 73759691,
+            "userId": 4012689, "boardId": 3161280891, "pulseId": 3161281501,
+            "pulseName": "Hedy Lamarr", "columnId": "status", "columnType": "color",
+            "columnTitle": "Status", "value": {"label": {"index": 1, "text": "Won"}},
+            "previousValue": {"label": {"index": 0, "text": "Working on it"}},
+            "triggerUuid": "7b9a7d3c2dae5c1f9a4b3e2d1cab9a8f",
+        },
+    },
     # Calendly: the same invitee cancelled.
     "calendly": {
         "created_at": "2026-11-27T10:00:00.000000Z", "created_by":

@@ -18,7 +18,7 @@ from skipcall_bridge.local import devdata
 from skipcall_bridge.local.gateway import LocalGateway
 from skipcall_bridge.local.inspector import Exchange, Inspector
 from skipcall_bridge.local.sandbox import SkipcallSandbox
-from skipcall_bridge.sources import SourceCatalog, load_sources
+from skipcall_bridge.sources import SourceCatalog, VerifyToken, load_sources
 
 
 @dataclass(frozen=True)
@@ -105,10 +105,15 @@ def seed_signing_secrets(moto: MotoServer, catalog: SourceCatalog) -> None:
     for name in catalog.names:
         source = catalog.get(name)
         assert source is not None
-        value = devdata.signing_secret(source.secret_id, source.config.auth.scheme)
-        # Several sources may share one secret; a reload finds the earlier ones.
-        with contextlib.suppress(secrets.exceptions.ResourceExistsException):
-            secrets.create_secret(Name=source.secret_id, SecretString=value)
+        values = {source.secret_id: devdata.signing_secret(source.secret_id,
+                                                           source.config.auth.scheme)}  # fmt: skip
+        handshake = source.config.handshake
+        if isinstance(handshake, VerifyToken):  # a verify token is a plain string
+            values[handshake.secret_id] = devdata.signing_secret(handshake.secret_id, "bearer")
+        for secret_id, value in values.items():
+            # Several sources may share one secret; a reload finds the earlier ones.
+            with contextlib.suppress(secrets.exceptions.ResourceExistsException):
+                secrets.create_secret(Name=secret_id, SecretString=value)
 
 
 class SourcesWatcher:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from skipcall_bridge.verify.attio import AttioVerifier
 from skipcall_bridge.verify.base import Verifier
 from skipcall_bridge.verify.basic import BasicVerifier
@@ -10,6 +13,8 @@ from skipcall_bridge.verify.close import CloseVerifier
 from skipcall_bridge.verify.hmac import HmacVerifier
 from skipcall_bridge.verify.hmac_sha256 import HmacSha256Verifier
 from skipcall_bridge.verify.hubspot import HubSpotVerifier
+from skipcall_bridge.verify.jwt_token import JwtVerifier
+from skipcall_bridge.verify.query_key import QueryKeyVerifier
 from skipcall_bridge.verify.salesforce import SalesforceVerifier
 from skipcall_bridge.verify.schemes import (
     AttioAuth,
@@ -20,29 +25,30 @@ from skipcall_bridge.verify.schemes import (
     HmacAuth,
     HmacSha256Auth,
     HubSpotAuth,
+    JwtAuth,
+    QueryKeyAuth,
     SalesforceAuth,
     StandardWebhooksAuth,
 )
 from skipcall_bridge.verify.standard_webhooks import StandardWebhooksVerifier
 
+# Each scheme's verifier, from its validated `auth` block.
+BUILDERS: dict[type, Callable[[Any], Verifier]] = {
+    BearerAuth: lambda auth: BearerVerifier(auth.header),
+    HmacAuth: HmacVerifier,
+    JwtAuth: lambda auth: JwtVerifier(auth.header, auth.audience, auth.leeway_seconds),
+    QueryKeyAuth: lambda auth: QueryKeyVerifier(auth.parameter),
+    HmacSha256Auth: lambda auth: HmacSha256Verifier(auth.header, auth.encoding, auth.prefix),
+    StandardWebhooksAuth: lambda auth: StandardWebhooksVerifier(auth.tolerance_seconds),
+    HubSpotAuth: lambda auth: HubSpotVerifier(
+        auth.versions, auth.tolerance_seconds, auth.allow_legacy
+    ),
+    CloseAuth: lambda auth: CloseVerifier(auth.tolerance_seconds),
+    AttioAuth: lambda auth: AttioVerifier(),
+    BasicAuth: lambda auth: BasicVerifier(),
+    SalesforceAuth: lambda auth: SalesforceVerifier(auth.organization_ids, auth.token_parameter),
+}
 
-def build_verifier(auth: AuthConfig) -> Verifier:  # noqa: PLR0911 - one return per scheme
-    match auth:
-        case BearerAuth():
-            return BearerVerifier(auth.header)
-        case HmacAuth():
-            return HmacVerifier(auth)
-        case HmacSha256Auth():
-            return HmacSha256Verifier(auth.header, auth.encoding, auth.prefix)
-        case StandardWebhooksAuth():
-            return StandardWebhooksVerifier(auth.tolerance_seconds)
-        case HubSpotAuth():
-            return HubSpotVerifier(auth.versions, auth.tolerance_seconds, auth.allow_legacy)
-        case CloseAuth():
-            return CloseVerifier(auth.tolerance_seconds)
-        case AttioAuth():
-            return AttioVerifier()
-        case BasicAuth():
-            return BasicVerifier()
-        case SalesforceAuth():
-            return SalesforceVerifier(auth.organization_ids, auth.token_parameter)
+
+def build_verifier(auth: AuthConfig) -> Verifier:
+    return BUILDERS[type(auth)](auth)

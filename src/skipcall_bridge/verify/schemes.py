@@ -110,6 +110,23 @@ class HmacAuth(_AuthBase, HmacGrammar):
     scheme: Literal["hmac"]
 
 
+class JwtAuth(_AuthBase):
+    """A JWT in `Authorization` (monday.com), HS256 with the signing secret; `exp` and `iat`
+    required and checked, `aud` the URL called unless `audience` is `none`."""
+
+    scheme: Literal["jwt"]
+    header: HeaderName = "authorization"
+    audience: Literal["url", "none"] = "url"
+    leeway_seconds: int = Field(default=30, alias="leewaySeconds", ge=0, le=300)
+
+
+class QueryKeyAuth(_AuthBase):
+    """A key in the query string (Dynamics 365's WebhookKey: `?code=...`)."""
+
+    scheme: Literal["query-key"]
+    parameter: str = Field(default="code", min_length=1)
+
+
 class HmacSha256Auth(_AuthBase):
     scheme: Literal["hmac-sha256"]
     header: HeaderName = "x-signature"
@@ -175,6 +192,8 @@ class SalesforceAuth(_AuthBase):
 AUTH_MODELS = (
     BearerAuth,
     HmacAuth,
+    JwtAuth,
+    QueryKeyAuth,
     HmacSha256Auth,
     StandardWebhooksAuth,
     HubSpotAuth,
@@ -186,6 +205,8 @@ AUTH_MODELS = (
 AuthConfig = Annotated[
     BearerAuth
     | HmacAuth
+    | JwtAuth
+    | QueryKeyAuth
     | HmacSha256Auth
     | StandardWebhooksAuth
     | HubSpotAuth

@@ -1,0 +1,77 @@
+"""Subscription handshakes: how a sender checks the URL before it sends anything.
+
+- `echo-challenge` (monday.com): a POST whose JSON body is only `{"challenge": "…"}`, answered
+  with the value (as JSON, text or a header, as the source says). It is not verified (the
+  sender has nothing to sign it with yet), so it is recognised strictly, and it creates nothing.
+- `verify-token` (Meta style): a GET with mode, challenge and token in the query; the token is
+  compared in constant time with a secret, and the challenge is answered as text.
+
+A handshake is logged once, is never dead-lettered and never reaches Skipcall.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from dataclasses import dataclass
+from typing import Literal
+
+from skipcall_bridge.errors import InvalidSignature, RouteNotFound
+from skipcall_bridge.observability import logger
+from skipcall_bridge.ports import SigningSecrets
+from skipcall_bridge.sources import EchoChallenge, Source, VerifyToken
+
+MAX_CHALLENGE_CHARS = 512  # a challenge is a token, not a document: longer is not a handshake
+
+
+@dataclass(frozen=True)
+class HandshakeAnswer:
+    """What the sender expects back."""
+
+    kind: Literal["json", "text", "header"]
+    field: str
+    value: str
+    header: str | None = None
+
+
+def echo_challenge(source: Source, body: bytes) -> HandshakeAnswer | None:
+    """The answer when `body` is the source's echo handshake; None for anything else."""
+    handshake = source.config.handshake
+    if not isinstance(handshake, EchoChallenge) or len(body) > 2 * MAX_CHALLENGE_CHARS:
+        return None
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(payload, dict):
+        return None
+    value = payload.get(handshake.field)
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_CHALLENGE_CHARS:
+        return None
+    if not handshake.other_fields and set(payload) != {handshake.field}:
+        return None
+    logger.info("Handshake answered", extra={"source": source.name, "handshake": handshake.type})
+    return HandshakeAnswer(handshake.answer, handshake.field, value, handshake.header)
+
+
+def verify_token(
+    source: Source | None, query: dict[str, str], secrets: SigningSecrets
+) -> HandshakeAnswer:
+    """The challenge, when the GET is the source's verify-token handshake with the right token.
+    Raises RouteNotFound (the source has none), InvalidSignature (a wrong token or mode)."""
+    handshake = source.config.handshake if source is not None else None
+    if source is None or not isinstance(handshake, VerifyToken):
+        raise RouteNotFound("This source takes no GET.")
+    challenge = query.get(handshake.challenge_parameter, "")
+    token = query.get(handshake.token_parameter, "").encode()
+    if query.get(handshake.mode_parameter) != handshake.mode or not challenge:
+        raise InvalidSignature
+    if len(challenge) > MAX_CHALLENGE_CHARS:
+        raise InvalidSignature
+    matched = False
+    for secret in secrets.signing_secrets(handshake.secret_id):
+        matched |= hmac.compare_digest(secret.encode(), token)  # every secret, no short-cut
+    if not matched:
+        raise InvalidSignature
+    logger.info("Handshake answered", extra={"source": source.name, "handshake": handshake.type})
+    return HandshakeAnswer("text", handshake.challenge_parameter, challenge)

@@ -1,0 +1,71 @@
+"""`jwt`: a JSON Web Token in `Authorization` (raw, or after `Bearer `), as monday.com signs its
+requests: HS256 with the app's signing secret, `exp` and `iat` required and checked (with a
+small leeway for clocks), and `aud` the URL that was called. Decoding is PyJWT's; only HS256 is
+accepted, whatever the token's header says."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from urllib.parse import urlsplit, urlunsplit
+
+import jwt
+
+from skipcall_bridge.errors import InvalidSignature
+from skipcall_bridge.verify.base import SignedRequest, Verifier, require, signing_key
+
+ALGORITHM = "HS256"
+MAX_TOKEN_CHARS = 8192
+
+
+class JwtVerifier(Verifier):
+    def __init__(self, header: str, audience: str, leeway_seconds: int) -> None:
+        self._header = header
+        self._check_audience = audience == "url"
+        self._leeway = leeway_seconds
+
+    def verify(self, request: SignedRequest, secrets: Sequence[str], now: float) -> None:
+        token = require(request.headers.get(self._header))
+        if token[:7].lower() == "bearer ":
+            token = token[7:].strip()
+        if len(token) > MAX_TOKEN_CHARS:
+            raise InvalidSignature
+        audience = _without_query(request.url) if self._check_audience else None
+        for secret in secrets:
+            key = signing_key(secret.encode())
+            try:
+                jwt.decode(
+                    token,
+                    key,
+                    algorithms=[ALGORITHM],
+                    audience=audience,
+                    leeway=self._leeway,
+                    options={"require": ["exp", "iat"], "verify_aud": self._check_audience},
+                )
+            except jwt.InvalidTokenError:
+                continue
+            _check_issued(token, now, self._leeway)
+            return
+        raise InvalidSignature
+
+    def sign(
+        self, body: bytes, secret: str, now: float, *, method: str, url: str
+    ) -> dict[str, str]:
+        claims: dict[str, object] = {"accountId": 1825528, "userId": 4012689,
+                                     "iat": int(now), "exp": int(now) + 300}  # fmt: skip
+        if self._check_audience:
+            claims["aud"] = _without_query(url)
+        return {self._header: jwt.encode(claims, signing_key(secret.encode()), ALGORITHM)}
+
+
+def _check_issued(token: str, now: float, leeway: int) -> None:
+    """PyJWT checks `exp` and `iat` against its own clock; ours (the caller's) decides too."""
+    claims = jwt.decode(token, options={"verify_signature": False})
+    if not isinstance(claims.get("exp"), int | float) or claims["exp"] < now - leeway:
+        raise InvalidSignature
+    if not isinstance(claims.get("iat"), int | float) or claims["iat"] > now + leeway:
+        raise InvalidSignature
+
+
+def _without_query(url: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))

@@ -1,0 +1,35 @@
+"""`query-key`: a key in the query string, as Dynamics 365 sends its WebhookKey (`?code=...`)
+and as a Zoho CRM webhook can append one. Compared in constant time with every current secret.
+The key is part of the URL only: it is never logged, and letters keep the body, not the URL."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from skipcall_bridge.errors import InvalidSignature
+from skipcall_bridge.verify.base import SignedRequest, Verifier, any_digest_matches
+
+
+class QueryKeyVerifier(Verifier):
+    def __init__(self, parameter: str) -> None:
+        self._parameter = parameter
+
+    def verify(self, request: SignedRequest, secrets: Sequence[str], now: float) -> None:
+        query = parse_qs(urlsplit(request.url).query, keep_blank_values=True)
+        keys = query.get(self._parameter, [])
+        if (
+            len(keys) != 1
+            or not keys[0]
+            or not any_digest_matches((secret.encode() for secret in secrets), [keys[0].encode()])
+        ):
+            raise InvalidSignature
+
+    def sign(
+        self, body: bytes, secret: str, now: float, *, method: str, url: str
+    ) -> dict[str, str]:
+        return {}
+
+    def signed_url(self, url: str, secret: str) -> str:
+        separator = "&" if urlsplit(url).query else "?"
+        return f"{url}{separator}{urlencode({self._parameter: secret})}"

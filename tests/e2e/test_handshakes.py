@@ -1,0 +1,56 @@
+"""Subscription handshakes as the senders make them, over HTTP to `make dev`: monday.com's
+unsigned challenge POST echoed as JSON, a Meta-style GET answered with its challenge only for
+the right verify token, and nothing created or dead-lettered by either."""
+
+from __future__ import annotations
+
+import json
+
+import urllib3
+
+from skipcall_bridge.local import devdata
+from skipcall_bridge.sources import load_sources
+
+from .conftest import EXAMPLE_SOURCES, Stack
+
+CATALOG = load_sources(EXAMPLE_SOURCES)
+CHALLENGE = "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"
+
+
+def verify_token() -> str:
+    return devdata.signing_secret("skipcall-bridge/sources/meta-style-verify-token", "bearer")
+
+
+def test_monday_s_challenge_is_echoed_and_creates_nothing(stack: Stack) -> None:
+    before = len(stack.sandbox_sequences())
+    body = json.dumps({"challenge": CHALLENGE}).encode()
+    status, answer = stack.post("/webhooks/monday", body, {"Content-Type": "application/json"})
+    assert (status, answer) == (200, {"challenge": CHALLENGE})
+    assert len(stack.sandbox_sequences()) == before
+
+
+def test_a_challenge_with_anything_else_is_an_ordinary_unsigned_delivery(stack: Stack) -> None:
+    body = json.dumps({"challenge": CHALLENGE, "event": {"type": "create_pulse"}}).encode()
+    status, answer = stack.post("/webhooks/monday", body, {"Content-Type": "application/json"})
+    assert status == 401
+    assert answer["error"]["code"] == "INVALID_SIGNATURE"
+
+
+def test_a_verify_token_get_is_answered_with_its_challenge(stack: Stack) -> None:
+    query = {"hub.mode": "subscribe", "hub.challenge": "1158201444", "hub.verify_token": "x"}
+    good = urllib3.request("GET", f"{stack.gateway}/webhooks/meta-style",
+                           fields={**query, "hub.verify_token": verify_token()})  # fmt: skip
+    assert good.status == 200
+    assert good.headers["content-type"].startswith("text/plain")
+    assert good.data == b"1158201444"
+    wrong = urllib3.request("GET", f"{stack.gateway}/webhooks/meta-style", fields=query)
+    assert wrong.status == 401
+    unsubscribe = {**query, "hub.mode": "unsubscribe", "hub.verify_token": verify_token()}
+    refused = urllib3.request("GET", f"{stack.gateway}/webhooks/meta-style", fields=unsubscribe)
+    assert refused.status == 401
+
+
+def test_get_is_for_verify_token_sources_only(stack: Stack) -> None:
+    other = urllib3.request("GET", f"{stack.gateway}/webhooks/zapier", fields={"hub.mode": "x"})
+    assert other.status == 404
+    assert json.loads(other.data)["error"]["code"] == "NOT_FOUND"

@@ -1,0 +1,103 @@
+"""Handshakes, pure: what is recognised as one, and what each answers."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from skipcall_bridge.errors import InvalidSignature, RouteNotFound
+from skipcall_bridge.handshakes import HandshakeAnswer, echo_challenge, verify_token
+from skipcall_bridge.responses import handshake_response
+from skipcall_bridge.sources import Source, SourceCatalog, parse_sources
+
+TOKEN = "verify-token-0123456789abcdef"
+
+
+class Secrets:
+    def signing_secrets(self, secret_id: str) -> list[str]:
+        assert secret_id == "vt"
+        return ["an-older-token-0123456789", TOKEN]
+
+
+def source(handshake: dict[str, Any]) -> Source:
+    config = {"sources": {"s": {
+        "auth": {"scheme": "bearer", "secretId": "b"}, "handshake": handshake,
+        "sequence": {"name": "n", "creatorId": "c", "assignedToIds": ["c"]},
+    }}}  # fmt: skip
+    found = SourceCatalog.from_config(parse_sources(json.dumps(config))).get("s")
+    assert found is not None
+    return found
+
+
+ECHO = source({"type": "echo-challenge"})
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"challenge": "abc", "event": {}}',  # anything else: an ordinary delivery
+        b'{"challenge": 12}',
+        b'{"challenge": ""}',
+        b'["challenge"]',
+        b"challenge=abc",
+        json.dumps({"challenge": "x" * 513}).encode(),
+    ],
+)
+def test_only_a_body_that_is_just_the_challenge_is_a_handshake(body: bytes) -> None:
+    assert echo_challenge(ECHO, body) is None
+
+
+def test_the_challenge_is_answered_as_the_sender_expects() -> None:
+    answer = echo_challenge(ECHO, b'{"challenge": "abc"}')
+    assert answer == HandshakeAnswer("json", "challenge", "abc")
+    response = handshake_response(answer)
+    assert (response.status_code, response.body) == (200, {"challenge": "abc"})
+    as_text = source({"type": "echo-challenge", "field": "token", "answer": "text"})
+    text = handshake_response(echo_challenge(as_text, b'{"token": "t1"}'))  # type: ignore[arg-type]
+    assert (text.status_code, text.body, text.content_type) == (200, "t1", "text/plain")
+    as_header = source({"type": "echo-challenge", "answer": "header", "header": "X-Challenge"})
+    header = handshake_response(echo_challenge(as_header, b'{"challenge": "h"}'))  # type: ignore[arg-type]
+    assert header.headers["X-Challenge"] == "h"
+    loose = source({"type": "echo-challenge", "otherFields": True})
+    assert echo_challenge(loose, b'{"challenge": "c", "type": "url_verification"}') is not None
+
+
+def test_a_header_answer_needs_its_header_named() -> None:
+    from skipcall_bridge.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="go together"):
+        source({"type": "echo-challenge", "answer": "header"})
+
+
+VERIFY = source({"type": "verify-token", "secretId": "vt"})
+QUERY = {"hub.mode": "subscribe", "hub.challenge": "1158201444", "hub.verify_token": TOKEN}
+
+
+def test_the_right_token_gets_the_challenge() -> None:
+    assert verify_token(VERIFY, QUERY, Secrets()) == HandshakeAnswer(
+        "text", "hub.challenge", "1158201444"
+    )
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"hub.verify_token": "wrong"},
+        {"hub.verify_token": ""},
+        {"hub.mode": "unsubscribe"},
+        {"hub.challenge": ""},
+        {"hub.challenge": "c" * 513},
+    ],
+)
+def test_anything_else_is_refused(change: dict[str, str]) -> None:
+    with pytest.raises(InvalidSignature):
+        verify_token(VERIFY, {**QUERY, **change}, Secrets())
+
+
+def test_a_source_without_the_handshake_has_no_get() -> None:
+    with pytest.raises(RouteNotFound):
+        verify_token(ECHO, QUERY, Secrets())
+    with pytest.raises(RouteNotFound):
+        verify_token(None, QUERY, Secrets())
