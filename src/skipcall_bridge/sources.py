@@ -141,6 +141,8 @@ def _constant(template: JsonValue) -> JsonValue | None:
 class SourceConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
+    # A note for people (JSON has no comments): where the preset comes from, what it expects.
+    comment: str | None = Field(default=None, alias="$comment")
     auth: AuthConfig
     events: str | None = None
     delivery_id: str | None = Field(default=None, alias="deliveryId")
