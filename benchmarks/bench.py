@@ -25,10 +25,10 @@ from typing import Any
 import urllib3
 
 from skipcall_bridge.inbound import InboundDelivery
-from skipcall_bridge.local import devdata
-from skipcall_bridge.local.gateway import to_event
-from skipcall_bridge.local.sandbox import SkipcallSandbox
-from skipcall_bridge.local.stack import (
+from skipcall_bridge_dev import devdata
+from skipcall_bridge_dev.gateway import to_event
+from skipcall_bridge_dev.sandbox import SkipcallSandbox
+from skipcall_bridge_dev.stack import (
     LINKS_TABLE,
     MotoServer,
     create_idempotency_table,
@@ -246,7 +246,7 @@ def warm_handler(moto: MotoServer, sources: Path, rows: list[Row]) -> None:
     Powertools receiver doing the same work, the Powertools floor, and a bare urllib3 POST;
     interleaved in rounds so that the machine's drift hits all alike."""
     from skipcall_bridge.handler import lambda_handler
-    from skipcall_bridge.local.gateway import LocalContext
+    from skipcall_bridge_dev.gateway import LocalContext
 
     sandbox = SkipcallSandbox({API_KEY}, devdata.MEMBERS, rate_limit=10_000_000).start()
     env = environment(moto, sandbox, start_aws(moto), sources)
@@ -385,7 +385,7 @@ def applied(env: dict[str, str]) -> Any:
 def calls(moto: MotoServer, sources: Path, rows: list[Row]) -> None:
     from skipcall_bridge.aws.config import boto3_session
     from skipcall_bridge.handler import lambda_handler
-    from skipcall_bridge.local.gateway import LocalContext
+    from skipcall_bridge_dev.gateway import LocalContext
 
     sandbox = SkipcallSandbox({API_KEY}, devdata.MEMBERS, rate_limit=100_000).start()
     env = environment(moto, sandbox, start_aws(moto), sources)
@@ -414,7 +414,7 @@ def calls(moto: MotoServer, sources: Path, rows: list[Row]) -> None:
 
 def burst(moto: MotoServer, sources: Path, rows: list[Row]) -> None:
     from skipcall_bridge.handler import lambda_handler
-    from skipcall_bridge.local.gateway import LocalContext
+    from skipcall_bridge_dev.gateway import LocalContext
 
     sandbox = SkipcallSandbox({API_KEY}, devdata.MEMBERS, rate_limit=100, window_seconds=2).start()
     env = environment(moto, sandbox, start_aws(moto), sources)
@@ -461,7 +461,7 @@ def identity(moto: MotoServer, rows: list[Row]) -> None:
     """member() and contact() over a burst: the directory is read once, the contact created
     once, everything else served from the cache and the link table (counted by the metrics)."""
     from skipcall_bridge.handler import lambda_handler
-    from skipcall_bridge.local.gateway import LocalContext
+    from skipcall_bridge_dev.gateway import LocalContext
 
     sources = Path(tempfile.mkdtemp()) / "identity.json"
     sources.write_text(json.dumps(IDENTITY_SOURCES))

@@ -1,5 +1,6 @@
-"""`skipcall-bridge`: the local stack, signing and sending, sample events, configuration checks,
-the DLQ replay, and reading or deleting dead letters.
+"""`skipcall-bridge`: the operator's verbs, which work from the runtime package alone
+(`check-config`, `schema`, `replay`, `dlq`, `members`, `links`), and, where the development
+package is installed, its verbs too (`dev`, `sign`, `send`, `preview`, `events`).
 
 Exit status: 0 on success; 1 when a sent delivery is not created (any answer but 201, or
 Salesforce's Ack); 2 for usage or configuration errors (argparse's convention)."""
@@ -9,34 +10,22 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
-import signal
 import sys
-import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import urllib3
-
 from skipcall_bridge.aws.dead_letter import SqsDeadLetterQueue
 from skipcall_bridge.aws.links import DynamoDbLinks
 from skipcall_bridge.budget import Deadline
-from skipcall_bridge.envelope import DeadLetter, Reason
 from skipcall_bridge.errors import ConfigurationError
-from skipcall_bridge.local import devdata
-from skipcall_bridge.local.console import delivery_line
-from skipcall_bridge.local.events import write_events
-from skipcall_bridge.local.inspector import Exchange
-from skipcall_bridge.local.preview import preview
-from skipcall_bridge.local.samples import SignedSample, curl_command, sample_body, sign_sample
-from skipcall_bridge.local.stack import LocalStack, dev_stack_environment
+from skipcall_bridge.failures import Reason
 from skipcall_bridge.observability import logger
-from skipcall_bridge.replay import Replayer, ReplayFilter
+from skipcall_bridge.replay import OUTCOMES, Replayer, ReplayFilter, ReplaySummary
 from skipcall_bridge.runtime import current_runtime
 from skipcall_bridge.settings import Settings
 from skipcall_bridge.skipcall.models import CallFailed
-from skipcall_bridge.sources import SourceCatalog, json_schema, load_sources
+from skipcall_bridge.sources import json_schema, load_sources
 
 DEFAULT_SOURCES = Path("sources.example.json")
 
@@ -59,31 +48,6 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="skipcall-bridge", description=__doc__)
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    dev = commands.add_parser("dev", help="run the receiver locally on moto and the sandbox")
-    dev.add_argument("--sources", type=Path, default=DEFAULT_SOURCES)
-    dev.add_argument("--host", default="127.0.0.1")
-    dev.add_argument("--gateway-port", type=int, default=3000)
-    dev.add_argument("--sandbox-port", type=int, default=4010)
-    dev.add_argument("--moto-port", type=int, default=5000)
-    dev.add_argument("--json", action="store_true", help="print the endpoints as one JSON line")
-    dev.add_argument(
-        "--verbose", action="store_true", help="the handler's JSON logs and metrics too"
-    )
-    dev.set_defaults(run=_dev)
-
-    sign = commands.add_parser("sign", help="print the URL and headers a sender would send")
-    sign.add_argument("source", help="source name in the sources file")
-    sign.add_argument("body", type=Path, help="file holding the exact body to send")
-    _signing_options(sign)
-    sign.set_defaults(run=_sign)
-
-    send = commands.add_parser("send", help="sign a body as the sender would and POST it")
-    send.add_argument("source", help="source name in the sources file")
-    send.add_argument("body", type=Path, help="file holding the exact body to send")
-    _signing_options(send)
-    send.add_argument("--timeout", type=float, default=30.0, help="seconds (default 30)")
-    send.set_defaults(run=_send)
-
     replay = commands.add_parser(
         "replay",
         help="send dead letters to Skipcall again",
@@ -105,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
         help="also letters kept after the maximum of failed replay runs, once more",
     )
     replay.add_argument("--verbose", action="store_true", help="print the JSON log lines too")
-    _stack_options(replay)
+    stack_options(replay)
     replay.set_defaults(run=_replay)
 
     _dlq_commands(commands)
@@ -116,10 +80,9 @@ def _parser() -> argparse.ArgumentParser:
         description="List the Skipcall users (GET /v1/users, every page) with their "
         "organizationMembershipId, the id creatorId and assignedToIds take.",
     )
-    _stack_options(members)
+    stack_options(members)
     members.set_defaults(run=_members)
 
-    _preview_command(commands)
     _links_commands(commands)
 
     schema = commands.add_parser("schema", help="print the sources file's JSON Schema")
@@ -129,23 +92,31 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("sources", type=Path, nargs="?", default=DEFAULT_SOURCES)
     check.set_defaults(run=_check_config)
 
-    events = commands.add_parser("events", help="write signed sample events for sam local")
-    events.add_argument("--sources", type=Path, default=DEFAULT_SOURCES)
-    events.add_argument("--out", type=Path, default=Path("events"))
-    events.set_defaults(run=_events)
+    try:  # the development verbs, where the development package is installed
+        from skipcall_bridge_dev.commands import add_commands
+    except ImportError:
+        pass
+    else:
+        add_commands(commands)
     return parser
 
 
-def _stack_options(command: argparse.ArgumentParser) -> None:
+def stack_options(command: argparse.ArgumentParser) -> None:
     """Which stack an operator's command reaches: the function's environment, or `make dev`."""
     command.add_argument("--dev", action="store_true", help="the local `make dev` stack")
     command.add_argument("--sources", type=Path, default=DEFAULT_SOURCES, help="with --dev")
 
 
-def _operator_environment(args: argparse.Namespace, quiet: bool = True) -> None:
+def operator_environment(args: argparse.Namespace, quiet: bool = True) -> None:
     """The environment the command reads, and its logs kept to warnings (the command prints
     what matters)."""
     if args.dev:
+        try:
+            from skipcall_bridge_dev.stack import dev_stack_environment
+        except ImportError:
+            raise ConfigurationError(
+                "--dev needs the development package (pip install -e .)"
+            ) from None
         os.environ.update(dev_stack_environment(args.sources))
     if quiet:
         logger.setLevel("WARNING")
@@ -158,7 +129,7 @@ def _dlq_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser])
         description="Read the DLQ (the function's environment variables, or --dev). Messages "
         "read are released at once, so the replay still sees them.",
     )
-    _stack_options(dlq)
+    stack_options(dlq)
     verbs = dlq.add_subparsers(required=True, metavar="VERB")
     listing = verbs.add_parser("list", help="one line per letter: id, source, reason, age, …")
     listing.add_argument("--source", help="only this source's letters")
@@ -181,7 +152,7 @@ def _links_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser
         "for a person: look in Skipcall, then `set` the id it has, or `forget` the name so the "
         "next event creates it.",
     )
-    _stack_options(links)
+    stack_options(links)
     verbs = links.add_subparsers(required=True, metavar="VERB")
     show = verbs.add_parser("show", help="what the table holds for a name")
     show.add_argument("name")
@@ -195,157 +166,8 @@ def _links_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser
     forget.set_defaults(run=_links_forget)
 
 
-def _preview_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    preview = commands.add_parser(
-        "preview",
-        help="what a payload would become, event by event; nothing is sent",
-        description="Map a payload (or a dead letter, --letter) with a source, as the receiver "
-        "would: per event the delivery id, the DTO or the field errors, and the identity "
-        "lookups it would make. --headers also checks the signature with the dev secret.",
-    )
-    preview.add_argument("source", help="source name in the sources file")
-    preview.add_argument(
-        "file",
-        help="the body; with --letter a dead letter (`dlq show`'s output), or with --letter "
-        "--dev the message id of one in the local stack's DLQ",
-    )
-    preview.add_argument("--sources", type=Path, default=DEFAULT_SOURCES)
-    preview.add_argument("--letter", action="store_true", help="FILE is a dead letter")
-    preview.add_argument("--dev", action="store_true", help="the local `make dev` stack")
-    preview.add_argument(
-        "--headers",
-        type=Path,
-        help="the request's headers (`Name: value` lines), or the raw HTTP request "
-        "(request line, headers, blank line, body: its path and body are used too)",
-    )
-    preview.add_argument("--url", help="the URL the sender called (HubSpot signs it)")
-    preview.add_argument(
-        "--send", action="store_true", help="then deliver it, signed, to the local stack (--url)"
-    )
-    preview.set_defaults(run=_preview)
-
-
-def _dev(args: argparse.Namespace) -> int:
-    stack = LocalStack(
-        args.sources,
-        host=args.host,
-        gateway_port=args.gateway_port,
-        sandbox_port=args.sandbox_port,
-        moto_port=args.moto_port,
-    )
-    stopping = threading.Event()
-    # Ctrl-C and a plain kill both stop every server (SIGINT may be ignored in background jobs,
-    # so it is handled explicitly rather than through KeyboardInterrupt).
-    for stop_signal in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(stop_signal, lambda *_: stopping.set())
-    # Reload notices: beside the endpoints, or on stderr when stdout carries the JSON line.
-    stream = sys.stderr if args.json else sys.stdout
-    colour = sys.stdout.isatty()
-
-    def console(exchange: Exchange) -> None:
-        if not args.json and not args.verbose and not exchange.path.startswith("/_inspect"):
-            print(
-                delivery_line(exchange.path, exchange.result, exchange.seconds, colour), flush=True
-            )
-
-    # One console line per delivery instead of the handler's JSON logs and EMF (--verbose keeps
-    # them); what the handler logs on Lambda does not change.
-    endpoints = stack.start(
-        say=lambda text: print(text, file=stream, flush=True),
-        console=console,
-        quiet=not args.verbose,
-    )
-    try:
-        if args.json:
-            print(json.dumps(endpoints.__dict__), flush=True)
-        else:
-            catalog = load_sources(args.sources)
-            print(f"sources    {args.sources}  (edits are picked up while it runs)")
-            print(f"receiver   {endpoints.gateway}/webhooks/{{source}}")
-            for name in catalog.names:
-                print(_dev_credential(catalog, name, endpoints.gateway))
-            print(f"health     {endpoints.gateway}/health")
-            print(f"sandbox    {endpoints.sandbox}  (state: {endpoints.sandbox}/_sandbox/state)")
-            print(f"moto       {endpoints.moto}")
-            print(f"DLQ        {endpoints.queue_url}")
-            if "zapier" in catalog.names:
-                sample = sign_sample(
-                    catalog, "zapier", sample_body("zapier"), url=endpoints.gateway
-                )
-                print("\nCreate a sequence:\n  " + curl_command(sample))
-            print("\nCtrl-C stops everything.", flush=True)
-        stopping.wait()
-    finally:
-        stack.stop()
-    return 0
-
-
-def _dev_credential(catalog: SourceCatalog, name: str, gateway: str) -> str:
-    """One source's URL and its dev credential, in the form a person pastes into the sender."""
-    source = catalog.get(name)
-    assert source is not None
-    auth = source.config.auth
-    secret = devdata.signing_secret(source.secret_id, auth.scheme)
-    url = f"{gateway}/webhooks/{name}"
-    if auth.scheme == "basic":
-        credential = f"basic auth   {secret}"
-    elif auth.scheme == "bearer":
-        header = getattr(auth, "header", None)
-        credential = f"{header}: {secret}" if header else f"Authorization: Bearer {secret}"
-    elif auth.scheme == "salesforce":
-        url, credential = source.verifier.signed_url(url, secret), "the token is in the URL"
-    else:
-        credential = f"signing secret   {secret}"
-    return f"  {name:<18} {url}\n  {'':<18} {credential}"
-
-
-def _signing_options(command: argparse.ArgumentParser) -> None:
-    command.add_argument("--sources", type=Path, default=DEFAULT_SOURCES)
-    command.add_argument("--secret", help="signing secret (default: the local stack's dev secret)")
-    command.add_argument(
-        "--url", default="http://127.0.0.1:3000", help="receiver base URL (default: make dev's)"
-    )
-
-
-def _signed(args: argparse.Namespace) -> SignedSample:
-    catalog = load_sources(args.sources)
-    if catalog.get(args.source) is None:
-        raise ConfigurationError(f"no source {args.source!r} in {args.sources}")
-    body = args.body.read_bytes()
-    return sign_sample(catalog, args.source, body, url=args.url, secret=args.secret)
-
-
-def _sign(args: argparse.Namespace) -> int:
-    sample = _signed(args)
-    print(f"POST {sample.url}")
-    for name, value in sample.headers.items():
-        print(f"{name}: {value}")
-    return 0
-
-
-def _send(args: argparse.Namespace) -> int:
-    return _deliver(_signed(args), timeout=args.timeout)
-
-
-def _deliver(sample: SignedSample, timeout: float) -> int:
-    try:
-        response = urllib3.request(
-            "POST", sample.url, body=sample.body, headers=sample.headers, timeout=timeout
-        )
-    except urllib3.exceptions.HTTPError as exc:
-        print(f"error: {sample.url}: {exc}", file=sys.stderr)
-        return 1
-    print(f"HTTP {response.status}")
-    answer = response.data.decode("utf-8", errors="replace")
-    print(answer)
-    # Success is "created": a 202 (dead-lettered), a 200 "ignored" or a 4xx all say the mapping
-    # or Skipcall needs a look. Salesforce's Ack is the one 200 it ever gets.
-    created = response.status == 201 or (response.status == 200 and "<Ack>true</Ack>" in answer)
-    return 0 if created else 1
-
-
 def _replay(args: argparse.Namespace) -> int:
-    _operator_environment(args, quiet=not args.verbose)
+    operator_environment(args, quiet=not args.verbose)
     runtime = current_runtime()
     replayer = Replayer.from_runtime(runtime)
     waiting = runtime.dead_letters.depth()
@@ -361,18 +183,18 @@ def _replay(args: argparse.Namespace) -> int:
     )
     summary = replayer.run(filters, progress=lambda done: _progress(done, total))
     print(file=sys.stderr)
-    print(summary.table())
+    print(summary_table(summary))
     return 0
 
 
-def _dead_letters(args: argparse.Namespace) -> SqsDeadLetterQueue:
-    _operator_environment(args)
+def dead_letters(args: argparse.Namespace) -> SqsDeadLetterQueue:
+    operator_environment(args)
     settings = Settings.from_environ()
     return SqsDeadLetterQueue(settings.dead_letter_queue_url, settings.aws_region)
 
 
 def _dlq_list(args: argparse.Namespace) -> int:
-    messages = _dead_letters(args).browse()
+    messages = dead_letters(args).browse()
     now = time.time()
     rows = [("message id", "source", "reason", "age", "attempts", "delivery id", "error")]
     for message in messages:
@@ -384,7 +206,7 @@ def _dlq_list(args: argparse.Namespace) -> int:
             args.reason and letter.reason != args.reason
         ):
             continue
-        age = _age(now - message.sent_at) if message.sent_at else ""
+        age = format_age(now - message.sent_at) if message.sent_at else ""
         error = f"{letter.error.code}: {letter.error.message}"
         rows.append((message.message_id, letter.source, letter.reason.value, age,
                      str(letter.attempts), letter.delivery_id, error[:60]))  # fmt: skip
@@ -397,7 +219,7 @@ def _dlq_list(args: argparse.Namespace) -> int:
 
 
 def _dlq_show(args: argparse.Namespace) -> int:
-    for message in _dead_letters(args).browse():
+    for message in dead_letters(args).browse():
         if message.message_id == args.message_id:
             if message.letter is None:
                 print(f"error: {args.message_id} is not an envelope", file=sys.stderr)
@@ -409,7 +231,7 @@ def _dlq_show(args: argparse.Namespace) -> int:
 
 
 def _dlq_delete(args: argparse.Namespace) -> int:
-    if _dead_letters(args).delete_message(args.message_id):
+    if dead_letters(args).delete_message(args.message_id):
         print(f"deleted {args.message_id}")
         return 0
     print(f"error: no dead letter {args.message_id}", file=sys.stderr)
@@ -417,7 +239,7 @@ def _dlq_delete(args: argparse.Namespace) -> int:
 
 
 def _link_table(args: argparse.Namespace) -> DynamoDbLinks:
-    _operator_environment(args)
+    operator_environment(args)
     settings = Settings.from_environ()
     if not settings.links_table:
         raise ConfigurationError("LINKS_TABLE is not set: names are kept per container")
@@ -432,7 +254,7 @@ def _links_show(args: argparse.Namespace) -> int:
     if link.sequence_id is not None:
         print(f"{args.name!r}: sequence {link.sequence_id}")
     elif link.state == "creating":
-        age = _age(time.time() - (link.claimed_at or 0))
+        age = format_age(time.time() - (link.claimed_at or 0))
         print(f"{args.name!r}: being created (claimed {age} ago)")
     else:
         print(f"{args.name!r}: unknown whether Skipcall created it; check, then `set` or `forget`")
@@ -451,61 +273,13 @@ def _links_forget(args: argparse.Namespace) -> int:
     return 0
 
 
-def _preview(args: argparse.Namespace) -> int:
-    catalog = load_sources(args.sources)
-    source = catalog.get(args.source)
-    if source is None:
-        raise ConfigurationError(f"no source {args.source!r} in {args.sources}")
-    letter = _letter_to_preview(args) if args.letter else None
-    body = (
-        Path(args.file).read_bytes()
-        if letter is None
-        else letter.stored_body() or json.dumps(letter.payload).encode()
-    )
-    headers, path, request_body = (
-        _http_request(args.headers.read_bytes()) if args.headers else (None, None, None)
-    )
-    gateway = f"http://127.0.0.1:{devdata.GATEWAY_PORT}"
-    url = args.url or gateway + (path or f"/webhooks/{args.source}")
-    body = request_body if request_body else body
-    for line in preview(source, body, letter=letter, headers=headers, url=url):
-        print(line)
-    if not args.send:
-        return 0
-    gateway = url.rsplit("/webhooks/", 1)[0]
-    return _deliver(sign_sample(catalog, args.source, body, url=gateway), timeout=30.0)
-
-
-def _letter_to_preview(args: argparse.Namespace) -> DeadLetter:
-    if not args.dev:
-        return DeadLetter.model_validate_json(Path(args.file).read_bytes())
-    for message in _dead_letters(args).browse():
-        if message.message_id == args.file and message.letter is not None:
-            return message.letter
-    raise ConfigurationError(f"no dead letter {args.file} in the local stack's DLQ")
-
-
-def _http_request(raw: bytes) -> tuple[dict[str, str], str | None, bytes | None]:
-    """`Name: value` lines, or a raw request: (headers, path or None, body or None)."""
-    head, separator, body = raw.replace(b"\r\n", b"\n").partition(b"\n\n")
-    lines = head.decode("utf-8", errors="replace").splitlines()
-    path = None
-    if lines and re.match(r"^[A-Z]+ \S+ HTTP/[0-9.]+$", lines[0]):
-        path = lines.pop(0).split()[1]
-    headers = {
-        name.strip(): value.strip()
-        for name, _, value in (line.partition(":") for line in lines if ":" in line)
-    }
-    return headers, path, (body if separator and path else None)
-
-
 def _schema(args: argparse.Namespace) -> int:
     print(json.dumps(json_schema(), indent=2))
     return 0
 
 
 def _members(args: argparse.Namespace) -> int:
-    _operator_environment(args)
+    operator_environment(args)
     users = current_runtime().skipcall.list_users(Deadline(15))
     if isinstance(users, CallFailed):
         print(f"error: Skipcall did not list its users: {users.error.message}", file=sys.stderr)
@@ -529,7 +303,7 @@ def _members(args: argparse.Namespace) -> int:
     return 0
 
 
-def _age(seconds: float) -> str:
+def format_age(seconds: float) -> str:
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size:
             return f"{int(seconds // size)}{unit}"
@@ -553,10 +327,17 @@ def _check_config(args: argparse.Namespace) -> int:
     return 0
 
 
-def _events(args: argparse.Namespace) -> int:
-    for path in write_events(args.sources, args.out):
-        print(f"wrote {path}")
-    return 0
+def summary_table(summary: ReplaySummary) -> str:
+    """A replay's outcomes by reason (a failure under the reason it failed with)."""
+    shown = [o for o in OUTCOMES if summary.total(o)] or ["replayed"]
+    reasons = sorted({reason for reason, _ in summary.counts})
+    width = max([len("reason"), *map(len, reasons)])
+    lines = [f"{'reason':<{width}}  " + "  ".join(f"{o:>15}" for o in shown)]
+    for reason in reasons:
+        cells = "  ".join(f"{summary.counts[(reason, o)]:>15}" for o in shown)
+        lines.append(f"{reason:<{width}}  {cells}")
+    lines.append(f"{'total':<{width}}  " + "  ".join(f"{summary.total(o):>15}" for o in shown))
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ import functools
 import json
 import re
 from datetime import datetime
-from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import (
@@ -18,46 +17,16 @@ from pydantic import (
     JsonValue,
     ValidationError,
     field_serializer,
-    field_validator,
 )
+
+from skipcall_bridge.failures import ErrorInfo, Reason
 
 # The queue's MaximumMessageSize (template.yaml sets SQS's maximum, 1 MiB). A letter is kept a
 # margin below it, for the message attributes.
 MAX_MESSAGE_BYTES = 1024 * 1024
 MAX_LETTER_BYTES = MAX_MESSAGE_BYTES - 4 * 1024
-MAX_ERROR_MESSAGE = 2000
 # SQS accepts only these characters in a message body; JSON can carry the others escaped.
 _NOT_SQS_TEXT = "[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
-
-
-class Reason(StrEnum):
-    SKIPCALL_UNAVAILABLE = "SKIPCALL_UNAVAILABLE"
-    RATE_LIMITED = "RATE_LIMITED"
-    SKIPCALL_REJECTED = "SKIPCALL_REJECTED"
-    MAPPING_FAILED = "MAPPING_FAILED"
-    BUDGET_EXHAUSTED = "BUDGET_EXHAUSTED"
-    # The request may have reached Skipcall (read timeout, reset after sending, 5xx other than
-    # 503): Skipcall has no idempotency key, so it is never sent again without a person's say.
-    OUTCOME_UNKNOWN = "OUTCOME_UNKNOWN"
-    # The link table (contacts, sequence names) could not be read or written.
-    LINKS_UNAVAILABLE = "LINKS_UNAVAILABLE"
-    # The target sequence's name is being created by another run, or that run could not tell
-    # whether Skipcall created it (a person settles it with `skipcall-bridge links`).
-    SEQUENCE_PENDING = "SEQUENCE_PENDING"
-
-
-class ErrorInfo(BaseModel):
-    # Failure-path models build their validators on first use, not on every cold start.
-    model_config = ConfigDict(frozen=True, defer_build=True)
-
-    status: int | None = None
-    code: str = Field(min_length=1)
-    message: str = Field(min_length=1)
-
-    @field_validator("message", mode="before")
-    @classmethod
-    def _bounded(cls, value: Any) -> Any:
-        return value[:MAX_ERROR_MESSAGE] if isinstance(value, str) else value
 
 
 Action = Literal["create", "enrol", "unenrol"]

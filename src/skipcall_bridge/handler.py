@@ -35,7 +35,9 @@ def receive_webhook(source: str) -> Response[Any]:
     if answer is not None:  # the sender checks the URL: nothing to verify or create
         return handshake_response(answer)
     time_left = app.lambda_context.get_remaining_time_in_millis() / 1000
-    delivery = InboundDelivery(source, request, lambda_context=app.lambda_context)
+    # Deduplication learns the invocation's deadline here: a run cut short frees its claims.
+    runtime.guard.register(app.lambda_context)
+    delivery = InboundDelivery(source, request)
     report = runtime.pipeline.process(delivery, time_left)
     return delivery_response(report)
 

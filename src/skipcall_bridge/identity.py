@@ -23,8 +23,8 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from skipcall_bridge.budget import Deadline
-from skipcall_bridge.envelope import ErrorInfo, Reason
 from skipcall_bridge.errors import Unavailable
+from skipcall_bridge.failures import ErrorInfo, Reason
 from skipcall_bridge.observability import logger, metrics
 from skipcall_bridge.ports import ContactApi, ContactLinks, UserDirectory, WorkspaceApi
 from skipcall_bridge.skipcall.models import CallFailed

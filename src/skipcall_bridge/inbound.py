@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from skipcall_bridge.verify import SignedRequest
 
@@ -14,4 +13,3 @@ class InboundDelivery:
     source: str
     request: SignedRequest
     received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    lambda_context: Any = None  # registered with deduplication: a timed-out run frees its lock

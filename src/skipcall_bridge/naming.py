@@ -23,8 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from skipcall_bridge.budget import Deadline
-from skipcall_bridge.envelope import ErrorInfo, Reason
 from skipcall_bridge.errors import Unavailable
+from skipcall_bridge.failures import ErrorInfo, Reason
 from skipcall_bridge.identity import links_unavailable
 from skipcall_bridge.observability import logger
 from skipcall_bridge.ports import NameLink, SequenceNames

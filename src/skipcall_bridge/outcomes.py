@@ -22,7 +22,8 @@ from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from skipcall_bridge.envelope import Action, Reason
+from skipcall_bridge.envelope import Action
+from skipcall_bridge.failures import Reason
 from skipcall_bridge.payloads import BodyFormat
 
 OutcomeStatus = Literal[

@@ -25,13 +25,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from skipcall_bridge.budget import Deadline
-from skipcall_bridge.envelope import (
-    DeadLetter,
-    ErrorInfo,
-    Reason,
-    Target,
-    fitted_letter,
-)
+from skipcall_bridge.envelope import DeadLetter, Target, fitted_letter
 from skipcall_bridge.errors import (
     ConfigurationError,
     DeliveryConflict,
@@ -42,6 +36,7 @@ from skipcall_bridge.errors import (
     Unavailable,
     UnknownSource,
 )
+from skipcall_bridge.failures import ErrorInfo, Reason
 from skipcall_bridge.handshakes import HandshakeAnswer, echo_challenge, verify_token
 from skipcall_bridge.identity import DirectoryUnavailable, IdentityServices, Resolution
 from skipcall_bridge.inbound import InboundDelivery
@@ -140,7 +135,6 @@ class Pipeline:
                 f"The body is {len(request.body)} bytes; the limit is {self._max_body_bytes}."
             )
         self._verify(source, request)
-        self._ports.guard.register(delivery.lambda_context)
         run = _Run(self._ports, source, request, delivery.received_at)
         try:
             payload = source.parse_body(request.body)

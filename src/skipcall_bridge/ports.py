@@ -25,6 +25,11 @@ from skipcall_bridge.skipcall.models import (
 from skipcall_bridge.skipcall.retry import RateLimit
 
 
+class ApiKeySource(Protocol):
+    def api_key(self, refresh: bool = False) -> str:
+        """The Skipcall API key (`refresh`: read it again, after a 401). Raises Unavailable."""
+
+
 class SigningSecrets(Protocol):
     def signing_secrets(self, secret_id: str) -> Sequence[str]:
         """Every currently valid secret (several during a rotation). Raises Unavailable."""

@@ -1,4 +1,5 @@
-"""DLQ redrive: the scheduled ReplayFunction and `skipcall-bridge replay`.
+"""DLQ redrive, as the scheduled ReplayFunction (replay_handler.py) and `skipcall-bridge replay`
+run it.
 
 Each letter's events are acted on again (the same action: create, enrol or unenrol), paced by
 Skipcall's X-RateLimit-* headers,
@@ -24,19 +25,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar, cast
 
-from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from skipcall_bridge.budget import Deadline
-from skipcall_bridge.envelope import DeadLetter, ErrorInfo, Reason
+from skipcall_bridge.envelope import DeadLetter
 from skipcall_bridge.errors import BridgeError, DeliveryConflict, InvalidBody
+from skipcall_bridge.failures import ErrorInfo, Reason
 from skipcall_bridge.identity import DirectoryUnavailable, IdentityServices
 from skipcall_bridge.mapping import CreateIntent, EventMappingError, Intent, MembershipIntent
 from skipcall_bridge.membership import Change, Held, changes
 from skipcall_bridge.naming import CreatedNotLinked, SequenceNamer
-from skipcall_bridge.observability import logger, metrics
+from skipcall_bridge.observability import logger
 from skipcall_bridge.ports import IdempotencyGuard, PacedActions, ReplayQueue
-from skipcall_bridge.runtime import Runtime, current_runtime
+from skipcall_bridge.runtime import Runtime
 from skipcall_bridge.skipcall.models import CallFailed, Created, CreateSequenceDto, Done
 from skipcall_bridge.sources import Source, SourceCatalog
 
@@ -93,18 +92,6 @@ class ReplaySummary:
         for (reason, outcome), count in sorted(self.counts.items()):
             table.setdefault(reason, {})[outcome] = count
         return table
-
-    def table(self) -> str:
-        """Outcomes by reason (a failure under the reason it failed with), as the CLI prints."""
-        shown = [o for o in OUTCOMES if self.total(o)] or ["replayed"]
-        reasons = sorted({reason for reason, _ in self.counts})
-        width = max([len("reason"), *map(len, reasons)])
-        lines = [f"{'reason':<{width}}  " + "  ".join(f"{o:>15}" for o in shown)]
-        for reason in reasons:
-            cells = "  ".join(f"{self.counts[(reason, o)]:>15}" for o in shown)
-            lines.append(f"{reason:<{width}}  {cells}")
-        lines.append(f"{'total':<{width}}  " + "  ".join(f"{self.total(o):>15}" for o in shown))
-        return "\n".join(lines)
 
 
 class UnitTimeLimit:
@@ -443,24 +430,3 @@ def _conflict() -> CallFailed:
 
 def _key(letter: DeadLetter | None) -> tuple[str, str]:
     return ("", "") if letter is None else (letter.source, letter.delivery_id)
-
-
-@logger.inject_lambda_context(log_event=False, clear_state=True)
-@metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """ReplayFunction: drain what fits in this invocation, leaving 20 s to finish cleanly."""
-    replayer = Replayer.from_runtime(current_runtime())
-    replayer.register(context)
-    summary = replayer.run(
-        ReplayFilter(max_messages=event.get("max") if isinstance(event, dict) else None),
-        keep_going=lambda: context.get_remaining_time_in_millis() > 20_000,
-    )
-    metrics.add_metric(
-        name="DeliveriesReplayed", unit=MetricUnit.Count, value=summary.total("replayed")
-    )
-    metrics.add_metric(
-        name="ReplayFailures",
-        unit=MetricUnit.Count,
-        value=summary.total("failed") + summary.total("gave-up"),
-    )
-    return {"outcomes": summary.as_dict()}

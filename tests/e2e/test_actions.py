@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 import urllib3
 
-from skipcall_bridge.local import devdata
-from skipcall_bridge.local.samples import FOLLOW_UP_BODIES, sample_body, sign_sample
-from skipcall_bridge.local.sandbox import workspace_membership_id
 from skipcall_bridge.sources import load_sources
+from skipcall_bridge_dev import devdata
+from skipcall_bridge_dev.samples import FOLLOW_UP_BODIES, sample_body, sign_sample
+from skipcall_bridge_dev.sandbox import workspace_membership_id
 
 from .conftest import EXAMPLE_SOURCES, Stack
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import urllib3
 
-from skipcall_bridge.local.devdata import CREATOR_ID as CREATOR
-from skipcall_bridge.local.samples import sample_body
+from skipcall_bridge_dev.devdata import CREATOR_ID as CREATOR
+from skipcall_bridge_dev.samples import sample_body
 
 from .conftest import EXAMPLE_SOURCES, Stack
 

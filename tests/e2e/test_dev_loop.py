@@ -15,7 +15,7 @@ from typing import Any
 
 import urllib3
 
-from skipcall_bridge.local import devdata
+from skipcall_bridge_dev import devdata
 
 CREATOR = devdata.CREATOR_ID
 SEQUENCE = {"name": "{{ name }}", "creatorId": CREATOR, "assignedToIds": [CREATOR]}

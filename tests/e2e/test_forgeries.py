@@ -13,9 +13,9 @@ from __future__ import annotations
 import time
 from collections import Counter
 
-from skipcall_bridge.local import devdata
-from skipcall_bridge.local.samples import SAMPLE_BODIES, sample_body, sign_sample
 from skipcall_bridge.sources import load_sources
+from skipcall_bridge_dev import devdata
+from skipcall_bridge_dev.samples import SAMPLE_BODIES, sample_body, sign_sample
 
 from .conftest import EXAMPLE_SOURCES, Stack
 

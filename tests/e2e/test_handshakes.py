@@ -8,8 +8,8 @@ import json
 
 import urllib3
 
-from skipcall_bridge.local import devdata
 from skipcall_bridge.sources import load_sources
+from skipcall_bridge_dev import devdata
 
 from .conftest import EXAMPLE_SOURCES, Stack
 

@@ -19,8 +19,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
-from skipcall_bridge.local.samples import curl_command, sample_body, sign_sample
 from skipcall_bridge.sources import load_sources
+from skipcall_bridge_dev.samples import curl_command, sample_body, sign_sample
 
 from .conftest import EXAMPLE_SOURCES, Stack
 

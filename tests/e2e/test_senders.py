@@ -9,15 +9,15 @@ from pathlib import Path
 import pytest
 import urllib3
 
-from skipcall_bridge.local import devdata
-from skipcall_bridge.local.events import write_events
-from skipcall_bridge.local.samples import (
+from skipcall_bridge.sources import load_sources
+from skipcall_bridge_dev import devdata
+from skipcall_bridge_dev.events import write_events
+from skipcall_bridge_dev.samples import (
     SAMPLE_BODIES,
     salesforce_outbound_message,
     sample_body,
     sign_sample,
 )
-from skipcall_bridge.sources import load_sources
 
 from .conftest import EXAMPLE_SOURCES, Stack
 

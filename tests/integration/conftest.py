@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 import urllib3
 
-from skipcall_bridge.local.gateway import LocalContext, to_event
-from skipcall_bridge.local.sandbox import SkipcallSandbox
-from skipcall_bridge.local.stack import (
+from skipcall_bridge.runtime import current_runtime
+from skipcall_bridge_dev.gateway import LocalContext, to_event
+from skipcall_bridge_dev.sandbox import SkipcallSandbox
+from skipcall_bridge_dev.stack import (
     LINKS_TABLE,
     MotoServer,
     create_dead_letter_queue,
@@ -23,7 +24,6 @@ from skipcall_bridge.local.stack import (
     create_table,
     receiver_environment,
 )
-from skipcall_bridge.runtime import current_runtime
 
 API_KEY = "sk_test_integration_key"
 CREATOR = "7d1f6a52-1c7e-4d4e-9a55-0f3c2b1a0001"

@@ -8,7 +8,7 @@ import json
 import sys
 
 from skipcall_bridge.handler import lambda_handler
-from skipcall_bridge.local.gateway import LocalContext
+from skipcall_bridge_dev.gateway import LocalContext
 
 if __name__ == "__main__":
     result = lambda_handler(json.load(sys.stdin), LocalContext(25, "ReceiverFunction"))

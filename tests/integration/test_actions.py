@@ -18,13 +18,13 @@ from typing import Any
 import pytest
 
 from skipcall_bridge.cli import main
-from skipcall_bridge.local.gateway import to_event
-from skipcall_bridge.local.sandbox import SkipcallSandbox, workspace_membership_id
-from skipcall_bridge.local.stack import LINKS_TABLE
 from skipcall_bridge.observability import logger
 from skipcall_bridge.replay import Replayer, ReplayFilter
 from skipcall_bridge.runtime import current_runtime
 from skipcall_bridge.verify.hubspot import HubSpotVerifier
+from skipcall_bridge_dev.gateway import to_event
+from skipcall_bridge_dev.sandbox import SkipcallSandbox, workspace_membership_id
+from skipcall_bridge_dev.stack import LINKS_TABLE
 
 from .chaos_proxy import ChaosProxy
 from .conftest import BEARER_TOKEN, CREATOR, REP, Receiver

@@ -17,13 +17,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from skipcall_bridge.envelope import MAX_MESSAGE_BYTES, Reason
-from skipcall_bridge.local.gateway import LocalContext, to_event
+from skipcall_bridge.envelope import MAX_MESSAGE_BYTES
+from skipcall_bridge.failures import Reason
 from skipcall_bridge.replay import Replayer, ReplayFilter, ReplaySummary
 from skipcall_bridge.runtime import current_runtime
 from skipcall_bridge.settings import MAX_BODY_BYTES
 from skipcall_bridge.verify.hubspot import HubSpotVerifier
 from skipcall_bridge.verify.salesforce import SalesforceVerifier
+from skipcall_bridge_dev.gateway import LocalContext, to_event
 
 from .chaos_proxy import ChaosProxy
 from .conftest import CREATOR, Receiver

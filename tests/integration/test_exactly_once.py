@@ -14,14 +14,14 @@ from pathlib import Path
 import pytest
 
 from skipcall_bridge.budget import Deadline
-from skipcall_bridge.envelope import Reason
+from skipcall_bridge.failures import Reason
 from skipcall_bridge.inbound import InboundDelivery
-from skipcall_bridge.local.gateway import LocalContext
 from skipcall_bridge.replay import Replayer, ReplayFilter, ReplaySummary
 from skipcall_bridge.runtime import build_runtime, current_runtime
 from skipcall_bridge.settings import Settings
 from skipcall_bridge.skipcall.models import CreateResult, CreateSequenceDto
 from skipcall_bridge.verify import Headers, SignedRequest
+from skipcall_bridge_dev.gateway import LocalContext
 
 from .conftest import BEARER_TOKEN, CREATOR, EVENT, SOURCES, SW_SECRET, Receiver, first_answer
 
@@ -95,7 +95,8 @@ def deliver_directly(settings: Settings, body: bytes, context: LocalContext):  #
     runtime = build_runtime(settings)
     request = SignedRequest("POST", "https://h/webhooks/zapier", body,
                             Headers({"Authorization": f"Bearer {BEARER_TOKEN}"}))  # fmt: skip
-    delivery = InboundDelivery("zapier", request, lambda_context=context)
+    runtime.guard.register(context)  # what the handler does for each invocation
+    delivery = InboundDelivery("zapier", request)
     return runtime.pipeline.process(delivery, context.get_remaining_time_in_millis() / 1000)
 
 
@@ -132,10 +133,9 @@ def test_an_interrupted_run_blocks_retries_only_until_its_lambda_time_is_up(
     body = json.dumps(EVENT).encode()
     request = SignedRequest("POST", "https://h/webhooks/zapier", body,
                             Headers({"Authorization": f"Bearer {BEARER_TOKEN}"}))  # fmt: skip
+    runtime.guard.register(LocalContext(2.0, "dying"))
     with pytest.raises(Killed):
-        runtime.pipeline.process(
-            InboundDelivery("zapier", request, lambda_context=LocalContext(2.0, "dying")), 2.0
-        )
+        runtime.pipeline.process(InboundDelivery("zapier", request), 2.0)
     assert receiver.bearer(EVENT).status == 503  # still "in progress"
     time.sleep(2.2)  # the dead run's Lambda time is over
     assert receiver.bearer(EVENT).status == 201
@@ -277,7 +277,7 @@ def test_an_unknown_outcome_waits_for_a_person_or_the_sources_opt_in(
 
 def test_the_replay_function_as_lambda_calls_it(receiver: Receiver) -> None:
     """ReplayFunction's entry point: what the schedule invokes, with a Lambda context."""
-    from skipcall_bridge.replay import lambda_handler
+    from skipcall_bridge.replay_handler import lambda_handler
 
     receiver.sandbox.inject("status", status=503, count=4)
     assert receiver.bearer(EVENT).status == 202

@@ -30,18 +30,19 @@ import pytest
 import urllib3
 
 from skipcall_bridge.aws.dead_letter import SqsDeadLetterQueue
-from skipcall_bridge.envelope import DeadLetter, Reason
-from skipcall_bridge.local.gateway import LocalContext, to_event
-from skipcall_bridge.local.sandbox import SkipcallSandbox
-from skipcall_bridge.local.stack import (
-    MotoServer,
-    create_dead_letter_queue,
-    create_idempotency_table,
-)
+from skipcall_bridge.envelope import DeadLetter
+from skipcall_bridge.failures import Reason
 from skipcall_bridge.observability import logger
 from skipcall_bridge.replay import Replayer, ReplayFilter
 from skipcall_bridge.runtime import current_runtime
 from skipcall_bridge.verify.standard_webhooks import StandardWebhooksVerifier
+from skipcall_bridge_dev.gateway import LocalContext, to_event
+from skipcall_bridge_dev.sandbox import SkipcallSandbox
+from skipcall_bridge_dev.stack import (
+    MotoServer,
+    create_dead_letter_queue,
+    create_idempotency_table,
+)
 
 from .chaos_proxy import ChaosProxy
 from .conftest import API_KEY, CREATOR, MEMBERS, SW_SECRET

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from skipcall_bridge.local.stack import LINKS_TABLE
 from skipcall_bridge.replay import Replayer, ReplayFilter
 from skipcall_bridge.runtime import current_runtime
+from skipcall_bridge_dev.stack import LINKS_TABLE
 
 from .conftest import BEARER_TOKEN, CREATOR, MEMBERS, Receiver
 

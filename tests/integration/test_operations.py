@@ -13,8 +13,8 @@ import pytest
 from aws_lambda_powertools.metrics.provider import cold_start
 from cfnlint.decode import cfn_yaml
 
-from skipcall_bridge.local.gateway import LocalContext
 from skipcall_bridge.observability import NAMESPACE
+from skipcall_bridge_dev.gateway import LocalContext
 
 from .conftest import EVENT, Receiver
 
@@ -79,7 +79,7 @@ def template_references() -> tuple[set[Reference], list[str]]:
 def test_every_metric_the_dashboard_and_alarms_read_is_emitted(
     receiver: Receiver, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    from skipcall_bridge.replay import lambda_handler as replay_handler
+    from skipcall_bridge.replay_handler import lambda_handler as replay_handler
 
     cold_start.reset_cold_start_flag()
     capfd.readouterr()

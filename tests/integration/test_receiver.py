@@ -100,7 +100,7 @@ def test_unknown_source_and_unknown_route_are_404(receiver: Receiver) -> None:
     assert (answer.status, answer.body["error"]["code"]) == (404, "UNKNOWN_SOURCE")
     event = receiver.post("zapier", EVENT, {})
     assert event.status == 401  # sanity: the route exists
-    from skipcall_bridge.local.gateway import to_event
+    from skipcall_bridge_dev.gateway import to_event
 
     missing = receiver.invoke(to_event("GET", "/webhooks/zapier", [], b"", "h"))
     assert (missing.status, missing.body["error"]["code"]) == (404, "NOT_FOUND")
@@ -313,8 +313,8 @@ def test_secrets_manager_unreachable_is_503(
 
 
 def test_health(receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
-    from skipcall_bridge.local.gateway import to_event
     from skipcall_bridge.runtime import current_runtime
+    from skipcall_bridge_dev.gateway import to_event
 
     ok = receiver.invoke(to_event("GET", "/health", [], b"", "h"))
     assert (ok.status, ok.body) == (200, {"status": "ok"})

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 import urllib3
 
-from skipcall_bridge.local import devdata
-from skipcall_bridge.local.events import DOCKER_HOST, write_events
-from skipcall_bridge.local.gateway import LocalContext
-from skipcall_bridge.local.sandbox import SkipcallSandbox
-from skipcall_bridge.local.stack import MotoServer, seed_aws
 from skipcall_bridge.runtime import current_runtime
 from skipcall_bridge.sources import load_sources
+from skipcall_bridge_dev import devdata
+from skipcall_bridge_dev.events import DOCKER_HOST, write_events
+from skipcall_bridge_dev.gateway import LocalContext
+from skipcall_bridge_dev.sandbox import SkipcallSandbox
+from skipcall_bridge_dev.stack import MotoServer, seed_aws
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "sources.example.json"

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import urllib3
 
-from skipcall_bridge.local.sandbox import (
+from skipcall_bridge_dev.sandbox import (
     DEACTIVATED_MEMBER,
     WORKSPACE_ID,
     SkipcallSandbox,

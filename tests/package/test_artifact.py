@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 MAX_ZIP_BYTES = 20 * 1000 * 1000
 DEV_ONLY = (
     "tests/", "moto/", "pytest", "_pytest/", "hypothesis/", "mypy/", "ruff", "cfn_lint/",
-    "boto3/", "botocore/", "s3transfer/", "skipcall_bridge/local/", "skipcall_bridge/cli.py",
+    "boto3/", "botocore/", "s3transfer/", "skipcall_bridge_dev/",
 )  # fmt: skip
 
 
@@ -103,3 +103,26 @@ def test_holds_exactly_the_locked_versions(names: set[str]) -> None:
             name.lower().startswith(f"{distribution}-{version}.dist-info/") for name in names
         )
         assert shipped != (distribution in RUNTIME_PROVIDED), f"{requirement}=={version}"
+
+
+def test_holds_only_the_runtime_package_its_dependencies_and_the_sources(names: set[str]) -> None:
+    """Built from an allow-list: every top-level entry is the runtime package, the sources file,
+    or a distribution of src/requirements.txt (its modules and its .dist-info)."""
+    locked = re.findall(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==", (ROOT / "src" / "requirements.txt")
+                        .read_text(), re.MULTILINE)  # fmt: skip
+    normalised = {re.sub(r"[-_.]+", "_", name).lower() for name in locked}
+    allowed_files = {"sources.json", "typing_extensions.py", "six.py", "__pycache__"}
+    offenders = []
+    for top in {name.split("/", 1)[0] for name in names}:
+        key = re.sub(r"[-_.]+", "_", top.split("-")[0].removesuffix(".py")).lower()
+        if top in ("skipcall_bridge", *allowed_files) or top.endswith(".dist-info"):
+            continue
+        if key in normalised or key in MODULES_OF:
+            continue
+        offenders.append(top)
+    assert sorted(offenders) == []
+
+
+# Top-level modules whose name differs from their distribution's.
+MODULES_OF = {"aws_xray_sdk", "jwt", "phonenumbers", "yaml", "dateutil", "google", "pydantic_core",
+              "annotated_types", "typing_inspection", "defusedxml", "wrapt"}  # fmt: skip

@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from skipcall_bridge.budget import Deadline
-from skipcall_bridge.envelope import MAX_LETTER_BYTES, DeadLetter, ErrorInfo, Reason
+from skipcall_bridge.envelope import MAX_LETTER_BYTES, DeadLetter
 from skipcall_bridge.errors import DeliveryConflict, InProgress, Unavailable
+from skipcall_bridge.failures import ErrorInfo, Reason
 from skipcall_bridge.skipcall.models import (
     AddContactsBody,
     CallFailed,

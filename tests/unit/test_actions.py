@@ -13,8 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from skipcall_bridge.budget import Deadline
-from skipcall_bridge.envelope import ErrorInfo, Reason, Target
+from skipcall_bridge.envelope import Target
 from skipcall_bridge.errors import ConfigurationError, Unavailable
+from skipcall_bridge.failures import ErrorInfo, Reason
 from skipcall_bridge.inbound import InboundDelivery
 from skipcall_bridge.links import MemoryLinks
 from skipcall_bridge.mapping import CreateIntent, EventMappingError, MembershipIntent

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from skipcall_bridge.local.console import delivery_line
+from skipcall_bridge_dev.console import delivery_line
 
 
 def line(status: int, body: object) -> str:

@@ -18,7 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from skipcall_bridge.envelope import MAX_LETTER_BYTES, Reason
+from skipcall_bridge.envelope import MAX_LETTER_BYTES
+from skipcall_bridge.failures import Reason
 from skipcall_bridge.inbound import InboundDelivery
 from skipcall_bridge.outcomes import DeliveryReport
 from skipcall_bridge.pipeline import Pipeline

@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from skipcall_bridge.errors import InvalidJson
 from skipcall_bridge.gateway_event import signed_request
-from skipcall_bridge.local.gateway import to_event
+from skipcall_bridge_dev.gateway import to_event
 
 
 def event(

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from skipcall_bridge.budget import Deadline
-from skipcall_bridge.envelope import ErrorInfo, Reason
+from skipcall_bridge.failures import ErrorInfo, Reason
 from skipcall_bridge.identity import (
     MIN_REFRESH_SECONDS,
     ContactResolver,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from skipcall_bridge.local.inspector import Exchange, Inspector, redact_url
+from skipcall_bridge_dev.inspector import Exchange, Inspector, redact_url
 
 EVENT = {"deliveryId": "ev-1", "status": "dead-lettered", "reason": "SKIPCALL_UNAVAILABLE"}
 ANSWER = {"status": "dead-lettered", "events": [EVENT]}

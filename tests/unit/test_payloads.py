@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from skipcall_bridge.errors import InvalidJson, InvalidXml
-from skipcall_bridge.local.samples import salesforce_outbound_message
 from skipcall_bridge.payloads import parse_body, parse_outbound_message
+from skipcall_bridge_dev.samples import salesforce_outbound_message
 
 ORG = "00D5e000000AbCdEAA"
 

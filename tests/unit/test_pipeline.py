@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
-from skipcall_bridge.envelope import Reason
 from skipcall_bridge.errors import (
     InvalidSignature,
     PayloadTooLarge,
     Unavailable,
     UnknownSource,
 )
+from skipcall_bridge.failures import Reason
 from skipcall_bridge.inbound import InboundDelivery
 from skipcall_bridge.pipeline import Pipeline
 from skipcall_bridge.sources import SourceCatalog, parse_sources

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from skipcall_bridge.envelope import DeadLetter, ErrorInfo, Reason
-from skipcall_bridge.local.preview import preview
-from skipcall_bridge.local.samples import sample_body, sign_sample
+from skipcall_bridge.envelope import DeadLetter
+from skipcall_bridge.failures import ErrorInfo, Reason
 from skipcall_bridge.sources import load_sources
+from skipcall_bridge_dev.preview import preview
+from skipcall_bridge_dev.samples import sample_body, sign_sample
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOG = load_sources(ROOT / "sources.example.json")

@@ -77,7 +77,10 @@ def test_every_direct_import_of_the_runtime_is_declared() -> None:
             )
             for name in names:
                 top = name.split(".")[0]
-                if top in sys.stdlib_module_names or top == "skipcall_bridge":
+                if top in sys.stdlib_module_names or top in (
+                    "skipcall_bridge",
+                    "skipcall_bridge_dev",
+                ):
                     continue
                 assert top in modules, f"{path.name} imports {top}: declare it and map it here"
                 assert modules[top] in declared, f"{modules[top]} is not declared"
@@ -91,8 +94,8 @@ def test_the_template_points_at_the_real_handler() -> None:
 
 
 def test_the_readme_curl_is_the_one_the_dev_stack_accepts() -> None:
-    from skipcall_bridge.local.samples import curl_command, sample_body, sign_sample
     from skipcall_bridge.sources import load_sources
+    from skipcall_bridge_dev.samples import curl_command, sample_body, sign_sample
 
     catalog = load_sources(ROOT / "sources.example.json")
     gateway = "http://127.0.0.1:3000"

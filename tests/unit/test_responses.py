@@ -5,7 +5,7 @@ import json
 import pytest
 
 from skipcall_bridge import errors
-from skipcall_bridge.envelope import Reason
+from skipcall_bridge.failures import Reason
 from skipcall_bridge.outcomes import DeliveryReport, EventOutcome
 from skipcall_bridge.responses import STATUS_BY_CODE, delivery_response, error_response
 

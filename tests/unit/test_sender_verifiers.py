@@ -11,7 +11,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from skipcall_bridge.errors import ConfigurationError, InvalidSignature, InvalidXml
-from skipcall_bridge.local.samples import salesforce_outbound_message
 from skipcall_bridge.payloads import parse_outbound_message
 from skipcall_bridge.verify import Headers, SignedRequest
 from skipcall_bridge.verify.attio import AttioVerifier
@@ -20,6 +19,7 @@ from skipcall_bridge.verify.bearer import BearerVerifier
 from skipcall_bridge.verify.close import CloseVerifier
 from skipcall_bridge.verify.hubspot import HubSpotVerifier, hubspot_uri
 from skipcall_bridge.verify.salesforce import SalesforceVerifier
+from skipcall_bridge_dev.samples import salesforce_outbound_message
 
 
 def request(

@@ -9,7 +9,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import quote
 
 import urllib3
@@ -18,9 +18,10 @@ from pydantic import ValidationError
 
 from skipcall_bridge import __version__
 from skipcall_bridge.budget import Deadline
-from skipcall_bridge.envelope import ErrorInfo, Reason
 from skipcall_bridge.errors import ConfigurationError, Unavailable
+from skipcall_bridge.failures import ErrorInfo, Reason
 from skipcall_bridge.observability import logger, metrics
+from skipcall_bridge.ports import ApiKeySource
 from skipcall_bridge.skipcall.models import (
     AddContactsBody,
     CallFailed,
@@ -41,10 +42,6 @@ RETRY_NOW = frozenset({Reason.SKIPCALL_UNAVAILABLE, Reason.RATE_LIMITED})
 NOT_CONNECTED = "NOT_CONNECTED"  # the error code of a request that never left
 # Answers an operator watches: throttling, and a key that is wrong or revoked.
 ANSWERS_COUNTED = {429: "SkipcallRateLimited", 401: "SkipcallUnauthorized"}
-
-
-class ApiKeySource(Protocol):
-    def api_key(self, refresh: bool = False) -> str: ...
 
 
 class SkipcallClient:

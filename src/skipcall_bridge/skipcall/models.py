@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator
 
-from skipcall_bridge.envelope import ErrorInfo, Reason
+from skipcall_bridge.failures import ErrorInfo, Reason
 
 
 class CreateSequenceDto(BaseModel):

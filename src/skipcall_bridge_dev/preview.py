@@ -24,11 +24,11 @@ from skipcall_bridge.identity import (
     Resolution,
 )
 from skipcall_bridge.links import MemoryLinks
-from skipcall_bridge.local import devdata
 from skipcall_bridge.mapping import CreateIntent, EventMappingError
 from skipcall_bridge.skipcall.models import CallFailed
 from skipcall_bridge.sources import Source
 from skipcall_bridge.verify import Headers, SignedRequest
+from skipcall_bridge_dev import devdata
 
 # What each scheme reads: its signature header(s) and, where it signs one, its timestamp
 # (header, unit in seconds).

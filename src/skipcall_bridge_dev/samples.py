@@ -10,8 +10,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from skipcall_bridge.local import devdata
 from skipcall_bridge.sources import SourceCatalog
+from skipcall_bridge_dev import devdata
 
 REP_ID = next(member for member in devdata.MEMBERS if member != devdata.CREATOR_ID)
 

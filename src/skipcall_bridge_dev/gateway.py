@@ -22,8 +22,8 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from skipcall_bridge.local.http_server import BackgroundHTTPServer
-from skipcall_bridge.local.inspector import Exchange, Inspector
+from skipcall_bridge_dev.http_server import BackgroundHTTPServer
+from skipcall_bridge_dev.inspector import Exchange, Inspector
 
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 TEXT_TYPES = ("text/", "application/json", "application/xml", "application/x-www-form-urlencoded")

@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from skipcall_bridge.errors import ConfigurationError
-from skipcall_bridge.local import devdata
-from skipcall_bridge.local.gateway import LocalGateway
-from skipcall_bridge.local.inspector import Exchange, Inspector
-from skipcall_bridge.local.sandbox import SkipcallSandbox
 from skipcall_bridge.sources import SourceCatalog, VerifyToken, load_sources
+from skipcall_bridge_dev import devdata
+from skipcall_bridge_dev.gateway import LocalGateway
+from skipcall_bridge_dev.inspector import Exchange, Inspector
+from skipcall_bridge_dev.sandbox import SkipcallSandbox
 
 
 @dataclass(frozen=True)
@@ -292,13 +292,15 @@ def _replay_one(source: str, delivery_id: str) -> str:
     from skipcall_bridge.runtime import current_runtime
 
     replayer = Replayer.from_runtime(current_runtime())
-    return replayer.run(ReplayFilter(source=source, delivery_id=delivery_id)).table()
+    from skipcall_bridge.cli import summary_table  # the CLI's own table (cli imports this module)
+
+    return summary_table(replayer.run(ReplayFilter(source=source, delivery_id=delivery_id)))
 
 
 def _mapped(sources: Path, exchange: Exchange) -> dict[str, Any]:
     """What each event of a delivery maps to, with the sources file as it is now."""
-    from skipcall_bridge.local.preview import event_dtos
     from skipcall_bridge.verify import Headers, SignedRequest
+    from skipcall_bridge_dev.preview import event_dtos
 
     try:
         catalog = load_sources(sources)

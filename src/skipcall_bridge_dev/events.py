@@ -10,11 +10,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from skipcall_bridge.local import devdata
-from skipcall_bridge.local.gateway import to_event
-from skipcall_bridge.local.samples import SAMPLE_BODIES, sample_body, sign_sample
-from skipcall_bridge.local.stack import IDEMPOTENCY_TABLE, LINKS_TABLE
 from skipcall_bridge.sources import load_sources
+from skipcall_bridge_dev import devdata
+from skipcall_bridge_dev.gateway import to_event
+from skipcall_bridge_dev.samples import SAMPLE_BODIES, sample_body, sign_sample
+from skipcall_bridge_dev.stack import IDEMPOTENCY_TABLE, LINKS_TABLE
 
 # From inside the SAM container, the host's dev stack (run with `make dev HOST=0.0.0.0`).
 DOCKER_HOST = "host.docker.internal"

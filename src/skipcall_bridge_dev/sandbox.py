@@ -33,7 +33,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any, Literal
 from urllib.parse import parse_qsl
 
-from skipcall_bridge.local.http_server import BackgroundHTTPServer
+from skipcall_bridge_dev.http_server import BackgroundHTTPServer
 
 FaultKind = Literal["status", "slow", "reset", "garbage"]
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
