@@ -118,10 +118,19 @@ endif
 bench: package  ## cold start, warm path, calls, burst and zip size next to the naive stack
 	$(PY) benchmarks/bench.py
 
+# mkdocs-material announces its successor on every build; the docs need no such banner.
+DOCS_ENV := NO_MKDOCS_2_WARNING=1
+
+docs: setup  ## serve the documentation site (docs/) on 127.0.0.1:8000, rebuilt as you edit
+	$(DOCS_ENV) $(BIN)/mkdocs serve --dev-addr 127.0.0.1:8000
+
+docs-check: setup  ## build the docs with --strict: a broken link, anchor or orphan page fails
+	$(DOCS_ENV) $(BIN)/mkdocs build --strict --quiet --site-dir build/site
+
 unit: setup  ## fast, pure tests
 	$(BIN)/pytest -q tests/unit
 
-test: lint validate scan package browser  ## every check: lint, types, template, scanners, package, all tests and coverage (3.11 and 3.13)
+test: lint validate docs-check scan package browser  ## every check: lint, types, template, scanners, package, all tests and coverage (3.11 and 3.13)
 	SKIPCALL_BRIDGE_ZIP=$(abspath $(PACKAGE_ZIP)) SKIPCALL_BRIDGE_BYTECODE=$(if $(PY313),cpython-313) \
 		$(BIN)/pytest -q --cov --cov-report=term
 	$(MAKE) --no-print-directory py313
@@ -129,4 +138,4 @@ test: lint validate scan package browser  ## every check: lint, types, template,
 clean:  ## remove build output (keeps .venv)
 	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis $(VENV313) .venv-scan
 
-.PHONY: help setup lock scan schema browser sources dev events invoke replay bench lint typecheck validate package py313 unit test clean
+.PHONY: help setup lock scan schema browser sources dev events invoke replay bench lint typecheck validate package py313 unit test clean docs docs-check

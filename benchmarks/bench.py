@@ -25,6 +25,13 @@ from typing import Any
 import urllib3
 
 from skipcall_bridge.inbound import InboundDelivery
+from skipcall_bridge.observability import logger
+from skipcall_bridge.pipeline import Pipeline
+from skipcall_bridge.ports import NoIdempotency
+from skipcall_bridge.replay import Replayer, ReplayFilter
+from skipcall_bridge.skipcall.client import SkipcallClient
+from skipcall_bridge.sources import SourceCatalog, parse_sources
+from skipcall_bridge.verify import Headers, SignedRequest
 from skipcall_bridge_dev import devdata
 from skipcall_bridge_dev.gateway import to_event
 from skipcall_bridge_dev.sandbox import SkipcallSandbox
@@ -35,13 +42,6 @@ from skipcall_bridge_dev.stack import (
     create_table,
     receiver_environment,
 )
-from skipcall_bridge.observability import logger
-from skipcall_bridge.pipeline import Pipeline
-from skipcall_bridge.ports import NoIdempotency
-from skipcall_bridge.replay import Replayer, ReplayFilter
-from skipcall_bridge.skipcall.client import SkipcallClient
-from skipcall_bridge.sources import SourceCatalog, parse_sources
-from skipcall_bridge.verify import Headers, SignedRequest
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = int(os.environ.get("BENCH_RUNS", "7"))

@@ -7,7 +7,7 @@ Meanwhile the Skipcall sandbox fails at random (500, 502, 503, 429 with its rese
 than the budget with or without creating, dropped connections, non-JSON answers, and 201s with a
 body that cannot be read), and AWS (the DLQ, the idempotency table) is cut off now and then.
 Then the DLQ is replayed, and what is left (OUTCOME_UNKNOWN: Skipcall may have created it) is
-resolved as the README tells a person to: a letter whose sequence exists is deleted, the rest
+resolved as the docs (Exactly once) tell a person to: a letter whose sequence exists is deleted, the rest
 replayed with --include-unknown.
 
 For every delivery: before the drain, created exactly once, or in the DLQ, or answered 5xx at
@@ -182,7 +182,7 @@ def read_dead_letters(queue_url: str) -> list[str]:
 
 
 def resolve_unknown(queue_url: str, existing: set[str]) -> int:
-    """The README's resolution: delete each OUTCOME_UNKNOWN letter whose sequence exists."""
+    """The docs' resolution: delete each OUTCOME_UNKNOWN letter whose sequence exists."""
     queue = SqsDeadLetterQueue(queue_url, region="us-east-1")
     deleted, keep = 0, []
     while batch := queue.receive(10):
