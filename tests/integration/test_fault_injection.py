@@ -7,7 +7,8 @@ Meanwhile the Skipcall sandbox fails at random (500, 502, 503, 429 with its rese
 than the budget with or without creating, dropped connections, non-JSON answers, and 201s with a
 body that cannot be read), and AWS (the DLQ, the idempotency table) is cut off now and then.
 Then the DLQ is replayed, and what is left (OUTCOME_UNKNOWN: Skipcall may have created it) is
-resolved as the docs (Exactly once) tell a person to: a letter whose sequence exists is deleted, the rest
+resolved as the docs (Exactly once) tell a person to: a letter whose sequence exists is deleted,
+the rest
 replayed with --include-unknown.
 
 For every delivery: before the drain, created exactly once, or in the DLQ, or answered 5xx at
