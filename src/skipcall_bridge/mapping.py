@@ -2,7 +2,7 @@
 CreateSequenceDto of a `sequence` block, or the target, contact ids and assignee of an enrol or
 unenrol.
 
-Rules (design.md, "Sources file"):
+Rules (docs/sources.md, "Templates"):
 - a string that is exactly one `{{ expr }}` keeps the JSON type of the result;
 - text around placeholders makes a string;
 - any other value (numbers, lists, strings without placeholders) is a constant;

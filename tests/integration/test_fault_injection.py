@@ -8,8 +8,7 @@ than the budget with or without creating, dropped connections, non-JSON answers,
 body that cannot be read), and AWS (the DLQ, the idempotency table) is cut off now and then.
 Then the DLQ is replayed, and what is left (OUTCOME_UNKNOWN: Skipcall may have created it) is
 resolved as the docs (Exactly once) tell a person to: a letter whose sequence exists is deleted,
-the rest
-replayed with --include-unknown.
+the rest replayed with --include-unknown.
 
 For every delivery: before the drain, created exactly once, or in the DLQ, or answered 5xx at
 every attempt; after the drain, every dead letter created exactly once. Seeded: the same run

@@ -90,9 +90,10 @@ def test_preview_reads_a_dead_letter_from_the_local_dlq(
 ) -> None:
     import os
 
-    from skipcall_bridge import cli
+    from skipcall_bridge_dev import stack
 
-    monkeypatch.setattr(cli, "dev_stack_environment", lambda _sources: dict(os.environ))
+    # --dev reads the local stack's environment: here, the test's own moto and sandbox.
+    monkeypatch.setattr(stack, "dev_stack_environment", lambda _sources: dict(os.environ))
     assert main(["dlq", "list", "--reason", "SKIPCALL_UNAVAILABLE"]) == 0
     message_id = capsys.readouterr().out.splitlines()[1].split()[0]
     sources = os.environ["SOURCES_CONFIG"]

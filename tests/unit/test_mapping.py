@@ -1,4 +1,4 @@
-"""Templates and the sequence mapper: design.md "Sources file" rules, and properties."""
+"""Templates and the sequence mapper: the rules of docs/sources.md "Templates", and properties."""
 
 from __future__ import annotations
 

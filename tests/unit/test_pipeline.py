@@ -1,4 +1,4 @@
-"""The pipeline end to end, with in-memory ports: every status path of design.md section 3."""
+"""The pipeline end to end, with in-memory ports: every status path of docs/responses.md."""
 
 from __future__ import annotations
 
