@@ -1,5 +1,5 @@
-"""verify -> parse -> select events -> per event: claim, map, act or dead-letter, record.
-No AWS or HTTP details.
+"""verify -> read the events (the source parses, selects and names them, in one step) -> per
+event: claim, map, act or dead-letter, record. No AWS or HTTP details.
 
 An event's action is `create` (a sequence, at once), `enrol` or `unenrol` (its contacts into or
 out of a target sequence), or nothing (`ignored`). Enrolments and removals are held until every
@@ -30,7 +30,6 @@ from skipcall_bridge.errors import (
     ConfigurationError,
     DeliveryConflict,
     InProgress,
-    InvalidBody,
     InvalidSignature,
     PayloadTooLarge,
     Unavailable,
@@ -136,30 +135,22 @@ class Pipeline:
             )
         self._verify(source, request)
         run = _Run(self._ports, source, request, delivery.received_at)
-        try:
-            payload = source.parse_body(request.body)
-        except InvalidBody as exc:
-            error = FieldError("body", exc.message)
+        reading = source.read(request)
+        if reading.unreadable is not None:  # kept as the sender's bytes
+            error = FieldError("body", reading.unreadable.message)
             encoded = base64.b64encode(request.body).decode("ascii")
-            event = _Event(0, source.base_delivery_id(request), encoded)
+            event = _Event(0, reading.whole_body_id, encoded)
             return run.report([run.whole_body(event, [error], status="invalid-body")])
-
-        def base() -> str:
-            return source.base_delivery_id(request, payload)
-
-        try:
-            selected = source.events.select(payload)
-        except EventMappingError as exc:  # the selection itself failed: keep the whole body
-            event = _Event(0, base(), payload)
-            return run.report([run.whole_body(event, exc.errors, status="unmapped")])
-        if not selected:
+        if reading.unselectable is not None:  # the selection itself failed: kept whole
+            event = _Event(0, reading.whole_body_id, reading.payload)
+            errors = reading.unselectable.errors
+            return run.report([run.whole_body(event, errors, status="unmapped")])
+        if not reading.events:
             logger.info("Delivery selected no events: nothing to do")
             return run.report([])
         events = [
             _Event(index, delivery_id, payload)
-            for index, (delivery_id, payload) in enumerate(
-                zip(source.delivery_ids(selected, base), selected, strict=True)
-            )
+            for index, (delivery_id, payload) in enumerate(reading.events)
         ]
         deadline = Deadline(
             min(source.budget_seconds, time_left_seconds - DEAD_LETTER_RESERVE_SECONDS)

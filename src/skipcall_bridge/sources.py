@@ -6,7 +6,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, get_args
 
@@ -22,12 +22,13 @@ from pydantic import (
 )
 
 from skipcall_bridge.budget import Deadline
-from skipcall_bridge.errors import ConfigurationError
+from skipcall_bridge.errors import ConfigurationError, InvalidBody
 from skipcall_bridge.identity import ContactRules, IdentityServices, Resolution
 from skipcall_bridge.mapping import (
     ACTIONS,
     PLACEHOLDER,
     ActionMapper,
+    EventMappingError,
     EventSelector,
     TemplateSyntaxError,
     compile_expression,
@@ -324,6 +325,24 @@ class Source:
     def parse_body(self, body: bytes) -> Any:
         return parse_body(body, self.body_format)
 
+    def read(self, request: SignedRequest) -> Reading:
+        """A verified delivery's events with their ids, in one step: the body parsed in the
+        source's format, the `events` selected, each given its delivery id. A body that cannot
+        be read, or whose selection fails, is returned whole, to be stored as it came."""
+        try:
+            payload = self.parse_body(request.body)
+        except InvalidBody as exc:
+            return Reading(whole_body_id=self.base_delivery_id(request), unreadable=exc)
+
+        def base() -> str:
+            return self.base_delivery_id(request, payload)
+
+        try:
+            selected = self.events.select(payload)
+        except EventMappingError as exc:
+            return Reading(whole_body_id=base(), payload=payload, unselectable=exc)
+        return Reading(events=list(zip(self.delivery_ids(selected, base), selected, strict=True)))
+
     def fingerprint(self, event: Any) -> Any:
         """What must be equal for two deliveries of one id to be the same event: the event
         without the fields its sender changes between attempts."""
@@ -367,6 +386,19 @@ class Source:
         if value is None or isinstance(value, dict | list) or value == "":
             return None
         return str(value)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What a delivery holds: its events with their delivery ids; or, when the body cannot be
+    read (`unreadable`) or its events cannot be selected (`unselectable`), the body whole, under
+    the delivery's own id."""
+
+    events: list[tuple[str, Any]] = field(default_factory=list)
+    payload: Any = None
+    whole_body_id: str = ""
+    unreadable: InvalidBody | None = None
+    unselectable: EventMappingError | None = None
 
 
 def _body_id(body: bytes) -> str:
