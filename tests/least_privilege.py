@@ -1,7 +1,7 @@
 """Least privilege, proven by the code's own calls.
 
 While the integration and fault-injection suites run, every AWS call the code makes through its
-shared boto3 session is recorded (botocore's `before-parameter-build` event): which function made it
+shared botocore session is recorded (the `before-parameter-build` event): which function made it
 (ReceiverFunction, or ReplayFunction when the replay is on the stack), the IAM action and the
 resource's ARN in a deployed stack. At the end of the session the template's own policy
 statements for each function (after the SAM transform, intrinsics resolved against a stack's
@@ -56,15 +56,15 @@ class Call:
 
 
 class Recorder:
-    """Registered on the code's boto3 session before any client is made from it."""
+    """Registered on the code's botocore session before any client is made from it."""
 
     def __init__(self) -> None:
         self.calls: set[Call] = set()
 
     def install(self) -> None:
-        from skipcall_bridge.aws.config import boto3_session
+        from skipcall_bridge.aws.config import aws_session
 
-        boto3_session().events.register("before-parameter-build", self._before_call)
+        aws_session().register("before-parameter-build", self._before_call)
 
     def _before_call(self, model: Any, params: dict[str, Any], **_: Any) -> None:
         function = _calling_function()

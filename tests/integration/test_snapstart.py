@@ -16,7 +16,7 @@ from aws_lambda_powertools.logging import logger as powertools_logging
 from aws_lambda_powertools.metrics.provider import cold_start
 
 from skipcall_bridge import snapstart
-from skipcall_bridge.aws.config import boto3_session
+from skipcall_bridge.aws.config import aws_session
 from skipcall_bridge.runtime import current_runtime
 
 from .conftest import EVENT, Receiver
@@ -43,10 +43,10 @@ def secret_reads() -> Iterator[list[str]]:
     def count(**kwargs: Any) -> None:
         reads.append(kwargs["params"]["SecretId"])
 
-    session = boto3_session()
-    session.events.register("before-parameter-build.secrets-manager.GetSecretValue", count)
+    session = aws_session()
+    session.register("before-parameter-build.secrets-manager.GetSecretValue", count)
     yield reads
-    session.events.unregister("before-parameter-build.secrets-manager.GetSecretValue", count)
+    session.unregister("before-parameter-build.secrets-manager.GetSecretValue", count)
 
 
 def test_the_handler_registers_both_hooks() -> None:
@@ -65,7 +65,7 @@ def test_the_snapshot_holds_everything_and_no_connection_or_secret(
     assert secret_reads == []  # no secret in the snapshot
     assert runtime.catalog.names == sorted(runtime.catalog.names)
     assert runtime.catalog.names
-    assert runtime.secrets._provider is not None  # the clients are built
+    assert runtime.secrets._client is not None  # the clients are built
     assert runtime.dead_letters._client is not None
     assert runtime.links._client is not None  # type: ignore[union-attr]
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -39,3 +41,36 @@ def test_botocore_is_at_most_its_empty_package(loaded: set[str]) -> None:
     # Powertools' own __init__ imports the `botocore` package root to tag its user agent
     # (0.3 ms, no session or client); nothing of botocore's machinery may load.
     assert not [name for name in loaded if name.startswith("botocore.")]
+
+
+def test_without_deduplication_every_client_is_built_without_boto3(tmp_path: Path) -> None:
+    # boto3's import (s3transfer, the resource layer) is ~20 ms of a cold start that no client
+    # here needs; only Powertools idempotency imports it, where deduplication is on.
+    sources = tmp_path / "sources.json"
+    sequence = {"name": "{{ name }}", "creatorId": "m", "assignedToIds": ["m"]}
+    zapier = {"auth": {"scheme": "bearer", "secretId": "s"}, "sequence": sequence}
+    sources.write_text(json.dumps({"sources": {"zapier": zapier}}))
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "AWS_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "SKIPCALL_API_KEY_SECRET_ID": "api-key",
+        "DEAD_LETTER_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/dlq",
+        "SOURCES_CONFIG": str(sources),
+        "LINKS_TABLE": "links",
+    }
+    code = (
+        "import sys, json\n"
+        "from skipcall_bridge.runtime import current_runtime\n"
+        "current_runtime().prepare()\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    out = subprocess.run(  # noqa: S603 - a fresh interpreter, our own module
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60,
+        check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    loaded = set(json.loads(out.stdout))
+    assert "botocore.client" in loaded  # the clients were built...
+    assert "boto3" not in loaded  # ...from botocore alone

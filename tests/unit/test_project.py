@@ -61,7 +61,7 @@ def test_every_direct_import_of_the_runtime_is_declared() -> None:
         "phonenumbers": "phonenumberslite", "pydantic": "pydantic", "urllib3": "urllib3",
         "jwt": "pyjwt",
         "moto": "moto", "mypy_boto3_sqs": "mypy-boto3-sqs", "mypy_boto3_dynamodb":
-        "mypy-boto3-dynamodb",
+        "mypy-boto3-dynamodb", "mypy_boto3_secretsmanager": "mypy-boto3-secretsmanager",
         # Lambda's Python runtimes provide it; declared for development only, never zipped.
         "snapshot_restore_py": "snapshot-restore-py",
     }  # fmt: skip

@@ -1,23 +1,33 @@
-"""What every AWS client shares: one boto3 session per container (endpoint and service data load
-once), short timeouts (a webhook's answer waits on them), standard retries, and the region from
-AWS_REGION (botocore itself reads only AWS_DEFAULT_REGION, which Lambda sets but local runs
-often do not)."""
+"""What every AWS client shares: one botocore session per container (endpoint and service data
+load once), short timeouts (a webhook's answer waits on them), standard retries, and the region
+from AWS_REGION (botocore itself reads only AWS_DEFAULT_REGION, which Lambda sets but local runs
+often do not).
+
+The clients come from botocore, not boto3: boto3's import brings s3transfer and its resource
+layer, about 20 ms of a cold start that no client here uses. Powertools idempotency still
+imports boto3 where deduplication is on; it is handed a client from this session.
+"""
 
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    import boto3
     from botocore.config import Config
+    from botocore.session import Session
 
 
 @functools.cache
-def boto3_session() -> boto3.session.Session:
-    import boto3
+def aws_session() -> Session:
+    import botocore.session
 
-    return boto3.session.Session()
+    return botocore.session.get_session()
+
+
+def aws_client(service: str, region: str | None, read_timeout: float = 2.0) -> Any:
+    """A client of the shared session (typed by the caller: botocore's clients are dynamic)."""
+    return aws_session().create_client(service, config=boto_config(region, read_timeout))
 
 
 def boto_config(region: str | None, read_timeout: float = 2.0) -> Config:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from skipcall_bridge.aws.config import boto3_session, boto_config
+from skipcall_bridge.aws.config import aws_client
 from skipcall_bridge.envelope import MAX_MESSAGE_BYTES, DeadLetter
 from skipcall_bridge.errors import Unavailable
 from skipcall_bridge.observability import logger
@@ -119,9 +119,7 @@ class SqsDeadLetterQueue:
 
     def _sqs(self) -> SQSClient:
         if self._client is None:
-            self._client = boto3_session().client(
-                "sqs", config=boto_config(self._region, read_timeout=3)
-            )
+            self._client = aws_client("sqs", self._region, read_timeout=3)
         return self._client
 
 

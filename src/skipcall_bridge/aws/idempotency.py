@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from skipcall_bridge.aws.config import boto3_session, boto_config
+from skipcall_bridge.aws.config import aws_client
 from skipcall_bridge.errors import DeliveryConflict, InProgress, Unavailable
 from skipcall_bridge.observability import logger
 
@@ -120,8 +120,7 @@ class DynamoDbIdempotency:
             )
             store = DynamoDBPersistenceLayer(
                 table_name=self._table_name,
-                boto_config=boto_config(self._region),
-                boto3_session=boto3_session(),
+                boto3_client=aws_client("dynamodb", self._region),
             )
             self._parts = (config, store)
         return self._parts

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from skipcall_bridge.aws.config import boto3_session, boto_config
+from skipcall_bridge.aws.config import aws_client
 from skipcall_bridge.errors import Unavailable
 from skipcall_bridge.observability import logger
 from skipcall_bridge.ports import NameLink
@@ -111,7 +111,7 @@ class DynamoDbLinks:
 
     def _client_or_new(self) -> DynamoDBClient:
         if self._client is None:
-            self._client = boto3_session().client("dynamodb", config=boto_config(self._region))
+            self._client = aws_client("dynamodb", self._region)
         return self._client
 
     def _call(self, operation: str, **kwargs: Any) -> Any:
