@@ -38,7 +38,7 @@ from skipcall_bridge.mapping import (
 from skipcall_bridge.payloads import BodyFormat, parse_body
 from skipcall_bridge.verify import SignedRequest, Verifier
 from skipcall_bridge.verify.registry import build_verifier
-from skipcall_bridge.verify.schemes import SCHEME_NAMES, AuthConfig, UnmappedStatus
+from skipcall_bridge.verify.schemes import AuthConfig, UnmappedStatus
 
 T = TypeVar("T")
 SOURCE_NAME = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -465,9 +465,5 @@ def load_sources(path: Path) -> SourceCatalog:
 
 
 def _location(loc: tuple[int | str, ...]) -> str:
-    # ('sources', 'zapier', 'auth', 'bearer', 'secretId') -> sources.zapier.auth.secretId;
-    # pydantic puts the matched union tag in the path, which users never wrote.
-    parts = [str(part) for part in loc]
-    if len(parts) > 3 and parts[2] == "auth" and parts[3] in SCHEME_NAMES:
-        del parts[3]
-    return ".".join(parts)
+    # ('sources', 'zapier', 'auth', 'secretId') -> sources.zapier.auth.secretId
+    return ".".join(str(part) for part in loc)

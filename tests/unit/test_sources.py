@@ -60,6 +60,13 @@ def test_unknown_schemes_are_refused(scheme: str) -> None:
     assert "bearer" in message  # the valid schemes are listed
 
 
+@pytest.mark.parametrize("auth", ["bearer", ["bearer"], {"secretId": "s"}, {"scheme": 1}])
+def test_an_auth_block_without_a_scheme_is_refused_by_name(auth: Any) -> None:
+    message = problems({"zap": valid_source(auth=auth)})
+    assert "sources.zap.auth: " in message
+    assert "Traceback" not in message
+
+
 def test_errors_drop_the_union_tag_from_the_path() -> None:
     message = problems({"zap": valid_source(auth={"scheme": "hmac-sha256", "encoding": "hex"})})
     assert "sources.zap.auth.secretId: Field required" in message
