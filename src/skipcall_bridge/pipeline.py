@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -55,6 +55,8 @@ from skipcall_bridge.ports import (
 from skipcall_bridge.skipcall.models import CallFailed, Created, CreateSequenceDto, Done
 from skipcall_bridge.sources import Source, SourceCatalog
 from skipcall_bridge.verify import SignedRequest
+
+T = TypeVar("T")
 
 # Kept back from the Lambda's remaining time so a failed delivery can still reach the DLQ.
 DEAD_LETTER_RESERVE_SECONDS = 1.5
@@ -492,27 +494,14 @@ class _Run:
         return {one.index: _stored_outcome(letter, [], "dead-lettered") for one, letter in letters}
 
     def _change(self, change: Change, deadline: Deadline) -> Done | CallFailed:
-        if deadline.expired:
-            return _budget_exhausted()
-        started = time.perf_counter()
-        skipcall = self._p.skipcall
-        try:
+        skipcall, sequence_id = self._p.skipcall, change.sequence_id
+
+        def send() -> Done | CallFailed:  # the bodies are built inside: a raise is a failure
             if change.action == "enrol":
-                result = skipcall.add_contacts(change.sequence_id, change.add_body(), deadline)
-            else:
-                result = skipcall.remove_contacts(
-                    change.sequence_id, change.remove_body(), deadline
-                )
-        except Exception as exc:  # idempotent: the replay may send it again safely
-            logger.exception("Skipcall client failed unexpectedly")
-            result = CallFailed(
-                Reason.SKIPCALL_UNAVAILABLE,
-                retryable=True,
-                attempts=1,
-                error=ErrorInfo(code="CLIENT_ERROR", message=_describe(exc)),
-            )
-        elapsed_ms = (time.perf_counter() - started) * 1000
-        metrics.add_metric(name="SkipcallLatency", unit=MetricUnit.Milliseconds, value=elapsed_ms)
+                return skipcall.add_contacts(sequence_id, change.add_body(), deadline)
+            return skipcall.remove_contacts(sequence_id, change.remove_body(), deadline)
+
+        result = _timed(send, deadline, idempotent=True)
         if isinstance(result, CallFailed):
             logger.warning(
                 "Skipcall did not change the sequence's contacts",
@@ -555,21 +544,8 @@ class _Run:
         return self._stored(letter, (), "dead-lettered")
 
     def _create(self, dto: CreateSequenceDto, deadline: Deadline) -> Created | CallFailed:
-        if deadline.expired:
-            return _budget_exhausted()
-        started = time.perf_counter()
-        try:
-            result = self._p.skipcall.create(dto, deadline)
-        except Exception as exc:  # the request may have gone out: never sent again blindly
-            logger.exception("Skipcall client failed unexpectedly")
-            result = CallFailed(
-                Reason.OUTCOME_UNKNOWN,
-                retryable=False,
-                attempts=1,
-                error=ErrorInfo(code="CLIENT_ERROR", message=_describe(exc)),
-            )
-        elapsed_ms = (time.perf_counter() - started) * 1000
-        metrics.add_metric(name="SkipcallLatency", unit=MetricUnit.Milliseconds, value=elapsed_ms)
+        skipcall = self._p.skipcall
+        result = _timed(lambda: skipcall.create(dto, deadline), deadline, idempotent=False)
         if isinstance(result, CallFailed):
             logger.warning(
                 "Skipcall did not create the sequence",
@@ -745,6 +721,28 @@ def _unfinished(event: _Event, retry_after_seconds: int = 30) -> EventOutcome:
         status="unfinished",
         retry_after_seconds=retry_after_seconds,
     )
+
+
+def _timed(call: Callable[[], T], deadline: Deadline, *, idempotent: bool) -> T | CallFailed:
+    """One Skipcall call, its latency published (SkipcallLatency). A client that raises ends
+    the call as a failure: one the replay may send again when the call is idempotent, else
+    OUTCOME_UNKNOWN (the request may have gone out: never sent again blindly)."""
+    if deadline.expired:
+        return _budget_exhausted()
+    started = time.perf_counter()
+    try:
+        result: T | CallFailed = call()
+    except Exception as exc:
+        logger.exception("Skipcall client failed unexpectedly")
+        result = CallFailed(
+            Reason.SKIPCALL_UNAVAILABLE if idempotent else Reason.OUTCOME_UNKNOWN,
+            retryable=idempotent,
+            attempts=1,
+            error=ErrorInfo(code="CLIENT_ERROR", message=_describe(exc)),
+        )
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    metrics.add_metric(name="SkipcallLatency", unit=MetricUnit.Milliseconds, value=elapsed_ms)
+    return result
 
 
 def _budget_exhausted() -> CallFailed:

@@ -319,6 +319,21 @@ class Crm:
         return self.pipeline.process(InboundDelivery("crm", request), 20.0)
 
 
+def test_a_client_that_raises_on_an_enrolment_leaves_it_for_the_replay() -> None:
+    # Adding or removing contacts is idempotent: unlike a create, the replay may send it again.
+    world = Crm()
+
+    def bug(action: str, sequence: str, contacts: list[str]) -> CallFailed | None:
+        raise RuntimeError("client bug")
+
+    world.skipcall.membership_fault = bug
+    report = world.send([{"id": "e1", "action": "enrol", "sequence": "A", "contacts": ["c1"]}])
+    assert [outcome.status for outcome in report.events] == ["dead-lettered"]
+    (letter,) = world.queue.letters
+    assert (letter.reason, letter.retryable) == (Reason.SKIPCALL_UNAVAILABLE, True)
+    assert letter.error.code == "CLIENT_ERROR"
+
+
 change = st.fixed_dictionaries({
     "action": st.sampled_from(["enrol", "unenrol"]),
     "sequence": st.sampled_from(["A", "B"]),

@@ -207,6 +207,7 @@ def test_a_client_that_raises_is_an_unknown_outcome_never_a_lost_event() -> None
     assert statuses(report) == ["dead-lettered", "created"]
     (letter,) = world.queue.letters
     assert (letter.reason, letter.retryable) == (Reason.OUTCOME_UNKNOWN, False)
+    assert letter.error.code == "CLIENT_ERROR"
 
 
 def nested(depth: int) -> Any:
