@@ -47,6 +47,31 @@ class DirectoryUnavailable(Exception):
         self.failure = failure
 
 
+class ReadSchedule:
+    """When a directory read from Skipcall is reused and when it is read again: stale after its
+    time to live; a miss in a fresh read re-reads it at most every MIN_REFRESH_SECONDS."""
+
+    def __init__(self, ttl_seconds: float, clock: Callable[[], float]) -> None:
+        self._ttl = ttl_seconds
+        self._clock = clock
+        self._read_at: float | None = None
+
+    def now(self) -> float:
+        return self._clock()
+
+    def stale(self, now: float) -> bool:
+        return self._read_at is None or now - self._read_at > self._ttl
+
+    def may_read_again(self, now: float) -> bool:
+        return self.stale(now) or now - (self._read_at or 0) >= MIN_REFRESH_SECONDS
+
+    def read(self) -> None:
+        self._read_at = self._clock()
+
+    def forget(self) -> None:
+        self._read_at = None
+
+
 class MemberDirectory:
     def __init__(
         self,
@@ -55,13 +80,12 @@ class MemberDirectory:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._users = users
-        self._ttl = ttl_seconds
-        self._clock = clock
+        self._schedule = ReadSchedule(ttl_seconds, clock)
         self._by_email: dict[str, str] = {}
-        self._loaded_at: float | None = None
 
     def forget(self) -> None:
-        self._by_email, self._loaded_at = {}, None
+        self._by_email = {}
+        self._schedule.forget()
 
     def email_of(self, member: str) -> str | None:
         """The email of an organization member, as of the last read (None if never read)."""
@@ -69,12 +93,11 @@ class MemberDirectory:
 
     def resolve(self, email: str, deadline: Deadline) -> str | None:
         key = email.strip().lower()
-        now = self._clock()
-        stale = self._loaded_at is None or now - self._loaded_at > self._ttl
-        if not stale and key in self._by_email:
+        now = self._schedule.now()
+        if not self._schedule.stale(now) and key in self._by_email:
             metrics.add_metric(name="MemberCacheHits", unit=MetricUnit.Count, value=1)
             return self._by_email[key]
-        if stale or now - (self._loaded_at or 0) >= MIN_REFRESH_SECONDS:
+        if self._schedule.may_read_again(now):
             self._refresh(deadline)
         return self._by_email.get(key)
 
@@ -89,7 +112,7 @@ class MemberDirectory:
             and isinstance(email := user.get("email"), str)
             and isinstance(member := user.get("organizationMembershipId") or user.get("id"), str)
         }
-        self._loaded_at = self._clock()
+        self._schedule.read()
         metrics.add_metric(name="MemberDirectoryReads", unit=MetricUnit.Count, value=1)
         logger.info("Skipcall users read", extra={"users": len(self._by_email)})
 
@@ -106,20 +129,17 @@ class WorkspaceDirectory:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._api = api
-        self._ttl = ttl_seconds
-        self._clock = clock
+        self._schedule = ReadSchedule(ttl_seconds, clock)
         # (workspace id, organization membership id or email) -> workspace membership id
         self._memberships: list[tuple[str, set[str], str]] = []
-        self._loaded_at: float | None = None
 
     def resolve(
         self, member: str, email: str | None, workspace_id: str | None, deadline: Deadline
     ) -> str:
         """Raises IdentityError (no or several memberships) or DirectoryUnavailable."""
-        now = self._clock()
-        stale = self._loaded_at is None or now - self._loaded_at > self._ttl
-        found = [] if stale else self._find(member, email, workspace_id)
-        if not found and (stale or now - (self._loaded_at or 0) >= MIN_REFRESH_SECONDS):
+        now = self._schedule.now()
+        found = [] if self._schedule.stale(now) else self._find(member, email, workspace_id)
+        if not found and self._schedule.may_read_again(now):
             self._refresh(deadline)
             found = self._find(member, email, workspace_id)
         if len(found) == 1:
@@ -133,7 +153,8 @@ class WorkspaceDirectory:
         )
 
     def forget(self) -> None:
-        self._memberships, self._loaded_at = [], None
+        self._memberships = []
+        self._schedule.forget()
 
     def _find(self, member: str, email: str | None, workspace_id: str | None) -> list[str]:
         keys = {member} | ({email.lower()} if email else set())
@@ -163,7 +184,7 @@ class WorkspaceDirectory:
                 and (names := _member_names(item))
             ]  # fmt: skip
         self._memberships = memberships
-        self._loaded_at = self._clock()
+        self._schedule.read()
         metrics.add_metric(name="WorkspaceDirectoryReads", unit=MetricUnit.Count, value=1)
 
 
