@@ -22,7 +22,13 @@ if TYPE_CHECKING:
 def aws_session() -> Session:
     import botocore.session
 
-    return botocore.session.get_session()
+    from skipcall_bridge.aws.service_models import known_services_loader
+
+    session = botocore.session.get_session()
+    session.register_component(
+        "data_loader", known_services_loader(session.get_config_variable("data_path"))
+    )
+    return session
 
 
 def aws_client(service: str, region: str | None, read_timeout: float = 2.0) -> Any:
