@@ -1,1 +1,2 @@
-"""AWS integrations: Secrets Manager reads and the SQS dead-letter queue."""
+"""AWS integrations: secrets (Secrets Manager), dead letters (SQS), deduplication and the link
+table (DynamoDB), and the one botocore session their clients share (`config`, `service_models`)."""

@@ -5,7 +5,8 @@ often do not).
 
 The clients come from botocore, not boto3: boto3's import brings s3transfer and its resource
 layer, about 20 ms of a cold start that no client here uses. Powertools idempotency still
-imports boto3 where deduplication is on; it is handed a client from this session.
+imports boto3 where deduplication is on; it is handed a client from this session. The session's
+data loader lists only the services this package calls (`service_models`).
 """
 
 from __future__ import annotations
