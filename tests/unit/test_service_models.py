@@ -47,8 +47,11 @@ def test_another_service_is_refused_by_name() -> None:
 
 
 def test_aws_data_path_is_searched_first(tmp_path: Path) -> None:
-    loader = known_services_loader(f"{tmp_path}/a:{tmp_path}/b")
+    data_path = f"{tmp_path}/a:{tmp_path}/b"
+    loader = known_services_loader(data_path)
     assert loader.search_paths[:2] == [f"{tmp_path}/a", f"{tmp_path}/b"]
+    assert loader.search_paths == create_loader(data_path).search_paths
+    assert known_services_loader(None).search_paths == create_loader().search_paths
 
 
 def test_the_shared_session_uses_it() -> None:

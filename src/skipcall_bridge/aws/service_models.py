@@ -9,10 +9,8 @@ is botocore's own.
 
 from __future__ import annotations
 
-import os
-
 from botocore.exceptions import DataNotFoundError
-from botocore.loaders import Loader
+from botocore.loaders import Loader, create_loader
 
 # Every AWS service this package creates a client for (aws_client refuses any other name).
 SERVICES = ("dynamodb", "secretsmanager", "sqs")
@@ -30,8 +28,6 @@ class KnownServicesLoader(Loader):
 
 
 def known_services_loader(data_path: str | None) -> KnownServicesLoader:
-    """As botocore's create_loader: AWS_DATA_PATH's directories are searched first."""
-    if not data_path:
-        return KnownServicesLoader()
-    paths = [os.path.expanduser(os.path.expandvars(p)) for p in data_path.split(os.pathsep)]
-    return KnownServicesLoader(extra_search_paths=paths)
+    """The search paths botocore's own loader would use (AWS_DATA_PATH's first)."""
+    paths = list(create_loader(data_path).search_paths)
+    return KnownServicesLoader(extra_search_paths=paths, include_default_search_paths=False)
