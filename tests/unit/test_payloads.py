@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from skipcall_bridge.errors import InvalidJson, InvalidXml
 from skipcall_bridge.payloads import parse_body, parse_outbound_message
@@ -61,5 +65,30 @@ def test_unsafe_or_foreign_xml_is_invalid(body: bytes) -> None:
 
 @pytest.mark.parametrize("body", [b"", b"{", b'{"a": NaN}', b"[Infinity]", b"<xml/>"])
 def test_json_is_strict(body: bytes) -> None:
+    with pytest.raises(InvalidJson):
+        parse_body(body, "json")
+
+
+@given(
+    value=st.recursive(
+        st.none()
+        | st.booleans()
+        | st.integers()
+        | st.floats(allow_nan=False, allow_infinity=False)
+        | st.text(),
+        lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner),
+        max_leaves=20,
+    ),
+    encoding=st.sampled_from(["utf-8", "utf-16", "utf-16-le", "utf-32", "utf-32-be"]),
+)
+def test_json_bytes_are_read_as_json_loads_reads_them(value: object, encoding: str) -> None:
+    body = json.dumps(value, ensure_ascii=False).encode(encoding, "surrogatepass")
+    assert parse_body(body, "json") == json.loads(body)
+
+
+@pytest.mark.parametrize("body", [b'{"a": "\xff"}', b'"\xc3"', b'[1, "\x80"]'])
+def test_bytes_json_loads_refuses_are_invalid(body: bytes) -> None:
+    with pytest.raises(ValueError):  # noqa: PT011 - what json.loads raises, to compare with
+        json.loads(body)
     with pytest.raises(InvalidJson):
         parse_body(body, "json")
