@@ -22,21 +22,21 @@ from selenium.webdriver.support.ui import WebDriverWait
 from skipcall_bridge.sources import load_sources
 from skipcall_bridge_dev.samples import curl_command, sample_body, sign_sample
 
+from .browser import require_browser
 from .conftest import EXAMPLE_SOURCES, Stack
-
-CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[webdriver.Chrome]:
-    # Installed by `make test` (the `browser` target): the OS's Chromium and its driver.
+    # Installed by `make test` (the `browser` target) where it can, else one found here.
+    found = require_browser()
     os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager downloads nothing
     options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
+    options.binary_location = found.binary
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
                      "--window-size=1280,1600"):  # fmt: skip
         options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(executable_path=DRIVER), options=options)
+    driver = webdriver.Chrome(service=Service(executable_path=found.driver), options=options)
     yield driver
     driver.quit()
 
