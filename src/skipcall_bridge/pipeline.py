@@ -100,6 +100,7 @@ class Pipeline:
         identity: IdentityServices | None = None,
         namer: SequenceNamer | None = None,
         wall_clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._catalog = catalog
         self._secrets = secrets
@@ -112,6 +113,7 @@ class Pipeline:
         )
         self._max_body_bytes = max_body_bytes
         self._wall_clock = wall_clock
+        self._monotonic = monotonic  # the budget's clock: tests step it instead of sleeping
 
     def echo_handshake(self, source_name: str, request: SignedRequest) -> HandshakeAnswer | None:
         """The answer to an echo-challenge handshake, when that is what the request is."""
@@ -155,7 +157,8 @@ class Pipeline:
             for index, (delivery_id, payload) in enumerate(reading.events)
         ]
         deadline = Deadline(
-            min(source.budget_seconds, time_left_seconds - DEAD_LETTER_RESERVE_SECONDS)
+            min(source.budget_seconds, time_left_seconds - DEAD_LETTER_RESERVE_SECONDS),
+            self._monotonic,
         )
         return run.report(run.events(events, deadline))
 
@@ -482,16 +485,16 @@ class _Run:
     def _store_held(self, failed: list[tuple[Held, CallFailed]]) -> dict[int, EventOutcome]:
         """The letters of held events whose calls failed, stored together."""
         letters = [(one, self._held_letter(one, failure)) for one, failure in failed]
-        try:
-            self._send([letter for _, letter in letters])
-        except Unavailable:  # enrolment is idempotent: the sender's retry may do it again
-            for one, _ in letters:
+        unstored = self._send([letter for _, letter in letters])
+        outcomes: dict[int, EventOutcome] = {}
+        for one, letter in letters:
+            if any(letter is kept for kept in unstored):
+                # enrolment is idempotent: the sender's retry may do it again
                 self._p.guard.release(one.key)
-            return {
-                one.index: _unfinished(_Event(one.index, one.delivery_id, None))
-                for one, _ in letters
-            }
-        return {one.index: _stored_outcome(letter, [], "dead-lettered") for one, letter in letters}
+                outcomes[one.index] = _unfinished(_Event(one.index, one.delivery_id, None))
+            else:
+                outcomes[one.index] = _stored_outcome(letter, [], "dead-lettered")
+        return outcomes
 
     def _change(self, change: Change, deadline: Deadline) -> Done | CallFailed:
         skipcall, sequence_id = self._p.skipcall, change.sequence_id
@@ -565,7 +568,13 @@ class _Run:
             try:
                 claimed = self._claim(event, key)
             except _StoreDown:
+                # Their letters could be stored but not recorded, and a retry after the claims
+                # lapse would store them again: nothing is stored, the retry does it all.
+                for claimed_event, claimed_key, _ in held:
+                    self._p.guard.release(claimed_key)
+                    outcomes[claimed_event.index] = _unfinished(claimed_event)
                 outcomes.update((e.index, _unfinished(e)) for e in events[position:])
+                held = []
                 break
             if claimed is not None:
                 outcomes[event.index] = claimed
@@ -579,18 +588,19 @@ class _Run:
                 sequence=None,  # mapped by the replay, with the sources file of that day
             )
             held.append((event, key, letter))
-        try:
-            self._send([letter for _, _, letter in held])
-        except Unavailable:
-            for event, key, _ in held:
-                self._p.guard.release(key)
-                outcomes[event.index] = _unfinished(event)
-            held = []
+        unstored = self._send([letter for _, _, letter in held])
         for event, key, letter in held:
+            if any(letter is kept for kept in unstored):
+                self._p.guard.release(key)  # nothing was done: the sender's retry may do it
+                outcomes[event.index] = _unfinished(event)
+                continue
             outcome = _stored_outcome(letter, [], "dead-lettered")
             self._record(key, outcome)
             outcomes[event.index] = outcome
-        logger.warning("Budget spent: events dead-lettered together", extra={"events": len(held)})
+        logger.warning(
+            "Budget spent: events dead-lettered together",
+            extra={"events": len(held) - len(unstored)},
+        )
         return [outcomes[event.index] for event in events]
 
     # -- letters ---------------------------------------------------------------------------
@@ -662,25 +672,26 @@ class _Run:
         self, letter: DeadLetter, errors: Sequence[FieldError], status: OutcomeStatus
     ) -> EventOutcome:
         """Stores the letter (or raises _NotStored): only then is the outcome recorded."""
-        try:
-            self._send([letter])
-        except Unavailable:
-            raise _NotStored(letter) from None
+        if self._send([letter]):
+            raise _NotStored(letter)
         return _stored_outcome(letter, errors, status)
 
-    def _send(self, letters: list[DeadLetter]) -> None:
+    def _send(self, letters: list[DeadLetter]) -> list[DeadLetter]:
+        """Stores the letters; returns those not stored (the queue failed for them)."""
         if not letters:
-            return
+            return []
         try:
-            self._p.dead_letters.send(letters)
-        except Unavailable:
-            raise
-        except Exception as exc:  # whatever the queue said, these letters are not stored
+            unstored = self._p.dead_letters.send(letters)
+        except Exception:  # a bug in the adapter: nothing can be known to be stored
             logger.exception("Dead-letter queue failed unexpectedly")
-            raise Unavailable("The dead-letter queue failed.") from exc
-        metrics.add_metric(name="DeliveriesDeadLettered", unit=MetricUnit.Count, value=len(letters))
-        reasons = Counter(letter.reason.value for letter in letters)
+            return list(letters)
+        stored = [letter for letter in letters if not any(letter is u for u in unstored)]
+        if not stored:
+            return unstored
+        metrics.add_metric(name="DeliveriesDeadLettered", unit=MetricUnit.Count, value=len(stored))
+        reasons = Counter(letter.reason.value for letter in stored)
         count_by_reason("EventsDeadLettered", self._source.name, dict(reasons))
+        return unstored
 
 
 def _tail_reserve(events_left: int) -> float:

@@ -120,8 +120,10 @@ class SequenceNames(Protocol):
 
 
 class DeadLetterSink(Protocol):
-    def send(self, letters: Sequence[DeadLetter]) -> None:
-        """Store every letter (SendMessageBatch, 10 a call), or raise Unavailable."""
+    def send(self, letters: Sequence[DeadLetter]) -> list[DeadLetter]:
+        """Store the letters (SendMessageBatch, 10 a call) and return those not stored, in
+        order. SQS answers per entry and a later call can fail after earlier ones stored their
+        letters: only the letters returned may be handled again."""
 
 
 class ReplayQueue(DeadLetterSink, Protocol):

@@ -27,7 +27,7 @@ from typing import Any, Literal, TypeVar, cast
 
 from skipcall_bridge.budget import Deadline
 from skipcall_bridge.envelope import DeadLetter
-from skipcall_bridge.errors import BridgeError, DeliveryConflict, InvalidBody
+from skipcall_bridge.errors import BridgeError, DeliveryConflict, InvalidBody, Unavailable
 from skipcall_bridge.failures import ErrorInfo, Reason
 from skipcall_bridge.identity import DirectoryUnavailable, IdentityServices
 from skipcall_bridge.mapping import CreateIntent, EventMappingError, Intent, MembershipIntent
@@ -398,7 +398,8 @@ class Replayer:
         exhausted = self.given_up(again)
         if exhausted:
             again = again.model_copy(update={"retryable": False})
-        self._queue.send([again])  # first the new copy, then the old one goes
+        if self._queue.send([again]):  # first the new copy, then the old one goes
+            raise Unavailable("The dead-letter queue did not take the letter back.")
         self._queue.delete(receipt)
         return "gave-up" if exhausted else "failed"
 

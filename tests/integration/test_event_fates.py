@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import json
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -103,13 +104,19 @@ def hubspot_event(event_id: int, attempt: int = 0, **extra: Any) -> dict[str, An
     }  # fmt: skip
 
 
-def hubspot(receiver: Receiver, events: list[dict[str, Any]], source: str = "hubspot") -> Any:
+def hubspot(
+    receiver: Receiver,
+    events: list[dict[str, Any]],
+    source: str = "hubspot",
+    *,
+    timeout: float = 25.0,
+) -> Any:
     body = json.dumps(events, separators=(",", ":")).encode()
     url = f"https://hooks.example.com/webhooks/{source}"
     headers = HubSpotVerifier(["v3"], 300).sign(
         body, HUBSPOT_SECRET, time.time(), method="POST", url=url
     )
-    return receiver.post(source, body, headers)
+    return receiver.post(source, body, headers, timeout=timeout)
 
 
 def names(receiver: Receiver) -> list[str]:
@@ -150,6 +157,37 @@ def test_the_issue_hubspot_batch_with_a_brief_sqs_outage(
     assert again.status == 202  # merged differently, counted again: still its first answers
     assert [e.get("duplicate") for e in again.body["events"]] == [True, True]
     assert receiver.dead_letters() == []
+
+
+def test_sqs_lost_after_three_of_ten_send_message_batch_calls_stores_each_letter_once(
+    world: tuple[Receiver, ChaosProxy],
+) -> None:
+    """No budget left (the invocation has 1.5 s, all of it the DLQ's reserve): the 100 events
+    go out together, 10 a SendMessageBatch, and SQS becomes unreachable after the third call.
+    The 30 stored letters are recorded; the 70 others are 503 and stored by HubSpot's retry."""
+    receiver, proxy = world
+    sent = {"calls": 0}
+
+    def cut_after_three(**_: Any) -> None:
+        sent["calls"] += 1
+        if sent["calls"] == 3:
+            proxy.cut()
+
+    sqs = current_runtime().dead_letters._sqs()
+    sqs.meta.events.register("after-call.sqs.SendMessageBatch", cut_after_three)
+    first = hubspot(receiver, [hubspot_event(n) for n in range(1, 101)], timeout=1.5)
+    assert first.status == 503, first.body
+    before = Counter(letter["deliveryId"] for letter in receiver.dead_letters())
+    assert sorted(before, key=int) == [str(n) for n in range(1, 31)]
+    proxy.restore()
+    retry = hubspot(receiver, [hubspot_event(n, attempt=1) for n in range(1, 101)], timeout=1.5)
+    assert retry.status == 202
+    repeats = [event.get("duplicate", False) for event in retry.body["events"]]
+    assert repeats == [True] * 30 + [False] * 70
+    after = Counter(letter["deliveryId"] for letter in receiver.dead_letters())
+    assert sorted(after, key=int) == [str(n) for n in range(31, 101)]
+    assert set((before + after).values()) == {1}
+    assert receiver.sandbox.state.requests == 0
 
 
 def test_pipedrive_retries_after_a_slow_first_attempt_are_not_conflicts(

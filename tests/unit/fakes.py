@@ -106,23 +106,38 @@ class ScriptedSkipcall:
         return Created(_sequence(dto, len(self.created)), attempts=1)
 
 
+SQS_BATCH_ENTRIES = 10  # SendMessageBatch's limit
+
+
 @dataclass
 class RecordingDeadLetters:
-    """An SQS queue: refuses oversized messages as SQS would; `broken` refuses everything."""
+    """An SQS queue as SendMessageBatch answers: at most 10 entries a call, each entry answered
+    on its own (`refuses`: the letters it lists as Failed), and a connection that breaks at the
+    `cut_at`-th call of a send, after the calls before it stored their letters (`broken`: at the
+    first). Refuses oversized messages as SQS would. Returns the letters not stored."""
 
     letters: list[DeadLetter] = field(default_factory=list)
     broken: bool = False
-    broken_for: Callable[[DeadLetter], bool] = lambda letter: False
-    calls: int = 0
+    refuses: Callable[[DeadLetter], bool] = lambda letter: False
+    cut_at: int | None = None
+    calls: int = 0  # sends (one per flush of the pipeline)
+    batches: int = 0  # SendMessageBatch calls that reached the queue
 
-    def send(self, letters: Sequence[DeadLetter]) -> None:
+    def send(self, letters: Sequence[DeadLetter]) -> list[DeadLetter]:
         self.calls += 1
-        if self.broken or any(self.broken_for(letter) for letter in letters):
-            raise Unavailable("queue down")
-        for letter in letters:
-            body = letter.to_message_body()
-            assert len(body.encode()) <= MAX_LETTER_BYTES, "SQS would refuse this letter"
-            self.letters.append(DeadLetter.model_validate_json(body))  # what a reader gets
+        unstored: list[DeadLetter] = []
+        for number, start in enumerate(range(0, len(letters), SQS_BATCH_ENTRIES)):
+            if self.broken or (self.cut_at is not None and number >= self.cut_at):
+                return unstored + list(letters[start:])  # unreachable from here on
+            self.batches += 1
+            for letter in letters[start : start + SQS_BATCH_ENTRIES]:
+                if self.refuses(letter):
+                    unstored.append(letter)
+                    continue
+                body = letter.to_message_body()
+                assert len(body.encode()) <= MAX_LETTER_BYTES, "SQS would refuse this letter"
+                self.letters.append(DeadLetter.model_validate_json(body))  # what a reader gets
+        return unstored
 
 
 @dataclass
@@ -163,6 +178,11 @@ class MemoryIdempotency:
     def release(self, key: dict[str, Any]) -> None:
         if not self.down:
             self.records.pop((key["source"], key["deliveryId"], key["phase"]), None)
+
+    def lapse_claims(self) -> None:
+        """The invocation ended: Powertools treats its in-progress records as expired (their
+        expiry is the invocation's remaining time), so a later delivery may claim them."""
+        self.records = {ident: r for ident, r in self.records.items() if r[1] is not None}
 
 
 def unavailable(attempts: int = 3) -> CallFailed:

@@ -28,19 +28,48 @@ class SqsDeadLetterQueue:
         self._region = region
         self._client: SQSClient | None = None
 
-    def send(self, letters: Sequence[DeadLetter]) -> None:
+    def send(self, letters: Sequence[DeadLetter]) -> list[DeadLetter]:
+        """Store the letters, 10 (and at most 256 KiB) a SendMessageBatch. Returns the letters
+        SQS did not take, in order: SQS answers per entry, and a later call can fail after
+        earlier ones were stored, so the caller must know which letters are safe."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         entries = [_entry(index, letter) for index, letter in enumerate(letters)]
-        try:
-            for batch in _batches(entries):
-                failed = self._sqs().send_message_batch(QueueUrl=self._queue_url, Entries=batch)
-                if failed.get("Failed"):
-                    codes = sorted({entry["Code"] for entry in failed["Failed"]})
-                    raise Unavailable(f"The dead-letter queue refused messages: {codes}")
-        except (BotoCoreError, ClientError) as exc:
-            logger.error("Dead-letter queue unreachable", extra={"error": type(exc).__name__})
-            raise Unavailable("Neither Skipcall nor the dead-letter queue took it.") from None
+        unstored: set[int] = set()
+        batches = list(_batches(entries))
+        for position, batch in enumerate(batches):
+            try:
+                refused = self._send_batch(batch)
+            except (BotoCoreError, ClientError) as exc:
+                # Unreachable: this call and the ones after it would wait for the same timeout.
+                logger.error("Dead-letter queue unreachable", extra={"error": type(exc).__name__})
+                unstored |= {int(entry["Id"]) for rest in batches[position:] for entry in rest}
+                break
+            unstored |= refused
+        return [letters[index] for index in sorted(unstored)]
+
+    def _send_batch(self, batch: list[SendMessageBatchRequestEntryTypeDef]) -> set[int]:
+        """One SendMessageBatch (raises when SQS cannot be reached). Entries SQS failed on its
+        own side are sent once more, as its documentation advises. Returns the indexes of the
+        entries still not stored."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        failed = self._sqs().send_message_batch(QueueUrl=self._queue_url, Entries=batch)
+        failures = failed.get("Failed", [])
+        refused = {int(f["Id"]) for f in failures if f["SenderFault"]}
+        retry = {f["Id"] for f in failures if not f["SenderFault"]}
+        codes = {f["Code"] for f in failures}
+        if retry:
+            again = [entry for entry in batch if entry["Id"] in retry]
+            try:
+                still = self._sqs().send_message_batch(QueueUrl=self._queue_url, Entries=again)
+                refused |= {int(f["Id"]) for f in still.get("Failed", [])}
+                codes |= {f["Code"] for f in still.get("Failed", [])}
+            except (BotoCoreError, ClientError):  # the rest of the first call is stored
+                refused |= {int(entry_id) for entry_id in retry}
+        if refused:
+            logger.error("Dead-letter queue refused messages", extra={"codes": sorted(codes)})
+        return refused
 
     def receive(self, max_messages: int = 10) -> list[QueuedLetter]:
         from botocore.exceptions import BotoCoreError, ClientError
