@@ -6,6 +6,8 @@ Every event of a delivery ends as exactly one of:
 - `enrolled`, `unenrolled`: its contacts are in (out of) the target sequence;
 - `ignored`: its action rendered nothing: there was nothing to do;
 - `dead-lettered`, `unmapped` (MAPPING_FAILED), `invalid-body`: its letter is stored in the DLQ;
+- `deferred`: it did not fit in the sender's budget, or Skipcall asked to slow down: it is in
+  the work queue, already claimed, and the worker finishes it within seconds to minutes;
 - `conflict`: its id was seen before with materially different content; nothing was done;
 - `unfinished`: neither done nor stored (the DLQ or the deduplication table was unreachable,
   or another run holds it): the delivery is answered 503 and the sender's retry finishes it.
@@ -28,11 +30,12 @@ from skipcall_bridge.payloads import BodyFormat
 
 OutcomeStatus = Literal[
     "created", "enrolled", "unenrolled", "ignored", "dead-lettered", "unmapped", "invalid-body",
-    "conflict", "unfinished",
+    "conflict", "unfinished", "deferred",
 ]  # fmt: skip
 DONE: frozenset[OutcomeStatus] = frozenset({"created", "enrolled", "unenrolled", "ignored"})
 STORED: frozenset[OutcomeStatus] = frozenset({"dead-lettered", "unmapped", "invalid-body"})
 UNMAPPED: frozenset[OutcomeStatus] = frozenset({"unmapped", "invalid-body"})
+DEFERRED: OutcomeStatus = "deferred"
 
 
 class EventOutcome(BaseModel):
@@ -64,7 +67,7 @@ class EventOutcome(BaseModel):
 
 DeliveryStatus = Literal[
     "created", "enrolled", "unenrolled", "done", "partial", "dead-lettered", "unmapped",
-    "conflict", "ignored", "unavailable",
+    "conflict", "ignored", "unavailable", "deferred",
 ]  # fmt: skip
 
 
@@ -84,6 +87,10 @@ class DeliveryReport:
     @property
     def dead_lettered(self) -> list[EventOutcome]:
         return [e for e in self.events if e.status in STORED]
+
+    @property
+    def deferred(self) -> list[EventOutcome]:
+        return [e for e in self.events if e.status == DEFERRED]
 
     @property
     def mapping_errors(self) -> list[dict[str, Any]]:
@@ -107,10 +114,18 @@ class DeliveryReport:
             return "ignored"
         if "unfinished" in acted:
             return "unavailable"
-        if acted == {"conflict"}:
-            return "conflict"
         if acted <= DONE:
             return cast(DeliveryStatus, acted.pop()) if len(acted) == 1 else "done"
-        if acted <= UNMAPPED:
-            return "unmapped"
-        return "partial" if acted & (DONE | {"conflict"}) else "dead-lettered"
+        return _not_all_done(acted)
+
+
+def _not_all_done(acted: set[OutcomeStatus]) -> DeliveryStatus:
+    if acted == {"conflict"}:
+        return "conflict"
+    if acted == {DEFERRED}:  # in the work queue: done within minutes, nothing for a person
+        return "deferred"
+    if acted <= UNMAPPED:
+        return "unmapped"
+    if acted & STORED and not acted & (DONE | {"conflict", DEFERRED}):
+        return "dead-lettered"
+    return "partial"  # some done (or in conflict, or deferred), the others not

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -39,16 +38,18 @@ from skipcall_bridge.failures import ErrorInfo, Reason
 from skipcall_bridge.handshakes import HandshakeAnswer, echo_challenge, verify_token
 from skipcall_bridge.identity import DirectoryUnavailable, IdentityServices, Resolution
 from skipcall_bridge.inbound import InboundDelivery
+from skipcall_bridge.letter_post import LetterPost
 from skipcall_bridge.links import MemoryLinks
 from skipcall_bridge.mapping import CreateIntent, EventMappingError, FieldError, MembershipIntent
 from skipcall_bridge.membership import Change, Held, changes, membership_letter_fields
 from skipcall_bridge.naming import CreatedNotLinked, NameResult, SequenceNamer
-from skipcall_bridge.observability import count_by_reason, logger, metrics, per_source
+from skipcall_bridge.observability import logger, metrics, per_source
 from skipcall_bridge.outcomes import DeliveryReport, EventOutcome, OutcomeStatus
 from skipcall_bridge.ports import (
     DeadLetterSink,
     IdempotencyGuard,
     NoIdempotency,
+    PacedActions,
     SigningSecrets,
     SkipcallActions,
 )
@@ -92,10 +93,11 @@ class Pipeline:
         self,
         catalog: SourceCatalog,
         secrets: SigningSecrets,
-        skipcall: SkipcallActions,
+        skipcall: PacedActions,
         dead_letters: DeadLetterSink,
         *,
         max_body_bytes: int,
+        work_queue: DeadLetterSink | None = None,
         guard: IdempotencyGuard | None = None,
         identity: IdentityServices | None = None,
         namer: SequenceNamer | None = None,
@@ -106,7 +108,7 @@ class Pipeline:
         self._secrets = secrets
         self._ports = _Ports(
             skipcall,
-            dead_letters,
+            LetterPost(dead_letters, work_queue, lambda: skipcall.rate_limit, wall_clock),
             guard or NoIdempotency(),
             identity,
             namer or SequenceNamer(MemoryLinks()),
@@ -180,7 +182,7 @@ class Pipeline:
 @dataclass(frozen=True)
 class _Ports:
     skipcall: SkipcallActions
-    dead_letters: DeadLetterSink
+    post: LetterPost  # the dead-letter queue, or the work queue for what the worker can finish
     guard: IdempotencyGuard
     identity: IdentityServices | None
     namer: SequenceNamer
@@ -493,7 +495,7 @@ class _Run:
                 self._p.guard.release(one.key)
                 outcomes[one.index] = _unfinished(_Event(one.index, one.delivery_id, None))
             else:
-                outcomes[one.index] = _stored_outcome(letter, [], "dead-lettered")
+                outcomes[one.index] = self._outcome(letter, [], "dead-lettered")
         return outcomes
 
     def _change(self, change: Change, deadline: Deadline) -> Done | CallFailed:
@@ -594,7 +596,7 @@ class _Run:
                 self._p.guard.release(key)  # nothing was done: the sender's retry may do it
                 outcomes[event.index] = _unfinished(event)
                 continue
-            outcome = _stored_outcome(letter, [], "dead-lettered")
+            outcome = self._outcome(letter, [], "dead-lettered")
             self._record(key, outcome)
             outcomes[event.index] = outcome
         logger.warning(
@@ -674,40 +676,27 @@ class _Run:
         """Stores the letter (or raises _NotStored): only then is the outcome recorded."""
         if self._send([letter]):
             raise _NotStored(letter)
-        return _stored_outcome(letter, errors, status)
+        return self._outcome(letter, errors, status)
 
     def _send(self, letters: list[DeadLetter]) -> list[DeadLetter]:
-        """Stores the letters; returns those not stored (the queue failed for them)."""
-        if not letters:
-            return []
-        try:
-            unstored = self._p.dead_letters.send(letters)
-        except Exception:  # a bug in the adapter: nothing can be known to be stored
-            logger.exception("Dead-letter queue failed unexpectedly")
-            return list(letters)
-        stored = [letter for letter in letters if not any(letter is u for u in unstored)]
-        if not stored:
-            return unstored
-        metrics.add_metric(name="DeliveriesDeadLettered", unit=MetricUnit.Count, value=len(stored))
-        reasons = Counter(letter.reason.value for letter in stored)
-        count_by_reason("EventsDeadLettered", self._source.name, dict(reasons))
-        return unstored
+        """Stores the letters, each in its queue; returns those not stored."""
+        return self._p.post.send(letters, self._source.name) if letters else []
+
+    def _outcome(
+        self, letter: DeadLetter, errors: Sequence[FieldError], status: OutcomeStatus
+    ) -> EventOutcome:
+        """A stored letter's event: `deferred` when the letter went to the work queue."""
+        return EventOutcome(
+            delivery_id=letter.delivery_id,
+            status=self._p.post.status(letter, status),
+            reason=letter.reason,
+            errors=[error.as_dict() for error in errors],
+            action=letter.action,
+        )
 
 
 def _tail_reserve(events_left: int) -> float:
     return TAIL_RESERVE_SECONDS + TAIL_SECONDS_PER_EVENT * events_left if events_left else 0.0
-
-
-def _stored_outcome(
-    letter: DeadLetter, errors: Sequence[FieldError], status: OutcomeStatus
-) -> EventOutcome:
-    return EventOutcome(
-        delivery_id=letter.delivery_id,
-        status=status,
-        reason=letter.reason,
-        errors=[error.as_dict() for error in errors],
-        action=letter.action,
-    )
 
 
 def _pending(letter: DeadLetter) -> dict[str, Any]:

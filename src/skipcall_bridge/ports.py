@@ -120,7 +120,10 @@ class SequenceNames(Protocol):
 
 
 class DeadLetterSink(Protocol):
-    def send(self, letters: Sequence[DeadLetter]) -> list[DeadLetter]:
+    """A queue of letters: the dead-letter queue, or the work queue (`delay_seconds`: hidden
+    that long first, as SQS's DelaySeconds, at most 900)."""
+
+    def send(self, letters: Sequence[DeadLetter], delay_seconds: int = 0) -> list[DeadLetter]:
         """Store the letters (SendMessageBatch, 10 a call) and return those not stored, in
         order. SQS answers per entry and a later call can fail after earlier ones stored their
         letters: only the letters returned may be handled again."""
@@ -130,6 +133,11 @@ class ReplayQueue(DeadLetterSink, Protocol):
     def receive(self, max_messages: int = 10) -> list[Any]: ...
     def delete(self, receipt: str) -> None: ...
     def release(self, receipt: str) -> None: ...
+
+
+class WorkQueue(DeadLetterSink, Protocol):
+    def postpone(self, receipt: str, seconds: int) -> None:
+        """Keep a received message hidden `seconds` from now (the worker's wait)."""
 
 
 Outcome = dict[str, Any]

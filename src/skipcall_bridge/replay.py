@@ -105,6 +105,14 @@ class UnitTimeLimit:
         return self._millis
 
 
+@dataclass(frozen=True)
+class Finished:
+    """What acting on one letter's events came to (`Replayer.finish`)."""
+
+    outcome: Literal["replayed", "already-created", "ignored", "failed", "busy"]
+    failure: CallFailed | None = None  # `failed`: why
+
+
 class _Failed(Exception):
     """One of the letter's events was not created: the letter goes back with this failure."""
 
@@ -138,6 +146,7 @@ class Replayer:
         budget_seconds: float = 10.0,
         sleep: Callable[[float], None] = time.sleep,
         wall_clock: Callable[[], float] = time.time,
+        defer_waits: bool = False,
     ) -> None:
         self._catalog = catalog
         self._queue = queue
@@ -149,6 +158,9 @@ class Replayer:
         self._budget = budget_seconds
         self._sleep = sleep
         self._wall_clock = wall_clock
+        # The worker does not sleep through a rate-limit window: the letter fails RATE_LIMITED
+        # and its message stays hidden until the window reopens.
+        self._defer_waits = defer_waits
         self._context_registered = False
 
     @classmethod
@@ -230,17 +242,28 @@ class Replayer:
             return "not-retryable", letter.reason
         if filters.dry_run:
             return "would-replay", letter.reason
+        finished = self.finish(letter)
+        if finished.failure is not None:
+            return self._requeue(receipt, letter, finished.failure), finished.failure.reason
+        if finished.outcome == "busy":
+            return "busy", letter.reason
+        self._queue.delete(receipt)
+        return finished.outcome, letter.reason
+
+    def finish(self, letter: DeadLetter) -> Finished:
+        """Acts on each event of the letter once (claim, act, record; phase `replay`), as the
+        scheduled replay and the work queue's worker both do."""
+        source = self._catalog.get(letter.source)
         try:
             items = self._items(letter, source)
             created = [self._act_once(letter, source, item) for item in items]
         except _Failed as failed:
-            return self._requeue(receipt, letter, failed.result), failed.result.reason
+            return Finished("failed", failed.result)
         except _Busy:
-            return "busy", letter.reason
-        self._queue.delete(receipt)
+            return Finished("busy")
         if not items:
-            return "ignored", letter.reason
-        return ("replayed" if any(created) else "already-created"), letter.reason
+            return Finished("ignored")
+        return Finished("replayed" if any(created) else "already-created")
 
     def _items(self, letter: DeadLetter, source: Source | None) -> list[_Item]:
         """The events this letter stands for, as a delivery would have selected them."""
@@ -382,6 +405,8 @@ class Replayer:
         limit = self._skipcall.rate_limit
         if limit is not None:
             wait = limit.wait_before_next(self._wall_clock())
+            if wait > 0 and self._defer_waits:
+                raise _Failed(_window_closed(wait))
             if wait > 0:
                 self._sleep(min(wait, MAX_PACING_WAIT_SECONDS))
         return call(Deadline(self._budget))
@@ -419,6 +444,16 @@ def _kept_intent(letter: DeadLetter) -> Intent | None:
 def _not_mapped(message: str) -> CallFailed:
     error = ErrorInfo(status=422, code="MAPPING_FAILED", message=message or "It did not map.")
     return CallFailed(Reason.MAPPING_FAILED, retryable=False, attempts=0, error=error)
+
+
+def _window_closed(wait_seconds: float) -> CallFailed:
+    """Not sent: Skipcall's rate-limit window has no request left until its reset."""
+    error = ErrorInfo(
+        status=429,
+        code="RATE_LIMIT_WINDOW",
+        message=f"Skipcall's rate-limit window reopens in {wait_seconds:.1f} s; not sent.",
+    )
+    return CallFailed(Reason.RATE_LIMITED, retryable=True, attempts=0, error=error)
 
 
 def _conflict() -> CallFailed:

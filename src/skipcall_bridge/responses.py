@@ -117,6 +117,8 @@ def delivery_response(report: DeliveryReport) -> Response[Any]:  # noqa: PLR0911
         "status": "dead-lettered" if status == "unmapped" else status,
         "sequences": report.sequences,
     }
+    if report.deferred:
+        body["deferred"] = [event.delivery_id for event in report.deferred]
     if report.dead_lettered:
         body["deadLettered"] = [
             {"deliveryId": event.delivery_id, "reason": event.reason}
@@ -140,6 +142,8 @@ def _outcome(outcome: EventOutcome) -> dict[str, Any]:
             answer["skippedContacts"] = outcome.skipped_contacts
     elif outcome.status in ("conflict", "ignored"):
         answer["status"] = outcome.status
+    elif outcome.status == "deferred":  # in the work queue; `reason`: why it did not fit now
+        answer |= {"status": "deferred", "reason": outcome.reason}
     else:
         status = "unmapped" if outcome.reason == "MAPPING_FAILED" else "dead-lettered"
         answer |= {"status": status, "reason": outcome.reason}

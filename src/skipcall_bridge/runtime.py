@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from skipcall_bridge.settings import Settings
     from skipcall_bridge.skipcall.client import SkipcallClient
     from skipcall_bridge.sources import SourceCatalog
+    from skipcall_bridge.worker import Worker
 
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
@@ -38,6 +39,7 @@ class Runtime:
     pipeline: Pipeline
     skipcall: SkipcallClient
     dead_letters: SqsDeadLetterQueue
+    work_queue: SqsDeadLetterQueue | None  # WORK_QUEUE_URL: what the worker finishes
     guard: IdempotencyGuard
     identity: IdentityServices
     namer: SequenceNamer
@@ -51,6 +53,8 @@ class Runtime:
 
         self.secrets.prepare()
         self.dead_letters.prepare()
+        if self.work_queue is not None:
+            self.work_queue.prepare()
         if isinstance(self.guard, DynamoDbIdempotency):
             self.guard.prepare()
         if isinstance(self.links, DynamoDbLinks):
@@ -78,6 +82,11 @@ def build_runtime(settings: Settings) -> Runtime:
     )
     skipcall = SkipcallClient(settings.skipcall_api_url, secrets)
     dead_letters = SqsDeadLetterQueue(settings.dead_letter_queue_url, settings.aws_region)
+    work_queue = (
+        SqsDeadLetterQueue(settings.work_queue_url, settings.aws_region)
+        if settings.work_queue_url
+        else None
+    )
     guard = idempotency_guard(settings)
     links = link_table(settings)
     identity = identity_services(settings, skipcall, links)
@@ -88,6 +97,7 @@ def build_runtime(settings: Settings) -> Runtime:
         skipcall,
         dead_letters,
         max_body_bytes=settings.max_body_bytes,
+        work_queue=work_queue,
         guard=guard,
         identity=identity,
         namer=namer,
@@ -98,6 +108,7 @@ def build_runtime(settings: Settings) -> Runtime:
         pipeline=pipeline,
         skipcall=skipcall,
         dead_letters=dead_letters,
+        work_queue=work_queue,
         guard=guard,
         identity=identity,
         namer=namer,
@@ -152,6 +163,37 @@ def current_runtime() -> Runtime:
     from skipcall_bridge.settings import Settings
 
     return build_runtime(Settings.from_environ())
+
+
+@functools.cache
+def current_worker() -> Worker:
+    """The container's worker: the replay's core on the work queue, without sleeping through
+    Skipcall's rate-limit windows (a message waits hidden in the queue instead)."""
+    from skipcall_bridge.errors import ConfigurationError
+    from skipcall_bridge.replay import Replayer
+    from skipcall_bridge.worker import Worker
+
+    runtime = current_runtime()
+    if runtime.work_queue is None:
+        raise ConfigurationError("WORK_QUEUE_URL is not set: the worker has no queue.")
+    replayer = Replayer(
+        runtime.catalog,
+        runtime.work_queue,
+        runtime.skipcall,
+        runtime.guard,
+        identity=runtime.identity,
+        namer=runtime.namer,
+        max_attempts=runtime.settings.replay_max_attempts,
+        defer_waits=True,
+    )
+    skipcall = runtime.skipcall
+    return Worker(
+        replayer,
+        runtime.work_queue,
+        runtime.dead_letters,
+        max_receives=runtime.settings.work_max_receive_count,
+        rate_limit=lambda: skipcall.rate_limit,
+    )
 
 
 def frozen_after_first_call(handler: Handler) -> Handler:

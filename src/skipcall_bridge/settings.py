@@ -27,6 +27,12 @@ class Settings(BaseModel):
     )
     api_key_secret_id: str = Field(alias="SKIPCALL_API_KEY_SECRET_ID", min_length=1)
     dead_letter_queue_url: str = Field(alias="DEAD_LETTER_QUEUE_URL", min_length=1)
+    # What did not fit in a sender's budget, or met Skipcall's rate limit, waits here for the
+    # worker (unset: it is dead-lettered as BUDGET_EXHAUSTED or RATE_LIMITED, as before).
+    work_queue_url: str | None = Field(default=None, alias="WORK_QUEUE_URL", min_length=1)
+    # The work queue's maxReceiveCount: at the last receive the worker dead-letters a message
+    # with its last failure itself, rather than leave SQS to move it with its first reason.
+    work_max_receive_count: int = Field(default=5, alias="WORK_MAX_RECEIVE_COUNT", ge=1, le=1000)
     sources_config: Path = Field(default=DEFAULT_SOURCES_PATH, alias="SOURCES_CONFIG")
     idempotency_table: str | None = Field(default=None, alias="IDEMPOTENCY_TABLE")
     # Longer than any sender retries (HubSpot ~1 day, Close 3 days, Standard Webhooks ~3 days).

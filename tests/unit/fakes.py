@@ -123,7 +123,10 @@ class RecordingDeadLetters:
     calls: int = 0  # sends (one per flush of the pipeline)
     batches: int = 0  # SendMessageBatch calls that reached the queue
 
-    def send(self, letters: Sequence[DeadLetter]) -> list[DeadLetter]:
+    delays: list[int] = field(default_factory=list)  # DelaySeconds of each stored letter
+    postponed: list[tuple[str, int]] = field(default_factory=list)  # ChangeMessageVisibility
+
+    def send(self, letters: Sequence[DeadLetter], delay_seconds: int = 0) -> list[DeadLetter]:
         self.calls += 1
         unstored: list[DeadLetter] = []
         for number, start in enumerate(range(0, len(letters), SQS_BATCH_ENTRIES)):
@@ -137,7 +140,12 @@ class RecordingDeadLetters:
                 body = letter.to_message_body()
                 assert len(body.encode()) <= MAX_LETTER_BYTES, "SQS would refuse this letter"
                 self.letters.append(DeadLetter.model_validate_json(body))  # what a reader gets
+                self.delays.append(delay_seconds)
         return unstored
+
+    def postpone(self, receipt: str, seconds: int) -> None:
+        assert 0 <= seconds <= 12 * 3600, "SQS refuses a visibility timeout past 12 hours"
+        self.postponed.append((receipt, seconds))
 
 
 @dataclass

@@ -81,6 +81,7 @@ class HubSpot:
     guard: MemoryIdempotency = field(default_factory=MemoryIdempotency)
     skipcall: ScriptedSkipcall = field(default_factory=ScriptedSkipcall)
     queue: RecordingDeadLetters = field(default_factory=RecordingDeadLetters)
+    work: RecordingDeadLetters | None = None  # the work queue, when the receiver has one
     max_body_bytes: int = 256 * 1024
     # The budget's clock, stepped by Skipcall's answers instead of read from the machine: once
     # Skipcall has received this many creates (at least 1) in a delivery, its budget is spent
@@ -89,12 +90,14 @@ class HubSpot:
     _creates_before: int = 0
 
     def __post_init__(self) -> None:
+        self.catalog = SourceCatalog.from_config(parse_sources(json.dumps(SOURCES)))
         self.pipeline = Pipeline(
-            SourceCatalog.from_config(parse_sources(json.dumps(SOURCES))),
+            self.catalog,
             StaticSecrets({"hs": [SECRET], "pd": ["pipedrive:basic-auth-secret"]}),
             self.skipcall,
             self.queue,
             max_body_bytes=self.max_body_bytes,
+            work_queue=self.work,
             guard=self.guard,
             wall_clock=lambda: NOW,
             monotonic=self._budget_clock,

@@ -1,5 +1,9 @@
-"""The SQS dead-letter queue: sends letters (batches of up to 10, under the size cap), receives,
-deletes and releases them for the replay, and lets a person browse and delete them."""
+"""The SQS queues of letters: the dead-letter queue and the work queue hold the same envelope.
+
+Sends letters (batches of up to 10, under the size cap, each entry answered on its own),
+receives, deletes and releases them for the replay, postpones one for the worker, and lets a
+person browse and delete them. A message SQS redrives from the work queue to the DLQ is a letter
+the replay reads like any other."""
 
 from __future__ import annotations
 
@@ -19,6 +23,8 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
 
 MAX_BATCH_ENTRIES = 10
+MAX_DELAY_SECONDS = 900  # SQS's DelaySeconds cap
+MAX_VISIBILITY_SECONDS = 12 * 3600
 MAX_BATCH_BYTES = MAX_MESSAGE_BYTES  # SendMessageBatch's whole request, like one message
 
 
@@ -28,13 +34,14 @@ class SqsDeadLetterQueue:
         self._region = region
         self._client: SQSClient | None = None
 
-    def send(self, letters: Sequence[DeadLetter]) -> list[DeadLetter]:
+    def send(self, letters: Sequence[DeadLetter], delay_seconds: int = 0) -> list[DeadLetter]:
         """Store the letters, 10 (and at most 256 KiB) a SendMessageBatch. Returns the letters
         SQS did not take, in order: SQS answers per entry, and a later call can fail after
         earlier ones were stored, so the caller must know which letters are safe."""
         from botocore.exceptions import BotoCoreError, ClientError
 
-        entries = [_entry(index, letter) for index, letter in enumerate(letters)]
+        delay = min(max(delay_seconds, 0), MAX_DELAY_SECONDS)
+        entries = [_entry(index, letter, delay) for index, letter in enumerate(letters)]
         unstored: set[int] = set()
         batches = list(_batches(entries))
         for position, batch in enumerate(batches):
@@ -108,6 +115,15 @@ class SqsDeadLetterQueue:
             QueueUrl=self._queue_url, ReceiptHandle=receipt, VisibilityTimeout=0
         )
 
+    def postpone(self, receipt: str, seconds: int) -> None:
+        """Keep a received message hidden for `seconds` from now (at most 12 hours, SQS's cap):
+        the worker's way to wait for Skipcall's rate-limit window without sleeping."""
+        self._sqs().change_message_visibility(
+            QueueUrl=self._queue_url,
+            ReceiptHandle=receipt,
+            VisibilityTimeout=min(max(seconds, 0), MAX_VISIBILITY_SECONDS),
+        )
+
     def browse(self) -> list[QueuedLetter]:
         """Every message, left visible as it was: each one read stays hidden only until the
         last is read (a received message is not received again meanwhile), then is released."""
@@ -167,8 +183,8 @@ def _letter(body: str) -> DeadLetter | None:
         return None
 
 
-def _entry(index: int, letter: DeadLetter) -> SendMessageBatchRequestEntryTypeDef:
-    return {
+def _entry(index: int, letter: DeadLetter, delay: int = 0) -> SendMessageBatchRequestEntryTypeDef:
+    entry: SendMessageBatchRequestEntryTypeDef = {
         "Id": str(index),
         "MessageBody": letter.to_message_body(),
         "MessageAttributes": {
@@ -176,6 +192,9 @@ def _entry(index: int, letter: DeadLetter) -> SendMessageBatchRequestEntryTypeDe
             "reason": {"DataType": "String", "StringValue": letter.reason.value},
         },
     }
+    if delay:
+        entry["DelaySeconds"] = delay
+    return entry
 
 
 def _size(entry: SendMessageBatchRequestEntryTypeDef) -> int:

@@ -1,0 +1,131 @@
+"""The work queue's worker: finishes what the receiver deferred.
+
+Each message is a letter the receiver claimed and recorded as `deferred`: its budget was spent,
+or Skipcall asked to slow down or was briefly unavailable. The worker acts on it with the
+replay's core (`Replayer.finish`: claim, act, record under phase `replay`), so a worker, a
+second delivery of the same message and the scheduled replay never act on an event twice.
+
+A message's fate:
+- done (or done before): it leaves the queue;
+- a failure the worker may still overcome (429, 503, no time, another run holds it): it stays,
+  hidden until Skipcall's rate-limit window reopens or for a backoff that grows with each
+  receive, and comes back;
+- a failure that needs a person or a later replay (a mapping failure, an unknown outcome, a
+  rejection), or the last receive SQS allows: its letter goes to the dead-letter queue with
+  that failure, and the message leaves the queue. SQS's own redrive to the DLQ is left for a
+  worker that crashed or timed out: it moves the letter as the receiver wrote it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from skipcall_bridge.envelope import DeadLetter
+from skipcall_bridge.failures import Reason
+from skipcall_bridge.observability import logger
+from skipcall_bridge.ports import DeadLetterSink, WorkQueue
+from skipcall_bridge.replay import Replayer
+from skipcall_bridge.skipcall.models import CallFailed
+from skipcall_bridge.skipcall.retry import RateLimit
+
+BUSY_WAIT_SECONDS = 5  # another run holds the event: it ends within its invocation's time
+FIRST_BACKOFF_SECONDS = 10
+MAX_BACKOFF_SECONDS = 900
+DEAD_LETTER_DOWN_WAIT_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """`leaves`: the message may be deleted; else it comes back after `wait_seconds`."""
+
+    leaves: bool
+    kept: str  # what became of it, for the logs and the metrics
+    wait_seconds: int = 0
+
+
+class Worker:
+    def __init__(
+        self,
+        replayer: Replayer,
+        work_queue: WorkQueue,
+        dead_letters: DeadLetterSink,
+        *,
+        max_receives: int,
+        rate_limit: Callable[[], RateLimit | None] = lambda: None,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._replayer = replayer
+        self._work_queue = work_queue
+        self._dead_letters = dead_letters
+        self._max_receives = max_receives
+        self._rate_limit = rate_limit
+        self._wall_clock = wall_clock
+
+    def register(self, lambda_context: Any) -> None:
+        """Claims taken in this invocation lapse with it, should it be cut short."""
+        self._replayer.register(lambda_context)
+
+    def postpone(self, receipt: str, seconds: int) -> None:
+        self._work_queue.postpone(receipt, seconds)
+
+    def handle(self, body: str, receive_count: int) -> Verdict:
+        try:
+            letter = DeadLetter.model_validate_json(body)
+        except ValidationError:
+            # Not an envelope this worker can read (a newer version's?): SQS moves it to the
+            # DLQ after its last receive, where a person sees it as it is.
+            logger.error("Work message unreadable", extra={"receiveCount": receive_count})
+            return Verdict(False, "unreadable", self._backoff(receive_count))
+        finished = self._replayer.finish(letter)
+        if finished.outcome == "busy":
+            return Verdict(False, "busy", BUSY_WAIT_SECONDS)
+        failure = finished.failure
+        if failure is None:
+            return Verdict(True, finished.outcome)
+        last = receive_count >= self._max_receives
+        if failure.retryable and not last:
+            logger.info(
+                "Deferred event not finished yet",
+                extra={"reason": failure.reason, "receiveCount": receive_count},
+            )
+            return Verdict(False, "retry", self._wait(failure, receive_count))
+        return self._dead_letter(letter, failure)
+
+    def _dead_letter(self, letter: DeadLetter, failure: CallFailed) -> Verdict:
+        # The worker's receives count as one attempt: a retryable letter it gave up on is still
+        # the scheduled replay's to send (ReplayMaxAttempts runs), as if the receiver had failed.
+        again = letter.model_copy(
+            update={
+                "attempts": letter.attempts + 1,
+                "reason": failure.reason,
+                "error": failure.error,
+                "retryable": failure.retryable,
+            }
+        )
+        if self._dead_letters.send([again]):  # not stored: the message stays and comes back
+            return Verdict(False, "dead-letter-queue-down", DEAD_LETTER_DOWN_WAIT_SECONDS)
+        logger.warning(
+            "Deferred event dead-lettered",
+            extra={"reason": failure.reason, "retryable": failure.retryable},
+        )
+        return Verdict(True, "dead-lettered")
+
+    def _wait(self, failure: CallFailed, receive_count: int) -> int:
+        if failure.reason is Reason.RATE_LIMITED:
+            limit = self._rate_limit()
+            if limit is not None:
+                reopens = limit.wait_before_next(self._wall_clock())
+                if reopens > 0:
+                    return math.ceil(reopens)
+        return self._backoff(receive_count)
+
+    @staticmethod
+    def _backoff(receive_count: int) -> int:
+        doublings = min(max(receive_count - 1, 0), 10)  # 10 s, 20 s, 40 s, … up to 15 minutes
+        return min(FIRST_BACKOFF_SECONDS << doublings, MAX_BACKOFF_SECONDS)

@@ -1,0 +1,62 @@
+"""WorkerFunction's entry point: the work queue's SQS event source hands it a batch.
+
+Powertools' batch processor reports each message that is not finished (ReportBatchItemFailures),
+so only those come back; each was first hidden for as long as it must wait (the rate-limit
+window, a backoff). A batch that is not finished at all is reported the same way, not raised:
+an invocation error would count against the function and bring the whole batch back at once.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from skipcall_bridge.observability import logger, metrics
+from skipcall_bridge.runtime import current_worker
+from skipcall_bridge.worker import Worker
+
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+class NotFinished(Exception):
+    """The message stays in the work queue and comes back (its wait is already set)."""
+
+
+def handle_record(worker: Worker, record: SQSRecord) -> str:
+    receives = int(record.attributes.approximate_receive_count or 1)
+    verdict = worker.handle(record.body, receives)
+    metrics.add_metric(name=_metric(verdict.kept), unit=MetricUnit.Count, value=1)
+    if not verdict.leaves:
+        worker.postpone(record.receipt_handle, verdict.wait_seconds)
+        raise NotFinished(verdict.kept)
+    return verdict.kept
+
+
+def _metric(kept: str) -> str:
+    if kept in ("replayed", "already-created", "ignored"):
+        return "DeferredEventsDone"
+    return "DeferredEventsDeadLettered" if kept == "dead-lettered" else "DeferredEventsRetried"
+
+
+@logger.inject_lambda_context(log_event=False, clear_state=True)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    worker = current_worker()
+    worker.register(context)  # a run cut short holds its claims no longer than its time
+    return dict(
+        process_partial_response(
+            event=event,
+            record_handler=functools.partial(handle_record, worker),
+            processor=processor,
+            context=context,
+        )
+    )

@@ -1,0 +1,264 @@
+"""The work queue: what did not fit in a sender's budget, or met Skipcall's rate limit, is
+deferred (claimed, recorded `deferred`, sent to the work queue) and the worker finishes it with
+the replay's core. In-memory ports; the integration suite runs the same on moto and the sandbox.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from skipcall_bridge.failures import Reason
+from skipcall_bridge.links import MemoryLinks
+from skipcall_bridge.naming import SequenceNamer
+from skipcall_bridge.replay import Replayer
+from skipcall_bridge.responses import delivery_response
+from skipcall_bridge.skipcall.retry import RateLimit
+from skipcall_bridge.worker import Verdict, Worker
+
+from .fakes import RecordingDeadLetters
+from .test_event_fates import NOW, HubSpot, event, statuses
+
+NO_BUDGET = 1.5  # seconds left in the invocation: all of it the DLQ's reserve
+
+
+def deferring_world() -> HubSpot:
+    return HubSpot(work=RecordingDeadLetters())
+
+
+def worker(world: HubSpot, max_receives: int = 5) -> Worker:
+    assert world.work is not None
+    replayer = Replayer(
+        world.catalog,
+        world.work,
+        world.skipcall,
+        world.guard,
+        namer=SequenceNamer(MemoryLinks()),
+        wall_clock=lambda: NOW,
+        defer_waits=True,
+    )
+    return Worker(
+        replayer,
+        world.work,
+        world.queue,
+        max_receives=max_receives,
+        rate_limit=lambda: world.skipcall.rate_limit,
+        wall_clock=lambda: NOW,
+    )
+
+
+def drain(world: HubSpot, receive_count: int = 1) -> list[Verdict]:
+    """Each message of the work queue, handed to the worker once."""
+    assert world.work is not None
+    messages, world.work.letters = world.work.letters, []
+    work = worker(world)
+    return [work.handle(letter.to_message_body(), receive_count) for letter in messages]
+
+
+def test_a_100_event_batch_with_no_budget_is_deferred_and_the_worker_creates_each_once() -> None:
+    world = deferring_world()
+    first = world.send([event(n) for n in range(1, 101)], time_left=NO_BUDGET)  # no budget
+    assert statuses(first) == ["deferred"] * 100
+    answer = delivery_response(first)
+    assert answer.status_code == 202
+    assert world.queue.letters == []  # nothing in the dead-letter queue
+    assert world.skipcall.received == []
+    assert world.work is not None
+    assert {letter.reason for letter in world.work.letters} == {Reason.BUDGET_EXHAUSTED}
+    kept = list(world.work.letters)
+
+    verdicts = drain(world)
+    assert {v.kept for v in verdicts} == {"replayed"}
+    assert all(v.leaves for v in verdicts)
+    assert world.created() == Counter({f"E{n}": 1 for n in range(1, 101)})
+
+    # HubSpot's retry of the batch (attemptNumber + 1): answered from the records
+    retry = world.send([event(n, attempt=1) for n in range(1, 101)], time_left=NO_BUDGET)
+    assert statuses(retry) == ["deferred"] * 100
+    assert all(outcome.duplicate for outcome in retry.events)
+    assert world.work.letters == []
+    assert len(world.skipcall.received) == 100
+
+    # SQS delivers a message twice: the worker finds it done
+    again = [worker(world).handle(letter.to_message_body(), 2) for letter in kept[:10]]
+    assert {v.kept for v in again} == {"already-created"}
+    assert len(world.skipcall.created) == 100
+
+
+def test_a_429_is_deferred_until_skipcall_s_window_reopens() -> None:
+    world = deferring_world()
+    world.skipcall.fault_for = lambda dto: "429" if dto.name.startswith("E2 ") else None
+    world.skipcall.rate_limit = RateLimit(limit=100, remaining=0, reset_epoch=NOW + 7.2)
+    report = world.send([event(1), event(2), event(3)])
+    assert statuses(report) == ["created", "deferred", "created"]
+    assert world.work is not None
+    assert [(x.delivery_id, x.reason) for x in world.work.letters] == [("2", Reason.RATE_LIMITED)]
+    assert world.work.delays == [8]  # 7.2 s and the slack, rounded up
+    assert world.queue.letters == []
+
+    world.skipcall.fault_for = lambda dto: None
+    (body,) = [letter.to_message_body() for letter in world.work.letters]
+    waiting = worker(world).handle(body, 1)  # the window is still closed: nothing is sent
+    assert (waiting.leaves, waiting.kept, waiting.wait_seconds) == (False, "retry", 8)
+    assert len(world.skipcall.received) == 3
+
+    world.skipcall.rate_limit = None  # the window reopened: the message comes back
+    done = worker(world).handle(body, 2)
+    assert (done.leaves, done.kept) == (True, "replayed")
+    assert world.created() == Counter({"E1": 1, "E2": 1, "E3": 1})
+    retry = world.send([event(2, attempt=1)])  # HubSpot does not retry a 2xx; if it did
+    assert statuses(retry) == ["deferred"]
+    assert retry.events[0].duplicate
+
+
+def test_what_needs_a_person_goes_to_the_dead_letter_queue_with_its_reason() -> None:
+    world = deferring_world()
+    world.send([event(1)], time_left=NO_BUDGET)
+    world.skipcall.fault_for = lambda dto: "timeout"  # Skipcall may have created it
+    (verdict,) = drain(world)
+    assert (verdict.leaves, verdict.kept) == (True, "dead-lettered")
+    (letter,) = world.queue.letters
+    assert (letter.reason, letter.retryable, letter.attempts) == (
+        Reason.OUTCOME_UNKNOWN,
+        False,
+        2,
+    )
+
+
+def test_a_retryable_failure_waits_longer_each_time_and_goes_to_the_dlq_at_the_last_receive() -> (
+    None
+):
+    world = deferring_world()
+    world.send([event(1)], time_left=NO_BUDGET)
+    assert world.work is not None
+    (body,) = [letter.to_message_body() for letter in world.work.letters]
+    world.skipcall.fault_for = lambda dto: "5xx"
+    work = worker(world, max_receives=4)
+    waits = [work.handle(body, receives) for receives in (1, 2, 3)]
+    assert [(v.leaves, v.kept, v.wait_seconds) for v in waits] == [
+        (False, "retry", 10),
+        (False, "retry", 20),
+        (False, "retry", 40),
+    ]
+    assert world.queue.letters == []
+    last = work.handle(body, 4)
+    assert (last.leaves, last.kept) == (True, "dead-lettered")
+    (letter,) = world.queue.letters
+    assert (letter.reason, letter.retryable) == (Reason.SKIPCALL_UNAVAILABLE, True)  # replayable
+    assert world.created() == Counter()
+
+
+def test_a_message_stays_when_its_letter_cannot_reach_the_dead_letter_queue() -> None:
+    world = deferring_world()
+    world.send([event(1)], time_left=NO_BUDGET)
+    world.skipcall.fault_for = lambda dto: "timeout"
+    world.queue.broken = True
+    (verdict,) = drain(world)
+    assert (verdict.leaves, verdict.kept, verdict.wait_seconds) == (
+        False,
+        "dead-letter-queue-down",
+        30,
+    )
+
+
+def test_an_unreadable_message_is_left_to_sqs_s_redrive() -> None:
+    world = deferring_world()
+    verdict = worker(world).handle('{"not": "an envelope"}', 3)
+    assert (verdict.leaves, verdict.kept, verdict.wait_seconds) == (False, "unreadable", 40)
+
+
+def test_an_event_another_run_holds_comes_back_in_seconds() -> None:
+    world = deferring_world()
+    world.send([event(1)], time_left=NO_BUDGET)
+    assert world.work is not None
+    (letter,) = world.work.letters
+    key = {"source": "hubspot", "deliveryId": "1", "phase": "replay", "payload": None}
+    key["payload"] = world.catalog.get("hubspot").fingerprint(letter.payload)  # type: ignore[union-attr]
+    assert world.guard.claim(key) is None  # a replay run holds it now
+    (verdict,) = drain(world)
+    assert (verdict.leaves, verdict.kept, verdict.wait_seconds) == (False, "busy", 5)
+
+
+# ---------------------------------------------------------------------------------------------
+# The property, with the work queue and its worker: whatever the budget, Skipcall's transient
+# failures, SQS delivering a message twice and workers dying before the delete, every event ends
+# created once or in the dead-letter queue once, and the work queue ends empty.
+
+STATS: Counter[str] = Counter()
+TRANSIENT = ["none", "none", "none", "429", "5xx", "timeout"]
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(
+    faults=st.lists(st.sampled_from(TRANSIENT), min_size=1, max_size=60),
+    spent_after=st.none() | st.integers(1, 60),
+    twice=st.sets(st.integers(0, 59), max_size=10),
+    dies=st.sets(st.integers(0, 59), max_size=10),
+)
+def test_every_deferred_event_ends_created_once_or_dead_lettered_once(
+    faults: list[str], spent_after: int | None, twice: set[int], dies: set[int]
+) -> None:
+    world = deferring_world()
+    world.spend_budget_at = spent_after
+    calls: Counter[str] = Counter()
+
+    def transient(dto: Any) -> str | None:
+        # 429 and 5xx pass on the next call; a timeout's outcome stays unknown
+        name = dto.name.split()[0]
+        calls[name] += 1
+        fault = faults[int(name[1:]) - 1]
+        return fault if fault == "timeout" or calls[name] == 1 else None
+
+    world.skipcall.fault_for = lambda dto: transient(dto) if faults else None
+    report = world.send([event(n) for n in range(1, len(faults) + 1)])
+    assert report.status != "unavailable"
+    assert world.work is not None
+    queue = [(letter.to_message_body(), 1) for letter in world.work.letters]
+    world.work.letters = []
+    position = 0
+    while queue:  # SQS: each message until it leaves; some twice, some outliving their worker
+        body, receives = queue.pop(0)
+        verdict = worker(world).handle(body, receives)
+        delivered_twice = position in twice
+        died = position in dies
+        position += 1
+        if delivered_twice:
+            STATS["delivered twice"] += 1
+            worker(world).handle(body, receives + 1)
+        if died or not verdict.leaves:
+            STATS["came back"] += 1
+            world.guard.lapse_claims()
+            queue.append((body, receives + 1))
+        assert receives <= 6, "a message outlived its receives"
+    assert world.work.letters == []  # the worker never adds to the work queue
+
+    created = world.created()
+    stored = Counter(letter.delivery_id for letter in world.queue.letters)
+    for number, fault in enumerate(faults, start=1):
+        name = f"E{number}"
+        STATS["events"] += 1
+        assert created[name] <= 1, f"{name} created twice"
+        assert stored[str(number)] <= 1, f"{name} dead-lettered twice"
+        assert created[name] + stored[str(number)] >= 1, f"{name} lost"
+        if created[name] and stored[str(number)]:
+            assert world.letter_reason(str(number)) is Reason.OUTCOME_UNKNOWN, f"{name} twice"
+        if fault != "timeout":
+            assert created[name] == 1, f"{name} had only transient failures but was not created"
+        STATS["created"] += created[name]
+        STATS["dead-lettered"] += stored[str(number)]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _print_stats() -> Iterator[None]:
+    yield
+    if STATS:
+        print(f"\nwork queue fates: {dict(sorted(STATS.items()))}")
