@@ -404,8 +404,11 @@ class Replayer:
         """One call to Skipcall, after the wait its rate-limit headers ask for."""
         limit = self._skipcall.rate_limit
         if limit is not None:
-            wait = limit.wait_before_next(self._wall_clock())
-            if wait > 0 and self._defer_waits:
+            now = self._wall_clock()
+            wait = limit.wait_before_next(now)
+            if self._defer_waits and limit.remaining <= 0 and limit.reset_epoch > now:
+                # the last answer's window is still closed; once its reset has passed, the
+                # next call learns the new window's headers
                 raise _Failed(_window_closed(wait))
             if wait > 0:
                 self._sleep(min(wait, MAX_PACING_WAIT_SECONDS))

@@ -4,6 +4,7 @@ gateway on 127.0.0.1, seeded from a sources file, with the real handler behind t
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import tempfile
@@ -191,10 +192,51 @@ def create_dead_letter_queue(moto: MotoServer, name: str) -> str:
     return str(queue["QueueUrl"])
 
 
+WORK_MAX_RECEIVE_COUNT = 5  # template.yaml's WorkMaxReceiveCount default
+
+
+def create_work_queue(
+    moto: MotoServer,
+    name: str,
+    dead_letter_queue_url: str,
+    max_receives: int = WORK_MAX_RECEIVE_COUNT,
+) -> str:
+    """The work queue as template.yaml declares it: SSE, messages up to 1 MiB, and SQS's own
+    redrive to the DLQ after `max_receives` (for a worker that crashed or timed out)."""
+    from skipcall_bridge.envelope import MAX_MESSAGE_BYTES
+
+    sqs = moto.client("sqs")
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dead_letter_queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    queue = sqs.create_queue(
+        QueueName=name,
+        Attributes={
+            "SqsManagedSseEnabled": "true",
+            "MaximumMessageSize": str(MAX_MESSAGE_BYTES),
+            "VisibilityTimeout": "120",
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receives)}
+            ),
+        },
+    )
+    return str(queue["QueueUrl"])
+
+
 def receiver_environment(
-    moto_url: str, sandbox_url: str, queue_url: str, sources: Path
+    moto_url: str,
+    sandbox_url: str,
+    queue_url: str,
+    sources: Path,
+    work_queue_url: str | None = None,
 ) -> dict[str, str]:
+    work = (
+        {"WORK_QUEUE_URL": work_queue_url, "WORK_MAX_RECEIVE_COUNT": str(WORK_MAX_RECEIVE_COUNT)}
+        if work_queue_url
+        else {}
+    )
     return {
+        **work,
         "AWS_ENDPOINT_URL": moto_url,
         "AWS_REGION": devdata.REGION,
         "AWS_DEFAULT_REGION": devdata.REGION,

@@ -107,7 +107,8 @@ def test_a_429_is_deferred_until_skipcall_s_window_reopens() -> None:
     assert (waiting.leaves, waiting.kept, waiting.wait_seconds) == (False, "retry", 8)
     assert len(world.skipcall.received) == 3
 
-    world.skipcall.rate_limit = None  # the window reopened: the message comes back
+    # the window reset: the last headers still say 0 left, but of a window that has ended
+    world.skipcall.rate_limit = RateLimit(limit=100, remaining=0, reset_epoch=NOW - 1)
     done = worker(world).handle(body, 2)
     assert (done.leaves, done.kept) == (True, "replayed")
     assert world.created() == Counter({"E1": 1, "E2": 1, "E3": 1})

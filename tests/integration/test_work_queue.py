@@ -1,0 +1,142 @@
+"""The work queue on moto and the sandbox: the receiver defers, WorkerFunction's handler finishes,
+fed by the dev stack's poller exactly as Lambda's SQS event source would feed it."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from skipcall_bridge.runtime import current_runtime, current_worker
+from skipcall_bridge.worker_handler import lambda_handler as worker_handler
+from skipcall_bridge_dev.gateway import LocalContext
+from skipcall_bridge_dev.stack import WORK_MAX_RECEIVE_COUNT, create_work_queue
+from skipcall_bridge_dev.work_poller import WorkQueuePoller
+
+from .conftest import BEARER_TOKEN, CREATOR, REP, Receiver
+
+LEADS = {
+    "auth": {"scheme": "bearer", "secretId": "it/zapier"},
+    "events": "leads",
+    "deliveryId": "id",
+    "sequence": {"name": "{{ name }}", "creatorId": CREATOR, "assignedToIds": [CREATOR, REP]},
+}
+
+
+@dataclass
+class Deferring:
+    receiver: Receiver
+    work_queue_url: str
+    poller: WorkQueuePoller
+
+    def post(self, leads: list[dict[str, Any]], timeout: float = 25.0) -> Any:
+        headers = {"Authorization": f"Bearer {BEARER_TOKEN}"}
+        return self.receiver.post("leads", {"leads": leads}, headers, timeout=timeout)
+
+    def waiting(self) -> int:
+        sqs = self.receiver.moto.client("sqs")
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=self.work_queue_url,
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed",
+            ],
+        )["Attributes"]
+        return sum(int(value) for value in attributes.values())
+
+    def drain(self, max_polls: int = 200) -> None:
+        """Poll (one-second long polls on moto's side) until the work queue is empty."""
+        for _ in range(max_polls):
+            if self.waiting() == 0:
+                return
+            self.poller.poll_once(wait_seconds=1)
+        raise AssertionError(f"the work queue still holds {self.waiting()} messages")
+
+
+@pytest.fixture
+def deferring(
+    receiver: Receiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Deferring]:
+    work_queue_url = create_work_queue(receiver.moto, "it-work", receiver.queue_url)
+    sources = tmp_path / "leads.json"
+    sources.write_text(json.dumps({"sources": {"leads": LEADS}}))
+    monkeypatch.setenv("SOURCES_CONFIG", str(sources))
+    monkeypatch.setenv("WORK_QUEUE_URL", work_queue_url)
+    monkeypatch.setenv("WORK_MAX_RECEIVE_COUNT", str(WORK_MAX_RECEIVE_COUNT))
+    current_runtime.cache_clear()
+    current_worker.cache_clear()
+    poller = WorkQueuePoller(
+        receiver.moto.client("sqs"),
+        work_queue_url,
+        worker_handler,
+        lambda: LocalContext(60, "WorkerFunction"),
+        region="us-east-1",
+    )
+    yield Deferring(receiver, work_queue_url, poller)
+    current_worker.cache_clear()
+
+
+def leads(count: int, start: int = 1) -> list[dict[str, Any]]:
+    return [{"id": f"lead-{n}", "name": f"Lead {n}"} for n in range(start, start + count)]
+
+
+def test_a_100_event_batch_without_budget_is_deferred_then_each_event_created_once(
+    deferring: Deferring,
+) -> None:
+    receiver = deferring.receiver
+    answer = deferring.post(leads(100), timeout=1.5)  # all of it the DLQ's reserve
+    assert answer.status == 202, answer.body
+    assert answer.body["status"] == "deferred"
+    assert {event["status"] for event in answer.body["events"]} == {"deferred"}
+    assert len(answer.body["deferred"]) == 100
+    assert receiver.sandbox.state.requests == 0
+    assert deferring.waiting() == 100
+
+    deferring.drain()
+    names = Counter(sequence["name"] for sequence in receiver.sandbox.sequences)
+    assert names == Counter({f"Lead {n}": 1 for n in range(1, 101)})
+    assert receiver.dead_letters() == []
+    assert deferring.poller.counts.deleted == 100
+
+    retry = deferring.post(leads(100), timeout=1.5)  # answered from the records
+    assert retry.status == 202
+    assert all(event.get("duplicate") for event in retry.body["events"])
+    assert deferring.waiting() == 0
+    assert receiver.sandbox.state.calls["POST /v1/sequences"] == 100
+
+
+def test_a_burst_past_skipcall_s_limit_is_finished_through_the_work_queue(
+    deferring: Deferring,
+) -> None:
+    """60 events at 20 calls per 2 s window: what Skipcall refused waits in the work queue for
+    the window to reopen; every event is created once and none reaches the DLQ."""
+    receiver = deferring.receiver
+    receiver.sandbox.state.rate_limit, receiver.sandbox.state.window_seconds = 20, 2.0
+    answer = deferring.post(leads(60))
+    assert answer.status in (201, 202), answer.body
+    statuses = Counter(event["status"] for event in answer.body["events"])
+    assert set(statuses) <= {"created", "deferred"}
+    assert statuses["deferred"] > 0  # 60 calls do not fit in one window
+
+    deferring.drain()
+    names = Counter(sequence["name"] for sequence in receiver.sandbox.sequences)
+    assert names == Counter({f"Lead {n}": 1 for n in range(1, 61)})
+    assert receiver.dead_letters() == []
+
+
+def test_what_needs_a_person_leaves_the_work_queue_for_the_dead_letter_queue(
+    deferring: Deferring,
+) -> None:
+    receiver = deferring.receiver
+    assert deferring.post(leads(1), timeout=1.5).status == 202
+    receiver.sandbox.inject("status", status=500)  # Skipcall may have created it
+    deferring.drain()
+    (letter,) = receiver.dead_letters()
+    assert (letter["reason"], letter["retryable"]) == ("OUTCOME_UNKNOWN", False)
+    assert deferring.waiting() == 0
