@@ -2,7 +2,8 @@
 
 While the integration and fault-injection suites run, every AWS call the code makes through its
 shared botocore session is recorded (the `before-parameter-build` event): which function made it
-(ReceiverFunction, or ReplayFunction when the replay is on the stack), the IAM action and the
+(ReceiverFunction; ReplayFunction when the replay is on the stack; WorkerFunction when the work
+queue's handler is), the IAM action and the
 resource's ARN in a deployed stack. At the end of the session the template's own policy
 statements for each function (after the SAM transform, intrinsics resolved against a stack's
 ARNs, Secrets Manager's random suffix included) are checked with moto's IAM policy evaluator:
@@ -30,13 +31,14 @@ SCAN_PYTHON = ROOT / ".venv-scan" / "bin" / "python"
 REGION, ACCOUNT, STACK = "us-east-1", "123456789012", "skipcall-bridge"
 SIGNING_PREFIX = "skipcall-bridge/sources/"  # the template's SigningSecretPrefix default
 SECRET_SUFFIX = "-Ab12Cd"  # what Secrets Manager appends to every secret's ARN
-FUNCTIONS = ("ReceiverFunction", "ReplayFunction")
+FUNCTIONS = ("ReceiverFunction", "ReplayFunction", "WorkerFunction")
 # Physical ARNs of the stack's resources, as CloudFormation would name them.
 ARNS = {
     "ApiKeySecret": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:ApiKeySecret-x9KpQ2"
     + SECRET_SUFFIX,
     "DeadLetterQueue": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{STACK}-DeadLetterQueue-1A2B3C4D",
     "ReplayFailureQueue": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{STACK}-ReplayFailureQueue-5E6F",
+    "WorkQueue": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{STACK}-WorkQueue-3L4M5N6P",
     "IdempotencyTable": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{STACK}-IdempotencyTable-7G8H",
     "ContactLinksTable": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{STACK}-ContactLinks-9J0K",
 }
@@ -82,6 +84,10 @@ def _calling_function() -> str | None:
         code = frame.f_code
         if code.co_filename.endswith(f"skipcall_bridge{os.sep}replay.py") and code.co_name == "run":
             return "ReplayFunction"
+        if code.co_filename.endswith(f"skipcall_bridge{os.sep}worker_handler.py") and (
+            code.co_name == "lambda_handler"
+        ):
+            return "WorkerFunction"
         if code.co_filename.endswith(f"skipcall_bridge{os.sep}handler.py") and (
             code.co_name == "lambda_handler"
         ):
@@ -99,8 +105,13 @@ def _resource(service: str, params: dict[str, Any]) -> str:  # noqa: PLR0911 - o
         return f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{SIGNING_PREFIX}{name}" + (
             SECRET_SUFFIX
         )
-    if service == "sqs":
-        return ARNS["DeadLetterQueue"]  # the only queue the code is given
+    if service == "sqs":  # the two queues the code is given
+        work = os.environ.get("WORK_QUEUE_URL")
+        return (
+            ARNS["WorkQueue"]
+            if work and params.get("QueueUrl") == work
+            else ARNS["DeadLetterQueue"]
+        )
     if service == "dynamodb":
         table = params.get("TableName")
         if table == os.environ.get("IDEMPOTENCY_TABLE"):

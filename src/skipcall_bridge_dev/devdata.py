@@ -13,6 +13,7 @@ REGION = "us-east-1"
 API_KEY_SECRET_ID = "skipcall-bridge/api-key"  # noqa: S105 - a secret's name
 API_KEY = "sk_test_local_skipcall_bridge"  # the sandbox's own dev key
 DEAD_LETTER_QUEUE = "skipcall-bridge-dlq"
+WORK_QUEUE = "skipcall-bridge-work"
 CREATOR_ID = "7d1f6a52-1c7e-4d4e-9a55-0f3c2b1a0001"
 MEMBERS = {
     CREATOR_ID: "owner@example.com",

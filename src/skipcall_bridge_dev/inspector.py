@@ -1,8 +1,9 @@
 """`make dev`'s inspector page, http://127.0.0.1:3000/_inspect (development stack only).
 
 The last 200 deliveries, newest first: the request (secrets and signatures redacted), the
-verification verdict, every event's outcome with its DTO, and Skipcall's answer or the dead
-letter's reason; a button sends the same request again, another replays an event's dead letter.
+verification verdict, every event's outcome with its DTO (a deferred event: waiting in the work
+queue, or when the worker finished it), and Skipcall's answer or the dead letter's reason; a
+button sends the same request again, another replays an event's dead letter.
 Plain server-rendered HTML and a small script, no build step.
 """
 
@@ -55,6 +56,7 @@ class Inspector:
         preview: Callable[[Exchange], dict[str, Any]],
     ) -> None:
         self._records: deque[Record] = deque(maxlen=MAX_RECORDS)
+        self._finished: dict[tuple[str, str], float] = {}  # (source, delivery id) -> when
         self._numbers = itertools.count(1)
         self._lock = threading.Lock()
         self._resend = resend
@@ -67,6 +69,13 @@ class Inspector:
         dtos = self._preview(exchange) if exchange.path.startswith("/webhooks/") else {}
         with self._lock:
             self._records.appendleft(Record(next(self._numbers), time.time(), exchange, dtos))
+
+    def finished(self, source: str, delivery_id: str) -> None:
+        """The worker finished a deferred event (the work queue's poller says so)."""
+        with self._lock:
+            self._finished[(source, delivery_id)] = time.time()
+            while len(self._finished) > MAX_RECORDS * 100:  # bounded, oldest first
+                del self._finished[next(iter(self._finished))]
 
     def handle(self, method: str, path: str) -> tuple[int, str, str]:
         """(status, content type, body) for a request under /_inspect."""
@@ -90,11 +99,13 @@ class Inspector:
     def page(self) -> str:
         with self._lock:
             records = list(self._records)
-        items = "\n".join(_record(record) for record in records) or "<p>No delivery yet.</p>"
+            finished = dict(self._finished)
+        items = "\n".join(_record(record, finished) for record in records)
+        items = items or "<p>No delivery yet.</p>"
         return PAGE.replace("{{records}}", items)
 
 
-def _record(record: Record) -> str:
+def _record(record: Record, finished: dict[tuple[str, str], float]) -> str:
     exchange = record.exchange
     status = int(exchange.result.get("statusCode", 0))
     source = exchange.path.split("?")[0].rstrip("/").rsplit("/", 1)[-1]
@@ -102,7 +113,7 @@ def _record(record: Record) -> str:
     verdict = "signature refused" if status == 401 else "verified" if status < 500 else "failed"
     events = answer.get("events", []) if isinstance(answer, dict) else []
     rows = "".join(
-        _event(source, event, record.dtos) for event in events if isinstance(event, dict)
+        _event(source, event, record.dtos, finished) for event in events if isinstance(event, dict)
     )
     at = time.strftime("%H:%M:%S", time.localtime(record.at))
     return f"""<details class="delivery" data-number="{record.number}">
@@ -116,10 +127,19 @@ def _record(record: Record) -> str:
 </details>"""
 
 
-def _event(source: str, event: dict[str, Any], dtos: dict[str, Any]) -> str:
+def _event(
+    source: str,
+    event: dict[str, Any],
+    dtos: dict[str, Any],
+    finished: dict[tuple[str, str], float],
+) -> str:
     delivery_id = str(event.get("deliveryId", ""))
     state = str(event.get("status", ""))
     detail = event.get("sequenceId") or event.get("reason") or ""
+    if state == "deferred":  # the answer said so; the worker may have finished it since
+        done_at = finished.get((source, delivery_id))
+        when = time.strftime("%H:%M:%S", time.localtime(done_at)) if done_at else ""
+        detail = f"{detail}: " + (f"finished by the worker at {when}" if when else "waiting")
     replay = ""
     if state in ("dead-lettered", "unmapped"):
         replay = (

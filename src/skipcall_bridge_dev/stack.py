@@ -17,9 +17,10 @@ from typing import Any
 from skipcall_bridge.errors import ConfigurationError
 from skipcall_bridge.sources import SourceCatalog, VerifyToken, load_sources
 from skipcall_bridge_dev import devdata
-from skipcall_bridge_dev.gateway import LocalGateway
+from skipcall_bridge_dev.gateway import LocalContext, LocalGateway
 from skipcall_bridge_dev.inspector import Exchange, Inspector
 from skipcall_bridge_dev.sandbox import SkipcallSandbox
+from skipcall_bridge_dev.work_poller import WorkQueuePoller
 
 
 @dataclass(frozen=True)
@@ -258,8 +259,9 @@ def dev_stack_environment(sources: Path) -> dict[str, str]:
     """The environment of the stack `make dev` runs on its default ports (for the CLI)."""
     moto = f"http://127.0.0.1:{devdata.MOTO_PORT}"
     queue_url = f"{moto}/123456789012/{devdata.DEAD_LETTER_QUEUE}"
+    work_queue_url = f"{moto}/123456789012/{devdata.WORK_QUEUE}"
     sandbox = f"http://127.0.0.1:{devdata.SANDBOX_PORT}"
-    return receiver_environment(moto, sandbox, queue_url, sources)
+    return receiver_environment(moto, sandbox, queue_url, sources, work_queue_url)
 
 
 class LocalStack:
@@ -279,6 +281,7 @@ class LocalStack:
         self.sandbox: SkipcallSandbox | None = None
         self.gateway: LocalGateway | None = None
         self.watcher: SourcesWatcher | None = None
+        self.worker: WorkQueuePoller | None = None
         self._workdir = tempfile.TemporaryDirectory(prefix="skipcall-bridge-dev-")
 
     def start(
@@ -293,14 +296,18 @@ class LocalStack:
         catalog = load_sources(self._sources_path)  # fails before anything starts
         self.moto = MotoServer(self._host, moto_port).start()
         queue_url = seed_aws(self.moto, catalog)
+        work_queue_url = create_work_queue(self.moto, devdata.WORK_QUEUE, queue_url)
         self.sandbox = SkipcallSandbox(
             {devdata.API_KEY}, devdata.MEMBERS, host=self._host, port=sandbox_port
         ).start()
         live = Path(self._workdir.name) / "sources.json"
         self.watcher = SourcesWatcher(self._sources_path, live, self.moto, say).start()
         # The handler reads its settings from this process's environment, once.
-        os.environ.update(receiver_environment(self.moto.url, self.sandbox.url, queue_url, live))
+        os.environ.update(
+            receiver_environment(self.moto.url, self.sandbox.url, queue_url, live, work_queue_url)
+        )
         from skipcall_bridge.handler import lambda_handler
+        from skipcall_bridge.worker_handler import lambda_handler as worker_handler
 
         gateway = LocalGateway(lambda_handler, host=self._host, port=gateway_port, quiet=quiet)
         inspector = Inspector(
@@ -314,12 +321,23 @@ class LocalStack:
         gateway.inspector = inspector
         gateway.observers = [*([console] if console else []), inspector.observe]
         self.gateway = gateway.start()
+        # WorkerFunction's event source, as on Lambda: batches of 10, ReportBatchItemFailures.
+        self.worker = WorkQueuePoller(
+            self.moto.client("sqs"),
+            work_queue_url,
+            worker_handler,
+            lambda: LocalContext(60, "WorkerFunction"),
+            region=devdata.REGION,
+            report=lambda done, again: _worker_finished(say, inspector, done, again),
+        ).start()
         # URL-signing senders (HubSpot) sign the URL they call; the handler's runtime loads on
         # the first request, so the bound port is known in time.
         os.environ["PUBLIC_BASE_URL"] = self.gateway.url
         return StackEndpoints(self.gateway.url, self.sandbox.url, self.moto.url, queue_url)
 
     def stop(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
         if self.watcher is not None:
             self.watcher.stop()
         for part in (self.gateway, self.sandbox, self.moto):
@@ -354,3 +372,15 @@ def _mapped(sources: Path, exchange: Exchange) -> dict[str, Any]:
     request = SignedRequest(exchange.method, exchange.path, exchange.body,
                             Headers(dict(exchange.headers)))  # fmt: skip
     return event_dtos(source, request)
+
+
+def _worker_finished(
+    say: Callable[[str], None], inspector: Inspector, done: list[tuple[str, str]], again: int
+) -> None:
+    """One batch of the work queue: a console line, and each finished event on the inspector."""
+    for source, delivery_id in done:
+        inspector.finished(source, delivery_id)
+    waiting = f", {again} waiting again (Skipcall's rate limit or a failure)" if again else ""
+    ids = ", ".join(delivery_id for _, delivery_id in done[:5]) + (" …" if len(done) > 5 else "")
+    finished = f"{len(done)} deferred event{'s' if len(done) != 1 else ''} finished"
+    say(f"worker: {finished}{f' ({ids})' if done else ''}{waiting}")

@@ -10,6 +10,7 @@ back when it said.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ class WorkQueuePoller:
         batch_size: int = 10,
         region: str = "us-east-1",
         clock: Callable[[], float] | None = None,
+        report: Callable[[list[tuple[str, str]], int], None] | None = None,
     ) -> None:
         import time
 
@@ -52,6 +54,9 @@ class WorkQueuePoller:
         self._region = region
         self._clock = clock or time.time
         self.counts = PollCounts()
+        # after each batch: the (source, delivery id) of each message finished, and how many
+        # wait again (the dev console and the inspector)
+        self._report = report
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -87,6 +92,8 @@ class WorkQueuePoller:
             )
             self.counts.deleted += len(done)
             self.counts.done_at += [self._clock()] * len(done)
+        if self._report is not None:
+            self._report([_ids(m["Body"]) for m in done], len(messages) - len(done))
         return len(messages)
 
     def start(self) -> WorkQueuePoller:
@@ -136,3 +143,11 @@ class WorkQueuePoller:
             "eventSourceARN": self._arn,
             "awsRegion": self._region,
         }
+
+
+def _ids(body: str) -> tuple[str, str]:
+    try:
+        letter = json.loads(body)
+        return str(letter.get("source", "")), str(letter.get("deliveryId", ""))
+    except (ValueError, AttributeError):
+        return "", ""

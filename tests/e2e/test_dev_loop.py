@@ -107,3 +107,49 @@ def test_the_console_prints_one_line_per_delivery(tmp_path: Path) -> None:
     finally:
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=15) == 0
+
+
+def test_a_deferred_delivery_is_finished_by_the_dev_stack_s_worker(tmp_path: Path) -> None:
+    """A budget too short for even one event: the answer is `deferred`, and the dev stack's
+    poller hands the work queue to WorkerFunction's handler, which creates the sequence."""
+    sources = tmp_path / "slow.json"
+    slow = {**source("dev/mine"), "budgetSeconds": 0.1}
+    sources.write_text(json.dumps({"sources": {"mine": slow}}))
+    command = [sys.executable, "-m", "skipcall_bridge.cli", "dev", "--sources", str(sources),
+               "--gateway-port", "0", "--sandbox-port", "0", "--moto-port", "0"]  # fmt: skip
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    process = subprocess.Popen(  # noqa: S603 - our own CLI
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environment
+    )
+    lines: list[str] = []
+    seen = threading.Event()
+
+    def read() -> None:
+        for line in process.stdout or []:
+            lines.append(line)
+            seen.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        while not any(line.startswith("receiver") for line in lines):
+            assert seen.wait(30), lines
+            seen.clear()
+        gateway = next(line for line in lines if line.startswith("receiver")).split()[1]
+        gateway = gateway.removesuffix("/webhooks/{source}")
+        token = devdata.signing_secret("dev/mine", "bearer")
+        answer = urllib3.request(
+            "POST",
+            f"{gateway}/webhooks/mine",
+            body=json.dumps({"name": "deferred lead"}).encode(),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
+        assert answer.status == 202
+        assert answer.json()["events"][0]["status"] == "deferred"
+        while not any(line.startswith("worker: 1 deferred event finished") for line in lines):
+            assert seen.wait(30), lines  # a line at least every long poll would be too many
+            seen.clear()
+        page = urllib3.request("GET", f"{gateway}/_inspect").data.decode()
+        assert "finished by the worker at" in page
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=15) == 0

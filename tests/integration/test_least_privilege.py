@@ -15,7 +15,7 @@ def test_the_check_names_a_missing_and_an_unused_permission() -> None:
     problems = check(receiver_calls, {"ReceiverFunction": policies["ReceiverFunction"]})
     assert f"ReceiverFunction: missing sqs:DeleteMessage on {ARNS['DeadLetterQueue']}" in problems
     assert f"ReceiverFunction: unused dynamodb:PutItem on {ARNS['IdempotencyTable']}" in problems
-    assert not any("sqs:SendMessage" in problem for problem in problems)
+    assert not any(f"sqs:SendMessage on {ARNS['DeadLetterQueue']}" in p for p in problems)
 
 
 def test_the_replay_may_not_read_signing_secrets_or_other_queues() -> None:
@@ -27,3 +27,33 @@ def test_the_replay_may_not_read_signing_secrets_or_other_queues() -> None:
     }  # fmt: skip
     problems = check(calls, {"ReplayFunction": policies["ReplayFunction"]})
     assert sum(problem.startswith("ReplayFunction: missing") for problem in problems) == 2
+
+
+def test_the_worker_may_postpone_work_but_not_send_it_nor_read_signing_secrets() -> None:
+    policies = function_policies()
+    calls = {
+        Call("WorkerFunction", "sqs:ChangeMessageVisibility", ARNS["WorkQueue"]),
+        Call("WorkerFunction", "sqs:SendMessage", ARNS["DeadLetterQueue"]),
+        Call("WorkerFunction", "sqs:SendMessage", ARNS["WorkQueue"]),  # not granted
+        Call("WorkerFunction", "secretsmanager:GetSecretValue",
+             "arn:aws:secretsmanager:us-east-1:123456789012:secret:skipcall-bridge/sources/x-Ab12Cd"),
+    }  # fmt: skip
+    problems = check(calls, {"WorkerFunction": policies["WorkerFunction"]})
+    missing = sorted(p for p in problems if p.startswith("WorkerFunction: missing"))
+    assert missing == [
+        "WorkerFunction: missing secretsmanager:GetSecretValue on "
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:skipcall-bridge/sources/x-Ab12Cd",
+        f"WorkerFunction: missing sqs:SendMessage on {ARNS['WorkQueue']}",
+    ]
+
+
+def test_the_receiver_may_defer_work_but_not_postpone_it() -> None:
+    policies = function_policies()
+    calls = {
+        Call("ReceiverFunction", "sqs:SendMessage", ARNS["WorkQueue"]),
+        Call("ReceiverFunction", "sqs:ChangeMessageVisibility", ARNS["WorkQueue"]),  # not granted
+    }
+    problems = check(calls, {"ReceiverFunction": policies["ReceiverFunction"]})
+    assert [p for p in problems if "missing" in p] == [
+        f"ReceiverFunction: missing sqs:ChangeMessageVisibility on {ARNS['WorkQueue']}"
+    ]

@@ -14,7 +14,10 @@ from aws_lambda_powertools.metrics.provider import cold_start
 from cfnlint.decode import cfn_yaml
 
 from skipcall_bridge.observability import NAMESPACE
+from skipcall_bridge.runtime import current_runtime, current_worker
 from skipcall_bridge_dev.gateway import LocalContext
+from skipcall_bridge_dev.stack import create_work_queue
+from skipcall_bridge_dev.work_poller import WorkQueuePoller
 
 from .conftest import EVENT, Receiver
 
@@ -76,8 +79,34 @@ def template_references() -> tuple[set[Reference], list[str]]:
     return references, descriptions
 
 
+def run_the_worker(receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Deferred events (EventsDeferred), then WorkerFunction: one done, one waiting again after
+    503s, one dead-lettered after a 500 (its outcome unknown)."""
+    from skipcall_bridge.worker_handler import lambda_handler as worker_handler
+
+    work_queue_url = create_work_queue(receiver.moto, "ops-work", receiver.queue_url)
+    monkeypatch.setenv("WORK_QUEUE_URL", work_queue_url)
+    current_runtime.cache_clear()
+    current_worker.cache_clear()
+    poller = WorkQueuePoller(
+        receiver.moto.client("sqs"),
+        work_queue_url,
+        worker_handler,
+        lambda: LocalContext(60, "WorkerFunction"),
+    )
+    for name, fault in (("done", None), ("again", 503), ("unknown", 500)):
+        answer = receiver.bearer({**EVENT, "name": f"deferred {name}"}, timeout=1.5)
+        assert answer.status == 202
+        assert answer.body["events"][0]["status"] == "deferred"
+        if fault is not None:
+            receiver.sandbox.inject("status", status=fault, count=4)
+        assert poller.poll_once() == 1
+    assert (poller.counts.deleted, poller.counts.returned) == (2, 1)
+    current_worker.cache_clear()
+
+
 def test_every_metric_the_dashboard_and_alarms_read_is_emitted(
-    receiver: Receiver, capfd: pytest.CaptureFixture[str]
+    receiver: Receiver, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from skipcall_bridge.replay_handler import lambda_handler as replay_handler
 
@@ -99,6 +128,8 @@ def test_every_metric_the_dashboard_and_alarms_read_is_emitted(
     receiver.sandbox.reset()
     receiver.sandbox.inject("status", status=429, count=4)  # throttled past the budget
     assert receiver.bearer({**EVENT, "name": "throttled"}).status == 202
+    receiver.sandbox.reset()
+    run_the_worker(receiver, monkeypatch)
     output = capfd.readouterr().out
 
     code = emitted(output)

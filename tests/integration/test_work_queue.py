@@ -19,7 +19,15 @@ from skipcall_bridge_dev.stack import WORK_MAX_RECEIVE_COUNT, create_work_queue
 from skipcall_bridge_dev.work_poller import WorkQueuePoller
 
 from .conftest import BEARER_TOKEN, CREATOR, REP, Receiver
+from .test_actions import seed_contacts
 
+ENROL = {
+    "auth": {"scheme": "bearer", "secretId": "it/zapier"},
+    "action": "enrol",
+    "target": {"name": "{{ sequence }}"},
+    "contactIds": "{{ contactIds }}",
+    "sequence": {"creatorId": CREATOR, "assignedToIds": [CREATOR, REP]},
+}
 LEADS = {
     "auth": {"scheme": "bearer", "secretId": "it/zapier"},
     "events": "leads",
@@ -65,7 +73,7 @@ def deferring(
 ) -> Iterator[Deferring]:
     work_queue_url = create_work_queue(receiver.moto, "it-work", receiver.queue_url)
     sources = tmp_path / "leads.json"
-    sources.write_text(json.dumps({"sources": {"leads": LEADS}}))
+    sources.write_text(json.dumps({"sources": {"leads": LEADS, "enrol": ENROL}}))
     monkeypatch.setenv("SOURCES_CONFIG", str(sources))
     monkeypatch.setenv("WORK_QUEUE_URL", work_queue_url)
     monkeypatch.setenv("WORK_MAX_RECEIVE_COUNT", str(WORK_MAX_RECEIVE_COUNT))
@@ -140,3 +148,23 @@ def test_what_needs_a_person_leaves_the_work_queue_for_the_dead_letter_queue(
     (letter,) = receiver.dead_letters()
     assert (letter["reason"], letter["retryable"]) == ("OUTCOME_UNKNOWN", False)
     assert deferring.waiting() == 0
+
+
+def test_a_deferred_enrol_creates_its_named_sequence_once_after_a_failed_create(
+    deferring: Deferring,
+) -> None:
+    receiver = deferring.receiver
+    contacts = seed_contacts(receiver.sandbox, 2)
+    body = {"sequence": "Inbound leads", "contactIds": contacts}
+    headers = {"Authorization": f"Bearer {BEARER_TOKEN}"}
+    answer = receiver.post("enrol", body, headers, timeout=1.5)
+    assert answer.status == 202, answer.body
+    assert answer.body["events"][0]["status"] == "deferred"
+    receiver.sandbox.inject("status", status=503, count=4)  # every try of the first create
+    deferring.drain()
+    (sequence,) = receiver.sandbox.sequences
+    assert sequence["name"] == "Inbound leads"
+    enrolled = receiver.sandbox.state.enrolments[sequence["id"]]
+    assert sorted(enrolled) == sorted(contacts)
+    assert receiver.dead_letters() == []
+    assert deferring.poller.counts.returned >= 1  # the first receive met the 503s

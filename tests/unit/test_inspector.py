@@ -53,3 +53,18 @@ def test_query_secrets_are_redacted() -> None:
     assert redact_url("/webhooks/sf?token=t&code=c&x=1") == (
         "/webhooks/sf?token=%5Bredacted%5D&code=%5Bredacted%5D&x=1"
     )
+
+
+def test_a_deferred_event_shows_waiting_then_when_the_worker_finished_it() -> None:
+    deferred = {"deliveryId": "lead-7", "status": "deferred", "reason": "BUDGET_EXHAUSTED"}
+    result = {"statusCode": 202, "body": json.dumps({"status": "deferred", "events": [deferred]})}
+    inspector = Inspector(resend=lambda _: None, replay=lambda s, d: "", preview=lambda _: {})
+    inspector.observe(Exchange("POST", "/webhooks/leads", [], b"{}", result, 0.01))
+    page = inspector.handle("GET", "/_inspect")[2]
+    assert "deferred BUDGET_EXHAUSTED: waiting" in page
+    assert 'class="replay"' not in page  # nothing to replay: the worker has it
+    inspector.finished("other-source", "lead-7")  # another source's event of the same id
+    assert "waiting" in inspector.handle("GET", "/_inspect")[2]
+    inspector.finished("leads", "lead-7")
+    page = inspector.handle("GET", "/_inspect")[2]
+    assert "deferred BUDGET_EXHAUSTED: finished by the worker at " in page
