@@ -1,0 +1,134 @@
+"""One event, once: claim its key, do its work, record its outcome; or, when its letter could
+not be stored, release the claim (nothing happened) or keep the letter to store in the record
+(Skipcall may have acted). The persistence is the IdempotencyGuard port (Powertools on DynamoDB),
+as Powertools' own IdempotencyHandler keeps it behind a persistence layer.
+
+States of an event's key: absent -> claimed (this run works) -> recorded (done, stored,
+deferred or conflict; a repeat gets it back, marked duplicate) -- or released (absent again, the
+sender's retry does it) -- or still claimed when the table failed after the work (the claim
+lapses with the invocation's time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from skipcall_bridge.errors import DeliveryConflict, InProgress, Unavailable
+from skipcall_bridge.event_letters import (
+    DeliveryEvent,
+    EventLetters,
+    NotStored,
+    pending,
+    unfinished,
+)
+from skipcall_bridge.failures import ErrorInfo, Reason
+from skipcall_bridge.membership import Held
+from skipcall_bridge.observability import logger, metrics
+from skipcall_bridge.outcomes import EventOutcome
+from skipcall_bridge.ports import IdempotencyGuard
+from skipcall_bridge.sources import Source
+
+Work = Callable[[], EventOutcome | Held]
+
+
+class StoreDown(Exception):
+    """The deduplication table cannot be reached: no event can be handled safely now."""
+
+
+class EventCore:
+    def __init__(self, guard: IdempotencyGuard, source: Source, letters: EventLetters) -> None:
+        self._guard = guard
+        self._source = source
+        self._letters = letters
+
+    def once(self, event: DeliveryEvent, work: Work) -> EventOutcome | Held:
+        """Claim the event, do its work, record its outcome (a held enrolment is recorded once
+        its grouped call answered). Raises StoreDown only when the table cannot be reached
+        before any work was done."""
+        key = self.key(event)
+        claimed = self.claim(event, key)
+        if claimed is not None:
+            return claimed
+        outcome: EventOutcome | Held
+        try:
+            outcome = work()
+        except NotStored as failed:  # its letter could not be stored: the sender must retry
+            logger.error("Event neither done nor stored", extra={"reason": failed.letter.reason})
+            if failed.letter.reason is not Reason.OUTCOME_UNKNOWN:
+                self.release(key)  # nothing happened: the retry may do it all again
+                return unfinished(event)
+            # Skipcall may have created it: the retry must only store the letter.
+            outcome = unfinished(event).model_copy(
+                update={"pending_letter": pending(failed.letter)}
+            )
+        if isinstance(outcome, Held):
+            return outcome.keyed(key)
+        self.record(key, outcome)
+        return outcome
+
+    def key(self, event: DeliveryEvent) -> dict[str, Any]:
+        if not self._guard.stores:
+            return {}  # nothing is remembered: no fingerprint to compute
+        return {
+            "source": self._source.name,
+            "deliveryId": event.delivery_id,
+            "phase": "receive",
+            "payload": self._source.fingerprint(event.payload),
+        }
+
+    def claim(self, event: DeliveryEvent, key: dict[str, Any]) -> EventOutcome | None:
+        """None: this run holds the event now. Otherwise the event's outcome without work."""
+        try:
+            stored = self._guard.claim(key)
+        except DeliveryConflict:
+            metrics.add_metric(name="DeliveryConflicts", unit=MetricUnit.Count, value=1)
+            logger.warning("Delivery id reused with another payload: nothing done")
+            return EventOutcome(delivery_id=event.delivery_id, status="conflict")
+        except InProgress:
+            return unfinished(event, retry_after_seconds=5)
+        except Unavailable:
+            raise StoreDown from None
+        if stored is None:
+            return None
+        if stored.get("pending_letter"):
+            return self._store_pending(event, key, stored["pending_letter"])
+        metrics.add_metric(name="DuplicatesSuppressed", unit=MetricUnit.Count, value=1)
+        logger.info("Duplicate delivery: answering as the first time")
+        return EventOutcome.model_validate({**stored, "duplicate": True})
+
+    def record(self, key: dict[str, Any], outcome: EventOutcome) -> None:
+        if not self._guard.stores:
+            return
+        try:
+            self._guard.complete(key, outcome.stored_form())
+        except Unavailable:
+            # The work is done (created, or stored in a queue): answering 503 would make the
+            # sender retry and do it twice. The claim lapses with the invocation's time.
+            logger.error("Outcome not recorded for deduplication")
+
+    def release(self, key: dict[str, Any]) -> None:
+        """The work ended without an outcome: a retry may do it (never raises)."""
+        self._guard.release(key)
+
+    def _store_pending(
+        self, event: DeliveryEvent, key: dict[str, Any], kept: dict[str, Any]
+    ) -> EventOutcome:
+        """An earlier delivery reached Skipcall with no known outcome but could not store its
+        letter: store it now (Skipcall is not called again), then record the final outcome."""
+        letter = self._letters.letter(
+            event,
+            reason=Reason(kept["reason"]),
+            retryable=False,
+            error=ErrorInfo.model_validate(kept["error"]),
+            sequence=kept.get("sequence"),
+            extra=kept.get("membership") or {},
+        )
+        try:
+            outcome = self._letters.stored(letter, (), "dead-lettered")
+        except NotStored:
+            return unfinished(event)
+        self.record(key, outcome)
+        return outcome
