@@ -109,16 +109,25 @@ class UnitTimeLimit:
 class Finished:
     """What acting on one letter's events came to (`Replayer.finish`)."""
 
-    outcome: Literal["replayed", "already-created", "ignored", "failed", "busy"]
+    outcome: Literal[
+        "replayed", "already-created", "ignored", "failed", "busy", "already-dead-lettered"
+    ]
     failure: CallFailed | None = None  # `failed`: why
+    # `failed` for good (kept, not released): the record to settle once the letter is stored
+    kept: dict[str, Any] | None = None
 
 
 class _Failed(Exception):
     """One of the letter's events was not created: the letter goes back with this failure."""
 
-    def __init__(self, result: CallFailed) -> None:
+    def __init__(self, result: CallFailed, kept: dict[str, Any] | None = None) -> None:
         super().__init__(result.reason)
         self.result = result
+        self.kept = kept  # the record that keeps it, when the failure ended the message
+
+
+class _AlreadyDeadLettered(Exception):
+    """An earlier delivery of this work message ended it and stored its letter."""
 
 
 class _Busy(Exception):
@@ -147,6 +156,7 @@ class Replayer:
         sleep: Callable[[float], None] = time.sleep,
         wall_clock: Callable[[], float] = time.time,
         defer_waits: bool = False,
+        phase: Literal["replay", "work"] = "replay",
     ) -> None:
         self._catalog = catalog
         self._queue = queue
@@ -161,20 +171,33 @@ class Replayer:
         # The worker does not sleep through a rate-limit window: the letter fails RATE_LIMITED
         # and its message stays hidden until the window reopens.
         self._defer_waits = defer_waits
+        # The worker's records (phase `work`) keep a failure that ends a message, so a message
+        # SQS delivers again is not acted on again; the replay's (phase `replay`) release it, so
+        # a person may replay an unknown outcome on purpose.
+        self._phase = phase
         self._context_registered = False
 
     @classmethod
-    def from_runtime(cls, runtime: Runtime) -> Replayer:
-        """The container's replayer: the same sources, clients, table and settings."""
+    def from_runtime(cls, runtime: Runtime, queue: ReplayQueue | None = None) -> Replayer:
+        """The container's replayer: the same sources, clients, table and settings, on the
+        dead-letter queue; or, given the work queue, the worker's (its waits deferred, its
+        records under phase `work`)."""
+        worker = queue is not None
         return cls(
             runtime.catalog,
-            runtime.dead_letters,
+            runtime.dead_letters if queue is None else queue,
             runtime.skipcall,
             runtime.guard,
             identity=runtime.identity,
             namer=runtime.namer,
             max_attempts=runtime.settings.replay_max_attempts,
+            defer_waits=worker,
+            phase="work" if worker else "replay",
         )
+
+    @property
+    def phase(self) -> str:
+        return self._phase
 
     def register(self, lambda_context: Any) -> None:
         self._guard.register(lambda_context)
@@ -245,25 +268,37 @@ class Replayer:
         finished = self.finish(letter)
         if finished.failure is not None:
             return self._requeue(receipt, letter, finished.failure), finished.failure.reason
-        if finished.outcome == "busy":
+        outcome = finished.outcome
+        if outcome == "busy":
             return "busy", letter.reason
+        assert outcome != "already-dead-lettered"  # the worker's records only (phase `work`)
         self._queue.delete(receipt)
-        return finished.outcome, letter.reason
+        return outcome, letter.reason
 
-    def finish(self, letter: DeadLetter) -> Finished:
-        """Acts on each event of the letter once (claim, act, record; phase `replay`), as the
-        scheduled replay and the work queue's worker both do."""
+    def finish(self, letter: DeadLetter, *, last_attempt: bool = False) -> Finished:
+        """Acts on each event of the letter once (claim, act, record), as the scheduled replay
+        and the work queue's worker both do. `last_attempt`: a failure ends the message even
+        when it is retryable (the worker's last receive)."""
         source = self._catalog.get(letter.source)
         try:
             items = self._items(letter, source)
-            created = [self._act_once(letter, source, item) for item in items]
+            created = [self._act_once(letter, source, item, last_attempt) for item in items]
         except _Failed as failed:
-            return Finished("failed", failed.result)
+            return Finished("failed", failed.result, failed.kept)
         except _Busy:
             return Finished("busy")
+        except _AlreadyDeadLettered:
+            return Finished("already-dead-lettered")
         if not items:
             return Finished("ignored")
         return Finished("replayed" if any(created) else "already-created")
+
+    def settle(self, kept: dict[str, Any]) -> None:
+        """The kept failure's letter is stored: a later delivery of the message just leaves."""
+        try:
+            self._guard.complete(kept, {"deadLettered": True})
+        except BridgeError:  # a later delivery stores the letter again: at worst twice
+            logger.error("Dead-lettered event not recorded")
 
     def _items(self, letter: DeadLetter, source: Source | None) -> list[_Item]:
         """The events this letter stands for, as a delivery would have selected them."""
@@ -287,13 +322,16 @@ class Replayer:
         pairs = zip(ids, events, strict=True)
         return [_Item(delivery_id, event, None) for delivery_id, event in pairs]
 
-    def _act_once(self, letter: DeadLetter, source: Source | None, item: _Item) -> bool:
-        """True: done now; False: a replay had done it before. Raises _Failed, _Busy."""
+    def _act_once(
+        self, letter: DeadLetter, source: Source | None, item: _Item, last_attempt: bool
+    ) -> bool:
+        """True: done now; False: a replay had done it before. Raises _Failed, _Busy,
+        _AlreadyDeadLettered."""
         fingerprint = source.fingerprint(item.payload) if source else item.payload
         key = {
             "source": letter.source,
             "deliveryId": item.delivery_id,
-            "phase": "replay",
+            "phase": self._phase,
             "payload": fingerprint,
         }
         try:
@@ -306,10 +344,15 @@ class Replayer:
             )
             raise _Busy from None
         if stored is not None:
-            return False
+            return _earlier(stored, key)
         try:
             done = self._act(letter, source, item)
-        except Exception:  # _Failed, or a bug: nothing is recorded, a later run may do it
+        except _Failed as failed:
+            if self._phase == "work" and (not failed.result.retryable or last_attempt):
+                raise self._keep(key, failed) from None
+            self._guard.release(key)  # nothing is recorded: a later run may do it
+            raise
+        except Exception:  # a bug: nothing is recorded, a later run may do it
             self._guard.release(key)
             raise
         try:
@@ -317,6 +360,25 @@ class Replayer:
         except BridgeError:  # done all the same: the letter must go, or it would be again
             logger.error("Replay outcome not recorded", extra={"deliveryId": item.delivery_id})
         return True
+
+    def _keep(self, key: dict[str, Any], failed: _Failed) -> _Failed:
+        """The failure ends the message: recorded with the letter still to store, so that
+        SQS delivering the message again stores the letter and never acts again."""
+        result = failed.result
+        kept = {
+            "pendingLetter": {
+                "reason": result.reason.value,
+                "retryable": result.retryable,
+                "attempts": result.attempts,
+                "error": result.error.model_dump(mode="json"),
+            }
+        }
+        try:
+            self._guard.complete(key, kept)
+        except BridgeError:  # not kept: the claim lapses with the invocation's time
+            logger.error("Failure not recorded")
+            return failed
+        return _Failed(result, key)
 
     def _act(self, letter: DeadLetter, source: Source | None, item: _Item) -> dict[str, Any]:
         """The event's action, once more; what the replay record keeps. Raises _Failed."""
@@ -442,6 +504,22 @@ def _kept_intent(letter: DeadLetter) -> Intent | None:
         return None
     action = cast(Literal["enrol", "unenrol"], letter.action)
     return MembershipIntent(action, letter.target, letter.contact_ids, letter.assignee)
+
+
+def _earlier(stored: dict[str, Any], key: dict[str, Any]) -> bool:
+    """An earlier run's record: done (False), or a failure that ended the message."""
+    if stored.get("deadLettered"):
+        raise _AlreadyDeadLettered
+    kept = stored.get("pendingLetter")
+    if kept:  # its letter may not be stored yet: the caller stores it, nothing is acted on
+        failure = CallFailed(
+            Reason(kept["reason"]),
+            retryable=bool(kept["retryable"]),
+            attempts=int(kept["attempts"]),
+            error=ErrorInfo.model_validate(kept["error"]),
+        )
+        raise _Failed(failure, key)
+    return False
 
 
 def _not_mapped(message: str) -> CallFailed:

@@ -176,19 +176,9 @@ def current_worker() -> Worker:
     runtime = current_runtime()
     if runtime.work_queue is None:
         raise ConfigurationError("WORK_QUEUE_URL is not set: the worker has no queue.")
-    replayer = Replayer(
-        runtime.catalog,
-        runtime.work_queue,
-        runtime.skipcall,
-        runtime.guard,
-        identity=runtime.identity,
-        namer=runtime.namer,
-        max_attempts=runtime.settings.replay_max_attempts,
-        defer_waits=True,
-    )
     skipcall = runtime.skipcall
     return Worker(
-        replayer,
+        Replayer.from_runtime(runtime, runtime.work_queue),
         runtime.work_queue,
         runtime.dead_letters,
         max_receives=runtime.settings.work_max_receive_count,

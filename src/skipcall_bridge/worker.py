@@ -11,9 +11,11 @@ A message's fate:
   hidden until Skipcall's rate-limit window reopens or for a backoff that grows with each
   receive, and comes back;
 - a failure that needs a person or a later replay (a mapping failure, an unknown outcome, a
-  rejection), or the last receive SQS allows: its letter goes to the dead-letter queue with
-  that failure, and the message leaves the queue. SQS's own redrive to the DLQ is left for a
-  worker that crashed or timed out: it moves the letter as the receiver wrote it.
+  rejection), or the receive before the last one SQS allows: its letter goes to the dead-letter
+  queue with that failure, the record keeps that (phase `work`: a second delivery of the message
+  stores nothing and acts on nothing), and the message leaves the queue. SQS's own redrive to
+  the DLQ is left for a worker that crashed or timed out on every receive: it moves the letter
+  as the receiver wrote it.
 """
 
 from __future__ import annotations
@@ -60,6 +62,8 @@ class Worker:
         rate_limit: Callable[[], RateLimit | None] = lambda: None,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
+        if replayer.phase != "work":  # a released failure would be acted on again
+            raise ValueError("the worker's replayer keeps its records under phase 'work'")
         self._replayer = replayer
         self._work_queue = work_queue
         self._dead_letters = dead_letters
@@ -82,20 +86,28 @@ class Worker:
             # DLQ after its last receive, where a person sees it as it is.
             logger.error("Work message unreadable", extra={"receiveCount": receive_count})
             return Verdict(False, "unreadable", self._backoff(receive_count))
-        finished = self._replayer.finish(letter)
+        # The last try is the receive before SQS's last: should the worker die after storing
+        # the letter, the spare receive finds the record and leaves, rather than SQS moving the
+        # message to the DLQ a second time.
+        last = receive_count >= self._max_receives - 1
+        finished = self._replayer.finish(letter, last_attempt=last)
         if finished.outcome == "busy":
             return Verdict(False, "busy", BUSY_WAIT_SECONDS)
+        if finished.outcome == "already-dead-lettered":  # an earlier receive stored its letter
+            return Verdict(True, "dead-lettered")
         failure = finished.failure
         if failure is None:
             return Verdict(True, finished.outcome)
-        last = receive_count >= self._max_receives
-        if failure.retryable and not last:
+        if finished.kept is None and failure.retryable and not last:
             logger.info(
                 "Deferred event not finished yet",
                 extra={"reason": failure.reason, "receiveCount": receive_count},
             )
             return Verdict(False, "retry", self._wait(failure, receive_count))
-        return self._dead_letter(letter, failure)
+        verdict = self._dead_letter(letter, failure)
+        if verdict.leaves and finished.kept is not None:
+            self._replayer.settle(finished.kept)
+        return verdict
 
     def _dead_letter(self, letter: DeadLetter, failure: CallFailed) -> Verdict:
         # The worker's receives count as one attempt: a retryable letter it gave up on is still
