@@ -30,8 +30,9 @@ class Settings(BaseModel):
     # What did not fit in a sender's budget, or met Skipcall's rate limit, waits here for the
     # worker (unset: it is dead-lettered as BUDGET_EXHAUSTED or RATE_LIMITED, as before).
     work_queue_url: str | None = Field(default=None, alias="WORK_QUEUE_URL", min_length=1)
-    # The work queue's maxReceiveCount: at the last receive the worker dead-letters a message
-    # with its last failure itself, rather than leave SQS to move it with its first reason.
+    # The work queue's maxReceiveCount: at the receive before it the worker dead-letters a
+    # message with its last failure itself, rather than leave SQS to move it with its first
+    # reason (the last receive is kept spare for a worker that died right after).
     work_max_receive_count: int = Field(default=5, alias="WORK_MAX_RECEIVE_COUNT", ge=1, le=1000)
     sources_config: Path = Field(default=DEFAULT_SOURCES_PATH, alias="SOURCES_CONFIG")
     idempotency_table: str | None = Field(default=None, alias="IDEMPOTENCY_TABLE")

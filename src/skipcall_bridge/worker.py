@@ -2,8 +2,10 @@
 
 Each message is a letter the receiver claimed and recorded as `deferred`: its budget was spent,
 or Skipcall asked to slow down or was briefly unavailable. The worker acts on it with the
-replay's core (`Replayer.finish`: claim, act, record under phase `replay`), so a worker, a
-second delivery of the same message and the scheduled replay never act on an event twice.
+replay's core (`Replayer.finish`: claim, act, record), under a phase of its own (`work`), so a
+worker and a second delivery of the same message never act on an event twice. The scheduled
+replay keeps its own records (phase `replay`): an event reaches the DLQ from the worker only
+when the worker did not do it.
 
 A message's fate:
 - done (or done before): it leaves the queue;
