@@ -114,7 +114,12 @@ class SandboxState:
     # Bumped by reset(): a request that began before it (a slow answer still sleeping) belongs
     # to what was reset and records nothing when it ends.
     generation: int = 0
+    in_flight: int = 0  # /v1 requests being answered now (a slow answer still sleeping)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        # Notified whenever a /v1 request ends: tests wait on what happened, never on a clock.
+        self.changed = threading.Condition(self.lock)
 
     def reset(self) -> None:
         """Forget everything recorded and queued (keys, members and limits stay)."""
@@ -169,6 +174,12 @@ class SkipcallSandbox(BackgroundHTTPServer):
 
     def reset(self) -> None:
         self.state.reset()
+
+    def wait_until(self, condition: Callable[[SandboxState], bool], timeout: float = 60.0) -> bool:
+        """Wait until `condition(state)` holds, checked whenever a /v1 request ends (False:
+        `timeout` passed first, a bound for a test that would otherwise hang, not a margin)."""
+        with self.state.changed:
+            return self.state.changed.wait_for(lambda: condition(self.state), timeout)
 
     @property
     def sequences(self) -> list[dict[str, Any]]:
@@ -294,6 +305,22 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(HTTPStatus.OK, {"queued": fault.kind, "count": fault.count})
 
     def _api(
+        self,
+        call: str,
+        raw: bytes | None,
+        endpoint: Callable[[Any, dict[str, str]], None],
+    ) -> None:
+        with self.state.changed:
+            self.state.in_flight += 1
+            self.state.changed.notify_all()
+        try:
+            self._serve(call, raw, endpoint)
+        finally:
+            with self.state.changed:
+                self.state.in_flight -= 1
+                self.state.changed.notify_all()
+
+    def _serve(
         self,
         call: str,
         raw: bytes | None,

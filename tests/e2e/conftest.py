@@ -38,6 +38,36 @@ class Stack:
         state = json.loads(urllib3.request("GET", f"{self.sandbox}/_sandbox/state").data)
         return list(state["sequences"])
 
+    def effects(self) -> tuple[int, int, int]:
+        """What a delivery can change: Skipcall requests, dead letters, deferred events. A
+        refused request changes none of them."""
+        import boto3
+
+        from skipcall_bridge_dev import devdata
+
+        state = json.loads(urllib3.request("GET", f"{self.sandbox}/_sandbox/state").data)
+        sqs = boto3.client(
+            "sqs", endpoint_url=self.moto, region_name=devdata.REGION,
+            aws_access_key_id="testing", aws_secret_access_key="testing",
+        )  # fmt: skip
+        work_url = self.queue_url.replace(devdata.DEAD_LETTER_QUEUE, devdata.WORK_QUEUE)
+        depths = []
+        for url in (self.queue_url, work_url):
+            attributes = sqs.get_queue_attributes(
+                QueueUrl=url,
+                AttributeNames=["ApproximateNumberOfMessages",
+                                "ApproximateNumberOfMessagesNotVisible"],
+            )["Attributes"]  # fmt: skip
+            depths.append(sum(int(v) for v in attributes.values()))
+        return int(state["requests"]), depths[0], depths[1]
+
+    def refused(self, target: str, body: bytes, headers: dict[str, str]) -> tuple[int, Any]:
+        """POST that must be refused: its answer, once it is checked that nothing moved."""
+        before = self.effects()
+        status, answer = self.post(target, body, headers)
+        assert self.effects() == before, "a refused request reached Skipcall or a queue"
+        return status, answer
+
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:

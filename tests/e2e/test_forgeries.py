@@ -72,6 +72,7 @@ def _changed(value: str, at: int | None = None) -> str:
 def test_no_forgery_of_any_preset_is_accepted_or_answered_5xx(stack: Stack) -> None:
     statuses: Counter[int] = Counter()
     accepted, failed = [], []
+    before = stack.effects()
     for source in sorted(SAMPLE_BODIES):
         for what, url, body, headers in mutations(stack, source):
             status, answer = stack.post(url, body, headers)
@@ -84,4 +85,5 @@ def test_no_forgery_of_any_preset_is_accepted_or_answered_5xx(stack: Stack) -> N
     assert failed == []
     assert sum(statuses.values()) >= 4 * len(SAMPLE_BODIES)
     assert set(statuses) <= {401}, statuses  # refused as unauthenticated, nothing else
+    assert stack.effects() == before  # no Skipcall request, no letter, no deferred event
     print(f"forgeries: {sum(statuses.values())} sent, statuses {dict(statuses)}")

@@ -98,7 +98,7 @@ def test_crm_owners_and_contacts_become_skipcall_ids(stack: Stack) -> None:
 
 def test_a_tampered_body_is_refused(stack: Stack) -> None:
     sample = sign_sample(CATALOG, "make", sample_body("make"), url=stack.gateway)
-    status, body = stack.post(sample.url, sample.body.replace(b"Ada", b"Eve"), sample.headers)
+    status, body = stack.refused(sample.url, sample.body.replace(b"Ada", b"Eve"), sample.headers)
     assert (status, body["error"]["code"]) == (401, "INVALID_SIGNATURE")
 
 
@@ -106,25 +106,25 @@ def test_a_tampered_body_is_refused(stack: Stack) -> None:
 def test_a_replayed_timestamped_delivery_is_refused_once_stale(stack: Stack, source: str) -> None:
     stale = time.time() - 600
     sample = sign_sample(CATALOG, source, sample_body(source), url=stack.gateway, now=stale)
-    status, _ = stack.post(sample.url, sample.body, sample.headers)
+    status, _ = stack.refused(sample.url, sample.body, sample.headers)
     assert status == 401
 
 
 def test_hubspot_signs_the_url_it_called(stack: Stack) -> None:
     sample = sign_sample(CATALOG, "hubspot", sample_body("hubspot"), url=stack.gateway)
-    status, _ = stack.post(sample.url + "?extra=1", sample.body, sample.headers)
+    status, _ = stack.refused(sample.url + "?extra=1", sample.body, sample.headers)
     assert status == 401
 
 
 def test_salesforce_without_the_token_or_from_another_org_is_refused(stack: Stack) -> None:
     sample = sign_sample(CATALOG, "salesforce", sample_body("salesforce"), url=stack.gateway)
-    status, _ = stack.post(sample.url.split("?")[0], sample.body, sample.headers)
+    status, _ = stack.refused(sample.url.split("?")[0], sample.body, sample.headers)
     assert status == 401
     foreign = salesforce_outbound_message(
         [{"Id": "04l5e00000AbC09AAA", "type": "Lead", "fields": {"LastName": "X"}}],
         organization_id="00D5e000000ZzZzZAA",
     )
-    status, _ = stack.post(sample.url, foreign, sample.headers)
+    status, _ = stack.refused(sample.url, foreign, sample.headers)
     assert status == 401
 
 
@@ -144,7 +144,7 @@ def test_salesforce_xml_with_a_dtd_is_stored_and_acked(stack: Stack) -> None:
 def test_pipedrive_with_wrong_credentials_is_refused(stack: Stack) -> None:
     sample = sign_sample(CATALOG, "pipedrive", sample_body("pipedrive"), url=stack.gateway,
                          secret="dev:wrong")  # fmt: skip
-    status, _ = stack.post(sample.url, sample.body, sample.headers)
+    status, _ = stack.refused(sample.url, sample.body, sample.headers)
     assert status == 401
 
 

@@ -106,7 +106,8 @@ def test_a_duplicate_while_the_first_is_running_is_503_retry_after(receiver: Rec
     body = json.dumps(EVENT).encode()
     first = threading.Thread(target=deliver_directly, args=(settings, body, LocalContext(25, "a")))
     first.start()
-    time.sleep(0.5)
+    # the first delivery holds its claim once its create reached Skipcall
+    assert receiver.sandbox.wait_until(lambda s: s.in_flight >= 1)
     answer = receiver.bearer(EVENT)
     first.join()
     assert (answer.status, answer.headers["Retry-After"]) == (503, "5")
@@ -261,7 +262,8 @@ def test_an_unknown_outcome_waits_for_a_person_or_the_sources_opt_in(
     answer = receiver.bearer(EVENT, source="quick")  # budgetSeconds: 1
     assert answer.status == 202
     assert answer.body["deadLettered"][0]["reason"] == "OUTCOME_UNKNOWN"
-    time.sleep(1.8)  # the sandbox finishes creating after the receiver gave up
+    # the sandbox finishes creating after the receiver gave up
+    assert receiver.sandbox.wait_until(lambda s: s.in_flight == 0 and len(s.sequences) == 1)
     assert len(receiver.sandbox.sequences) == 1
     summary = replay()
     assert (summary.total("replayed"), summary.total("not-retryable")) == (0, 1)
@@ -271,7 +273,7 @@ def test_an_unknown_outcome_waits_for_a_person_or_the_sources_opt_in(
 
     receiver.sandbox.inject("slow", seconds=2.5)
     assert receiver.bearer({**EVENT, "name": "eager"}, source="eager").status == 202
-    time.sleep(1.8)
+    assert receiver.sandbox.wait_until(lambda s: s.in_flight == 0 and len(s.sequences) == 3)
     assert replay().total("replayed") == 1  # onUnknownOutcome: "retry"
 
 

@@ -5,7 +5,6 @@ lists the Skipcall users and prints a ready `members` map."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -23,7 +22,8 @@ def letters(receiver: Receiver) -> Iterator[Receiver]:
     level = logger.log_level
     receiver.sandbox.inject("slow", seconds=2.0)  # created, but answered after the budget
     assert receiver.bearer({**EVENT, "name": "maybe"}, source="quick").status == 202
-    time.sleep(1.2)
+    # the slow answer has landed: the sandbox created it after the receiver gave up
+    assert receiver.sandbox.wait_until(lambda s: s.in_flight == 0 and len(s.sequences) == 1)
     receiver.sandbox.inject("status", status=503, count=4)
     assert receiver.bearer({**EVENT, "name": "down"}).status == 202
     yield receiver
