@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -158,11 +159,16 @@ class MemoryIdempotency:
         default_factory=dict
     )
     down: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def register(self, lambda_context: Any) -> None:
         return None
 
     def claim(self, key: dict[str, Any]) -> dict[str, Any] | None:
+        with self._lock:  # DynamoDB's conditional write: one claim wins, whatever the threads
+            return self._claim(key)
+
+    def _claim(self, key: dict[str, Any]) -> dict[str, Any] | None:
         if self.down:
             raise Unavailable("table down")
         ident = (key["source"], key["deliveryId"], key["phase"])

@@ -315,10 +315,10 @@ def test_the_tail_stores_nothing_it_could_not_record_when_the_table_goes_down() 
 def test_an_entry_sqs_fails_is_left_to_the_retry_and_its_neighbours_are_kept() -> None:
     world = HubSpot()
     world.queue.refuses = lambda letter: letter.delivery_id in {"4", "17"}
-    first = world.send([event(number) for number in range(1, 21)], time_left=2.0)
+    first = world.send([event(number) for number in range(1, 21)], time_left=1.5)  # no budget
     assert [o.delivery_id for o in first.events if o.status == "unfinished"] == ["4", "17"]
     world.queue.refuses = lambda letter: False
-    world.send([event(number, attempt=1) for number in range(1, 21)], time_left=2.0)
+    world.send([event(number, attempt=1) for number in range(1, 21)], time_left=1.5)
     assert world.stored() == Counter({str(number): 1 for number in range(1, 21)})
 
 

@@ -1,0 +1,350 @@
+"""`make bench`, batches at the speed senders and Skipcall allow (issue #21): how fast a whole batch
+reaches Skipcall, the way a sales team feels it.
+
+AWS answers 8 ms slower than moto, through a proxy (an in-region DynamoDB/SQS round trip), and
+the Skipcall sandbox takes 120 ms a call. The receiver runs in this process as Lambda runs it
+(the handler, a Lambda context with 25 s); the work queue is drained by two pollers that feed
+WorkerFunction's handler as its SQS event source would with MaximumConcurrency 2 (in this process
+too, where Lambda would use two containers). Side by side: the same build without a work queue
+(WORK_QUEUE_URL unset), where what does not fit waits in the DLQ for the scheduled replay.
+
+Exit status 1 when a target is missed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import statistics
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import urllib3
+from latency_proxy import LatencyProxy
+
+from skipcall_bridge_dev import devdata
+from skipcall_bridge_dev.gateway import LocalContext, to_event
+from skipcall_bridge_dev.sandbox import SkipcallSandbox
+from skipcall_bridge_dev.stack import (
+    LINKS_TABLE,
+    MotoServer,
+    create_dead_letter_queue,
+    create_idempotency_table,
+    create_table,
+    create_work_queue,
+    receiver_environment,
+)
+from skipcall_bridge_dev.work_poller import WorkQueuePoller
+
+AWS_DELAY = 0.008
+SKIPCALL_SECONDS = 0.12
+HUBSPOT_SECRET = "bench-hubspot-secret"  # noqa: S105 - a benchmark-only secret
+TOKEN = "bench-token"  # noqa: S105
+URL = "https://hooks.example.com/webhooks/hubspot"
+CREATOR = devdata.CREATOR_ID
+SOURCES = {
+    "sources": {
+        # The hubspot preset's shape: its scheme's 4 s budget, contact.creation events.
+        "hubspot": {
+            "auth": {"scheme": "hubspot", "secretId": "bench/hubspot"},
+            "events": "[?subscriptionType == 'contact.creation']",
+            "sequence": {"name": "HubSpot {{ objectId }}", "creatorId": CREATOR,
+                         "assignedToIds": [CREATOR]},
+        },
+        "leads": {
+            "auth": {"scheme": "bearer", "secretId": "bench/leads"},
+            "events": "leads",
+            "deliveryId": "id",
+            "sequence": {"name": "{{ name }}", "creatorId": CREATOR, "assignedToIds": [CREATOR]},
+        },
+    }
+}  # fmt: skip
+
+
+@dataclass
+class Row:
+    metric: str
+    ours: str
+    without: str = ""
+    target: str = ""
+    ok: bool | None = None
+
+
+def hubspot_events(attempt: int, base: int) -> list[dict[str, Any]]:
+    return [
+        {"eventId": base + n, "subscriptionId": 7, "portalId": 62515, "appId": 54321,
+         "occurredAt": 1_764_147_600_000 + n, "subscriptionType": "contact.creation",
+         "attemptNumber": attempt, "objectId": base + n, "changeSource": "CRM"}
+        for n in range(100)
+    ]  # fmt: skip
+
+
+class AwsCalls:
+    """Every AWS call the code makes, by service and operation (botocore's own event), the
+    receiver's apart from the workers' (their pollers' threads)."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, Counter[str]] = {"receiver": Counter(), "worker": Counter()}
+        self._lock = threading.Lock()
+        from skipcall_bridge.aws.config import aws_session
+
+        aws_session().register("before-parameter-build", self._count)
+
+    def _count(self, model: Any, **_: Any) -> None:
+        side = "worker" if threading.current_thread().name.startswith("work-queue") else "receiver"
+        with self._lock:
+            self.counts[side][f"{model.service_model.service_name}:{model.name}"] += 1
+
+    def take(self, side: str) -> Counter[str]:
+        with self._lock:
+            taken, self.counts[side] = self.counts[side], Counter()
+        return taken
+
+
+class World:
+    def __init__(self, moto: MotoServer, proxy: LatencyProxy, sandbox: SkipcallSandbox) -> None:
+        self.moto, self.proxy, self.sandbox = moto, proxy, sandbox
+
+    @contextlib.contextmanager
+    def configured(self, work_queue: bool, tmp: Path) -> Iterator[str | None]:
+        """A fresh AWS state and receiver container; the work queue's URL, when it has one."""
+        from skipcall_bridge.runtime import current_runtime, current_worker
+
+        urllib3.PoolManager().request("POST", f"{self.moto.url}/moto-api/reset")
+        secrets = self.moto.client("secretsmanager")
+        secrets.create_secret(Name="bench/api-key", SecretString=json.dumps({"apiKey": "k"}))
+        secrets.create_secret(Name="bench/hubspot", SecretString=HUBSPOT_SECRET)
+        secrets.create_secret(Name="bench/leads", SecretString=TOKEN)
+        dlq = create_dead_letter_queue(self.moto, "bench-dlq")
+        work = create_work_queue(self.moto, "bench-work", dlq) if work_queue else None
+        create_idempotency_table(self.moto)
+        create_table(self.moto, LINKS_TABLE)
+        sources = tmp / "sources.json"
+        sources.write_text(json.dumps(SOURCES))
+        self.sandbox.reset()
+        self.sandbox.state.api_keys = {"k"}
+        self.sandbox.state.rate_limit, self.sandbox.state.window_seconds = 1000, 60.0
+        self.sandbox.inject("slow", seconds=SKIPCALL_SECONDS, count=1_000_000)
+        env = receiver_environment(self.proxy.url, self.sandbox.url, dlq, sources, work)
+        env |= {"SKIPCALL_API_KEY_SECRET_ID": "bench/api-key",
+                "PUBLIC_BASE_URL": "https://hooks.example.com",
+                "POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": "ERROR"}  # fmt: skip
+        saved = dict(os.environ)
+        os.environ.update(env)
+        current_runtime.cache_clear()
+        current_worker.cache_clear()
+        try:
+            yield work
+        finally:
+            current_runtime.cache_clear()
+            current_worker.cache_clear()
+            os.environ.clear()
+            os.environ.update(saved)
+
+    def dead_letters(self) -> int:
+        from skipcall_bridge.runtime import current_runtime
+
+        return current_runtime().dead_letters.depth()
+
+    def created_at(self) -> list[float]:
+        return [
+            datetime.fromisoformat(s["createdAt"].replace("Z", "+00:00")).timestamp()
+            for s in self.sandbox.sequences
+        ]
+
+
+def post_hubspot(events: list[dict[str, Any]]) -> tuple[int, dict[str, Any], float]:
+    from skipcall_bridge.handler import lambda_handler
+    from skipcall_bridge.verify.hubspot import HubSpotVerifier
+
+    body = json.dumps(events, separators=(",", ":")).encode()
+    headers = HubSpotVerifier(["v3"], 300).sign(body, HUBSPOT_SECRET, time.time(),
+                                                method="POST", url=URL)  # fmt: skip
+    pairs = [("Host", "hooks.example.com"), ("Content-Type", "application/json"), *headers.items()]
+    event = to_event("POST", "/webhooks/hubspot", pairs, body, "hooks.example.com")
+    started = time.monotonic()
+    result = lambda_handler(event, LocalContext(25, "ReceiverFunction"))
+    return result["statusCode"], json.loads(result["body"]), time.monotonic() - started
+
+
+def post_leads(count: int) -> tuple[int, dict[str, Any]]:
+    from skipcall_bridge.handler import lambda_handler
+
+    body = json.dumps({"leads": [{"id": f"l{n}", "name": f"Lead {n}"} for n in range(count)]})
+    pairs = [("Host", "hooks.example.com"), ("Content-Type", "application/json"),
+             ("Authorization", f"Bearer {TOKEN}")]  # fmt: skip
+    event = to_event("POST", "/webhooks/leads", pairs, body.encode(), "hooks.example.com")
+    result = lambda_handler(event, LocalContext(25, "ReceiverFunction"))
+    return result["statusCode"], json.loads(result["body"])
+
+
+@contextlib.contextmanager
+def workers(world: World, queue_url: str | None, count: int = 2) -> Iterator[list[WorkQueuePoller]]:
+    from skipcall_bridge.worker_handler import lambda_handler as worker_handler
+
+    pollers = [
+        WorkQueuePoller(
+            world.moto.client("sqs"),
+            queue_url,
+            worker_handler,
+            lambda: LocalContext(60, "WorkerFunction"),
+        ).start()
+        for _ in range(count if queue_url else 0)
+    ]
+    try:
+        yield pollers
+    finally:
+        for poller in pollers:
+            poller.stop()
+
+
+def wait_for(condition: Any, bound: float) -> float | None:
+    """Seconds until `condition()` held (None: not within `bound`)."""
+    started = time.monotonic()
+    while time.monotonic() - started < bound:
+        if condition():
+            return time.monotonic() - started
+        time.sleep(0.05)
+    return None
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(int(fraction * len(ordered)), len(ordered) - 1)]
+
+
+def hubspot_batch(world: World, tmp: Path, work_queue: bool) -> dict[str, Any]:
+    with world.configured(work_queue, tmp) as queue_url, workers(world, queue_url):
+        calls = AwsCalls()
+        sent_at = time.time()
+        status, body, answered = post_hubspot(hubspot_events(0, 10_000))
+        receiver_calls = calls.take("receiver")
+        done = wait_for(lambda: len(world.sandbox.sequences) >= 100, 120 if work_queue else 2)
+        delays = [at - sent_at for at in world.created_at()]
+        worker_calls = calls.take("worker")
+        retry_status, retry_body, retry_answered = post_hubspot(hubspot_events(1, 10_000))
+        retry_calls = calls.take("receiver")
+        return {
+            "status": status, "answered": answered, "done": done, "delays": delays,
+            "created_by_receiver": sum(e["status"] == "created" for e in body["events"]),
+            "deferred": len(body.get("deferred", [])), "dead_letters": world.dead_letters(),
+            "skipcall": dict(world.sandbox.state.calls), "receiver_calls": receiver_calls,
+            "worker_calls": worker_calls, "retry": (retry_status, retry_answered),
+            "retry_calls": retry_calls,
+            "retry_duplicates": all(e.get("duplicate") for e in retry_body.get("events", [])),
+        }  # fmt: skip
+
+
+def burst(world: World, tmp: Path) -> dict[str, Any]:
+    """60 events at 20 calls per 4 s window (a scaled-down STARTER plan: 100 a minute)."""
+    with world.configured(True, tmp) as queue_url, workers(world, queue_url):
+        world.sandbox.state.rate_limit, world.sandbox.state.window_seconds = 20, 4.0
+        status, body = post_leads(60)
+        done = wait_for(lambda: len(world.sandbox.sequences) >= 60, 180)
+        names = Counter(s["name"] for s in world.sandbox.sequences)
+        return {
+            "status": status, "done": done, "deferred": len(body.get("deferred", [])),
+            "twice": sum(n > 1 for n in names.values()), "created": len(names),
+            "dead_letters": world.dead_letters(), "throttled": world.sandbox.state.throttled,
+            "requests": world.sandbox.state.requests,
+        }  # fmt: skip
+
+
+def kinds(counts: Counter[str]) -> str:
+    return ", ".join(f"{name.split(':')[1]} {n}" for name, n in sorted(counts.items())) or "none"
+
+
+def rows_for(ours: dict[str, Any], without: dict[str, Any], burst_run: dict[str, Any]) -> list[Row]:
+    p50 = statistics.median(ours["delays"]) if ours["delays"] else float("nan")
+    p95 = percentile(ours["delays"], 0.95) if ours["delays"] else float("nan")
+    all_done = ours["done"] is not None and ours["dead_letters"] == 0
+    last = max(ours["delays"], default=float("nan"))
+    return [
+        Row("100-event HubSpot batch: answered (budget 4 s)",
+            f"{ours['status']} in {ours['answered']:.2f} s",
+            f"{without['status']} in {without['answered']:.2f} s", "2xx <= 4 s",
+            ours["status"] in (200, 201, 202) and ours["answered"] <= 4.0),
+        Row("  created by the receiver / deferred / in the DLQ",
+            f"{ours['created_by_receiver']} / {ours['deferred']} / {ours['dead_letters']}",
+            f"{without['created_by_receiver']} / {without['deferred']} / "
+            f"{without['dead_letters']} (replayed within 5 min)"),
+        Row("  every event in Skipcall after the delivery",
+            f"{last:.1f} s" if all_done else "not all", "at the next replay (<= 5 min)",
+            "<= 15 s, none in the DLQ", all_done and last <= 15.0),
+        Row("  event-to-Skipcall p50 / p95", f"{p50:.1f} s / {p95:.1f} s"),
+        Row("  AWS calls, receiver", kinds(ours["receiver_calls"]),
+            kinds(without["receiver_calls"])),
+        Row("  AWS calls, worker", kinds(ours["worker_calls"])),
+        Row("  Skipcall calls", ", ".join(f"{k} {v}" for k, v in ours["skipcall"].items()),
+            ", ".join(f"{k} {v}" for k, v in without["skipcall"].items())),
+        Row("HubSpot's retry of that batch (all duplicates): answered",
+            f"{ours['retry'][0]} in {ours['retry'][1]:.2f} s",
+            f"{without['retry'][0]} in {without['retry'][1]:.2f} s", "<= 0.6 s",
+            ours["retry"][1] <= 0.6 and ours["retry_duplicates"]),
+        Row("  AWS calls, the retry", kinds(ours["retry_calls"]), kinds(without["retry_calls"])),
+        Row("60 events at 20 calls per 4 s: created, twice, in the DLQ",
+            f"{burst_run['created']}, {burst_run['twice']}, {burst_run['dead_letters']} "
+            f"({burst_run['deferred']} deferred; done in "
+            f"{burst_run['done'] or float('nan'):.1f} s; {burst_run['throttled']} 429s of "
+            f"{burst_run['requests']} calls)", "", "60, 0, 0",
+            burst_run["created"] == 60 and burst_run["twice"] == 0
+            and burst_run["dead_letters"] == 0),
+    ]  # fmt: skip
+
+
+def print_table(rows: list[Row]) -> None:
+    header = ("row", "with the work queue", "without (WORK_QUEUE_URL unset)", "target", "")
+    table = [header] + [
+        (
+            r.metric,
+            r.ours,
+            r.without,
+            r.target,
+            "" if r.ok is None else ("ok" if r.ok else "MISSED"),
+        )
+        for r in rows
+    ]
+    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
+    for number, line in enumerate(table):
+        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)))
+        if number == 0:
+            print("  ".join("-" * width for width in widths))
+
+
+def main() -> int:
+    import tempfile
+
+    moto = MotoServer("127.0.0.1", 0).start()
+    host, port = moto.url.removeprefix("http://").split(":")
+    proxy = LatencyProxy(host, int(port), AWS_DELAY)
+    sandbox = SkipcallSandbox({"k"}, devdata.MEMBERS, port=0).start()
+    world = World(moto, proxy, sandbox)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            print("a 100-event HubSpot batch, with the work queue...", file=sys.stderr)
+            ours = hubspot_batch(world, Path(tmp), work_queue=True)
+            print("the same, without a work queue...", file=sys.stderr)
+            without = hubspot_batch(world, Path(tmp), work_queue=False)
+            print("60 events past Skipcall's limit...", file=sys.stderr)
+            burst_run = burst(world, Path(tmp))
+    finally:
+        sandbox.stop()
+        proxy.close()
+        moto.stop()
+    rows = rows_for(ours, without, burst_run)
+    print(f"\nbatches: AWS +{AWS_DELAY * 1000:.0f} ms a call (proxy), Skipcall "
+          f"{SKIPCALL_SECONDS * 1000:.0f} ms a call, {os.cpu_count()} cores\n")  # fmt: skip
+    print_table(rows)
+    return 0 if all(row.ok is not False for row in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
