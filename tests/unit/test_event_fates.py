@@ -459,3 +459,25 @@ def _print_stats() -> Iterator[None]:
     yield
     if STATS:
         print(f"\nevent fates: {dict(sorted(STATS.items()))}")
+
+
+def test_a_mapper_that_raises_ends_its_event_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug in mapping (not a template's own error) is that event's MAPPING_FAILED letter, with
+    the exception named; the events around it are created."""
+    world = HubSpot()
+    source = world.catalog.get("hubspot")
+    assert source is not None
+    mapper = source.mapper
+    real = type(mapper).map
+
+    def buggy(self: Any, payload: Any, resolution: Any) -> Any:
+        if payload["eventId"] == 2:
+            raise KeyError("a bug")
+        return real(self, payload, resolution)
+
+    monkeypatch.setattr(type(mapper), "map", buggy)
+    report = world.send([event(1), event(2), event(3)])
+    assert statuses(report) == ["created", "unmapped", "created"]
+    (letter,) = world.queue.letters
+    assert (letter.delivery_id, letter.reason) == ("2", Reason.MAPPING_FAILED)
+    assert "KeyError" in letter.error.message

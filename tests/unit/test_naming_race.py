@@ -1,0 +1,61 @@
+"""Losing the conditional claim on a sequence name: another run claimed the name between this
+run's look-up and its claim. This run never creates the sequence: it waits for the other's id
+(injected sleep and clock, no real waiting), uses it once linked, or leaves the event pending."""
+
+from __future__ import annotations
+
+from skipcall_bridge.budget import Deadline
+from skipcall_bridge.failures import Reason
+from skipcall_bridge.links import MemoryLinks
+from skipcall_bridge.naming import Resolved, SequenceNamer
+from skipcall_bridge.ports import NameLink
+from skipcall_bridge.skipcall.models import CallFailed, Created
+
+OTHERS = "5f0c8a0e-0000-4000-8000-0000000000aa"
+
+
+class RacedNames(MemoryLinks):
+    """The table as this run sees it: empty at its look-up, claimed by another run just before
+    its own claim (and, with `links_after` polls, linked by that run)."""
+
+    def __init__(self, links_after: int | None) -> None:
+        super().__init__()
+        self._raced = False
+        self._links_after = links_after
+        self.polls = 0
+
+    def lookup(self, name: str) -> NameLink | None:
+        if self._raced:
+            self.polls += 1
+            if self._links_after is not None and self.polls > self._links_after:
+                self.link(name, OTHERS)
+        return super().lookup(name)
+
+    def claim(self, name: str, token: str, now: float) -> bool:
+        if not self._raced:
+            self._raced = True
+            assert super().claim(name, "the-other-run", now)
+        return super().claim(name, token, now)
+
+
+def never_create() -> Created | CallFailed:
+    raise AssertionError("the run that lost the claim must not create the sequence")
+
+
+def namer(names: RacedNames, slept: list[float]) -> SequenceNamer:
+    return SequenceNamer(names, clock=lambda: 1_000.0, sleep=slept.append)
+
+
+def test_the_loser_uses_the_winner_s_sequence_once_it_is_linked() -> None:
+    names, slept = RacedNames(links_after=2), []
+    result = namer(names, slept).resolve("Inbound", never_create, Deadline(10, lambda: 0.0))
+    assert result == Resolved(OTHERS, created=False)
+    assert slept  # it polled (an injected sleep: the test waits for nothing)
+
+
+def test_the_loser_leaves_the_event_pending_while_the_winner_is_still_creating() -> None:
+    names, slept = RacedNames(links_after=None), []
+    result = namer(names, slept).resolve("Inbound", never_create, Deadline(0, lambda: 0.0))
+    assert isinstance(result, CallFailed)
+    assert (result.reason, result.retryable) == (Reason.SEQUENCE_PENDING, True)
+    assert "another run is still creating it" in result.error.message
