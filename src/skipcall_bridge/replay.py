@@ -477,14 +477,7 @@ class Replayer:
         return call(Deadline(self._budget))
 
     def _requeue(self, receipt: str, letter: DeadLetter, failure: CallFailed) -> ReplayOutcome:
-        again = letter.model_copy(
-            update={
-                "attempts": letter.attempts + 1,
-                "reason": failure.reason,
-                "error": failure.error,
-                "retryable": failure.retryable,
-            }
-        )
+        again = attempted_again(letter, failure)
         exhausted = self.given_up(again)
         if exhausted:
             again = again.model_copy(update={"retryable": False})
@@ -492,6 +485,18 @@ class Replayer:
             raise Unavailable("The dead-letter queue did not take the letter back.")
         self._queue.delete(receipt)
         return "gave-up" if exhausted else "failed"
+
+
+def attempted_again(letter: DeadLetter, failure: CallFailed) -> DeadLetter:
+    """The letter after one more failed attempt: that failure's reason, error and verdict."""
+    return letter.model_copy(
+        update={
+            "attempts": letter.attempts + 1,
+            "reason": failure.reason,
+            "error": failure.error,
+            "retryable": failure.retryable,
+        }
+    )
 
 
 def _kept_intent(letter: DeadLetter) -> Intent | None:

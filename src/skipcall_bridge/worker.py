@@ -34,7 +34,7 @@ from skipcall_bridge.envelope import DeadLetter
 from skipcall_bridge.failures import Reason
 from skipcall_bridge.observability import logger
 from skipcall_bridge.ports import DeadLetterSink, WorkQueue
-from skipcall_bridge.replay import Replayer
+from skipcall_bridge.replay import Replayer, attempted_again
 from skipcall_bridge.skipcall.models import CallFailed
 from skipcall_bridge.skipcall.retry import RateLimit
 
@@ -114,14 +114,7 @@ class Worker:
     def _dead_letter(self, letter: DeadLetter, failure: CallFailed) -> Verdict:
         # The worker's receives count as one attempt: a retryable letter it gave up on is still
         # the scheduled replay's to send (ReplayMaxAttempts runs), as if the receiver had failed.
-        again = letter.model_copy(
-            update={
-                "attempts": letter.attempts + 1,
-                "reason": failure.reason,
-                "error": failure.error,
-                "retryable": failure.retryable,
-            }
-        )
+        again = attempted_again(letter, failure)
         if self._dead_letters.send([again]):  # not stored: the message stays and comes back
             return Verdict(False, "dead-letter-queue-down", DEAD_LETTER_DOWN_WAIT_SECONDS)
         logger.warning(
