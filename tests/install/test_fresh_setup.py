@@ -58,8 +58,13 @@ def test_make_setup_installs_every_lock_from_the_oldest_pip_the_readme_promises(
             shutil.copytree(source, project / name, ignore=IGNORED)
         else:
             shutil.copy2(source, project / name)
-    # A make or a venv around this test must not leak into the copy's own run.
-    env = {k: v for k, v in os.environ.items() if k not in {"MAKEFLAGS", "MAKELEVEL", "MFLAGS"}}
+    # A make, a venv or a coverage run around this test must not leak into the copy's own run
+    # (with coverage's variables, the copy's package would be measured as a second source).
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"MAKEFLAGS", "MAKELEVEL", "MFLAGS"} and not k.startswith(("COV_", "COVERAGE_"))
+    }
     env.pop("VIRTUAL_ENV", None)
     env.pop("PYTHONPATH", None)
     env["PATH"] = os.pathsep.join(
