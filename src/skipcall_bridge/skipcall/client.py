@@ -173,8 +173,9 @@ class SkipcallClient:
         refresh_key = key_refreshed = False
         attempts = 0
         while attempts < policy.max_attempts:
-            if deadline.remaining() < policy.min_attempt_seconds:
-                break
+            stop = self._may_start(deadline, attempts)
+            if stop is not None:
+                return failure or stop
             try:
                 key = self._keys.api_key(refresh=refresh_key)
             except (Unavailable, ConfigurationError) as exc:
@@ -203,14 +204,29 @@ class SkipcallClient:
             if wait is None:
                 wait = policy.backoff(attempts)
             if not policy.fits(wait, deadline.remaining()):
-                return failure
+                break
             self._sleep(wait)
-        return failure or CallFailed(
-            Reason.BUDGET_EXHAUSTED,
-            retryable=True,
-            attempts=attempts,
-            error=ErrorInfo(code="BUDGET_EXHAUSTED", message="No time left to call Skipcall."),
-        )
+        return failure or _no_time(attempts)
+
+    def _may_start(self, deadline: Deadline, attempts: int) -> CallFailed | None:
+        """None: an attempt may start now, after waiting for Skipcall's window to reopen when
+        the last answer left no request in it (a call then is only a 429). Else why not."""
+        if deadline.remaining() < self._policy.min_attempt_seconds:
+            return _no_time(attempts)
+        closed = self._window_closed()
+        if closed > 0:
+            if not self._policy.fits(closed, deadline.remaining()):
+                return _not_sent(closed, attempts)
+            self._sleep(closed)
+        return None
+
+    def _window_closed(self) -> float:
+        """Seconds until the window the last answer described reopens, when it has no request
+        left (0: a call may go). Other containers share the key: this knows only its own."""
+        limit, now = self.rate_limit, self._wall_clock()
+        if limit is None or limit.remaining > 0 or limit.reset_epoch <= now:
+            return 0.0
+        return limit.reset_epoch - now + self._policy.reset_slack
 
     def _timeout(self, remaining: float) -> urllib3.Timeout:
         """The configured timeouts, or shorter ones when the deadline is nearer."""
@@ -279,6 +295,25 @@ class SkipcallClient:
             return CallFailed(Reason.SKIPCALL_UNAVAILABLE, True, attempt, error), None
         # 401 is retried once with a re-read key; 403 (plan) and 401 can be replayed once fixed.
         return CallFailed(Reason.SKIPCALL_REJECTED, status in (401, 403), attempt, error), None
+
+
+def _no_time(attempts: int) -> CallFailed:
+    return CallFailed(
+        Reason.BUDGET_EXHAUSTED,
+        retryable=True,
+        attempts=attempts,
+        error=ErrorInfo(code="BUDGET_EXHAUSTED", message="No time left to call Skipcall."),
+    )
+
+
+def _not_sent(wait_seconds: float, attempts: int) -> CallFailed:
+    """RATE_LIMITED without a request: Skipcall's window reopens after the deadline."""
+    error = ErrorInfo(
+        status=429,
+        code="RATE_LIMIT_WINDOW",
+        message=f"Skipcall's rate-limit window reopens in {wait_seconds:.1f} s; not sent.",
+    )
+    return CallFailed(Reason.RATE_LIMITED, retryable=True, attempts=attempts, error=error)
 
 
 def _may_have_been_done(failure: CallFailed) -> bool:
