@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -38,6 +39,9 @@ MAX_WAIT_SECONDS = 5.0
 WAIT_RESERVE_SECONDS = 1.0
 POLL_SECONDS = (0.05, 0.1, 0.2, 0.4)
 CACHE_SECONDS = 300.0
+# Names a container remembers at most: a target name rendered from the payload ("Deal {{ id }}")
+# is a new name per event, and a warm container must not grow with them (oldest read first out).
+CACHE_NAMES = 1024
 
 
 @dataclass(frozen=True)
@@ -69,7 +73,8 @@ class SequenceNamer:
         self._names = names
         self._clock = clock
         self._sleep = sleep
-        self._cache: dict[str, tuple[str, float]] = {}  # name -> (id, when read)
+        # name -> (id, when read), oldest first
+        self._cache: OrderedDict[str, tuple[str, float]] = OrderedDict()
 
     def resolve(
         self, name: str, create: Callable[[], Created | CallFailed] | None, deadline: Deadline
@@ -99,13 +104,19 @@ class SequenceNamer:
     def forget(self) -> None:
         self._cache.clear()
 
+    def _remember(self, name: str, sequence_id: str) -> None:
+        self._cache[name] = (sequence_id, self._clock())
+        self._cache.move_to_end(name)
+        while len(self._cache) > CACHE_NAMES:
+            self._cache.popitem(last=False)
+
     def remember(self, name: str, sequence_id: str) -> CallFailed | None:
         """Link a sequence created earlier (by a run whose link was not written)."""
         try:
             self._names.link(name, sequence_id)
         except Unavailable as exc:
             return links_unavailable(exc)
-        self._cache[name] = (sequence_id, self._clock())
+        self._remember(name, sequence_id)
         return None
 
     def _create(
@@ -161,7 +172,7 @@ class SequenceNamer:
         return link.claimed_at is not None and self._clock() - link.claimed_at > STALE_CLAIM_SECONDS
 
     def _found(self, name: str, sequence_id: str, *, created: bool = False) -> Resolved:
-        self._cache[name] = (sequence_id, self._clock())
+        self._remember(name, sequence_id)
         return Resolved(sequence_id, created)
 
 

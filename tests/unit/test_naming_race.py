@@ -59,3 +59,19 @@ def test_the_loser_leaves_the_event_pending_while_the_winner_is_still_creating()
     assert isinstance(result, CallFailed)
     assert (result.reason, result.retryable) == (Reason.SEQUENCE_PENDING, True)
     assert "another run is still creating it" in result.error.message
+
+
+def test_a_warm_container_remembers_a_bounded_number_of_names() -> None:
+    """Target names rendered from payloads are new for every event: the cache keeps the most
+    recent CACHE_NAMES and forgets the oldest, so a warm container does not grow with them."""
+    from skipcall_bridge.naming import CACHE_NAMES
+
+    names = MemoryLinks()
+    namer = SequenceNamer(names, clock=lambda: 1_000.0, sleep=lambda _: None)
+    for number in range(CACHE_NAMES + 500):
+        name = f"Deal {number}"
+        names.link(name, f"5f0c8a0e-0000-4000-8000-{number:012d}")
+        assert namer.resolve(name, never_create, Deadline(10, lambda: 0.0)) is not None
+    assert len(namer._cache) == CACHE_NAMES
+    assert "Deal 0" not in namer._cache
+    assert f"Deal {CACHE_NAMES + 499}" in namer._cache

@@ -92,6 +92,22 @@ def test_a_100_event_batch_with_no_budget_is_deferred_and_the_worker_creates_eac
     assert len(world.skipcall.created) == 100
 
 
+def test_a_work_queue_unreachable_at_the_tail_leaves_the_events_to_the_sender_s_retry() -> None:
+    """Nothing could be deferred: 503, the claims released, nothing in either queue; HubSpot's
+    retry defers each event once."""
+    world = deferring_world()
+    assert world.work is not None
+    world.work.broken = True
+    first = world.send([event(n) for n in range(1, 6)], time_left=NO_BUDGET)
+    assert statuses(first) == ["unfinished"] * 5
+    assert delivery_response(first).status_code == 503
+    assert (world.work.letters, world.queue.letters) == ([], [])
+    world.work.broken = False
+    retry = world.send([event(n, attempt=1) for n in range(1, 6)], time_left=NO_BUDGET)
+    assert statuses(retry) == ["deferred"] * 5
+    assert [letter.delivery_id for letter in world.work.letters] == ["1", "2", "3", "4", "5"]
+
+
 def test_a_429_is_deferred_until_skipcall_s_window_reopens() -> None:
     world = deferring_world()
     world.skipcall.fault_for = lambda dto: "429" if dto.name.startswith("E2 ") else None
