@@ -121,25 +121,33 @@ class EventLetters:
         *,
         created: bool = False,
     ) -> EventOutcome:
-        letter = self.letter(
+        letter = self._membership_letter(event, intent, target, failure, dto, created=created)
+        return self.stored(letter, (), "dead-lettered")
+
+    def held(self, one: Held, failure: CallFailed) -> DeadLetter:
+        """The letter of an enrolment whose grouped call failed."""
+        event = DeliveryEvent(one.index, one.delivery_id, one.payload)
+        return self._membership_letter(
+            event, one.intent, one.target, failure, one.sequence, created=one.created
+        )
+
+    def _membership_letter(
+        self,
+        event: DeliveryEvent,
+        intent: MembershipIntent,
+        target: Target,
+        failure: CallFailed,
+        dto: dict[str, Any] | None,
+        *,
+        created: bool,
+    ) -> DeadLetter:
+        return self.letter(
             event,
             reason=failure.reason,
             retryable=failure.retryable,
             error=failure.error,
             sequence=dto,
             extra=membership_letter_fields(intent, target, created),
-        )
-        return self.stored(letter, (), "dead-lettered")
-
-    def held(self, one: Held, failure: CallFailed) -> DeadLetter:
-        """The letter of an enrolment whose grouped call failed."""
-        return self.letter(
-            DeliveryEvent(one.index, one.delivery_id, one.payload),
-            reason=failure.reason,
-            retryable=failure.retryable,
-            error=failure.error,
-            sequence=one.sequence,
-            extra=membership_letter_fields(one.intent, one.target, one.created),
         )
 
     def stored(
