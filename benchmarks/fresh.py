@@ -1,7 +1,7 @@
 """One fresh-interpreter measurement, run by bench.py in a new process each time.
 
-  fresh.py import receiver|reference        import the module; print ms and peak RSS
-  fresh.py deliver receiver|reference       import and answer one delivery; print ms and RSS
+  fresh.py import receiver|reference|lean   import the module; print ms and peak RSS
+  fresh.py deliver receiver|reference|lean  import and answer one delivery; print ms and RSS
   fresh.py deliver-dedup receiver|reference the same, deduplicated on DynamoDB
   fresh.py restore receiver                 SnapStart: import and run the before-snapshot hook
                                             (not timed: the snapshot holds it), then time the
@@ -58,6 +58,12 @@ def main(action: str, stack: str) -> dict[str, float]:
 
         if delivering:
             assert reference_stack.deliver(dedup=action == "deliver-dedup") == 201
+    elif stack == "lean":  # only what one delivery without deduplication needs
+        sys.path.insert(0, os.path.dirname(__file__))
+        import reference_lean
+
+        if delivering:
+            assert reference_lean.deliver() == 201
     elif action == "restore":
         from skipcall_bridge import snapstart
         from skipcall_bridge.handler import lambda_handler

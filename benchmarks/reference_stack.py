@@ -15,8 +15,7 @@ import os
 import sys
 
 import boto3
-import urllib3
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities import parameters
@@ -25,22 +24,13 @@ from aws_lambda_powertools.utilities.idempotency import (
     IdempotencyConfig,
     idempotent_function,
 )
-from pydantic import BaseModel
+from reference_lean import CreateSequence, app, http, logger, metrics, post
 
-logger = Logger(service="reference")
+# What the naive stack builds besides the lean one's: a Tracer, an SQS client, idempotency.
 tracer = Tracer(service="reference")
-metrics = Metrics(service="reference", namespace="Reference")
-app = APIGatewayHttpResolver()
 sqs = boto3.client("sqs")
 persistence = DynamoDBPersistenceLayer(table_name=os.environ.get("BENCH_REFERENCE_TABLE", "t"))
 config = IdempotencyConfig(event_key_jmespath="id")
-http = urllib3.PoolManager()
-
-
-class CreateSequence(BaseModel):
-    name: str
-    assignedToIds: list[str]
-    creatorId: str
 
 
 @idempotent_function(data_keyword_argument="event", persistence_store=persistence, config=config)
@@ -53,22 +43,6 @@ def deliver(dedup: bool = False) -> int:
     if dedup:
         return int(handle_once(event={"id": os.environ["BENCH_DELIVERY_ID"]})["status"])
     return post()
-
-
-def post() -> int:
-    key = parameters.get_secret(os.environ["SKIPCALL_API_KEY_SECRET_ID"])
-    member = os.environ["BENCH_CREATOR_ID"]
-    body = CreateSequence(name="bench", assignedToIds=[member], creatorId=member).model_dump_json()
-    response = http.request(
-        "POST",
-        os.environ["SKIPCALL_API_URL"] + "/v1/sequences",
-        body=body.encode(),
-        headers={
-            "Authorization": f"Bearer {json.loads(str(key))['apiKey']}",
-            "Content-Type": "application/json",
-        },
-    )
-    return response.status
 
 
 @app.post("/webhooks/<source>")
