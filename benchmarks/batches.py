@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import urllib3
-from latency_proxy import LatencyProxy
 
 from skipcall_bridge_dev import devdata
 from skipcall_bridge_dev.gateway import LocalContext, to_event
@@ -42,6 +41,7 @@ from skipcall_bridge_dev.stack import (
     create_work_queue,
     receiver_environment,
 )
+from skipcall_bridge_dev.tcp_proxy import TcpProxy
 from skipcall_bridge_dev.work_poller import WorkQueuePoller
 
 AWS_DELAY = 0.008
@@ -110,7 +110,7 @@ class AwsCalls:
 
 
 class World:
-    def __init__(self, moto: MotoServer, proxy: LatencyProxy, sandbox: SkipcallSandbox) -> None:
+    def __init__(self, moto: MotoServer, proxy: TcpProxy, sandbox: SkipcallSandbox) -> None:
         self.moto, self.proxy, self.sandbox = moto, proxy, sandbox
 
     @contextlib.contextmanager
@@ -324,7 +324,7 @@ def main() -> int:
 
     moto = MotoServer("127.0.0.1", 0).start()
     host, port = moto.url.removeprefix("http://").split(":")
-    proxy = LatencyProxy(host, int(port), AWS_DELAY)
+    proxy = TcpProxy(host, int(port), delay_seconds=AWS_DELAY)
     sandbox = SkipcallSandbox({"k"}, devdata.MEMBERS, port=0).start()
     world = World(moto, proxy, sandbox)
     try:

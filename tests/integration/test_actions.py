@@ -25,8 +25,8 @@ from skipcall_bridge.verify.hubspot import HubSpotVerifier
 from skipcall_bridge_dev.gateway import to_event
 from skipcall_bridge_dev.sandbox import SkipcallSandbox, workspace_membership_id
 from skipcall_bridge_dev.stack import LINKS_TABLE
+from skipcall_bridge_dev.tcp_proxy import TcpProxy
 
-from .chaos_proxy import ChaosProxy
 from .conftest import BEARER_TOKEN, CREATOR, REP, Receiver
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -319,7 +319,7 @@ def test_an_outage_between_create_and_link_is_finished_by_the_replay(
     """DynamoDB goes down while Skipcall creates: the letter keeps the new id; the replay
     links it and enrols, and no second sequence is ever made."""
     host, port = actions.moto.url.removeprefix("http://").split(":")
-    proxy = ChaosProxy(host, int(port))
+    proxy = TcpProxy(host, int(port))
     monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", proxy.url)
     current_runtime.cache_clear()
     try:

@@ -26,8 +26,8 @@ from skipcall_bridge.settings import MAX_BODY_BYTES
 from skipcall_bridge.verify.hubspot import HubSpotVerifier
 from skipcall_bridge.verify.salesforce import SalesforceVerifier
 from skipcall_bridge_dev.gateway import LocalContext, to_event
+from skipcall_bridge_dev.tcp_proxy import TcpProxy
 
-from .chaos_proxy import ChaosProxy
 from .conftest import CREATOR, Receiver
 
 HUBSPOT_SECRET = "hubspot-client-secret-7f3a"
@@ -77,7 +77,7 @@ SOURCES = {
 @pytest.fixture
 def world(
     receiver: Receiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[tuple[Receiver, ChaosProxy]]:
+) -> Iterator[tuple[Receiver, TcpProxy]]:
     """The receiver with these sources, and SQS alone behind a proxy that can be cut."""
     secrets = receiver.moto.client("secretsmanager")
     for name, value in [("ef/hubspot", HUBSPOT_SECRET), ("ef/attio", ATTIO_SECRET),
@@ -88,7 +88,7 @@ def world(
     monkeypatch.setenv("SOURCES_CONFIG", str(path))
     monkeypatch.setenv("PUBLIC_BASE_URL", "https://hooks.example.com")
     host, port = receiver.moto.url.removeprefix("http://").split(":")
-    proxy = ChaosProxy(host, int(port))
+    proxy = TcpProxy(host, int(port))
     monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", proxy.url)  # botocore's per-service endpoint
     current_runtime.cache_clear()
     yield receiver, proxy
@@ -128,7 +128,7 @@ def replay(**filters: Any) -> ReplaySummary:
 
 
 def test_the_issue_hubspot_batch_with_a_brief_sqs_outage(
-    world: tuple[Receiver, ChaosProxy],
+    world: tuple[Receiver, TcpProxy],
 ) -> None:
     """Event 1 is created; Skipcall refuses event 2 and its letter meets an SQS outage: 503.
     HubSpot retries with attemptNumber 1: event 1 gets its first answer and no call, event 2
@@ -160,7 +160,7 @@ def test_the_issue_hubspot_batch_with_a_brief_sqs_outage(
 
 
 def test_sqs_lost_after_three_of_ten_send_message_batch_calls_stores_each_letter_once(
-    world: tuple[Receiver, ChaosProxy],
+    world: tuple[Receiver, TcpProxy],
 ) -> None:
     """No budget left (the invocation has 1.5 s, all of it the DLQ's reserve): the 100 events
     go out together, 10 a SendMessageBatch, and SQS becomes unreachable after the third call.
@@ -191,7 +191,7 @@ def test_sqs_lost_after_three_of_ten_send_message_batch_calls_stores_each_letter
 
 
 def test_pipedrive_retries_after_a_slow_first_attempt_are_not_conflicts(
-    world: tuple[Receiver, ChaosProxy],
+    world: tuple[Receiver, TcpProxy],
 ) -> None:
     receiver, _ = world
     auth = {"Authorization": "Basic " + base64.b64encode(PIPEDRIVE.encode()).decode()}
@@ -206,7 +206,7 @@ def test_pipedrive_retries_after_a_slow_first_attempt_are_not_conflicts(
 
 
 def test_a_pipedrive_mapping_failure_is_202_not_a_4xx_toward_its_ban(
-    world: tuple[Receiver, ChaosProxy],
+    world: tuple[Receiver, TcpProxy],
 ) -> None:
     receiver, _ = world
     auth = {"Authorization": "Basic " + base64.b64encode(PIPEDRIVE.encode()).decode()}
@@ -217,7 +217,7 @@ def test_a_pipedrive_mapping_failure_is_202_not_a_4xx_toward_its_ban(
 
 
 def test_a_delivery_the_filter_skips_is_200_ignored_and_stores_nothing(
-    world: tuple[Receiver, ChaosProxy],
+    world: tuple[Receiver, TcpProxy],
 ) -> None:
     receiver, _ = world
     answer = hubspot(receiver, [{**hubspot_event(1), "subscriptionType": "deal.creation"}])
@@ -227,7 +227,7 @@ def test_a_delivery_the_filter_skips_is_200_ignored_and_stores_nothing(
 
 
 def test_a_raising_template_function_ends_its_event_only(
-    world: tuple[Receiver, ChaosProxy],
+    world: tuple[Receiver, TcpProxy],
 ) -> None:
     receiver, _ = world
     good = {"note": json.dumps({"tag": "ok"})}
@@ -243,7 +243,7 @@ def test_a_raising_template_function_ends_its_event_only(
 
 
 def test_a_captured_attio_request_with_a_fresh_idempotency_key_creates_nothing_new(
-    world: tuple[Receiver, ChaosProxy],
+    world: tuple[Receiver, TcpProxy],
 ) -> None:
     receiver, _ = world
     body = json.dumps({"webhook_id": "wh_1", "events": [
@@ -256,7 +256,7 @@ def test_a_captured_attio_request_with_a_fresh_idempotency_key_creates_nothing_n
 
 
 def test_a_salesforce_body_that_passes_the_token_but_is_not_xml_is_stored(
-    world: tuple[Receiver, ChaosProxy],
+    world: tuple[Receiver, TcpProxy],
 ) -> None:
     from skipcall_bridge.handler import lambda_handler
 
@@ -273,7 +273,7 @@ def test_a_salesforce_body_that_passes_the_token_but_is_not_xml_is_stored(
 
 
 def test_a_100_event_batch_with_skipcall_down_is_stored_before_hubspot_gives_up(
-    world: tuple[Receiver, ChaosProxy],
+    world: tuple[Receiver, TcpProxy],
 ) -> None:
     receiver, _ = world
     receiver.sandbox.inject("status", status=503, count=10_000)
@@ -311,7 +311,7 @@ def _fit(body: bytes, limit: int, head: bytes, unit: bytes) -> bytes:
 
 @pytest.mark.parametrize("limit", [256 * 1024, MAX_BODY_BYTES])
 def test_every_letter_fits_one_sqs_message_at_the_body_limit(
-    world: tuple[Receiver, ChaosProxy], monkeypatch: pytest.MonkeyPatch, limit: int
+    world: tuple[Receiver, TcpProxy], monkeypatch: pytest.MonkeyPatch, limit: int
 ) -> None:
     receiver, _ = world
     monkeypatch.setenv("MAX_BODY_BYTES", str(limit))
@@ -332,7 +332,7 @@ def test_every_letter_fits_one_sqs_message_at_the_body_limit(
 
 
 def test_kept_bodies_are_replayed_as_the_sender_sent_them(
-    world: tuple[Receiver, ChaosProxy], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    world: tuple[Receiver, TcpProxy], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A failed selection keeps the whole body; once the sources file is fixed, the replay
     selects the events again (filter, split, ids) instead of mapping the body as one event."""
@@ -362,7 +362,7 @@ def test_kept_bodies_are_replayed_as_the_sender_sent_them(
 
 
 def test_a_deep_event_kept_as_the_raw_body_is_replayed_alone(
-    world: tuple[Receiver, ChaosProxy],
+    world: tuple[Receiver, TcpProxy],
 ) -> None:
     receiver, _ = world
     receiver.sandbox.inject("status", status=503, count=8)
@@ -377,7 +377,7 @@ def test_a_deep_event_kept_as_the_raw_body_is_replayed_alone(
 
 
 def test_an_unknown_outcome_whose_letter_cannot_be_stored_is_never_sent_twice(
-    world: tuple[Receiver, ChaosProxy],
+    world: tuple[Receiver, TcpProxy],
 ) -> None:
     """Skipcall may have created it (502) and SQS is down: 503. The retry stores the letter
     and does not call Skipcall again."""
@@ -421,13 +421,13 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
 @example(scenario={"events": ["big"] * 8, "chaos_seed": 0, "sqs_down_on": None,
                    "table_down_on": None})  # fmt: skip
 def test_every_event_ends_created_once_or_stored_once_on_real_components(
-    world: tuple[Receiver, ChaosProxy], monkeypatch: pytest.MonkeyPatch, scenario: dict[str, Any]
+    world: tuple[Receiver, TcpProxy], monkeypatch: pytest.MonkeyPatch, scenario: dict[str, Any]
 ) -> None:
     receiver, sqs = world
     receiver.sandbox.reset()
     receiver.dead_letters()  # an earlier example's letters
     host, port = receiver.moto.url.removeprefix("http://").split(":")
-    table = ChaosProxy(host, int(port))
+    table = TcpProxy(host, int(port))
     monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", table.url)
     current_runtime.cache_clear()
     base = int(time.time() * 1000) % 10**9 * 100  # fresh event ids for every example

@@ -43,8 +43,8 @@ from skipcall_bridge_dev.stack import (
     create_dead_letter_queue,
     create_idempotency_table,
 )
+from skipcall_bridge_dev.tcp_proxy import TcpProxy
 
-from .chaos_proxy import ChaosProxy
 from .conftest import API_KEY, CREATOR, MEMBERS, SW_SECRET
 
 SEED = 20261126
@@ -96,7 +96,7 @@ class Delivery:
 @pytest.fixture
 def world(
     moto: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[tuple[ChaosProxy, SkipcallSandbox, str]]:
+) -> Iterator[tuple[TcpProxy, SkipcallSandbox, str]]:
     urllib3.PoolManager().request("POST", f"{moto.url}/moto-api/reset")
     secrets = moto.client("secretsmanager")
     secrets.create_secret(Name="fi/api-key", SecretString=API_KEY)
@@ -109,7 +109,7 @@ def world(
     sources.write_text(json.dumps(SOURCES))
     sandbox = SkipcallSandbox({API_KEY}, MEMBERS, rate_limit=1000, window_seconds=1).start()
     host, port = moto.url.removeprefix("http://").split(":")
-    proxy = ChaosProxy(host, int(port))
+    proxy = TcpProxy(host, int(port))
     environment = {
         "AWS_ENDPOINT_URL": proxy.url,
         "AWS_REGION": "us-east-1",
@@ -199,7 +199,7 @@ def resolve_unknown(queue_url: str, existing: set[str]) -> int:
 
 
 def test_nothing_is_lost_and_nothing_is_created_twice(
-    world: tuple[ChaosProxy, SkipcallSandbox, str], capsys: pytest.CaptureFixture[str]
+    world: tuple[TcpProxy, SkipcallSandbox, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     proxy, sandbox, queue_url = world
     rng = random.Random(SEED)

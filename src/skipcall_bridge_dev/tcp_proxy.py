@@ -1,18 +1,23 @@
-"""A TCP proxy on 127.0.0.1 that can be cut: AWS (moto) becomes unreachable, as in an outage.
+"""A TCP proxy on 127.0.0.1 in front of moto, for the tests and the benchmark.
 
-Cutting closes every open connection too, so boto3's keep-alive connections fail like real ones.
+It can be cut: AWS becomes unreachable, as in an outage. Cutting closes every open connection
+too, so boto3's keep-alive connections fail like real ones. And it can delay each request
+(`delay_seconds`): moto answers in well under a millisecond, DynamoDB and SQS in-region in
+about 8 ms. Each chunk a client sends (a request, over a kept-alive connection) waits that long.
 """
 
 from __future__ import annotations
 
 import socket
 import threading
+import time
 from contextlib import suppress
 
 
-class ChaosProxy:
-    def __init__(self, upstream_host: str, upstream_port: int) -> None:
+class TcpProxy:
+    def __init__(self, upstream_host: str, upstream_port: int, delay_seconds: float = 0.0) -> None:
         self._upstream = (upstream_host, upstream_port)
+        self._delay = delay_seconds
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._connections: set[socket.socket] = set()
         self._lock = threading.Lock()
@@ -60,13 +65,15 @@ class ChaosProxy:
                 continue
             with self._lock:
                 self._connections.update((client, upstream))
-            for source, target in ((client, upstream), (upstream, client)):
-                threading.Thread(target=_pump, args=(source, target), daemon=True).start()
+            for source, target, delay in ((client, upstream, self._delay), (upstream, client, 0.0)):
+                threading.Thread(target=_pump, args=(source, target, delay), daemon=True).start()
 
 
-def _pump(source: socket.socket, target: socket.socket) -> None:
+def _pump(source: socket.socket, target: socket.socket, delay: float) -> None:
     with suppress(OSError):
         while data := source.recv(65536):
+            if delay:
+                time.sleep(delay)
             target.sendall(data)
     for end in (source, target):
         with suppress(OSError):
