@@ -42,7 +42,7 @@ from skipcall_bridge_dev.stack import (
     receiver_environment,
 )
 from skipcall_bridge_dev.tcp_proxy import TcpProxy
-from skipcall_bridge_dev.work_poller import WorkQueuePoller
+from skipcall_bridge_dev.work_poller import WorkQueuePoller, worker_poller
 
 AWS_DELAY = 0.008
 SKIPCALL_SECONDS = 0.12
@@ -188,15 +188,9 @@ def post_leads(count: int) -> tuple[int, dict[str, Any]]:
 
 @contextlib.contextmanager
 def workers(world: World, queue_url: str | None, count: int = 2) -> Iterator[list[WorkQueuePoller]]:
-    from skipcall_bridge.worker_handler import lambda_handler as worker_handler
 
     pollers = [
-        WorkQueuePoller(
-            world.moto.client("sqs"),
-            queue_url,
-            worker_handler,
-            lambda: LocalContext(60, "WorkerFunction"),
-        ).start()
+        worker_poller(world.moto.client("sqs"), queue_url).start()
         for _ in range(count if queue_url else 0)
     ]
     try:

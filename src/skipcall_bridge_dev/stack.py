@@ -17,10 +17,10 @@ from typing import Any
 from skipcall_bridge.errors import ConfigurationError
 from skipcall_bridge.sources import SourceCatalog, VerifyToken, load_sources
 from skipcall_bridge_dev import devdata
-from skipcall_bridge_dev.gateway import LocalContext, LocalGateway
+from skipcall_bridge_dev.gateway import LocalGateway
 from skipcall_bridge_dev.inspector import Exchange, Inspector
 from skipcall_bridge_dev.sandbox import SkipcallSandbox
-from skipcall_bridge_dev.work_poller import WorkQueuePoller
+from skipcall_bridge_dev.work_poller import WorkQueuePoller, worker_poller
 
 
 @dataclass(frozen=True)
@@ -307,7 +307,6 @@ class LocalStack:
             receiver_environment(self.moto.url, self.sandbox.url, queue_url, live, work_queue_url)
         )
         from skipcall_bridge.handler import lambda_handler
-        from skipcall_bridge.worker_handler import lambda_handler as worker_handler
 
         gateway = LocalGateway(lambda_handler, host=self._host, port=gateway_port, quiet=quiet)
         inspector = Inspector(
@@ -322,11 +321,9 @@ class LocalStack:
         gateway.observers = [*([console] if console else []), inspector.observe]
         self.gateway = gateway.start()
         # WorkerFunction's event source, as on Lambda: batches of 10, ReportBatchItemFailures.
-        self.worker = WorkQueuePoller(
+        self.worker = worker_poller(
             self.moto.client("sqs"),
             work_queue_url,
-            worker_handler,
-            lambda: LocalContext(60, "WorkerFunction"),
             region=devdata.REGION,
             report=lambda done, again: _worker_finished(say, inspector, done, again),
         ).start()

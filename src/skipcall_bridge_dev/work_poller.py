@@ -145,6 +145,28 @@ class WorkQueuePoller:
         }
 
 
+def worker_poller(
+    sqs: Any,
+    queue_url: str,
+    *,
+    region: str = "us-east-1",
+    report: Callable[[list[tuple[str, str]], int], None] | None = None,
+) -> WorkQueuePoller:
+    """WorkerFunction's event source: its handler, with a Lambda context of the template's 60 s
+    timeout. The handler loads on first use, once the stack has set the environment."""
+    from skipcall_bridge.worker_handler import lambda_handler
+    from skipcall_bridge_dev.gateway import LocalContext
+
+    return WorkQueuePoller(
+        sqs,
+        queue_url,
+        lambda_handler,
+        lambda: LocalContext(60, "WorkerFunction"),
+        region=region,
+        report=report,
+    )
+
+
 def _ids(body: str) -> tuple[str, str]:
     try:
         letter = json.loads(body)

@@ -17,7 +17,7 @@ from skipcall_bridge.observability import NAMESPACE
 from skipcall_bridge.runtime import current_runtime, current_worker
 from skipcall_bridge_dev.gateway import LocalContext
 from skipcall_bridge_dev.stack import create_work_queue
-from skipcall_bridge_dev.work_poller import WorkQueuePoller
+from skipcall_bridge_dev.work_poller import worker_poller
 
 from .conftest import EVENT, Receiver
 
@@ -82,18 +82,12 @@ def template_references() -> tuple[set[Reference], list[str]]:
 def run_the_worker(receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
     """Deferred events (EventsDeferred), then WorkerFunction: one done, one waiting again after
     503s, one dead-lettered after a 500 (its outcome unknown)."""
-    from skipcall_bridge.worker_handler import lambda_handler as worker_handler
 
     work_queue_url = create_work_queue(receiver.moto, "ops-work", receiver.queue_url)
     monkeypatch.setenv("WORK_QUEUE_URL", work_queue_url)
     current_runtime.cache_clear()
     current_worker.cache_clear()
-    poller = WorkQueuePoller(
-        receiver.moto.client("sqs"),
-        work_queue_url,
-        worker_handler,
-        lambda: LocalContext(60, "WorkerFunction"),
-    )
+    poller = worker_poller(receiver.moto.client("sqs"), work_queue_url)
     for name, fault in (("done", None), ("again", 503), ("unknown", 500)):
         answer = receiver.bearer({**EVENT, "name": f"deferred {name}"}, timeout=1.5)
         assert answer.status == 202

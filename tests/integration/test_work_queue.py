@@ -13,10 +13,8 @@ from typing import Any
 import pytest
 
 from skipcall_bridge.runtime import current_runtime, current_worker
-from skipcall_bridge.worker_handler import lambda_handler as worker_handler
-from skipcall_bridge_dev.gateway import LocalContext
 from skipcall_bridge_dev.stack import WORK_MAX_RECEIVE_COUNT, create_work_queue
-from skipcall_bridge_dev.work_poller import WorkQueuePoller
+from skipcall_bridge_dev.work_poller import WorkQueuePoller, worker_poller
 
 from .conftest import BEARER_TOKEN, CREATOR, REP, Receiver
 from .test_actions import seed_contacts
@@ -79,13 +77,7 @@ def deferring(
     monkeypatch.setenv("WORK_MAX_RECEIVE_COUNT", str(WORK_MAX_RECEIVE_COUNT))
     current_runtime.cache_clear()
     current_worker.cache_clear()
-    poller = WorkQueuePoller(
-        receiver.moto.client("sqs"),
-        work_queue_url,
-        worker_handler,
-        lambda: LocalContext(60, "WorkerFunction"),
-        region="us-east-1",
-    )
+    poller = worker_poller(receiver.moto.client("sqs"), work_queue_url)
     yield Deferring(receiver, work_queue_url, poller)
     current_worker.cache_clear()
 
