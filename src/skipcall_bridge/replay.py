@@ -468,7 +468,7 @@ class Replayer:
         if limit is not None:
             now = self._wall_clock()
             wait = limit.wait_before_next(now)
-            if self._defer_waits and limit.remaining <= 0 and limit.reset_epoch > now:
+            if self._defer_waits and limit.closed_for(now) > 0:
                 # the last answer's window is still closed; once its reset has passed, the
                 # next call learns the new window's headers
                 raise _Failed(_window_closed(wait))

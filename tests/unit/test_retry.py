@@ -28,3 +28,12 @@ def test_unreadable_reset_means_plain_backoff(header: str | None) -> None:
 def test_a_wait_fits_only_with_room_for_an_attempt_after_it() -> None:
     assert POLICY.fits(1.0, remaining=1.25)
     assert not POLICY.fits(1.0, remaining=1.2)
+
+
+def test_a_window_is_closed_only_while_it_has_nothing_left_before_its_reset() -> None:
+    from skipcall_bridge.skipcall.retry import RateLimit
+
+    assert RateLimit(limit=20, remaining=3, reset_epoch=1_010.0).closed_for(1_000.0) == 0.0
+    assert RateLimit(limit=20, remaining=0, reset_epoch=1_010.0).closed_for(1_000.0) == 10.0
+    # the reset has passed: stale headers close nothing, the next answer tells the new window
+    assert RateLimit(limit=20, remaining=0, reset_epoch=1_010.0).closed_for(1_011.0) == 0.0

@@ -223,10 +223,8 @@ class SkipcallClient:
     def _window_closed(self) -> float:
         """Seconds until the window the last answer described reopens, when it has no request
         left (0: a call may go). Other containers share the key: this knows only its own."""
-        limit, now = self.rate_limit, self._wall_clock()
-        if limit is None or limit.remaining > 0 or limit.reset_epoch <= now:
-            return 0.0
-        return limit.reset_epoch - now + self._policy.reset_slack
+        closed = 0.0 if self.rate_limit is None else self.rate_limit.closed_for(self._wall_clock())
+        return closed + self._policy.reset_slack if closed > 0 else 0.0
 
     def _timeout(self, remaining: float) -> urllib3.Timeout:
         """The configured timeouts, or shorter ones when the deadline is nearer."""

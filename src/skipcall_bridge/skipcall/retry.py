@@ -50,6 +50,13 @@ class RateLimit:
     remaining: int
     reset_epoch: float
 
+    def closed_for(self, now_epoch: float) -> float:
+        """Seconds until this window's reset, while it has no request left (0: a call may go;
+        once the reset has passed, the next answer tells the new window)."""
+        if self.remaining > 0 or self.reset_epoch <= now_epoch:
+            return 0.0
+        return self.reset_epoch - now_epoch
+
     def wait_before_next(self, now_epoch: float, slack: float = 0.05) -> float:
         """Seconds to wait so the next request fits the window (0 while some are left)."""
         if self.remaining > 0:
