@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
@@ -39,6 +39,9 @@ def browser() -> Iterator[webdriver.Chrome]:
     driver = webdriver.Chrome(service=Service(executable_path=found.driver), options=options)
     yield driver
     driver.quit()
+
+
+NEWEST_NUMBER = 'return document.querySelector("details.delivery")?.dataset.number'
 
 
 def sequences(stack: Stack) -> int:
@@ -73,20 +76,15 @@ def test_a_delivery_appears_opens_and_sends_again_without_a_second_sequence(
 
     number = int(first.get_attribute("data-number") or 0)
     first.find_element(By.CSS_SELECTOR, "button.resend").click()
-    WebDriverWait(browser, 10, ignored_exceptions=[StaleElementReferenceException]).until(
-        lambda driver: (
-            int(
-                driver.find_element(By.CSS_SELECTOR, "details.delivery").get_attribute(
-                    "data-number"
-                )
-                or 0
-            )
-            > number
-        )
+    # The page reloads itself after the POST. Ask the page, not a node found before the reload:
+    # a node looked up while the old document is torn down raises a plain WebDriverException
+    # ("does not belong to the document") on newer chromedrivers, not a stale-element error.
+    WebDriverWait(browser, 30, ignored_exceptions=[WebDriverException]).until(
+        lambda driver: int(driver.execute_script(NEWEST_NUMBER) or 0) > number
     )
     newest = browser.find_element(By.CSS_SELECTOR, "details.delivery")
     newest.find_element(By.TAG_NAME, "summary").click()
-    WebDriverWait(browser, 5).until(
+    WebDriverWait(browser, 30).until(
         expected_conditions.visibility_of_element_located((By.CSS_SELECTOR, "pre.answer"))
     )
     assert '"duplicate": true' in newest.find_element(By.CSS_SELECTOR, "pre.answer").text
