@@ -5,8 +5,10 @@ AWS answers 8 ms slower than moto, through a proxy (an in-region DynamoDB/SQS ro
 the Skipcall sandbox takes 120 ms a call. The receiver runs in this process as Lambda runs it
 (the handler, a Lambda context with 25 s); the work queue is drained by two pollers that feed
 WorkerFunction's handler as its SQS event source would with MaximumConcurrency 2 (in this process
-too, where Lambda would use two containers). Side by side: the same build without a work queue
-(WORK_QUEUE_URL unset), where what does not fit waits in the DLQ for the scheduled replay.
+too, where Lambda would use two containers). The receiver works 8 events of a delivery at once
+(the sources' default `concurrency`). Side by side: the same build at `concurrency` 1 and without
+a work queue (WORK_QUEUE_URL unset), where what does not fit waits in the DLQ for the scheduled
+replay.
 
 Exit status 1 when a target is missed.
 """
@@ -114,7 +116,7 @@ class World:
         self.moto, self.proxy, self.sandbox = moto, proxy, sandbox
 
     @contextlib.contextmanager
-    def configured(self, work_queue: bool, tmp: Path) -> Iterator[str | None]:
+    def configured(self, work_queue: bool, tmp: Path, concurrency: int = 8) -> Iterator[str | None]:
         """A fresh AWS state and receiver container; the work queue's URL, when it has one."""
         from skipcall_bridge.runtime import current_runtime, current_worker
 
@@ -128,7 +130,10 @@ class World:
         create_idempotency_table(self.moto)
         create_table(self.moto, LINKS_TABLE)
         sources = tmp / "sources.json"
-        sources.write_text(json.dumps(SOURCES))
+        catalog = json.loads(json.dumps(SOURCES))
+        for source in catalog["sources"].values():
+            source["concurrency"] = concurrency
+        sources.write_text(json.dumps(catalog))
         self.sandbox.reset()
         self.sandbox.state.api_keys = {"k"}
         self.sandbox.state.rate_limit, self.sandbox.state.window_seconds = 1000, 60.0
@@ -215,8 +220,8 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(int(fraction * len(ordered)), len(ordered) - 1)]
 
 
-def hubspot_batch(world: World, tmp: Path, work_queue: bool) -> dict[str, Any]:
-    with world.configured(work_queue, tmp) as queue_url, workers(world, queue_url):
+def hubspot_batch(world: World, tmp: Path, work_queue: bool, concurrency: int) -> dict[str, Any]:
+    with world.configured(work_queue, tmp, concurrency) as queue_url, workers(world, queue_url):
         calls = AwsCalls()
         sent_at = time.time()
         status, body, answered = post_hubspot(hubspot_events(0, 10_000))
@@ -234,6 +239,7 @@ def hubspot_batch(world: World, tmp: Path, work_queue: bool) -> dict[str, Any]:
             "worker_calls": worker_calls, "retry": (retry_status, retry_answered),
             "retry_calls": retry_calls,
             "retry_duplicates": all(e.get("duplicate") for e in retry_body.get("events", [])),
+            "most_in_flight": world.sandbox.state.most_in_flight,
         }  # fmt: skip
 
 
@@ -279,6 +285,8 @@ def rows_for(ours: dict[str, Any], without: dict[str, Any], burst_run: dict[str,
         Row("  AWS calls, worker", kinds(ours["worker_calls"])),
         Row("  Skipcall calls", ", ".join(f"{k} {v}" for k, v in ours["skipcall"].items()),
             ", ".join(f"{k} {v}" for k, v in without["skipcall"].items())),
+        Row("  Skipcall calls in flight at most", str(ours["most_in_flight"]),
+            str(without["most_in_flight"])),
         Row("HubSpot's retry of that batch (all duplicates): answered",
             f"{ours['retry'][0]} in {ours['retry'][1]:.2f} s",
             f"{without['retry'][0]} in {without['retry'][1]:.2f} s", "<= 0.6 s",
@@ -295,7 +303,7 @@ def rows_for(ours: dict[str, Any], without: dict[str, Any], burst_run: dict[str,
 
 
 def print_table(rows: list[Row]) -> None:
-    header = ("row", "with the work queue", "without (WORK_QUEUE_URL unset)", "target", "")
+    header = ("row", "concurrency 8, work queue", "concurrency 1, no work queue", "target", "")
     table = [header] + [
         (
             r.metric,
@@ -324,9 +332,9 @@ def main() -> int:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             print("a 100-event HubSpot batch, with the work queue...", file=sys.stderr)
-            ours = hubspot_batch(world, Path(tmp), work_queue=True)
-            print("the same, without a work queue...", file=sys.stderr)
-            without = hubspot_batch(world, Path(tmp), work_queue=False)
+            ours = hubspot_batch(world, Path(tmp), work_queue=True, concurrency=8)
+            print("the same, one event at a time and without a work queue...", file=sys.stderr)
+            without = hubspot_batch(world, Path(tmp), work_queue=False, concurrency=1)
             print("60 events past Skipcall's limit...", file=sys.stderr)
             burst_run = burst(world, Path(tmp))
     finally:

@@ -15,6 +15,7 @@ assignee of an enrolment.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from skipcall_bridge.budget import Deadline
 from skipcall_bridge.errors import Unavailable
 from skipcall_bridge.failures import ErrorInfo, Reason
+from skipcall_bridge.keyed_locks import KeyedLocks
 from skipcall_bridge.observability import logger, metrics
 from skipcall_bridge.ports import ContactApi, ContactLinks, UserDirectory, WorkspaceApi
 from skipcall_bridge.skipcall.models import CallFailed
@@ -55,6 +57,14 @@ class ReadSchedule:
         self._ttl = ttl_seconds
         self._clock = clock
         self._read_at: float | None = None
+        self._reading = threading.Lock()
+
+    def read_if_due(self, refresh: Callable[[], None]) -> None:
+        """Run `refresh` when a read is due. A delivery's events resolve on several threads:
+        the ones that arrive during a read wait for it and use what it read."""
+        with self._reading:
+            if self.may_read_again(self._clock()):
+                refresh()
 
     def now(self) -> float:
         return self._clock()
@@ -97,8 +107,7 @@ class MemberDirectory:
         if not self._schedule.stale(now) and key in self._by_email:
             metrics.add_metric(name="MemberCacheHits", unit=MetricUnit.Count, value=1)
             return self._by_email[key]
-        if self._schedule.may_read_again(now):
-            self._refresh(deadline)
+        self._schedule.read_if_due(lambda: self._refresh(deadline))
         return self._by_email.get(key)
 
     def _refresh(self, deadline: Deadline) -> None:
@@ -139,8 +148,8 @@ class WorkspaceDirectory:
         """Raises IdentityError (no or several memberships) or DirectoryUnavailable."""
         now = self._schedule.now()
         found = [] if self._schedule.stale(now) else self._find(member, email, workspace_id)
-        if not found and self._schedule.may_read_again(now):
-            self._refresh(deadline)
+        if not found:
+            self._schedule.read_if_due(lambda: self._refresh(deadline))
             found = self._find(member, email, workspace_id)
         if len(found) == 1:
             return found[0]
@@ -264,6 +273,7 @@ class ContactResolver:
     def __init__(self, api: ContactApi, links: ContactLinks) -> None:
         self._api = api
         self._links = links
+        self._in_use = KeyedLocks()
 
     def resolve(self, resolution: Resolution, crm: dict[str, Any]) -> str | None:
         values = {name: read(crm) for name, read in resolution.rules.fields.items()}
@@ -275,21 +285,29 @@ class ContactResolver:
         link_id = (
             f"{resolution.source}#{crm_id}" if crm_id else f"{resolution.source}#tel:{phones[0]}"
         )
-        linked = self.linked(link_id)
-        if linked is not None:
-            metrics.add_metric(name="ContactLinkHits", unit=MetricUnit.Count, value=1)
-        else:
-            created = self._api.create_contact(_contact_body(values, phones), resolution.deadline)
-            if isinstance(created, CallFailed):
-                raise DirectoryUnavailable(created)
-            self._put(link_id, created)
-            metrics.add_metric(name="ContactsCreated", unit=MetricUnit.Count, value=1)
-            linked = created
+        # Two events of one delivery about the same person run on two threads: one creates
+        # the contact, the other waits and finds its link.
+        with self._in_use.hold(link_id, resolution.deadline.remaining()):
+            linked = self._link_or_create(link_id, values, phones, resolution.deadline)
         for alias in _aliases(values.get("aliases")):
             alias_id = f"{resolution.source}#{alias}"
             if alias_id != link_id and self.linked(alias_id) != linked:
                 self._put(alias_id, linked)
         return linked
+
+    def _link_or_create(
+        self, link_id: str, values: dict[str, Any], phones: list[str], deadline: Deadline
+    ) -> str:
+        linked = self.linked(link_id)
+        if linked is not None:
+            metrics.add_metric(name="ContactLinkHits", unit=MetricUnit.Count, value=1)
+            return linked
+        created = self._api.create_contact(_contact_body(values, phones), deadline)
+        if isinstance(created, CallFailed):
+            raise DirectoryUnavailable(created)
+        self._put(link_id, created)
+        metrics.add_metric(name="ContactsCreated", unit=MetricUnit.Count, value=1)
+        return created
 
     def linked(self, link_id: str) -> str | None:
         try:

@@ -17,6 +17,7 @@ reuses it. What can go wrong, and what it leaves:
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections import OrderedDict
@@ -27,6 +28,7 @@ from skipcall_bridge.budget import Deadline
 from skipcall_bridge.errors import Unavailable
 from skipcall_bridge.failures import ErrorInfo, Reason
 from skipcall_bridge.identity import links_unavailable
+from skipcall_bridge.keyed_locks import KeyedLocks
 from skipcall_bridge.observability import logger
 from skipcall_bridge.ports import NameLink, SequenceNames
 from skipcall_bridge.skipcall.models import CallFailed, Created
@@ -73,17 +75,28 @@ class SequenceNamer:
         self._names = names
         self._clock = clock
         self._sleep = sleep
-        # name -> (id, when read), oldest first
+        # name -> (id, when read), oldest first; a delivery's events resolve on several threads
         self._cache: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        self._cache_lock = threading.Lock()
+        self._names_in_use = KeyedLocks()
 
     def resolve(
         self, name: str, create: Callable[[], Created | CallFailed] | None, deadline: Deadline
     ) -> NameResult | None:
         """The id of the sequence called `name`, created with `create` when no run has (None:
         never created, and `create` is None: an unenrol has nothing to take contacts out of)."""
-        cached = self._cache.get(name)
-        if cached is not None and self._clock() - cached[1] < CACHE_SECONDS:
-            return Resolved(cached[0], created=False)
+        if (known := self._cached(name)) is not None:
+            return known
+        # One thread of this container at a time per name: the others then find the id it
+        # made instead of polling the table for it.
+        with self._names_in_use.hold(name, deadline.remaining() - WAIT_RESERVE_SECONDS):
+            if (known := self._cached(name)) is not None:
+                return known
+            return self._resolve(name, create, deadline)
+
+    def _resolve(
+        self, name: str, create: Callable[[], Created | CallFailed] | None, deadline: Deadline
+    ) -> NameResult | None:
         try:
             link = self._names.lookup(name)
             if link is None and create is None:
@@ -102,13 +115,22 @@ class SequenceNamer:
         return _pending(name, link)
 
     def forget(self) -> None:
-        self._cache.clear()
+        with self._cache_lock:
+            self._cache.clear()
+
+    def _cached(self, name: str) -> Resolved | None:
+        with self._cache_lock:
+            cached = self._cache.get(name)
+        if cached is not None and self._clock() - cached[1] < CACHE_SECONDS:
+            return Resolved(cached[0], created=False)
+        return None
 
     def _remember(self, name: str, sequence_id: str) -> None:
-        self._cache[name] = (sequence_id, self._clock())
-        self._cache.move_to_end(name)
-        while len(self._cache) > CACHE_NAMES:
-            self._cache.popitem(last=False)
+        with self._cache_lock:
+            self._cache[name] = (sequence_id, self._clock())
+            self._cache.move_to_end(name)
+            while len(self._cache) > CACHE_NAMES:
+                self._cache.popitem(last=False)
 
     def remember(self, name: str, sequence_id: str) -> CallFailed | None:
         """Link a sequence created earlier (by a run whose link was not written)."""

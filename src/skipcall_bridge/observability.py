@@ -10,17 +10,52 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import MetricResolution, MetricUnit, single_metric
+from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import (
+    AmazonCloudWatchEMFProvider,
+)
 
 SERVICE = "skipcall-bridge"
 NAMESPACE = "SkipcallBridge"
 
+
+class SerialisedEMF(AmazonCloudWatchEMFProvider):
+    """Powertools' EMF provider, one addition at a time. A delivery's events run on several
+    threads, and the provider reads a metric's values, appends and stores them back: two
+    threads adding the same metric at once would lose one value."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._adding = threading.RLock()  # re-entered when the 100th metric flushes the set
+
+    def add_metric(
+        self,
+        name: str,
+        unit: MetricUnit | str,
+        value: float,
+        resolution: MetricResolution | int = 60,
+    ) -> None:
+        with self._adding:
+            super().add_metric(name=name, unit=unit, value=value, resolution=resolution)
+
+
 logger = Logger(service=SERVICE)
-metrics = Metrics(service=SERVICE, namespace=NAMESPACE)
+# The provider shares Metrics' class-level sets, as the one Metrics builds for itself does.
+metrics = Metrics(
+    provider=SerialisedEMF(
+        service=SERVICE,
+        namespace=NAMESPACE,
+        metric_set=Metrics._metrics,
+        dimension_set=Metrics._dimensions,
+        metadata_set=Metrics._metadata,
+        default_dimensions=Metrics._default_dimensions,
+    )
+)
 
 
 def per_source(source: str) -> None:

@@ -4,8 +4,9 @@ event: claim, map, act or dead-letter, record. No AWS or HTTP details.
 The parts, each in its module: `EventCore` takes an event from claimed to recorded (or
 released); `EventWork` maps it and acts on Skipcall (enrolments and removals held, then sent
 grouped by sequence); `EventLetters` builds and stores its letter, in the dead-letter queue or,
-for what the worker can still finish, the work queue (`LetterPost`). `_Run` walks one
-delivery's events through them.
+for what the worker can still finish, the work queue (`LetterPost`); `run_events` starts the
+claimed events, up to the source's `concurrency` at once, while the budget carries them. `_Run`
+walks one delivery's events through them.
 
 One event never decides another's fate: whatever goes wrong while one event is handled ends
 that event (a stored letter with its reason, a conflict, or unfinished) and the loop goes on.
@@ -41,6 +42,7 @@ from skipcall_bridge.event_letters import (
     budget_exhausted,
     unfinished,
 )
+from skipcall_bridge.event_schedule import run_events
 from skipcall_bridge.event_work import EventWork, Services
 from skipcall_bridge.handshakes import HandshakeAnswer, echo_challenge, verify_token
 from skipcall_bridge.identity import IdentityServices
@@ -65,13 +67,6 @@ from skipcall_bridge.verify import SignedRequest
 
 # Kept back from the Lambda's remaining time so a failed delivery can still reach the DLQ.
 DEAD_LETTER_RESERVE_SECONDS = 1.5
-# Kept back from the budget for the events not yet handled, already claimed: each needs its
-# share of a SendMessageBatch (10 letters a call) and its record (8 in flight at once), about
-# 5 ms an event with ~10 ms round trips in-region, plus a margin.
-TAIL_RESERVE_SECONDS = 0.25
-TAIL_SECONDS_PER_EVENT = 0.01
-# A held enrolment needs only its record at the end (its call is shared): one write.
-HELD_SECONDS_PER_EVENT = 0.01
 
 
 class Pipeline:
@@ -187,8 +182,8 @@ class _Run:
         self._work = EventWork(services, source, self._letters, self._core)
 
     def events(self, events: list[DeliveryEvent], deadline: Deadline) -> list[EventOutcome]:
-        """Every event claimed at once (a bounded pool), then the ones this run holds worked
-        in order while the budget lasts; the rest are stored together (`_tail`)."""
+        """Every event claimed at once (a bounded pool), then the ones this run holds worked,
+        several at once, while the budget lasts; the rest are stored together (`_tail`)."""
         claims = self._core.claim_all(events)
         if any(claim.refused == "down" for claim in claims):
             # No event can be handled safely: release what was taken, the retry does it all.
@@ -204,23 +199,23 @@ class _Run:
                 todo.append((event, claim.key))
             else:
                 outcomes[event.index] = settled
-        held: list[Held] = []  # enrolments and removals, sent together at the end
-        for position, (event, key) in enumerate(todo):
-            left = len(todo) - position
-            if deadline.remaining() <= _tail_reserve(left) + HELD_SECONDS_PER_EVENT * len(held):
-                outcomes |= self._tail(todo[position:])
-                break
-            logger.append_keys(delivery_id=event.delivery_id)
-            budget = deadline.less(_tail_reserve(left - 1) + HELD_SECONDS_PER_EVENT * len(held))
-            result = self._core.work(
-                event, key, functools.partial(self._work.handle, event, budget)
-            )
-            if isinstance(result, Held):
-                held.append(result)
-            else:
-                outcomes[event.index] = result
-        outcomes |= self._work.flush(held, deadline)
+        # Enrolments and removals come back held: sent together, grouped, at the end.
+        schedule = run_events(todo, self._source.concurrency, deadline, self._start)
+        outcomes |= schedule.done
+        if schedule.not_started:
+            outcomes |= self._tail(schedule.not_started)
+        outcomes |= self._work.flush(schedule.held, deadline)
         return [outcomes[event.index] for event in events]
+
+    def _start(
+        self, event: DeliveryEvent, key: dict[str, Any], budget: Deadline
+    ) -> EventOutcome | Held:
+        """One claimed event's work and record, on whichever thread the schedule chose."""
+        logger.thread_safe_append_keys(delivery_id=event.delivery_id)
+        try:
+            return self._core.work(event, key, functools.partial(self._work.handle, event, budget))
+        finally:
+            logger.thread_safe_remove_keys(["delivery_id"])
 
     def whole_body(
         self, event: DeliveryEvent, errors: list[FieldError], status: OutcomeStatus
@@ -282,7 +277,3 @@ class _Run:
         self._core.record_all(records)
         logger.warning("Budget spent: events stored together", extra={"events": len(records)})
         return outcomes
-
-
-def _tail_reserve(events_left: int) -> float:
-    return TAIL_RESERVE_SECONDS + TAIL_SECONDS_PER_EVENT * events_left if events_left else 0.0

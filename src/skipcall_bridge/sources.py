@@ -156,6 +156,9 @@ class SourceConfig(BaseModel):
     assign_to: JsonValue = Field(default=None, alias="assignTo")  # an email or CRM owner id
     workspace_id: str | None = Field(default=None, alias="workspaceId")
     budget_seconds: float | None = Field(default=None, alias="budgetSeconds", gt=0, le=25)
+    # How many of one delivery's events are worked at once (their Skipcall calls in flight
+    # together); 1 works them one after another.
+    concurrency: int = Field(default=8, ge=1, le=16)
     # Identity resolution: member() looks here first (email or CRM owner id -> membership id);
     # contact() reads the CRM object's fields through `contact` and normalises phone numbers
     # with `defaultRegion`.
@@ -260,6 +263,7 @@ class Source:
     mapper: ActionMapper
     event_id: Callable[[Any], Any] | None
     budget_seconds: float
+    concurrency: int
     body_format: BodyFormat
     contact_rules: ContactRules
     uses_identity: bool  # the templates call member() or contact()
@@ -288,6 +292,7 @@ class Source:
             ),
             event_id=compile_expression(delivery_id) if delivery_id else None,
             budget_seconds=config.budget_seconds or auth.default_budget_seconds,
+            concurrency=config.concurrency,
             body_format=auth.body_format,
             uses_identity=config.assign_to is not None
             or bool(

@@ -115,6 +115,10 @@ class SandboxState:
     # to what was reset and records nothing when it ends.
     generation: int = 0
     in_flight: int = 0  # /v1 requests being answered now (a slow answer still sleeping)
+    most_in_flight: int = 0  # the most /v1 requests it was answering at once
+    # Hold each /v1 request until this many are in flight together, once (0: no hold): a test
+    # proves requests overlap by waiting for them, not by timing them.
+    gather: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -131,6 +135,7 @@ class SandboxState:
             self.faults.clear()
             self.chaos = None
             self.requests = self.throttled = self.connections = self.window_count = 0
+            self.most_in_flight = self.gather = 0
             self.window_start = 0.0  # a new window: one left from before could end mid-test
             self.generation += 1
 
@@ -310,9 +315,15 @@ class _Handler(BaseHTTPRequestHandler):
         raw: bytes | None,
         endpoint: Callable[[Any, dict[str, str]], None],
     ) -> None:
-        with self.state.changed:
-            self.state.in_flight += 1
-            self.state.changed.notify_all()
+        state = self.state
+        with state.changed:
+            state.in_flight += 1
+            state.most_in_flight = max(state.most_in_flight, state.in_flight)
+            state.changed.notify_all()
+            if state.gather:
+                # a bound for a receiver that never sends that many at once, not a margin
+                state.changed.wait_for(lambda: state.in_flight >= state.gather, timeout=10)
+                state.gather = 0  # gathered: later requests pass
         try:
             self._serve(call, raw, endpoint)
         finally:

@@ -57,6 +57,17 @@ SOURCES = {
             "auth": {"scheme": "standard-webhooks", "secretId": "it/n8n"},
             "sequence": SEQUENCE,
         },
+        "leads": {  # a batch of creates, worked 8 at once (the default concurrency)
+            "auth": {"scheme": "bearer", "secretId": "it/zapier"},
+            "events": "leads",
+            "sequence": SEQUENCE,
+        },
+        "leads-in-turn": {
+            "auth": {"scheme": "bearer", "secretId": "it/zapier"},
+            "events": "leads",
+            "sequence": SEQUENCE,
+            "concurrency": 1,
+        },
         "quick": {
             "auth": {"scheme": "bearer", "secretId": "it/zapier"},
             "sequence": SEQUENCE,

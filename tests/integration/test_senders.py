@@ -24,6 +24,7 @@ SOURCES = {
     "hubspot": {
         "auth": {"scheme": "hubspot", "secretId": "it/hubspot"},
         "events": "[*]",
+        "concurrency": 1,  # one call at a time: an injected fault meets the first event's call
         "sequence": {**SEQUENCE, "name": "HubSpot {{ objectId }}",
                      "creatorId": "{{ creatorId || '" + CREATOR + "' }}",
                      "assignedToIds": [CREATOR]},

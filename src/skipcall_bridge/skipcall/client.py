@@ -6,6 +6,7 @@ identity functions read (users, workspaces and their members)."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,6 +43,9 @@ RETRY_NOW = frozenset({Reason.SKIPCALL_UNAVAILABLE, Reason.RATE_LIMITED})
 NOT_CONNECTED = "NOT_CONNECTED"  # the error code of a request that never left
 # Answers an operator watches: throttling, and a key that is wrong or revoked.
 ANSWERS_COUNTED = {429: "SkipcallRateLimited", 401: "SkipcallUnauthorized"}
+# Connections kept per host: one for each request a container's threads may have in flight
+# (a source's `concurrency` is at most 16).
+POOL_CONNECTIONS = 16
 
 
 class SkipcallClient:
@@ -65,8 +69,11 @@ class SkipcallClient:
         self._sleep = sleep
         self._wall_clock = wall_clock
         # One pool per container: the TLS connection is reused across warm invocations.
-        self._pool = urllib3.PoolManager(num_pools=2, maxsize=2, retries=False)
+        self._pool = _pool()
         self.rate_limit: RateLimit | None = None  # as of Skipcall's last answer
+        # Requests started and not answered yet: they spend the window's `remaining` too.
+        self._in_flight = 0
+        self._window = threading.Lock()
         self._headers = {
             "Content-Type": "application/json",
             "Accept": "application/json",
@@ -76,7 +83,7 @@ class SkipcallClient:
     def reconnect(self) -> None:
         """A new pool: no connection made before a SnapStart snapshot is used after restore."""
         self._pool.clear()
-        self._pool = urllib3.PoolManager(num_pools=2, maxsize=2, retries=False)
+        self._pool = _pool()
         self.rate_limit = None
 
     def create(self, dto: CreateSequenceDto, deadline: Deadline) -> CreateResult:
@@ -173,11 +180,15 @@ class SkipcallClient:
         refresh_key = key_refreshed = False
         attempts = 0
         while attempts < policy.max_attempts:
-            stop = self._may_start(deadline, attempts)
+            stop = self._may_start(deadline, attempts)  # None: a place in the window is ours
             if stop is not None:
                 return failure or stop
             try:
                 key = self._keys.api_key(refresh=refresh_key)
+                attempts += 1
+                outcome, reset_header = self._attempt(
+                    method, path, body, key=key, deadline=deadline, attempt=attempts
+                )
             except (Unavailable, ConfigurationError) as exc:
                 return CallFailed(
                     Reason.SKIPCALL_UNAVAILABLE,
@@ -185,10 +196,9 @@ class SkipcallClient:
                     attempts=attempts,
                     error=ErrorInfo(code="API_KEY_UNAVAILABLE", message=str(exc)),
                 )
-            attempts += 1
-            outcome, reset_header = self._attempt(
-                method, path, body, key=key, deadline=deadline, attempt=attempts
-            )
+            finally:
+                with self._window:
+                    self._in_flight -= 1
             if isinstance(outcome, _Answer):
                 return outcome
             if not idempotent and _may_have_been_done(outcome):
@@ -209,22 +219,39 @@ class SkipcallClient:
         return failure or _no_time(attempts)
 
     def _may_start(self, deadline: Deadline, attempts: int) -> CallFailed | None:
-        """None: an attempt may start now, after waiting for Skipcall's window to reopen when
-        the last answer left no request in it (a call then is only a 429). Else why not."""
-        if deadline.remaining() < self._policy.min_attempt_seconds:
-            return _no_time(attempts)
-        closed = self._window_closed()
-        if closed > 0:
+        """None: an attempt may start now (it is counted in flight until `_send` ends it),
+        after waiting for Skipcall's window to reopen when the last answer, less the requests
+        still in flight, left nothing in it (a call then is only a 429). Else why not."""
+        while True:
+            if deadline.remaining() < self._policy.min_attempt_seconds:
+                return _no_time(attempts)
+            with self._window:
+                closed = self._window_closed()
+                if closed <= 0:
+                    self._in_flight += 1
+                    return None
             if not self._policy.fits(closed, deadline.remaining()):
                 return _not_sent(closed, attempts)
             self._sleep(closed)
-        return None
 
     def _window_closed(self) -> float:
         """Seconds until the window the last answer described reopens, when it has no request
         left (0: a call may go). Other containers share the key: this knows only its own."""
-        closed = 0.0 if self.rate_limit is None else self.rate_limit.closed_for(self._wall_clock())
+        if self.rate_limit is None:
+            return 0.0
+        closed = self.rate_limit.closed_for(self._wall_clock(), in_flight=self._in_flight)
         return closed + self._policy.reset_slack if closed > 0 else 0.0
+
+    def _note(self, seen: RateLimit | None) -> None:
+        """Keep the lowest `remaining` Skipcall reported for one window: answers to requests
+        in flight together arrive in any order."""
+        if seen is None:
+            return
+        with self._window:
+            last = self.rate_limit
+            if last is not None and last.reset_epoch == seen.reset_epoch:
+                seen = min(last, seen, key=lambda limit: limit.remaining)
+            self.rate_limit = seen
 
     def _timeout(self, remaining: float) -> urllib3.Timeout:
         """The configured timeouts, or shorter ones when the deadline is nearer."""
@@ -279,7 +306,7 @@ class SkipcallClient:
                 attempts=attempt,
                 error=ErrorInfo(code="CONNECTION_ERROR", message=type(exc).__name__),
             ), None
-        self.rate_limit = parse_rate_limit(response.headers) or self.rate_limit
+        self._note(parse_rate_limit(response.headers))
         status = response.status
         if status in ANSWERS_COUNTED:
             metrics.add_metric(name=ANSWERS_COUNTED[status], unit=MetricUnit.Count, value=1)
@@ -293,6 +320,10 @@ class SkipcallClient:
             return CallFailed(Reason.SKIPCALL_UNAVAILABLE, True, attempt, error), None
         # 401 is retried once with a re-read key; 403 (plan) and 401 can be replayed once fixed.
         return CallFailed(Reason.SKIPCALL_REJECTED, status in (401, 403), attempt, error), None
+
+
+def _pool() -> urllib3.PoolManager:
+    return urllib3.PoolManager(num_pools=2, maxsize=POOL_CONNECTIONS, retries=False)
 
 
 def _no_time(attempts: int) -> CallFailed:
