@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import urllib3
 
+from skipcall_bridge.aws.config import aws_session
 from skipcall_bridge.runtime import current_runtime
 from skipcall_bridge_dev.gateway import LocalContext, to_event
 from skipcall_bridge_dev.sandbox import SkipcallSandbox
@@ -184,6 +185,20 @@ def receiver(
     current_runtime.cache_clear()  # a new container: settings, caches and clients start cold
     yield Receiver(moto, sandbox, queue_url)
     current_runtime.cache_clear()
+
+
+@pytest.fixture
+def secret_reads() -> Iterator[list[str]]:
+    """The SecretId of every GetSecretValue the receiver sends while the test runs."""
+    reads: list[str] = []
+
+    def count(**kwargs: Any) -> None:
+        reads.append(kwargs["params"]["SecretId"])
+
+    session = aws_session()
+    session.register("before-parameter-build.secrets-manager.GetSecretValue", count)
+    yield reads
+    session.unregister("before-parameter-build.secrets-manager.GetSecretValue", count)
 
 
 def first_answer(body: dict[str, Any]) -> dict[str, Any]:

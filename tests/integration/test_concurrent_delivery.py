@@ -19,7 +19,7 @@ def names_created(receiver: Receiver) -> list[str]:
 
 
 def test_a_batch_goes_out_eight_calls_at_once_and_answers_in_the_events_order(
-    receiver: Receiver,
+    receiver: Receiver, secret_reads: list[str]
 ) -> None:
     receiver.sandbox.state.gather = 8  # the first eight creates wait for one another
     answer = receiver.bearer(leads(12), source="leads")
@@ -28,6 +28,8 @@ def test_a_batch_goes_out_eight_calls_at_once_and_answers_in_the_events_order(
     assert [event["status"] for event in events] == ["created"] * 12
     assert [s["name"] for s in answer.body["sequences"]] == [f"Call lead {n}" for n in range(12)]
     assert receiver.sandbox.state.most_in_flight == 8
+    # A cold container's eight threads need the API key at once: it is read once for them all.
+    assert sorted(secret_reads) == ["it/api-key", "it/zapier"]
     assert names_created(receiver) == sorted(f"Call lead {n}" for n in range(12))
     assert receiver.dead_letters() == []
 

@@ -16,7 +16,6 @@ from aws_lambda_powertools.logging import logger as powertools_logging
 from aws_lambda_powertools.metrics.provider import cold_start
 
 from skipcall_bridge import snapstart
-from skipcall_bridge.aws.config import aws_session
 from skipcall_bridge.runtime import current_runtime
 
 from .conftest import EVENT, Receiver
@@ -34,19 +33,6 @@ def sockets(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[socket.socket]]:
 
     monkeypatch.setattr(socket.socket, "connect", connect)
     return opened
-
-
-@pytest.fixture
-def secret_reads() -> Iterator[list[str]]:
-    reads: list[str] = []
-
-    def count(**kwargs: Any) -> None:
-        reads.append(kwargs["params"]["SecretId"])
-
-    session = aws_session()
-    session.register("before-parameter-build.secrets-manager.GetSecretValue", count)
-    yield reads
-    session.unregister("before-parameter-build.secrets-manager.GetSecretValue", count)
 
 
 def test_the_handler_registers_both_hooks() -> None:

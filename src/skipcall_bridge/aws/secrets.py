@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import json
+import threading
 import time
 from typing import TYPE_CHECKING
 
@@ -34,6 +35,9 @@ class SecretsManagerStore:
         self._region = region
         self._client: SecretsManagerClient | None = None
         self._cache: dict[str, tuple[float, str]] = {}  # secret id -> (read at, SecretString)
+        # A delivery's events start on several threads at once: one reads, the others wait
+        # for its answer instead of each calling GetSecretValue.
+        self._reading = threading.Lock()
 
     def api_key(self, refresh: bool = False) -> str:
         return parse_api_key(self._read(self._api_key_secret_id, refresh))
@@ -50,13 +54,23 @@ class SecretsManagerStore:
         self._cache.clear()
 
     def _read(self, secret_id: str, refresh: bool) -> str:
-        now = time.monotonic()
+        cached = self._fresh(secret_id, refresh)
+        if cached is not None:
+            return cached
+        with self._reading:
+            cached = self._fresh(secret_id, refresh)
+            if cached is not None:  # read by another thread while this one waited
+                return cached
+            now = time.monotonic()
+            value = self._fetch(secret_id)
+            self._cache[secret_id] = (now, value)
+            return value
+
+    def _fresh(self, secret_id: str, refresh: bool) -> str | None:
         cached = self._cache.get(secret_id)
-        if cached is not None and not refresh and now - cached[0] < self._max_age:
+        if cached is not None and not refresh and time.monotonic() - cached[0] < self._max_age:
             return cached[1]
-        value = self._fetch(secret_id)
-        self._cache[secret_id] = (now, value)
-        return value
+        return None
 
     def _fetch(self, secret_id: str) -> str:
         from botocore.exceptions import BotoCoreError, ClientError
