@@ -138,7 +138,10 @@ def _dev(args: argparse.Namespace) -> int:
                 )
                 print("\nCreate a sequence:\n  " + curl_command(sample))
             print("\nCtrl-C stops everything.", flush=True)
-        stopping.wait()
+        # Woken twice a second: Linux may deliver the signal to a server's thread, and the
+        # main thread runs Python's handler only once it wakes (a bare wait() could sleep on).
+        while not stopping.wait(0.5):
+            pass
     finally:
         stack.stop()
     return 0
