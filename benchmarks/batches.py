@@ -321,26 +321,31 @@ def print_table(rows: list[Row]) -> None:
             print("  ".join("-" * width for width in widths))
 
 
-def main() -> int:
-    import tempfile
-
+@contextlib.contextmanager
+def open_world() -> Iterator[World]:
+    """moto behind the latency proxy, and the sandbox, until the block ends."""
     moto = MotoServer("127.0.0.1", 0).start()
     host, port = moto.url.removeprefix("http://").split(":")
     proxy = TcpProxy(host, int(port), delay_seconds=AWS_DELAY)
     sandbox = SkipcallSandbox({"k"}, devdata.MEMBERS, port=0).start()
-    world = World(moto, proxy, sandbox)
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            print("a 100-event HubSpot batch, with the work queue...", file=sys.stderr)
-            ours = hubspot_batch(world, Path(tmp), work_queue=True, concurrency=8)
-            print("the same, one event at a time and without a work queue...", file=sys.stderr)
-            without = hubspot_batch(world, Path(tmp), work_queue=False, concurrency=1)
-            print("60 events past Skipcall's limit...", file=sys.stderr)
-            burst_run = burst(world, Path(tmp))
+        yield World(moto, proxy, sandbox)
     finally:
         sandbox.stop()
         proxy.close()
         moto.stop()
+
+
+def main() -> int:
+    import tempfile
+
+    with open_world() as world, tempfile.TemporaryDirectory() as tmp:
+        print("a 100-event HubSpot batch, with the work queue...", file=sys.stderr)
+        ours = hubspot_batch(world, Path(tmp), work_queue=True, concurrency=8)
+        print("the same, one event at a time and without a work queue...", file=sys.stderr)
+        without = hubspot_batch(world, Path(tmp), work_queue=False, concurrency=1)
+        print("60 events past Skipcall's limit...", file=sys.stderr)
+        burst_run = burst(world, Path(tmp))
     rows = rows_for(ours, without, burst_run)
     print(f"\nbatches: AWS +{AWS_DELAY * 1000:.0f} ms a call (proxy), Skipcall "
           f"{SKIPCALL_SECONDS * 1000:.0f} ms a call, {os.cpu_count()} cores\n")  # fmt: skip

@@ -1,8 +1,9 @@
 """Where an event's letter goes, and what that makes of the event.
 
 A letter the worker can still finish (retryable: the budget was spent, Skipcall asked to slow
-down or was briefly unavailable) goes to the work queue when one is configured, delayed until
-Skipcall's rate-limit window reopens; the event is then `deferred`. Every other letter (a
+down or was briefly unavailable) goes to the work queue when one is configured; while Skipcall's
+window is spent, each is delayed to a window with room for it (`Pacing`). The event is then
+`deferred`. Every other letter (a
 mapping failure, an unknown outcome, a rejection) goes to the dead-letter queue, for a person or
 the scheduled replay. Each queue answers per letter: only the letters it did not take are
 returned, so the caller records the others and leaves just these to the sender's retry.
@@ -10,10 +11,8 @@ returned, so the caller records the others and leaves just these to the sender's
 
 from __future__ import annotations
 
-import math
-import time
-from collections import Counter
-from collections.abc import Callable, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Sequence
 
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -21,7 +20,7 @@ from skipcall_bridge.envelope import DeadLetter
 from skipcall_bridge.observability import count_by_reason, logger, metrics
 from skipcall_bridge.outcomes import DEFERRED, OutcomeStatus
 from skipcall_bridge.ports import DeadLetterSink
-from skipcall_bridge.skipcall.retry import RateLimit
+from skipcall_bridge.skipcall.pacing import Pacing
 
 
 class LetterPost:
@@ -29,13 +28,11 @@ class LetterPost:
         self,
         dead_letters: DeadLetterSink,
         work: DeadLetterSink | None = None,
-        rate_limit: Callable[[], RateLimit | None] = lambda: None,
-        wall_clock: Callable[[], float] = time.time,
+        pacing: Pacing | None = None,
     ) -> None:
         self._dead_letters = dead_letters
         self._work = work
-        self._rate_limit = rate_limit
-        self._wall_clock = wall_clock
+        self._pacing = pacing or Pacing(lambda: None)
 
     def defers(self, letter: DeadLetter) -> bool:
         return self._work is not None and letter.retryable
@@ -51,7 +48,14 @@ class LetterPost:
         unstored: list[DeadLetter] = []
         if deferred:
             assert self._work is not None
-            refused = _send(self._work, deferred, self._delay())
+            by_delay: defaultdict[int, list[DeadLetter]] = defaultdict(list)
+            for letter in deferred:
+                by_delay[self._pacing.delay()].append(letter)
+            refused = [
+                letter
+                for delay, group in by_delay.items()
+                for letter in _send(self._work, group, delay)
+            ]
             unstored += refused
             _count("EventsDeferred", source, _stored(deferred, refused))
         if dead:
@@ -65,11 +69,6 @@ class LetterPost:
             _count("EventsDeadLettered", source, stored)
         order = {id(letter): position for position, letter in enumerate(letters)}
         return sorted(unstored, key=lambda letter: order[id(letter)])
-
-    def _delay(self) -> int:
-        """Until Skipcall's window reopens: the worker would only meet another 429 before."""
-        limit = self._rate_limit()
-        return 0 if limit is None else math.ceil(limit.wait_before_next(self._wall_clock()))
 
 
 def _send(queue: DeadLetterSink, letters: list[DeadLetter], delay: int) -> list[DeadLetter]:

@@ -62,6 +62,7 @@ from skipcall_bridge.ports import (
     SigningSecrets,
     SkipcallActions,
 )
+from skipcall_bridge.skipcall.pacing import Pacing
 from skipcall_bridge.sources import Source, SourceCatalog
 from skipcall_bridge.verify import SignedRequest
 
@@ -82,6 +83,7 @@ class Pipeline:
         guard: IdempotencyGuard | None = None,
         identity: IdentityServices | None = None,
         namer: SequenceNamer | None = None,
+        pacing: Pacing | None = None,
         wall_clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -89,7 +91,11 @@ class Pipeline:
         self._secrets = secrets
         self._ports = _Ports(
             skipcall,
-            LetterPost(dead_letters, work_queue, lambda: skipcall.rate_limit, wall_clock),
+            LetterPost(
+                dead_letters,
+                work_queue,
+                pacing or Pacing(lambda: skipcall.rate_limit, wall_clock=wall_clock),
+            ),
             guard or NoIdempotency(),
             identity,
             namer or SequenceNamer(MemoryLinks()),

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from skipcall_bridge.ports import ContactLinks, IdempotencyGuard
     from skipcall_bridge.settings import Settings
     from skipcall_bridge.skipcall.client import SkipcallClient
+    from skipcall_bridge.skipcall.pacing import Pacing
     from skipcall_bridge.sources import SourceCatalog
     from skipcall_bridge.worker import Worker
 
@@ -45,6 +46,7 @@ class Runtime:
     namer: SequenceNamer
     secrets: SecretsManagerStore
     links: DynamoDbLinks | MemoryLinks
+    pacing: Pacing  # where deferred events come back, shared by the receiver and the worker
 
     def prepare(self) -> None:
         """Every AWS client built, nothing called, no secret read (SnapStart's snapshot)."""
@@ -74,6 +76,7 @@ def build_runtime(settings: Settings) -> Runtime:
     from skipcall_bridge.naming import SequenceNamer
     from skipcall_bridge.pipeline import Pipeline
     from skipcall_bridge.skipcall.client import SkipcallClient
+    from skipcall_bridge.skipcall.pacing import Pacing
     from skipcall_bridge.sources import load_sources
 
     catalog = load_sources(settings.sources_config)
@@ -91,6 +94,9 @@ def build_runtime(settings: Settings) -> Runtime:
     links = link_table(settings)
     identity = identity_services(settings, skipcall, links)
     namer = SequenceNamer(links)
+    pacing = Pacing(
+        lambda: skipcall.rate_limit, window_seconds=settings.skipcall_rate_window_seconds
+    )
     pipeline = Pipeline(
         catalog,
         secrets,
@@ -101,6 +107,7 @@ def build_runtime(settings: Settings) -> Runtime:
         guard=guard,
         identity=identity,
         namer=namer,
+        pacing=pacing,
     )
     return Runtime(
         settings=settings,
@@ -114,6 +121,7 @@ def build_runtime(settings: Settings) -> Runtime:
         namer=namer,
         secrets=secrets,
         links=links,
+        pacing=pacing,
     )
 
 
@@ -183,6 +191,7 @@ def current_worker() -> Worker:
         runtime.dead_letters,
         max_receives=runtime.settings.work_max_receive_count,
         rate_limit=lambda: skipcall.rate_limit,
+        pacing=runtime.pacing,
     )
 
 

@@ -34,6 +34,11 @@ class Settings(BaseModel):
     # message with its last failure itself, rather than leave SQS to move it with its first
     # reason (the last receive is kept spare for a worker that died right after).
     work_max_receive_count: int = Field(default=5, alias="WORK_MAX_RECEIVE_COUNT", ge=1, le=1000)
+    # The length of Skipcall's rate-limit window (a minute on every plan): deferred events are
+    # spread over windows of this length once the current one is spent.
+    skipcall_rate_window_seconds: float = Field(
+        default=60.0, alias="SKIPCALL_RATE_WINDOW_SECONDS", gt=0, le=3600
+    )
     sources_config: Path = Field(default=DEFAULT_SOURCES_PATH, alias="SOURCES_CONFIG")
     idempotency_table: str | None = Field(default=None, alias="IDEMPOTENCY_TABLE")
     # Longer than any sender retries (HubSpot ~1 day, Close 3 days, Standard Webhooks ~3 days).

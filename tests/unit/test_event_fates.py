@@ -12,6 +12,7 @@ import json
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -113,7 +114,9 @@ class HubSpot:
         headers = HubSpotVerifier(["v3"], 300).sign(body, SECRET, NOW, method="POST", url=URL)
         request = SignedRequest("POST", URL, body, Headers(headers))
         self._creates_before = len(self.skipcall.received)
-        return self.pipeline.process(InboundDelivery("hubspot", request), time_left)
+        # received on the world's clock, as every other time here
+        received = datetime.fromtimestamp(NOW, UTC)
+        return self.pipeline.process(InboundDelivery("hubspot", request, received), time_left)
 
     def created(self) -> Counter[str]:
         return Counter(dto.name.split()[0] for dto in self.skipcall.created)

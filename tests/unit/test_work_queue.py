@@ -121,9 +121,15 @@ def test_a_429_is_deferred_until_skipcall_s_window_reopens() -> None:
 
     world.skipcall.fault_for = lambda dto: None
     (body,) = [letter.to_message_body() for letter in world.work.letters]
-    waiting = worker(world).handle(body, 1)  # the window is still closed: nothing is sent
-    assert (waiting.leaves, waiting.kept, waiting.wait_seconds) == (False, "retry", 8)
+    world.work.letters, world.work.delays = [], []
+    # The window is still closed: nothing is sent, and the event is put back as a new message
+    # (waiting for room spends no receive), delayed to the next window with a place.
+    waiting = worker(world).handle(body, 4)
+    assert (waiting.leaves, waiting.kept) == (True, "put-back")
     assert len(world.skipcall.received) == 3
+    (again,) = world.work.letters
+    assert (again.delivery_id, again.attempts) == ("2", 1)
+    assert world.work.delays == [8]
 
     # the window reset: the last headers still say 0 left, but of a window that has ended
     world.skipcall.rate_limit = RateLimit(limit=100, remaining=0, reset_epoch=NOW - 1)
@@ -314,7 +320,10 @@ def test_every_deferred_event_ends_created_once_or_dead_lettered_once(
             STATS["came back"] += 1
             world.guard.lapse_claims()
             queue.append((body, receives + 1))
-    assert world.work.letters == []  # the worker never adds to the work queue
+        for again in world.work.letters:  # put back for room: a new message, first receive
+            STATS["put back"] += 1
+            queue.append((again.to_message_body(), 1))
+        world.work.letters = []
 
     created = world.created()
     stored = Counter(letter.delivery_id for letter in world.queue.letters)
