@@ -24,6 +24,7 @@ from skipcall_bridge.outcomes import EventOutcome
 from skipcall_bridge.skipcall.client import SkipcallClient
 from skipcall_bridge.skipcall.models import CallFailed
 from skipcall_bridge.skipcall.retry import RateLimit
+from skipcall_bridge.skipcall.window import WindowView
 
 
 class Keys:
@@ -179,13 +180,33 @@ def test_no_call_starts_once_the_requests_in_flight_spend_what_the_window_has_le
 
 
 def test_answers_in_any_order_keep_the_lowest_remaining_of_a_window() -> None:
-    client = SkipcallClient("http://127.0.0.1:9", Keys())
-    client._note(RateLimit(limit=20, remaining=3, reset_epoch=1_004.0))
-    client._note(RateLimit(limit=20, remaining=5, reset_epoch=1_004.0))
-    assert client.rate_limit == RateLimit(limit=20, remaining=3, reset_epoch=1_004.0)
-    client._note(RateLimit(limit=20, remaining=19, reset_epoch=1_008.0))
-    assert client.rate_limit is not None
-    assert client.rate_limit.remaining == 19
+    window = WindowView()
+    window.note(RateLimit(limit=20, remaining=3, reset_epoch=1_004.0), 1_000.0)
+    window.note(RateLimit(limit=20, remaining=5, reset_epoch=1_004.0), 1_000.1)  # older news
+    assert window.last == RateLimit(limit=20, remaining=3, reset_epoch=1_004.0)
+    window.note(RateLimit(limit=20, remaining=19, reset_epoch=1_008.0), 1_004.5)  # a new window
+    assert window.last is not None
+    assert window.last.remaining == 19
+
+
+def test_near_a_window_s_end_what_the_others_spend_closes_it_before_a_429() -> None:
+    """Between two of this container's answers, `remaining` fell by 10 while it made 1 request:
+    the others spend about 9 a second. Half a second later, 4 left means likely none."""
+    window = WindowView()
+    window.note(RateLimit(limit=100, remaining=14, reset_epoch=1_010.0), 1_000.0)
+    window.note(RateLimit(limit=100, remaining=4, reset_epoch=1_010.0), 1_001.0)
+    assert window.try_start(1_001.0) == 0.0  # just heard: 4 are left
+    window.ended()
+    assert window.try_start(1_001.5) == 8.5  # 4 - 9 x 0.5 < 1: closed until the reset
+    assert window.try_start(1_010.0) == 0.0  # the reset: the next answer tells
+
+
+def test_a_container_alone_does_not_count_its_own_requests_as_the_others() -> None:
+    window = WindowView()
+    window.note(RateLimit(limit=100, remaining=50, reset_epoch=1_060.0), 1_000.0)
+    for n in range(1, 9):  # its own eight answers, each one request lower
+        window.note(RateLimit(limit=100, remaining=50 - n, reset_epoch=1_060.0), 1_000.0 + n)
+    assert window.try_start(1_030.0) == 0.0  # nobody else spends: 42 left, not "none"
 
 
 class MeetingSet(dict[str, Any]):

@@ -6,7 +6,6 @@ identity functions read (users, workspaces and their members)."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from skipcall_bridge.skipcall.models import (
     SequenceDto,
 )
 from skipcall_bridge.skipcall.retry import RateLimit, RetryPolicy, parse_rate_limit
+from skipcall_bridge.skipcall.window import WindowView
 
 MAX_ERROR_MESSAGE = 300
 MAX_PAGES = 50  # 5,000 items: a bound, should a server keep answering full pages
@@ -70,10 +70,7 @@ class SkipcallClient:
         self._wall_clock = wall_clock
         # One pool per container: the TLS connection is reused across warm invocations.
         self._pool = _pool()
-        self.rate_limit: RateLimit | None = None  # as of Skipcall's last answer
-        # Requests started and not answered yet: they spend the window's `remaining` too.
-        self._in_flight = 0
-        self._window = threading.Lock()
+        self._window = WindowView()  # Skipcall's rate-limit window, as this container knows it
         self._headers = {
             "Content-Type": "application/json",
             "Accept": "application/json",
@@ -84,7 +81,16 @@ class SkipcallClient:
         """A new pool: no connection made before a SnapStart snapshot is used after restore."""
         self._pool.clear()
         self._pool = _pool()
-        self.rate_limit = None
+        self._window.replace(None)
+
+    @property
+    def rate_limit(self) -> RateLimit | None:
+        """The window as of Skipcall's last answers (the lowest `remaining` heard for it)."""
+        return self._window.last
+
+    @rate_limit.setter
+    def rate_limit(self, limit: RateLimit | None) -> None:
+        self._window.replace(limit)
 
     def create(self, dto: CreateSequenceDto, deadline: Deadline) -> CreateResult:
         body = dto.model_dump_json(exclude_none=True).encode()
@@ -197,8 +203,7 @@ class SkipcallClient:
                     error=ErrorInfo(code="API_KEY_UNAVAILABLE", message=str(exc)),
                 )
             finally:
-                with self._window:
-                    self._in_flight -= 1
+                self._window.ended()
             if isinstance(outcome, _Answer):
                 return outcome
             if not idempotent and _may_have_been_done(outcome):
@@ -220,38 +225,20 @@ class SkipcallClient:
 
     def _may_start(self, deadline: Deadline, attempts: int) -> CallFailed | None:
         """None: an attempt may start now (it is counted in flight until `_send` ends it),
-        after waiting for Skipcall's window to reopen when the last answer, less the requests
-        still in flight, left nothing in it (a call then is only a 429). Else why not."""
+        after waiting for Skipcall's window to reopen when what is left in it, less the
+        requests in flight and what the other containers likely spent, is nothing (a call then
+        is only a 429). Else why not. Other containers' answers are not heard here: this knows
+        only its own, and the pace at which `remaining` fell between them."""
         while True:
             if deadline.remaining() < self._policy.min_attempt_seconds:
                 return _no_time(attempts)
-            with self._window:
-                closed = self._window_closed()
-                if closed <= 0:
-                    self._in_flight += 1
-                    return None
+            closed = self._window.try_start(self._wall_clock())
+            if closed <= 0:
+                return None
+            closed += self._policy.reset_slack
             if not self._policy.fits(closed, deadline.remaining()):
                 return _not_sent(closed, attempts)
             self._sleep(closed)
-
-    def _window_closed(self) -> float:
-        """Seconds until the window the last answer described reopens, when it has no request
-        left (0: a call may go). Other containers share the key: this knows only its own."""
-        if self.rate_limit is None:
-            return 0.0
-        closed = self.rate_limit.closed_for(self._wall_clock(), in_flight=self._in_flight)
-        return closed + self._policy.reset_slack if closed > 0 else 0.0
-
-    def _note(self, seen: RateLimit | None) -> None:
-        """Keep the lowest `remaining` Skipcall reported for one window: answers to requests
-        in flight together arrive in any order."""
-        if seen is None:
-            return
-        with self._window:
-            last = self.rate_limit
-            if last is not None and last.reset_epoch == seen.reset_epoch:
-                seen = min(last, seen, key=lambda limit: limit.remaining)
-            self.rate_limit = seen
 
     def _timeout(self, remaining: float) -> urllib3.Timeout:
         """The configured timeouts, or shorter ones when the deadline is nearer."""
@@ -306,7 +293,7 @@ class SkipcallClient:
                 attempts=attempt,
                 error=ErrorInfo(code="CONNECTION_ERROR", message=type(exc).__name__),
             ), None
-        self._note(parse_rate_limit(response.headers))
+        self._window.note(parse_rate_limit(response.headers), self._wall_clock())
         status = response.status
         if status in ANSWERS_COUNTED:
             metrics.add_metric(name=ANSWERS_COUNTED[status], unit=MetricUnit.Count, value=1)

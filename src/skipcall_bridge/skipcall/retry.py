@@ -50,11 +50,10 @@ class RateLimit:
     remaining: int
     reset_epoch: float
 
-    def closed_for(self, now_epoch: float, in_flight: int = 0) -> float:
-        """Seconds until this window's reset, while it has no request left once the `in_flight`
-        ones (sent, not answered) are counted (0: a call may go; once the reset has passed, the
-        next answer tells the new window)."""
-        if self.remaining - in_flight > 0 or self.reset_epoch <= now_epoch:
+    def closed_for(self, now_epoch: float) -> float:
+        """Seconds until this window's reset, while it has no request left (0: a call may go;
+        once the reset has passed, the next answer tells the new window)."""
+        if self.remaining > 0 or self.reset_epoch <= now_epoch:
             return 0.0
         return self.reset_epoch - now_epoch
 

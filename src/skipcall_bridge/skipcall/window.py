@@ -1,0 +1,72 @@
+"""What one container knows of Skipcall's rate-limit window, and whether a request may start.
+
+Every answer carries the window's limit, what is left in it and its reset, and every container of
+a key spends the same window. A container counts its own requests in flight against what is left
+and, from how fast `remaining` fell between two answers beyond its own requests, how much the
+other containers have likely spent since its last answer. A request starts only while that
+estimate leaves one: near a window's end, containers stop before they all meet a 429.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from skipcall_bridge.skipcall.retry import RateLimit
+
+
+class WindowView:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.last: RateLimit | None = None  # the lowest `remaining` heard for the latest window
+        self._heard_at = 0.0  # when `last` was heard
+        self._own_answers = 0  # answers to this container since then
+        self._others_per_second: float | None = None  # the rest of the key's traffic
+        self._in_flight = 0  # requests started and not answered
+
+    def try_start(self, now: float) -> float:
+        """0: a request may start (counted in flight until `ended`); else the seconds until the
+        window reopens."""
+        with self._lock:
+            closed = self._closed_for(now)
+            if closed <= 0:
+                self._in_flight += 1
+            return closed
+
+    def ended(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
+
+    def note(self, seen: RateLimit | None, now: float) -> None:
+        """An answer's headers. Answers to requests in flight together arrive in any order: a
+        higher `remaining` for the same window is older news, and only counts as an answer."""
+        if seen is None:
+            return
+        with self._lock:
+            last = self.last
+            self._own_answers += 1
+            if last is None or last.reset_epoch != seen.reset_epoch:
+                self.last, self._heard_at, self._own_answers = seen, now, 0
+                self._others_per_second = None
+                return
+            if seen.remaining >= last.remaining:
+                return
+            elapsed = now - self._heard_at
+            if elapsed > 0:
+                others = max(last.remaining - seen.remaining - self._own_answers, 0) / elapsed
+                previous = self._others_per_second
+                self._others_per_second = others if previous is None else (previous + others) / 2
+            self.last, self._heard_at, self._own_answers = seen, now, 0
+
+    def replace(self, limit: RateLimit | None) -> None:
+        """Take `limit` as all that is known (None: nothing, as a new container)."""
+        with self._lock:
+            self.last, self._others_per_second, self._own_answers = limit, None, 0
+
+    def _closed_for(self, now: float) -> float:
+        last = self.last
+        if last is None or last.reset_epoch <= now:
+            return 0.0  # nothing known, or a window that has ended: the next answer tells
+        others = (self._others_per_second or 0.0) * max(now - self._heard_at, 0.0)
+        if last.remaining - self._in_flight - others >= 1:
+            return 0.0
+        return last.reset_epoch - now
