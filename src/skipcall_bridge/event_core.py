@@ -1,7 +1,7 @@
-"""One event, once: claim its key, do its work, record its outcome; or, when its letter could
-not be stored, release the claim (nothing happened) or keep the letter to store in the record
-(Skipcall may have acted). The persistence is the IdempotencyGuard port (Powertools on DynamoDB),
-as Powertools' own IdempotencyHandler keeps it behind a persistence layer.
+"""One event of a delivery, once: claim its key, do its work, record its outcome; or, when its
+letter could not be stored, release the claim (nothing happened) or keep the letter to store in
+the record (Skipcall may have acted). The records are `EventRecords`, shared with the replay's
+core (and so the worker's), over the IdempotencyGuard port (Powertools on DynamoDB).
 
 States of an event's key: absent -> claimed (this run works) -> recorded (done, stored,
 deferred or conflict; a repeat gets it back, marked duplicate) -- or released (absent again, the
@@ -12,13 +12,10 @@ lapses with the invocation's time).
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from skipcall_bridge.errors import DeliveryConflict, InProgress, Unavailable
 from skipcall_bridge.event_letters import (
     DeliveryEvent,
     EventLetters,
@@ -26,48 +23,23 @@ from skipcall_bridge.event_letters import (
     pending,
     unfinished,
 )
+from skipcall_bridge.event_records import Claim, EventRecords
 from skipcall_bridge.failures import ErrorInfo, Reason
 from skipcall_bridge.membership import Held
 from skipcall_bridge.observability import logger, metrics
 from skipcall_bridge.outcomes import EventOutcome
-from skipcall_bridge.ports import IdempotencyGuard
 from skipcall_bridge.sources import Source
 
 Work = Callable[[], EventOutcome | Held]
-# Claims and records of one delivery's events in flight at once: a batch's 100 claims take
-# 13 round trips instead of 100, and a container holds at most this many DynamoDB connections.
-CONCURRENT_WRITES = 8
-_pool: ThreadPoolExecutor | None = None
-
-
-def _writers() -> ThreadPoolExecutor:
-    global _pool  # noqa: PLW0603 - one pool per container, made when a batch first needs it
-    if _pool is None:
-        _pool = ThreadPoolExecutor(CONCURRENT_WRITES, thread_name_prefix="claims")
-    return _pool
 
 
 class StoreDown(Exception):
     """The deduplication table cannot be reached: no event can be handled safely now."""
 
 
-@dataclass(frozen=True)
-class Claim:
-    """What the table said to one claim: nothing yet (this run holds the key now), an earlier
-    outcome (`stored`), or `refused` (a conflict, another run holds it, the table is down)."""
-
-    key: dict[str, Any]
-    stored: dict[str, Any] | None = None
-    refused: Literal["conflict", "in-progress", "down"] | None = None
-
-    @property
-    def held(self) -> bool:
-        return self.stored is None and self.refused is None
-
-
 class EventCore:
-    def __init__(self, guard: IdempotencyGuard, source: Source, letters: EventLetters) -> None:
-        self._guard = guard
+    def __init__(self, records: EventRecords, source: Source, letters: EventLetters) -> None:
+        self._records = records
         self._source = source
         self._letters = letters
 
@@ -82,12 +54,9 @@ class EventCore:
         return self.work(event, key, work)
 
     def claim_all(self, events: list[DeliveryEvent]) -> list[Claim]:
-        """Every event's claim, at most CONCURRENT_WRITES in flight (in the events' order).
-        Only the table calls run on the pool: metrics, logs and letters stay on this thread."""
-        keys = [self.key(event) for event in events]
-        if len(keys) < 2 or not self._guard.stores:
-            return [self._ask(key) for key in keys]
-        return list(_writers().map(self._ask, keys))
+        """Every event's claim, a few in flight at once (in the events' order). Only the
+        table calls run on the pool: metrics, logs and letters stay on this thread."""
+        return self._records.claim_all([self.key(event) for event in events])
 
     def settle(self, event: DeliveryEvent, claim: Claim) -> EventOutcome | None:
         """None: this run holds the event. Otherwise its outcome without work. Raises StoreDown."""
@@ -128,7 +97,7 @@ class EventCore:
         return outcome
 
     def key(self, event: DeliveryEvent) -> dict[str, Any]:
-        if not self._guard.stores:
+        if not self._records.stores:
             return {}  # nothing is remembered: no fingerprint to compute
         return {
             "source": self._source.name,
@@ -139,39 +108,20 @@ class EventCore:
 
     def claim(self, event: DeliveryEvent, key: dict[str, Any]) -> EventOutcome | None:
         """None: this run holds the event now. Otherwise the event's outcome without work."""
-        return self.settle(event, self._ask(key))
-
-    def _ask(self, key: dict[str, Any]) -> Claim:
-        try:
-            return Claim(key, stored=self._guard.claim(key))
-        except DeliveryConflict:
-            return Claim(key, refused="conflict")
-        except InProgress:
-            return Claim(key, refused="in-progress")
-        except Unavailable:
-            return Claim(key, refused="down")
+        return self.settle(event, self._records.claim(key))
 
     def record(self, key: dict[str, Any], outcome: EventOutcome) -> None:
-        if not self._guard.stores:
-            return
-        try:
-            self._guard.complete(key, outcome.stored_form())
-        except Unavailable:
-            # The work is done (created, or stored in a queue): answering 503 would make the
-            # sender retry and do it twice. The claim lapses with the invocation's time.
-            logger.error("Outcome not recorded for deduplication")
+        # A failure is logged, not raised: the work is done (created, or stored in a queue),
+        # and answering 503 would make the sender retry and do it twice.
+        self._records.record(key, outcome.stored_form())
 
     def release(self, key: dict[str, Any]) -> None:
         """The work ended without an outcome: a retry may do it (never raises)."""
-        self._guard.release(key)
+        self._records.release(key)
 
     def record_all(self, records: list[tuple[dict[str, Any], EventOutcome]]) -> None:
-        """Several outcomes, at most CONCURRENT_WRITES in flight (the tail's)."""
-        if len(records) < 2 or not self._guard.stores:
-            for key, outcome in records:
-                self.record(key, outcome)
-            return
-        list(_writers().map(lambda pair: self.record(*pair), records))
+        """Several outcomes, a few in flight at once (the tail's)."""
+        self._records.record_all([(key, outcome.stored_form()) for key, outcome in records])
 
     def _store_pending(
         self, event: DeliveryEvent, key: dict[str, Any], kept: dict[str, Any]

@@ -42,6 +42,7 @@ from skipcall_bridge.event_letters import (
     budget_exhausted,
     unfinished,
 )
+from skipcall_bridge.event_records import EventRecords
 from skipcall_bridge.event_schedule import run_events
 from skipcall_bridge.event_work import EventWork, Services
 from skipcall_bridge.handshakes import HandshakeAnswer, echo_challenge, verify_token
@@ -96,7 +97,7 @@ class Pipeline:
                 work_queue,
                 pacing or Pacing(lambda: skipcall.rate_limit, wall_clock=wall_clock),
             ),
-            guard or NoIdempotency(),
+            EventRecords(guard or NoIdempotency()),
             identity,
             namer or SequenceNamer(MemoryLinks()),
         )
@@ -170,7 +171,7 @@ class Pipeline:
 class _Ports:
     skipcall: SkipcallActions
     post: LetterPost  # the dead-letter queue, or the work queue for what the worker can finish
-    guard: IdempotencyGuard
+    records: EventRecords  # each event's deduplication record
     identity: IdentityServices | None
     namer: SequenceNamer
 
@@ -183,7 +184,7 @@ class _Run:
     ) -> None:
         self._source = source
         self._letters = EventLetters(ports.post, source, request, received_at)
-        self._core = EventCore(ports.guard, source, self._letters)
+        self._core = EventCore(ports.records, source, self._letters)
         services = Services(ports.skipcall, ports.identity, ports.namer)
         self._work = EventWork(services, source, self._letters, self._core)
 

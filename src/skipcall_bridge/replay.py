@@ -27,7 +27,8 @@ from typing import Any, Literal, TypeVar, cast
 
 from skipcall_bridge.budget import Deadline
 from skipcall_bridge.envelope import DeadLetter
-from skipcall_bridge.errors import BridgeError, DeliveryConflict, InvalidBody, Unavailable
+from skipcall_bridge.errors import InvalidBody, Unavailable
+from skipcall_bridge.event_records import EventRecords
 from skipcall_bridge.failures import ErrorInfo, Reason
 from skipcall_bridge.identity import DirectoryUnavailable, IdentityServices
 from skipcall_bridge.mapping import CreateIntent, EventMappingError, Intent, MembershipIntent
@@ -161,7 +162,7 @@ class Replayer:
         self._catalog = catalog
         self._queue = queue
         self._skipcall = skipcall
-        self._guard = guard
+        self._records = EventRecords(guard)
         self._identity = identity
         self._namer = namer
         self._max_attempts = max_attempts
@@ -200,7 +201,7 @@ class Replayer:
         return self._phase
 
     def register(self, lambda_context: Any) -> None:
-        self._guard.register(lambda_context)
+        self._records.register(lambda_context)
         self._context_registered = True
 
     def run(
@@ -211,7 +212,7 @@ class Replayer:
         progress: Callable[[int], None] = lambda done: None,
     ) -> ReplaySummary:
         if not self._context_registered:
-            self._guard.register(UnitTimeLimit(self._budget))
+            self._records.register(UnitTimeLimit(self._budget))
         summary = ReplaySummary()
         held: list[str] = []  # receipts left in flight until the end, then released
         attempted: set[tuple[str, str]] = set()
@@ -295,10 +296,8 @@ class Replayer:
 
     def settle(self, kept: dict[str, Any]) -> None:
         """The kept failure's letter is stored: a later delivery of the message just leaves."""
-        try:
-            self._guard.complete(kept, {"deadLettered": True})
-        except BridgeError:  # a later delivery stores the letter again: at worst twice
-            logger.error("Dead-lettered event not recorded")
+        # Not recorded (logged): a later delivery stores the letter again, at worst twice.
+        self._records.record(kept, {"deadLettered": True})
 
     def _items(self, letter: DeadLetter, source: Source | None) -> list[_Item]:
         """The events this letter stands for, as a delivery would have selected them."""
@@ -334,31 +333,28 @@ class Replayer:
             "phase": self._phase,
             "payload": fingerprint,
         }
-        try:
-            stored = self._guard.claim(key)
-        except DeliveryConflict:
-            raise _Failed(_conflict()) from None
-        except BridgeError as exc:  # in progress elsewhere, or the table is unreachable
+        claim = self._records.claim(key)
+        if claim.refused == "conflict":
+            raise _Failed(_conflict())
+        if claim.refused is not None:  # in progress elsewhere, or the table is unreachable
             logger.warning(
-                "Replay deferred", extra={"deliveryId": item.delivery_id, "error": exc.message}
+                "Replay deferred", extra={"deliveryId": item.delivery_id, "why": claim.refused}
             )
-            raise _Busy from None
-        if stored is not None:
-            return _earlier(stored, key)
+            raise _Busy
+        if claim.stored is not None:
+            return _earlier(claim.stored, key)
         try:
             done = self._act(letter, source, item)
         except _Failed as failed:
             if self._phase == "work" and (not failed.result.retryable or last_attempt):
                 raise self._keep(key, failed) from None
-            self._guard.release(key)  # nothing is recorded: a later run may do it
+            self._records.release(key)  # nothing is recorded: a later run may do it
             raise
         except Exception:  # a bug: nothing is recorded, a later run may do it
-            self._guard.release(key)
+            self._records.release(key)
             raise
-        try:
-            self._guard.complete(key, done)
-        except BridgeError:  # done all the same: the letter must go, or it would be again
-            logger.error("Replay outcome not recorded", extra={"deliveryId": item.delivery_id})
+        # Not recorded (logged): done all the same, the letter must go, or it would be again.
+        self._records.record(key, done)
         return True
 
     def _keep(self, key: dict[str, Any], failed: _Failed) -> _Failed:
@@ -373,10 +369,7 @@ class Replayer:
                 "error": result.error.model_dump(mode="json"),
             }
         }
-        try:
-            self._guard.complete(key, kept)
-        except BridgeError:  # not kept: the claim lapses with the invocation's time
-            logger.error("Failure not recorded")
+        if not self._records.record(key, kept):  # the claim lapses with the invocation's time
             return failed
         return _Failed(result, key)
 

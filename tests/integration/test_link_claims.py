@@ -1,0 +1,42 @@
+"""The link table's conditional writes on moto, as two containers meet them: one claim on a
+new name wins; the loser sees the winner's claim and cannot release, settle or take it; only
+the winner's link ends it."""
+
+from __future__ import annotations
+
+from skipcall_bridge.aws.links import DynamoDbLinks
+from skipcall_bridge_dev.stack import LINKS_TABLE
+
+from .conftest import Receiver
+
+NOW = 1_800_000_000.0
+
+
+def test_two_containers_claim_one_name_and_only_the_winner_settles_it(receiver: Receiver) -> None:
+    first, second = DynamoDbLinks(LINKS_TABLE), DynamoDbLinks(LINKS_TABLE)
+    assert first.claim("Inbound leads", "token-first", NOW)
+    assert not second.claim("Inbound leads", "token-second", NOW + 0.01)  # lost the race
+    seen = second.lookup("Inbound leads")
+    assert seen is not None
+    assert (seen.state, seen.claimed_by, seen.sequence_id) == ("creating", "token-first", None)
+
+    # The loser's attempts to end a claim that is not its own change nothing.
+    second.release("Inbound leads", "token-second")
+    second.mark_unknown("Inbound leads", "token-second")
+    after = first.lookup("Inbound leads")
+    assert after is not None
+    assert (after.state, after.claimed_by) == ("creating", "token-first")
+
+    first.link("Inbound leads", "seq-1")
+    linked = second.lookup("Inbound leads")
+    assert linked is not None
+    assert (linked.state, linked.sequence_id) == ("linked", "seq-1")
+    assert not second.claim("Inbound leads", "token-second", NOW + 1)  # linked: nothing to take
+
+
+def test_a_released_claim_can_be_taken_by_the_next_container(receiver: Receiver) -> None:
+    first, second = DynamoDbLinks(LINKS_TABLE), DynamoDbLinks(LINKS_TABLE)
+    assert first.claim("Renewals", "token-first", NOW)
+    first.release("Renewals", "token-first")  # its create provably did nothing
+    assert second.lookup("Renewals") is None
+    assert second.claim("Renewals", "token-second", NOW + 1)
