@@ -35,9 +35,10 @@ from pydantic import ValidationError
 
 from skipcall_bridge.envelope import DeadLetter
 from skipcall_bridge.failures import Reason
+from skipcall_bridge.letter_core import Finished
 from skipcall_bridge.observability import logger
 from skipcall_bridge.ports import DeadLetterSink, WorkQueue
-from skipcall_bridge.replay import Finished, Replayer, attempted_again
+from skipcall_bridge.replay import Replayer, attempted_again
 from skipcall_bridge.skipcall.models import CallFailed
 from skipcall_bridge.skipcall.pacing import Pacing
 from skipcall_bridge.skipcall.retry import RateLimit
