@@ -21,7 +21,9 @@ import os
 import re
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,6 +69,7 @@ class Recorder:
         from skipcall_bridge.aws.config import aws_session
 
         aws_session().register("before-parameter-build", self._before_call)
+        _follow_pools()
 
     def _before_call(self, model: Any, params: dict[str, Any], **_: Any) -> None:
         function = _calling_function()
@@ -77,9 +80,32 @@ class Recorder:
         self.calls.add(Call(function, action, _resource(service, params)))
 
 
-def _calling_function() -> str | None:
-    frame = sys._getframe(2)
-    function = None
+_submitted_by = threading.local()
+
+
+def _follow_pools() -> None:
+    """A delivery's events and claims run on thread pools, whose stacks do not reach the
+    handler: each task carries the function that submitted it (observation only)."""
+    submit = ThreadPoolExecutor.submit
+
+    def carrying(executor: Any, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+        function = _calling_function(sys._getframe(1))
+
+        def run(*inner: Any, **named: Any) -> Any:
+            _submitted_by.function = function
+            try:
+                return fn(*inner, **named)
+            finally:
+                _submitted_by.function = None
+
+        return submit(executor, run, *args, **kwargs)
+
+    ThreadPoolExecutor.submit = carrying  # type: ignore[method-assign]
+
+
+def _calling_function(start: Any = None) -> str | None:
+    frame = start if start is not None else sys._getframe(2)
+    function = getattr(_submitted_by, "function", None)
     while frame is not None:
         code = frame.f_code
         if code.co_filename.endswith(f"skipcall_bridge{os.sep}replay.py") and code.co_name == "run":

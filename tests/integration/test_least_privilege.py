@@ -29,12 +29,13 @@ def test_the_replay_may_not_read_signing_secrets_or_other_queues() -> None:
     assert sum(problem.startswith("ReplayFunction: missing") for problem in problems) == 2
 
 
-def test_the_worker_may_postpone_work_but_not_send_it_nor_read_signing_secrets() -> None:
+def test_the_worker_may_postpone_and_put_back_work_but_not_read_signing_secrets() -> None:
     policies = function_policies()
     calls = {
         Call("WorkerFunction", "sqs:ChangeMessageVisibility", ARNS["WorkQueue"]),
         Call("WorkerFunction", "sqs:SendMessage", ARNS["DeadLetterQueue"]),
-        Call("WorkerFunction", "sqs:SendMessage", ARNS["WorkQueue"]),  # not granted
+        Call("WorkerFunction", "sqs:SendMessage", ARNS["WorkQueue"]),  # put back for room
+        Call("WorkerFunction", "sqs:DeleteMessage", ARNS["WorkQueue"]),  # the event source's
         Call("WorkerFunction", "secretsmanager:GetSecretValue",
              "arn:aws:secretsmanager:us-east-1:123456789012:secret:skipcall-bridge/sources/x-Ab12Cd"),
     }  # fmt: skip
@@ -43,7 +44,7 @@ def test_the_worker_may_postpone_work_but_not_send_it_nor_read_signing_secrets()
     assert missing == [
         "WorkerFunction: missing secretsmanager:GetSecretValue on "
         "arn:aws:secretsmanager:us-east-1:123456789012:secret:skipcall-bridge/sources/x-Ab12Cd",
-        f"WorkerFunction: missing sqs:SendMessage on {ARNS['WorkQueue']}",
+        f"WorkerFunction: missing sqs:DeleteMessage on {ARNS['WorkQueue']}",
     ]
 
 
