@@ -19,125 +19,34 @@ from __future__ import annotations
 
 import json
 import math
-import random
 import re
-import threading
 import time
-import uuid
-from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
-from typing import Any, Literal
-from urllib.parse import parse_qsl
+from typing import Any
 
 from skipcall_bridge_dev.http_server import BackgroundHTTPServer
+from skipcall_bridge_dev.sandbox_api import Reply, SandboxApi, error
+from skipcall_bridge_dev.sandbox_contract import (
+    DEACTIVATED_MEMBER,
+    WORKSPACE_ID,
+    validate_sequence,
+    workspace_membership_id,
+)
+from skipcall_bridge_dev.sandbox_state import Chaos, Fault, FaultKind, SandboxState
 
-FaultKind = Literal["status", "slow", "reset", "garbage"]
-UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
+# The names tests and the dev tools import from here.
+__all__ = [
+    "DEACTIVATED_MEMBER",
+    "WORKSPACE_ID",
+    "SandboxState",
+    "SkipcallSandbox",
+    "workspace_membership_id",
+]
+Endpoint = Callable[[SandboxApi, Any], Reply]  # a /v1 resource, given the request's JSON body
 SEQUENCE_CONTACTS = re.compile(r"^/v1/sequences/([^/?]+)/contacts$")
 WORKSPACE_MEMBERS = re.compile(r"^/v1/workspaces/([^/?]+)/members$")
-MAX_ITEMS = 100  # both contact endpoints take 1-100 items
-WORKSPACE_ID = "5b0c7e1a-3f4d-4c2b-8a9e-0d1c2b3a4f50"
-DEACTIVATED_MEMBER = "5b0c7e1a-3f4d-4c2b-8a9e-0d1c2b3a4fff"
-REQUIRED = {"name": str, "assignedToIds": list, "creatorId": str}
-OPTIONAL = {"contactIds": list}
-
-
-@dataclass
-class Fault:
-    """`status`: answer with it. `slow`: wait `seconds`, then answer normally, or with `status`
-    when one is given (not creating). `reset`: drop the connection. `garbage`: a non-JSON body
-    with `status`, after creating the sequence when `create` is set."""
-
-    kind: FaultKind
-    status: int = 500
-    seconds: float = 0.0
-    count: int = 1
-    create: bool = False
-    then_status: int | None = None
-
-
-@dataclass
-class Chaos:
-    """Faults at random, from a seeded generator: each request draws one (or none)."""
-
-    seed: int
-    weights: dict[str, float]  # fault name -> probability; see FAULT_PRESETS
-    rng: random.Random = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.rng = random.Random(self.seed)  # noqa: S311 - reproducible chaos, not crypto
-
-    def draw(self) -> Fault | None:
-        roll = self.rng.random()
-        for name, probability in self.weights.items():
-            if roll < probability:
-                return FAULT_PRESETS[name]()
-            roll -= probability
-        return None
-
-
-FAULT_PRESETS = {
-    "500": lambda: Fault("status", 500),
-    "502": lambda: Fault("status", 502),
-    "503": lambda: Fault("status", 503),
-    "429": lambda: Fault("status", 429),
-    "slow": lambda: Fault("slow", seconds=1.5, then_status=504),
-    "slow-created": lambda: Fault("slow", seconds=1.5),  # created, but answered too late
-    "reset": lambda: Fault("reset"),
-    "garbage": lambda: Fault("garbage", 502),
-    "garbage-created": lambda: Fault("garbage", 201, create=True),
-}
-
-
-@dataclass
-class SandboxState:
-    api_keys: set[str]
-    members: dict[str, str]  # organizationMembershipId -> email; empty: any id is accepted
-    rate_limit: int = 100
-    window_seconds: float = 60.0
-    sequences: list[dict[str, Any]] = field(default_factory=list)
-    contacts: list[dict[str, Any]] = field(default_factory=list)
-    # sequence id -> contact id -> {contactId, assignedToWorkspaceMembershipId, removed, ...}
-    enrolments: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
-    calls: Counter[str] = field(default_factory=Counter)  # "POST /v1/sequences" -> count
-    requests: int = 0
-    throttled: int = 0  # 429s answered
-    connections: int = 0  # TCP connections accepted (keep-alive reuses one)
-    faults: deque[Fault] = field(default_factory=deque)
-    chaos: Chaos | None = None
-    window_start: float = 0.0
-    window_count: int = 0
-    # Bumped by reset(): a request that began before it (a slow answer still sleeping) belongs
-    # to what was reset and records nothing when it ends.
-    generation: int = 0
-    in_flight: int = 0  # /v1 requests being answered now (a slow answer still sleeping)
-    most_in_flight: int = 0  # the most /v1 requests it was answering at once
-    # Hold each /v1 request until this many are in flight together, once (0: no hold): a test
-    # proves requests overlap by waiting for them, not by timing them.
-    gather: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def __post_init__(self) -> None:
-        # Notified whenever a /v1 request ends: tests wait on what happened, never on a clock.
-        self.changed = threading.Condition(self.lock)
-
-    def reset(self) -> None:
-        """Forget everything recorded and queued (keys, members and limits stay)."""
-        with self.lock:
-            self.sequences.clear()
-            self.contacts.clear()
-            self.enrolments.clear()
-            self.calls.clear()
-            self.faults.clear()
-            self.chaos = None
-            self.requests = self.throttled = self.connections = self.window_count = 0
-            self.most_in_flight = self.gather = 0
-            self.window_start = 0.0  # a new window: one left from before could end mid-test
-            self.generation += 1
 
 
 class SkipcallSandbox(BackgroundHTTPServer):
@@ -220,22 +129,20 @@ class _Handler(BaseHTTPRequestHandler):
         members = WORKSPACE_MEMBERS.match(path)
         listed = SEQUENCE_CONTACTS.match(path)
         if path == "/v1/users":
-            self._api(
-                "GET /v1/users", None, lambda _body, headers: self._list_users(query, headers)
-            )
+            self._api("GET /v1/users", None, lambda api, _body: api.list_users(query))
         elif path == "/v1/workspaces":
-            self._api("GET /v1/workspaces", None, lambda _body, headers: self._workspaces(headers))
+            self._api("GET /v1/workspaces", None, lambda api, _body: api.workspaces())
         elif members:
             self._api(
                 "GET /v1/workspaces/{id}/members",
                 None,
-                lambda _body, headers: self._members(members.group(1), query, headers),
+                lambda api, _body: api.members(members.group(1), query),
             )
         elif listed:
             self._api(
                 "GET /v1/sequences/{id}/contacts",
                 None,
-                lambda _body, headers: self._sequence_contacts(listed.group(1), query, headers),
+                lambda api, _body: api.sequence_contacts(listed.group(1), query),
             )
         elif self.path == "/v1/health":
             self._json(HTTPStatus.OK, {"status": "ok"})
@@ -263,15 +170,15 @@ class _Handler(BaseHTTPRequestHandler):
             self.state.reset()
             self._json(HTTPStatus.OK, {"reset": True})
         elif self.path == "/v1/sequences":
-            self._api("POST /v1/sequences", raw, self._create_sequence)
+            self._api("POST /v1/sequences", raw, lambda api, body: api.create_sequence(body))
         elif self.path == "/v1/contacts":
-            self._api("POST /v1/contacts", raw, self._create_contact)
+            self._api("POST /v1/contacts", raw, lambda api, body: api.create_contact(body))
         elif enrol := SEQUENCE_CONTACTS.match(self.path):
             sequence_id = enrol.group(1)
             self._api(
                 "POST /v1/sequences/{id}/contacts",
                 raw,
-                lambda body, headers: self._add_contacts(sequence_id, body, headers),
+                lambda api, body: api.add_contacts(sequence_id, body),
             )
         else:
             self._error(HTTPStatus.NOT_FOUND, "NOT_FOUND", f"Cannot POST {self.path}")
@@ -283,7 +190,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._api(
                 "DELETE /v1/sequences/{id}/contacts",
                 raw,
-                lambda body, headers: self._remove_contacts(sequence_id, body, headers),
+                lambda api, body: api.remove_contacts(sequence_id, body),
             )
         else:
             self._error(HTTPStatus.NOT_FOUND, "NOT_FOUND", f"Cannot DELETE {self.path}")
@@ -313,7 +220,7 @@ class _Handler(BaseHTTPRequestHandler):
         self,
         call: str,
         raw: bytes | None,
-        endpoint: Callable[[Any, dict[str, str]], None],
+        endpoint: Endpoint,
     ) -> None:
         state = self.state
         with state.changed:
@@ -335,13 +242,13 @@ class _Handler(BaseHTTPRequestHandler):
         self,
         call: str,
         raw: bytes | None,
-        endpoint: Callable[[Any, dict[str, str]], None],
+        endpoint: Endpoint,
     ) -> None:
         """What every /v1 call goes through: the key, the shared rate limit, the faults."""
         with self.state.lock:
             self.state.requests += 1
             self.state.calls[call] += 1
-            self._generation = self.state.generation
+            api = SandboxApi(self.state, self.state.generation)
         if not self._authorized():
             self._error(HTTPStatus.UNAUTHORIZED, "UNAUTHORIZED", "Invalid or revoked API key")
             return
@@ -362,163 +269,13 @@ class _Handler(BaseHTTPRequestHandler):
                 body = json.loads(raw)
             except ValueError:
                 body = None
-        if self._apply_fault(limit_headers, body):
+        if self._apply_fault(api, limit_headers, body):
             return
         if raw is not None and body is None:
             self._error(HTTPStatus.BAD_REQUEST, "BAD_REQUEST", "Body is not JSON", limit_headers)
             return
-        endpoint(body, limit_headers)
-
-    def _create_sequence(self, body: Any, headers: dict[str, str]) -> None:
-        problems = _validate(body, self.state.members)
-        if problems:
-            self._error(HTTPStatus.BAD_REQUEST, "BAD_REQUEST", "; ".join(problems), headers)
-            return
-        self._json(HTTPStatus.CREATED, self._store(body), headers)
-
-    def _create_contact(self, body: Any, headers: dict[str, str]) -> None:
-        problems = _validate_contact(body)
-        if problems:
-            self._error(HTTPStatus.BAD_REQUEST, "BAD_REQUEST", "; ".join(problems), headers)
-            return
-        now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        contact = {
-            "id": str(uuid.uuid4()),
-            **body,
-            "allowPhoneCalls": body.get("allowPhoneCalls", True),
-            "callCount": 0,
-            "customFields": body.get("customFields", {}),
-            "createdAt": now,
-            "updatedAt": now,
-            "lastModificationSource": "API",
-        }
-        with self.state.lock:
-            self.state.contacts.append(contact)
-        self._json(HTTPStatus.CREATED, contact, headers)
-
-    def _list_users(self, query: str, headers: dict[str, str]) -> None:
-        users = [
-            {"organizationMembershipId": member, "email": email, "firstName": None,
-             "lastName": None, "role": "MEMBER"}
-            for member, email in sorted(self.state.members.items())
-        ]  # fmt: skip
-        self._page(users, query, headers)
-
-    # -- workspaces ------------------------------------------------------------------------
-
-    def _workspace_members(self) -> list[dict[str, Any]]:
-        """Every configured member in the one workspace, and a deactivated one."""
-        members = [
-            {"id": workspace_membership_id(member), "organizationMembershipId": member,
-             "email": email, "status": "ACTIVE", "role": "MEMBER"}
-            for member, email in sorted(self.state.members.items())
-        ]  # fmt: skip
-        members.append(
-            {"id": DEACTIVATED_MEMBER, "organizationMembershipId": str(uuid.uuid4()),
-             "email": "former@example.com", "status": "DEACTIVATED", "role": "MEMBER"}
-        )  # fmt: skip
-        return members
-
-    def _workspaces(self, headers: dict[str, str]) -> None:
-        self._json(HTTPStatus.OK, {"data": [{"id": WORKSPACE_ID, "name": "Sandbox"}]}, headers)
-
-    def _members(self, workspace_id: str, query: str, headers: dict[str, str]) -> None:
-        if workspace_id != WORKSPACE_ID:
-            self._error(HTTPStatus.NOT_FOUND, "NOT_FOUND", "Workspace not found", headers)
-            return
-        self._page(self._workspace_members(), query, headers)
-
-    # -- the contacts of a sequence --------------------------------------------------------
-
-    def _sequence(self, sequence_id: str) -> dict[str, Any] | None:
-        with self.state.lock:
-            return next((s for s in self.state.sequences if s["id"] == sequence_id), None)
-
-    def _add_contacts(self, sequence_id: str, body: Any, headers: dict[str, str]) -> None:
-        sequence = self._sequence(sequence_id)
-        if sequence is None:
-            self._error(HTTPStatus.NOT_FOUND, "NOT_FOUND", "Sequence not found", headers)
-            return
-        active = {m["id"] for m in self._workspace_members() if m["status"] == "ACTIVE"}
-        problems = _validate_enrolment(body, active)
-        if problems:
-            self._error(HTTPStatus.BAD_REQUEST, "BAD_REQUEST", "; ".join(problems), headers)
-            return
-        known = self._known_contacts()
-        assignees = [workspace_membership_id(m) for m in sequence["request"]["assignedToIds"]]
-        with self.state.lock:
-            entries = self.state.enrolments.setdefault(sequence_id, {})
-            for item in body:
-                contact_id = item["contactId"]
-                entry = entries.get(contact_id)
-                if entry is not None:  # already in, or resurrected with its first assignee
-                    entry["removed"] = False
-                elif contact_id in known:  # others are out of scope: ignored, as documented
-                    assignee = item.get("assignedToWorkspaceMembershipId") or _least_loaded(
-                        assignees, entries
-                    )
-                    entries[contact_id] = {
-                        "id": str(uuid.uuid4()),
-                        "contactId": contact_id,
-                        "assignedToWorkspaceMembershipId": assignee,
-                        "removed": False,
-                    }
-        self._json(HTTPStatus.CREATED, {"message": "Contacts added"}, headers)
-
-    def _remove_contacts(self, sequence_id: str, body: Any, headers: dict[str, str]) -> None:
-        if self._sequence(sequence_id) is None:
-            self._error(HTTPStatus.NOT_FOUND, "NOT_FOUND", "Sequence not found", headers)
-            return
-        problems = _validate_ids(body)
-        if problems:
-            self._error(HTTPStatus.BAD_REQUEST, "BAD_REQUEST", "; ".join(problems), headers)
-            return
-        with self.state.lock:
-            entries = self.state.enrolments.get(sequence_id, {})
-            for contact_id in body:
-                if contact_id in entries:
-                    entries[contact_id]["removed"] = True  # a soft delete
-        self._json(HTTPStatus.OK, {"message": "Contacts removed"}, headers)
-
-    def _sequence_contacts(self, sequence_id: str, query: str, headers: dict[str, str]) -> None:
-        if self._sequence(sequence_id) is None:
-            self._error(HTTPStatus.NOT_FOUND, "NOT_FOUND", "Sequence not found", headers)
-            return
-        with self.state.lock:
-            contacts = {c["id"]: c for c in self.state.contacts}
-            entries = list(self.state.enrolments.get(sequence_id, {}).values())
-        items = [
-            {
-                "id": entry["id"],
-                "contactId": entry["contactId"],
-                "assignedToWorkspaceMembershipId": entry["assignedToWorkspaceMembershipId"],
-                "status": "ACTIVE",
-                "contact": contacts.get(entry["contactId"]),
-                "tags": [],
-                "calls": [],
-            }
-            for entry in entries
-            if not entry["removed"]
-        ]
-        self._page(items, query, headers)
-
-    def _known_contacts(self) -> set[str]:
-        with self.state.lock:
-            return {contact["id"] for contact in self.state.contacts}
-
-    def _page(self, items: list[dict[str, Any]], query: str, headers: dict[str, str]) -> None:
-        """`page` from 0, `size` 1-100 (default 10), as the docs' hidden page says."""
-        params = dict(parse_qsl(query))
-        try:
-            page, size = int(params.get("page", 0)), int(params.get("size", 10))
-        except ValueError:
-            page, size = -1, 0
-        if page < 0 or not 1 <= size <= MAX_ITEMS:
-            self._error(HTTPStatus.BAD_REQUEST, "BAD_REQUEST", "page >= 0, size 1-100", headers)
-            return
-        chunk = items[page * size : (page + 1) * size]
-        meta = {"page": page, "size": size, "total": len(items)}
-        self._json(HTTPStatus.OK, {"data": chunk, "meta": meta}, headers)
+        reply = endpoint(api, body)
+        self._json(reply.status, reply.body, limit_headers)
 
     def _authorized(self) -> bool:
         scheme, _, key = (self.headers.get("Authorization") or "").partition(" ")
@@ -540,7 +297,7 @@ class _Handler(BaseHTTPRequestHandler):
         }
         return headers, remaining < 0
 
-    def _apply_fault(self, headers: dict[str, str], body: Any) -> bool:
+    def _apply_fault(self, api: SandboxApi, headers: dict[str, str], body: Any) -> bool:
         with self.state.lock:
             fault = self.state.faults[0] if self.state.faults else None
             if fault is not None:
@@ -562,42 +319,17 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.close()
             return True
         if fault.kind == "garbage":
-            if fault.create and not _validate(body, self.state.members):
-                self._store(body)
+            if fault.create and not validate_sequence(body, self.state.members):
+                api.store(body)
             self._send(HTTPStatus(fault.status), b"<html>upstream error", headers, "text/html")
             return True
         self._error(HTTPStatus(fault.status), "INTERNAL_SERVER_ERROR", "Injected fault", headers)
         return True
 
-    def _store(self, body: dict[str, Any]) -> dict[str, Any]:
-        now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        sequence = {
-            "id": str(uuid.uuid4()),
-            "name": body["name"],
-            "organizationMembershipId": body["creatorId"],
-            "createdAt": now,
-            "updatedAt": now,
-            "contactCount": len(body.get("contactIds") or []),
-            "assignedTo": [
-                {
-                    "organizationMembershipId": member,
-                    "firstName": None,
-                    "lastName": None,
-                    "email": self.state.members.get(member, f"{member}@sandbox.invalid"),
-                }
-                for member in body["assignedToIds"]
-            ],
-        }
-        with self.state.lock:
-            if self._generation == self.state.generation:
-                self.state.sequences.append({**sequence, "request": body})
-        return sequence
-
     def _error(
         self, status: HTTPStatus, code: str, message: str, headers: dict[str, str] | None = None
     ) -> None:
-        body = {"error": {"code": code, "message": message, "status": status.value}}
-        self._json(status, body, headers)
+        self._json(status, error(status, code, message).body, headers)
 
     def _json(
         self, status: HTTPStatus, body: dict[str, Any], headers: dict[str, str] | None = None
@@ -614,106 +346,3 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
-
-
-def workspace_membership_id(organization_membership_id: str) -> str:
-    """The sandbox's workspace membership id of an organization member: another id, as in
-    Skipcall, but a stable one."""
-    return str(uuid.uuid5(uuid.UUID(WORKSPACE_ID), organization_membership_id))
-
-
-def _least_loaded(assignees: list[str], entries: dict[str, dict[str, Any]]) -> str | None:
-    """Round-robin among the sequence's assignees, least loaded first."""
-    if not assignees:
-        return None
-    load = Counter(e["assignedToWorkspaceMembershipId"] for e in entries.values())
-    return min(assignees, key=lambda member: load[member])
-
-
-def _validate_items(body: Any) -> list[str]:
-    if not isinstance(body, list):
-        return ["body must be a JSON array"]
-    if not 1 <= len(body) <= MAX_ITEMS:
-        return [f"body must contain between 1 and {MAX_ITEMS} elements"]
-    return []
-
-
-def _validate_enrolment(body: Any, active_members: set[str]) -> list[str]:
-    """POST /v1/sequences/{id}/contacts: 1-100 `{contactId, assignedToWorkspaceMembershipId?}`
-    (the array as add-contacts-to-a-sequence.md renders it)."""
-    problems = _validate_items(body)
-    if problems:
-        return problems
-    for index, item in enumerate(body):
-        if not isinstance(item, dict):
-            problems.append(f"{index} must be an object")
-            continue
-        problems += [
-            f"{index}.property {name} should not exist"
-            for name in item
-            if name not in ("contactId", "assignedToWorkspaceMembershipId")
-        ]
-        if not _is_uuid(item.get("contactId")):
-            problems.append(f"{index}.contactId must be a UUID")
-        member = item.get("assignedToWorkspaceMembershipId", "")
-        if "assignedToWorkspaceMembershipId" in item and not _is_uuid(member):
-            problems.append(f"{index}.assignedToWorkspaceMembershipId must be a UUID")
-        elif member and member not in active_members:
-            problems.append(f"{index}.assignedToWorkspaceMembershipId is not an active member")
-    return problems
-
-
-def _validate_ids(body: Any) -> list[str]:
-    """DELETE /v1/sequences/{id}/contacts: 1-100 contact UUIDs."""
-    problems = _validate_items(body)
-    if problems:
-        return problems
-    return [f"{index} must be a UUID" for index, item in enumerate(body) if not _is_uuid(item)]
-
-
-def _is_uuid(value: Any) -> bool:
-    return isinstance(value, str) and UUID.match(value) is not None
-
-
-CONTACT_FIELDS = {
-    "firstName", "lastName", "phoneNumbers", "email", "company", "city", "country", "url",
-    "linkedinUrl", "linkedinSalesUrl", "role", "allowPhoneCalls", "customFields",
-}  # fmt: skip
-
-
-def _validate_contact(body: Any) -> list[str]:
-    """POST /v1/contacts as documented: first and last names of 1-100 characters, phoneNumbers
-    required (a non-empty array of strings), company and city at most 200."""
-    if not isinstance(body, dict):
-        return ["body must be a JSON object"]
-    problems = [f"property {name} should not exist" for name in body if name not in CONTACT_FIELDS]
-    for name in ("firstName", "lastName"):
-        value = body.get(name)
-        if not isinstance(value, str) or not 1 <= len(value) <= 100:
-            problems.append(f"{name} must be a string of 1 to 100 characters")
-    phones = body.get("phoneNumbers")
-    if not isinstance(phones, list) or not phones or not all(isinstance(p, str) for p in phones):
-        problems.append("phoneNumbers must be a non-empty array of strings")
-    for name in ("company", "city"):
-        if name in body and (not isinstance(body[name], str) or len(body[name]) > 200):
-            problems.append(f"{name} must be a string of at most 200 characters")
-    return problems
-
-
-def _validate(body: Any, members: dict[str, str]) -> list[str]:
-    """NestJS-style class-validator messages for CreateSequenceDto."""
-    if not isinstance(body, dict):
-        return ["body must be a JSON object"]
-    allowed = REQUIRED | OPTIONAL
-    problems = [f"property {name} should not exist" for name in body if name not in allowed]
-    problems += [f"{name} is required" for name in REQUIRED if name not in body]
-    for name, kind in allowed.items():
-        if name in body and not isinstance(body[name], kind):
-            problems.append(f"{name} must be {'an array' if kind is list else 'a string'}")
-        elif kind is list and name in body and not all(isinstance(i, str) for i in body[name]):
-            problems.append(f"each value in {name} must be a string")
-    if members and not problems:
-        for member in [body["creatorId"], *body["assignedToIds"]]:
-            if member not in members:
-                problems.append(f"unknown organizationMembershipId {member}")
-    return problems
