@@ -23,7 +23,9 @@ from skipcall_bridge.responses import (
 from skipcall_bridge.runtime import current_runtime, frozen_after_first_call
 from skipcall_bridge.snapstart import register as register_snapstart_hooks
 
-app = APIGatewayHttpResolver()
+# debug=False: with POWERTOOLS_DEV set, the resolver would print every event whole, bearer
+# tokens, signatures and query keys included.
+app = APIGatewayHttpResolver(debug=False)
 register_snapstart_hooks()  # used only where SnapStart is on
 
 
