@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -22,6 +23,9 @@ from skipcall_bridge.ports import SigningSecrets
 from skipcall_bridge.sources import EchoChallenge, Source, VerifyToken
 
 MAX_CHALLENGE_CHARS = 512  # a challenge is a token, not a document: longer is not a handshake
+# What senders send as a challenge (random tokens, digits). Anything else is refused: the value
+# is reflected as a header or a text body, where CR/LF or markup would be a foothold.
+CHALLENGE = re.compile(rf"[A-Za-z0-9._~-]{{1,{MAX_CHALLENGE_CHARS}}}")
 
 
 @dataclass(frozen=True)
@@ -46,7 +50,7 @@ def echo_challenge(source: Source, body: bytes) -> HandshakeAnswer | None:
     if not isinstance(payload, dict):
         return None
     value = payload.get(handshake.field)
-    if not isinstance(value, str) or not 0 < len(value) <= MAX_CHALLENGE_CHARS:
+    if not isinstance(value, str) or CHALLENGE.fullmatch(value) is None:
         return None
     if not handshake.other_fields and set(payload) != {handshake.field}:
         return None
@@ -66,7 +70,7 @@ def verify_token(
     token = query.get(handshake.token_parameter, "").encode()
     if query.get(handshake.mode_parameter) != handshake.mode or not challenge:
         raise InvalidSignature
-    if len(challenge) > MAX_CHALLENGE_CHARS:
+    if CHALLENGE.fullmatch(challenge) is None:
         raise InvalidSignature
     matched = False
     for secret in secrets.signing_secrets(handshake.secret_id):

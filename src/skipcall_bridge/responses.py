@@ -72,7 +72,13 @@ def error_response(error: BridgeError) -> JsonResponse:
 def handshake_response(answer: HandshakeAnswer) -> Response[Any]:
     """The challenge back, as the sender expects it."""
     if answer.kind == "text":
-        return Response(status_code=200, content_type="text/plain", body=answer.value)
+        # nosniff: a browser never reads the reflected value as anything but text
+        return Response(
+            status_code=200,
+            content_type="text/plain",
+            body=answer.value,
+            headers={"X-Content-Type-Options": "nosniff"},
+        )
     if answer.kind == "header":
         return json_response(200, {}, {answer.header or answer.field: answer.value})
     return json_response(200, {answer.field: answer.value})

@@ -43,6 +43,10 @@ ECHO = source({"type": "echo-challenge"})
         b'["challenge"]',
         b"challenge=abc",
         json.dumps({"challenge": "x" * 513}).encode(),
+        # reflected as a header or text: CR/LF and markup would be a foothold (#22 finding 10)
+        json.dumps({"challenge": "abc\r\nSet-Cookie: pwn=1"}).encode(),
+        json.dumps({"challenge": "<script>alert(1)</script>"}).encode(),
+        json.dumps({"challenge": "a b"}).encode(),
     ],
 )
 def test_only_a_body_that_is_just_the_challenge_is_a_handshake(body: bytes) -> None:
@@ -57,6 +61,7 @@ def test_the_challenge_is_answered_as_the_sender_expects() -> None:
     as_text = source({"type": "echo-challenge", "field": "token", "answer": "text"})
     text = handshake_response(echo_challenge(as_text, b'{"token": "t1"}'))  # type: ignore[arg-type]
     assert (text.status_code, text.body, text.content_type) == (200, "t1", "text/plain")
+    assert text.headers["X-Content-Type-Options"] == "nosniff"
     as_header = source({"type": "echo-challenge", "answer": "header", "header": "X-Challenge"})
     header = handshake_response(echo_challenge(as_header, b'{"challenge": "h"}'))  # type: ignore[arg-type]
     assert header.headers["X-Challenge"] == "h"
@@ -89,6 +94,8 @@ def test_the_right_token_gets_the_challenge() -> None:
         {"hub.mode": "unsubscribe"},
         {"hub.challenge": ""},
         {"hub.challenge": "c" * 513},
+        {"hub.challenge": "<img src=x onerror=alert(1)>"},
+        {"hub.challenge": "1\r\nSet-Cookie: pwn=1"},
     ],
 )
 def test_anything_else_is_refused(change: dict[str, str]) -> None:
