@@ -49,7 +49,7 @@ from skipcall_bridge_dev.work_poller import WorkQueuePoller, worker_poller
 AWS_DELAY = 0.008
 SKIPCALL_SECONDS = 0.12
 HUBSPOT_SECRET = "bench-hubspot-secret"  # noqa: S105 - a benchmark-only secret
-TOKEN = "bench-token"  # noqa: S105
+TOKEN = "bench-token-0123456789"  # noqa: S105
 URL = "https://hooks.example.com/webhooks/hubspot"
 CREATOR = devdata.CREATOR_ID
 SOURCES = {

@@ -47,7 +47,7 @@ from skipcall_bridge_dev.stack import (
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = int(os.environ.get("BENCH_RUNS", "11"))
 WARM_DELIVERIES = 10_000
-TOKEN = "bench-token"  # noqa: S105 - a benchmark-only bearer token
+TOKEN = "bench-token-0123456789"  # noqa: S105 - a benchmark-only bearer token
 API_KEY = devdata.API_KEY
 CREATOR = devdata.CREATOR_ID
 SOURCES = {

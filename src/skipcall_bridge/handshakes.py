@@ -21,6 +21,7 @@ from skipcall_bridge.errors import InvalidSignature, RouteNotFound
 from skipcall_bridge.observability import logger
 from skipcall_bridge.ports import SigningSecrets
 from skipcall_bridge.sources import EchoChallenge, Source, VerifyToken
+from skipcall_bridge.verify.base import shared_secret
 
 MAX_CHALLENGE_CHARS = 512  # a challenge is a token, not a document: longer is not a handshake
 # What senders send as a challenge (random tokens, digits). Anything else is refused: the value
@@ -74,7 +75,8 @@ def verify_token(
         raise InvalidSignature
     matched = False
     for secret in secrets.signing_secrets(handshake.secret_id):
-        matched |= hmac.compare_digest(secret.encode(), token)  # every secret, no short-cut
+        expected = shared_secret(secret)  # a short token is a misconfiguration, never a match
+        matched |= hmac.compare_digest(expected, token)  # every secret, no short-cut
     if not matched:
         raise InvalidSignature
     logger.info("Handshake answered", extra={"source": source.name, "handshake": handshake.type})

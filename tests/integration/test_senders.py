@@ -19,7 +19,7 @@ from .conftest import CREATOR, SEQUENCE, Receiver
 
 ORG = "00D5e000000AbCdEAA"
 HUBSPOT_SECRET = "hubspot-client-secret"
-SF_TOKEN = "sf-token-31d"
+SF_TOKEN = "sf-token-31d-0123456789"
 SOURCES = {
     "hubspot": {
         "auth": {"scheme": "hubspot", "secretId": "it/hubspot"},

@@ -103,6 +103,18 @@ def test_anything_else_is_refused(change: dict[str, str]) -> None:
         verify_token(VERIFY, {**QUERY, **change}, Secrets())
 
 
+def test_a_verify_token_too_short_to_authenticate_anyone_is_refused() -> None:
+    """#22 finding 13: a one-letter token would be found by the first few guesses."""
+    from skipcall_bridge.errors import ConfigurationError
+
+    class Short:
+        def signing_secrets(self, secret_id: str) -> list[str]:
+            return ["a"]
+
+    with pytest.raises(ConfigurationError, match="at least 16"):
+        verify_token(VERIFY, {**QUERY, "hub.verify_token": "a"}, Short())
+
+
 def test_a_source_without_the_handshake_has_no_get() -> None:
     with pytest.raises(RouteNotFound):
         verify_token(ECHO, QUERY, Secrets())

@@ -30,7 +30,7 @@ from .fakes import (
 )
 
 CREATOR = "7d1f6a52-1c7e-4d4e-9a55-0f3c2b1a0001"
-TOKEN = "tok-123"
+TOKEN = "tok-123-0123456789abcdef"
 SW_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 NOW = 1_800_000_000
 SEQUENCE = {"name": "{{ name }}", "creatorId": "{{ owner }}", "assignedToIds": "{{ owner }}"}

@@ -18,6 +18,7 @@ from skipcall_bridge.verify.basic import BasicVerifier
 from skipcall_bridge.verify.bearer import BearerVerifier
 from skipcall_bridge.verify.close import CloseVerifier
 from skipcall_bridge.verify.hubspot import HubSpotVerifier, hubspot_uri
+from skipcall_bridge.verify.query_key import QueryKeyVerifier
 from skipcall_bridge.verify.salesforce import SalesforceVerifier
 from skipcall_bridge_dev.samples import salesforce_outbound_message
 
@@ -242,19 +243,22 @@ class TestBasic:
     verifier = BasicVerifier()
 
     def test_accepts_the_configured_credentials_during_rotation(self) -> None:
-        headers = self.verifier.sign(b"", "pipedrive:new", NOW, method="POST", url="")
-        assert headers == {"Authorization": "Basic " + base64.b64encode(b"pipedrive:new").decode()}
-        self.verifier.verify(request(b"{}", headers), ["pipedrive:old", "pipedrive:new"], NOW)
+        new = "pipedrive:new-password-0123456"
+        headers = self.verifier.sign(b"", new, NOW, method="POST", url="")
+        assert headers == {"Authorization": "Basic " + base64.b64encode(new.encode()).decode()}
+        self.verifier.verify(request(b"{}", headers), ["pipedrive:old-password-0123456", new], NOW)
 
     @pytest.mark.parametrize(
         "authorization",
-        ["", "Basic", "Basic !!!", "Bearer pipedrive:pw",
-         "Basic " + base64.b64encode(b"pipedrive:wrong").decode()],
+        ["", "Basic", "Basic !!!", "Bearer pipedrive:pw-0123456789abcdef",
+         "Basic " + base64.b64encode(b"pipedrive:wrong-0123456789abcd").decode()],
     )  # fmt: skip
     def test_refuses_anything_else(self, authorization: str) -> None:
         with pytest.raises(InvalidSignature):
             self.verifier.verify(
-                request(b"{}", {"Authorization": authorization}), ["pipedrive:pw"], NOW
+                request(b"{}", {"Authorization": authorization}),
+                ["pipedrive:pw-0123456789abcdef"],
+                NOW,
             )
 
     def test_a_secret_without_a_colon_is_a_configuration_error(self) -> None:
@@ -265,11 +269,26 @@ class TestBasic:
 
 def test_bearer_with_a_header_reads_only_that_header() -> None:
     verifier = BearerVerifier(header="X-Skipcall-Token")
-    verifier.verify(request(b"{}", {"x-skipcall-token": "tok"}), ["tok"], NOW)
-    verifier.verify(request(b"{}", {"X-Skipcall-Token": "Bearer tok"}), ["tok"], NOW)
+    tok = "tok-0123456789abcdef"
+    verifier.verify(request(b"{}", {"x-skipcall-token": tok}), [tok], NOW)
+    verifier.verify(request(b"{}", {"X-Skipcall-Token": f"Bearer {tok}"}), [tok], NOW)
     with pytest.raises(InvalidSignature):
-        verifier.verify(request(b"{}", {"Authorization": "Bearer tok"}), ["tok"], NOW)
-    assert verifier.sign(b"", "tok", NOW, method="POST", url="") == {"X-Skipcall-Token": "tok"}
+        verifier.verify(request(b"{}", {"Authorization": f"Bearer {tok}"}), [tok], NOW)
+    assert verifier.sign(b"", tok, NOW, method="POST", url="") == {"X-Skipcall-Token": tok}
+
+
+@pytest.mark.parametrize("secret", [":", "user:", ":password-0123456789", "user:short"])
+def test_basic_credentials_that_authenticate_anyone_are_refused(secret: str) -> None:
+    """#22 finding 13: no user, or a password under 16 bytes, is a misconfiguration."""
+    headers = {"Authorization": "Basic " + base64.b64encode(secret.encode()).decode()}
+    with pytest.raises(ConfigurationError):
+        BasicVerifier().verify(request(b"{}", headers), [secret], NOW)
+
+
+def test_a_short_query_key_is_refused_even_when_it_matches() -> None:
+    verifier = QueryKeyVerifier("code")
+    with pytest.raises(ConfigurationError, match="at least 16"):
+        verifier.verify(request(b"{}", {}, url="https://h.example/webhooks/d?code=a"), ["a"], NOW)
 
 
 # --- Salesforce

@@ -142,22 +142,35 @@ class TestBearer:
     @pytest.mark.parametrize(
         "headers",
         [
-            {"Authorization": "Bearer tok"},
-            {"authorization": "bearer tok"},
-            {"X-Api-Key": "tok"},
-            {"Authorization": "Basic dG9rOg==", "x-api-key": "tok"},
+            {"Authorization": "Bearer tok-0123456789abcdef"},
+            {"authorization": "bearer tok-0123456789abcdef"},
+            {"X-Api-Key": "tok-0123456789abcdef"},
+            {"Authorization": "Basic dG9rOg==", "x-api-key": "tok-0123456789abcdef"},
         ],
     )
     def test_accepted_forms(self, headers: dict[str, str]) -> None:
-        self.verifier.verify(request(b"{}", headers), ["old", "tok"], now=0)
+        self.verifier.verify(
+            request(b"{}", headers), ["old-0123456789abcdef", "tok-0123456789abcdef"], now=0
+        )
 
     @pytest.mark.parametrize(
         "headers",
-        [{}, {"Authorization": "Bearer"}, {"Authorization": "Bearer to"}, {"X-Api-Key": ""}],
+        [
+            {},
+            {"Authorization": "Bearer"},
+            {"Authorization": "Bearer tok-0123456789abcde"},
+            {"X-Api-Key": ""},
+        ],
     )
     def test_refused_forms(self, headers: dict[str, str]) -> None:
         with pytest.raises(InvalidSignature):
-            self.verifier.verify(request(b"{}", headers), ["tok"], now=0)
+            self.verifier.verify(request(b"{}", headers), ["tok-0123456789abcdef"], now=0)
+
+    @pytest.mark.parametrize("secret", ["a", "short-token", "x" * 15])
+    def test_a_secret_too_short_to_authenticate_anyone_is_refused(self, secret: str) -> None:
+        """#22 finding 13: even the right token is refused; the source is misconfigured."""
+        with pytest.raises(ConfigurationError, match="at least 16"):
+            self.verifier.verify(request(b"{}", {"X-Api-Key": secret}), [secret], now=0)
 
 
 def test_build_verifier_follows_the_scheme() -> None:

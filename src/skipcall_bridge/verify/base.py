@@ -109,6 +109,13 @@ def signing_key(key: bytes) -> bytes:
     return key
 
 
+def shared_secret(secret: str) -> bytes:
+    """A secret presented as is (a bearer token, a query key, a verify token), once it is long
+    enough that guessing it is out of reach; else the source is misconfigured (503 and a log
+    line, never a forgery accepted)."""
+    return signing_key(secret.encode())
+
+
 def hmac_sha256(key: bytes, content: bytes) -> bytes:
     return hmac.new(signing_key(key), content, hashlib.sha256).digest()
 

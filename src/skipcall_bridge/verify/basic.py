@@ -6,7 +6,13 @@ import base64
 from collections.abc import Sequence
 
 from skipcall_bridge.errors import ConfigurationError, InvalidSignature
-from skipcall_bridge.verify.base import SignedRequest, Verifier, any_digest_matches, decode_base64
+from skipcall_bridge.verify.base import (
+    MIN_KEY_BYTES,
+    SignedRequest,
+    Verifier,
+    any_digest_matches,
+    decode_base64,
+)
 
 
 class BasicVerifier(Verifier):
@@ -25,6 +31,11 @@ class BasicVerifier(Verifier):
 
 
 def _credentials(secret: str) -> bytes:
-    if ":" not in secret:
+    """`user:password`, with a user and a password long enough that guessing it is out of
+    reach (`:` alone, or a short password, would authenticate anyone who tries)."""
+    user, colon, password = secret.partition(":")
+    if not colon or not user:
         raise ConfigurationError("a basic-auth secret must be user:password")
+    if len(password.encode()) < MIN_KEY_BYTES:
+        raise ConfigurationError(f"a basic-auth password needs at least {MIN_KEY_BYTES} bytes")
     return secret.encode()

@@ -9,7 +9,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from skipcall_bridge.errors import InvalidSignature
-from skipcall_bridge.verify.base import SignedRequest, Verifier, any_digest_matches
+from skipcall_bridge.verify.base import (
+    SignedRequest,
+    Verifier,
+    any_digest_matches,
+    shared_secret,
+)
 
 
 class BearerVerifier(Verifier):
@@ -18,9 +23,8 @@ class BearerVerifier(Verifier):
 
     def verify(self, request: SignedRequest, secrets: Sequence[str], now: float) -> None:
         token = self._presented_token(request)
-        if token is None or not any_digest_matches(
-            (secret.encode() for secret in secrets), [token.encode()]
-        ):
+        expected = [shared_secret(secret) for secret in secrets]  # a short one is refused
+        if token is None or not any_digest_matches(expected, [token.encode()]):
             raise InvalidSignature
 
     def sign(

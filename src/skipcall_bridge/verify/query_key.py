@@ -8,7 +8,12 @@ from collections.abc import Sequence
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from skipcall_bridge.errors import InvalidSignature
-from skipcall_bridge.verify.base import SignedRequest, Verifier, any_digest_matches
+from skipcall_bridge.verify.base import (
+    SignedRequest,
+    Verifier,
+    any_digest_matches,
+    shared_secret,
+)
 
 
 class QueryKeyVerifier(Verifier):
@@ -18,11 +23,8 @@ class QueryKeyVerifier(Verifier):
     def verify(self, request: SignedRequest, secrets: Sequence[str], now: float) -> None:
         query = parse_qs(urlsplit(request.url).query, keep_blank_values=True)
         keys = query.get(self._parameter, [])
-        if (
-            len(keys) != 1
-            or not keys[0]
-            or not any_digest_matches((secret.encode() for secret in secrets), [keys[0].encode()])
-        ):
+        expected = [shared_secret(secret) for secret in secrets]  # a short one is refused
+        if len(keys) != 1 or not keys[0] or not any_digest_matches(expected, [keys[0].encode()]):
             raise InvalidSignature
 
     def sign(
