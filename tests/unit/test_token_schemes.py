@@ -72,6 +72,11 @@ def test_monday_accepts_the_openssl_token_raw_or_as_bearer() -> None:
         ("e30." + base64.urlsafe_b64encode(json.dumps(CLAIMS).encode()).decode() + ".", IAT, URL),
         (OPENSSL_JWT[:-2] + "AA", IAT + 10, URL),
         ("not a jwt", IAT + 10, URL),
+        # #22 finding 11: numbers JSON lets a forger write, and a token made to live for years
+        (forge({**CLAIMS, "exp": float("inf")}), IAT + 10, URL),
+        (forge({**CLAIMS, "iat": float("nan")}), IAT + 10, URL),
+        (forge({**CLAIMS, "exp": IAT + 10 * 365 * 86400}), IAT + 10, URL),
+        (forge({**CLAIMS, "iat": IAT + 5, "exp": IAT + 5 + 3600}), IAT + 10, URL),
     ],
 )
 def test_monday_refuses_every_other_token(token: str, now: float, url: str) -> None:

@@ -1,10 +1,12 @@
 """`jwt`: a JSON Web Token in `Authorization` (raw, or after `Bearer `), as monday.com signs its
-requests: HS256 with the app's signing secret, `exp` and `iat` required and checked (with a
-small leeway for clocks), and `aud` the URL that was called. Decoding is PyJWT's; only HS256 is
+requests: HS256 with the app's signing secret, `exp` and `iat` required, finite and checked
+(with a small leeway for clocks; a token may live at most `maxLifetimeSeconds`, so a leaked one
+is not a key for years), and `aud` the URL that was called. Decoding is PyJWT's; only HS256 is
 accepted, whatever the token's header says."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from urllib.parse import urlsplit, urlunsplit
 
@@ -16,10 +18,13 @@ MAX_TOKEN_CHARS = 8192
 
 
 class JwtVerifier(Verifier):
-    def __init__(self, header: str, audience: str, leeway_seconds: int) -> None:
+    def __init__(
+        self, header: str, audience: str, leeway_seconds: int, max_lifetime_seconds: int = 600
+    ) -> None:
         self._header = header
         self._check_audience = audience == "url"
         self._leeway = leeway_seconds
+        self._max_lifetime = max_lifetime_seconds
 
     def verify(self, request: SignedRequest, secrets: Sequence[str], now: float) -> None:
         token = require(request.headers.get(self._header))
@@ -48,7 +53,7 @@ class JwtVerifier(Verifier):
                 )
             except jwt.InvalidTokenError:
                 continue
-            _check_times(claims, now, self._leeway)
+            _check_times(claims, now, self._leeway, self._max_lifetime)
             return
         raise InvalidSignature
 
@@ -64,13 +69,22 @@ class JwtVerifier(Verifier):
         return {self._header: jwt.encode(claims, signing_key(secret.encode()), ALGORITHM)}
 
 
-def _check_times(claims: dict[str, object], now: float, leeway: int) -> None:
-    """Not expired, not issued in the future (a clock's leeway either way)."""
-    expires, issued = claims.get("exp"), claims.get("iat")
-    if not isinstance(expires, int | float) or expires < now - leeway:
+def _check_times(claims: dict[str, object], now: float, leeway: int, max_lifetime: int) -> None:
+    """Finite numbers (JSON lets a forger write Infinity and NaN); not expired, not issued in
+    the future (a clock's leeway either way); and not made to live longer than `max_lifetime`."""
+    expires, issued = _finite(claims.get("exp")), _finite(claims.get("iat"))
+    if expires is None or issued is None:
         raise InvalidSignature
-    if not isinstance(issued, int | float) or issued > now + leeway:
+    if expires < now - leeway or issued > now + leeway:
         raise InvalidSignature
+    if expires - issued > max_lifetime or expires - now > max_lifetime + leeway:
+        raise InvalidSignature
+
+
+def _finite(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
 
 
 def _without_query(url: str) -> str:

@@ -36,7 +36,9 @@ from skipcall_bridge.verify.standard_webhooks import StandardWebhooksVerifier
 BUILDERS: dict[type, Callable[[Any], Verifier]] = {
     BearerAuth: lambda auth: BearerVerifier(auth.header),
     HmacAuth: HmacVerifier,
-    JwtAuth: lambda auth: JwtVerifier(auth.header, auth.audience, auth.leeway_seconds),
+    JwtAuth: lambda auth: JwtVerifier(
+        auth.header, auth.audience, auth.leeway_seconds, auth.max_lifetime_seconds
+    ),
     QueryKeyAuth: lambda auth: QueryKeyVerifier(auth.parameter),
     HmacSha256Auth: lambda auth: HmacSha256Verifier(auth.header, auth.encoding, auth.prefix),
     StandardWebhooksAuth: lambda auth: StandardWebhooksVerifier(auth.tolerance_seconds),

@@ -130,6 +130,9 @@ class JwtAuth(_AuthBase):
     header: HeaderName = "authorization"
     audience: Literal["url", "none"] = "url"
     leeway_seconds: int = Field(default=30, alias="leewaySeconds", ge=0, le=300)
+    # The longest a token may live (exp - iat, and exp - now): ten minutes unless the sender
+    # needs more, at most an hour.
+    max_lifetime_seconds: int = Field(default=600, alias="maxLifetimeSeconds", ge=1, le=3600)
 
 
 class QueryKeyAuth(_AuthBase):
