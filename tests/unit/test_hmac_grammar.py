@@ -88,6 +88,19 @@ def test_stripe_style_accepts_any_listed_v1_during_a_rotation() -> None:
         check("stripe-style", {"Stripe-Signature": header + ",v1=00" * 20})
 
 
+def test_in_a_signature_list_the_first_timestamp_wins_as_stripe_reads_it() -> None:
+    """#22 finding 4: a second `t=` never replaces the signed one (Stripe's library takes the
+    first), so a captured signature cannot be carried to a fresh timestamp by appending it."""
+    later = T + 100
+    check("stripe-style", {"Stripe-Signature": f"t={T},t={later},v1={V1_OVER_T_DOT_BODY}"})
+    with pytest.raises(InvalidSignature):
+        check(
+            "stripe-style",
+            {"Stripe-Signature": f"t={later},t={T},v1={V1_OVER_T_DOT_BODY}"},
+            now=later,
+        )
+
+
 @pytest.mark.parametrize(
     ("auth", "words"),
     [

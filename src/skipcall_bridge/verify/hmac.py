@@ -110,7 +110,11 @@ class HmacVerifier(Verifier):
                 continue
             if key == spec.key:
                 signatures.append(self._decode(value.strip()))
-            elif self._g.timestamp is not None and key == self._g.timestamp.list_key:
+            elif (
+                self._g.timestamp is not None
+                and key == self._g.timestamp.list_key
+                and timestamp is None  # the first wins, as Stripe's own library reads it
+            ):
                 timestamp = value.strip()
         if not signatures:
             raise InvalidSignature
