@@ -30,7 +30,7 @@ from pydantic import JsonValue, ValidationError
 
 from skipcall_bridge.envelope import Action, Target
 from skipcall_bridge.identity import DirectoryUnavailable, IdentityError, Resolution
-from skipcall_bridge.skipcall.models import CreateSequenceDto
+from skipcall_bridge.skipcall.models import SKIPCALL_ID, CreateSequenceDto
 
 PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 RESOLUTION: ContextVar[Resolution | None] = ContextVar("resolution", default=None)
@@ -71,6 +71,11 @@ ID_HINTS = {
     "contactIds": "Skipcall contact ids; a CRM contact needs contact() or linked()",
 }
 ACTIONS = ("create", "enrol", "unenrol")
+# A target id that is not a Skipcall id (a UUID) never reaches a URL: `..` would make urllib3
+# drop a path segment and send the API key to another endpoint.
+# A target name is a key of the link table: DynamoDB takes at most 2,048 bytes (with the key's
+# prefix). Longer is a mapping failure, not an outage.
+MAX_NAME_BYTES = 1024
 
 
 class TemplateSyntaxError(ValueError):
@@ -363,7 +368,11 @@ class ActionMapper:
             if isinstance(value, int | float) and not isinstance(value, bool) and key == "id":
                 value = str(value)
             if isinstance(value, str) and value.strip():
-                return Target.model_validate({key: value.strip()})
+                problem = _target_problem(key, value.strip())
+                if problem is None:
+                    return Target.model_validate({key: value.strip()})
+                errors.append(FieldError(f"target.{key}", problem))
+                return None
             if not errors:
                 errors.append(
                     FieldError(
@@ -412,6 +421,14 @@ class ActionMapper:
         except IdentityError as exc:
             errors.append(FieldError("assignTo", str(exc)))
             return None
+
+
+def _target_problem(key: str, value: str) -> str | None:
+    if key == "id" and SKIPCALL_ID.fullmatch(value) is None:
+        return f"rendered {json.dumps(value)[:80]}; a Skipcall sequence id is a UUID"
+    if key == "name" and len(value.encode()) > MAX_NAME_BYTES:
+        return f"a name of {len(value.encode())} bytes; at most {MAX_NAME_BYTES}"
+    return None
 
 
 class EventSelector:

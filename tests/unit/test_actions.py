@@ -71,13 +71,16 @@ ROUTED = {
 }
 
 
+SEQ = "5f0c8a0e-1d2b-4c3a-9e8f-7a6b5c4d3e2f"
+
+
 def test_an_action_template_routes_each_event() -> None:
     routed = mapper(**ROUTED)
-    enrol = routed.map({"stage": "new", "sequenceId": 42, "contacts": "c1"})
-    assert enrol == MembershipIntent("enrol", Target(id="42"), ["c1"])  # a number id, a string
-    unenrol = routed.map({"stage": "won", "sequenceId": "s", "contacts": ["c1", "c2", "c1"]})
-    assert unenrol == MembershipIntent("unenrol", Target(id="s"), ["c1", "c2"])  # each once
-    assert routed.map({"stage": "lost", "sequenceId": "s", "contacts": ["c1"]}) is None
+    enrol = routed.map({"stage": "new", "sequenceId": SEQ, "contacts": "c1"})
+    assert enrol == MembershipIntent("enrol", Target(id=SEQ), ["c1"])  # a string: one contact
+    unenrol = routed.map({"stage": "won", "sequenceId": SEQ, "contacts": ["c1", "c2", "c1"]})
+    assert unenrol == MembershipIntent("unenrol", Target(id=SEQ), ["c1", "c2"])  # each once
+    assert routed.map({"stage": "lost", "sequenceId": SEQ, "contacts": ["c1"]}) is None
 
 
 def test_a_create_source_maps_as_before() -> None:
@@ -90,9 +93,13 @@ def test_a_create_source_maps_as_before() -> None:
 @pytest.mark.parametrize(
     ("event", "field", "words"),
     [
-        ({"stage": "won", "sequenceId": "s", "contacts": [17]}, "contactIds", "contact()"),
-        ({"stage": "new", "sequenceId": "s", "contacts": []}, "contactIds", "no contact ids"),
+        ({"stage": "won", "sequenceId": SEQ, "contacts": [17]}, "contactIds", "contact()"),
+        ({"stage": "new", "sequenceId": SEQ, "contacts": []}, "contactIds", "no contact ids"),
         ({"stage": "new", "sequenceId": " ", "contacts": ["c"]}, "target.id", "non-empty"),
+        # #22 finding 7: `..` would make urllib3 drop a path segment (POST /v1/contacts)
+        ({"stage": "new", "sequenceId": "..", "contacts": ["c"]}, "target.id", "a UUID"),
+        ({"stage": "new", "sequenceId": 42, "contacts": ["c"]}, "target.id", "a UUID"),
+        ({"stage": "new", "sequenceId": f"{SEQ}/../x", "contacts": ["c"]}, "target.id", "a UUID"),
     ],
 )
 def test_what_does_not_map_says_why(event: dict[str, Any], field: str, words: str) -> None:
@@ -101,6 +108,21 @@ def test_what_does_not_map_says_why(event: dict[str, Any], field: str, words: st
     [error] = caught.value.errors
     assert error.field == field
     assert words in error.message
+
+
+def test_a_target_name_too_long_for_the_link_table_is_a_mapping_failure() -> None:
+    """#22 finding 15: it was reported as "Link table unreachable", a retryable outage."""
+    named = mapper(
+        action="enrol",
+        target={"name": "{{ name }}"},
+        contactIds="{{ contacts }}",
+        sequence={"creatorId": CREATOR, "assignedToIds": [CREATOR]},
+    )
+    with pytest.raises(EventMappingError) as caught:
+        named.map({"name": "N" * 3000, "contacts": ["c1"]})
+    [error] = caught.value.errors
+    assert error.field == "target.name"
+    assert error.message.endswith("at most 1024")
 
 
 def test_an_action_that_is_not_one_teaches_the_three() -> None:

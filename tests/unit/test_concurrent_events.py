@@ -22,7 +22,7 @@ from skipcall_bridge.membership import Held
 from skipcall_bridge.observability import SerialisedEMF
 from skipcall_bridge.outcomes import EventOutcome
 from skipcall_bridge.skipcall.client import SkipcallClient
-from skipcall_bridge.skipcall.models import CallFailed
+from skipcall_bridge.skipcall.models import CallFailed, RemoveContactsBody
 from skipcall_bridge.skipcall.retry import RateLimit
 from skipcall_bridge.skipcall.window import WindowView
 
@@ -237,3 +237,24 @@ def test_metrics_added_from_two_threads_at_once_lose_no_value() -> None:
     for thread in threads:
         thread.join(timeout=30)
     assert metric_set["SequencesCreated"]["Value"] == [1.0, 1.0]
+
+
+def test_an_id_that_is_not_a_uuid_never_reaches_a_url() -> None:
+    """#22 finding 7: `..` in the path made urllib3 post to /v1/contacts with the API key. The
+    client answers without a request (its pool would fail the test if it were used)."""
+
+    class NoRequests:
+        def request(self, *args: Any, **kwargs: Any) -> Any:
+            raise AssertionError("no request may be sent")
+
+    client = SkipcallClient("http://127.0.0.1:9", Keys())
+    client._pool = NoRequests()  # type: ignore[assignment]
+    deadline = Deadline(10, lambda: 0.0)
+    for bad in ("..", "../contacts", "x/../..", "%2e%2e"):
+        refused = client.remove_contacts(bad, RemoveContactsBody([UUID_ID]), deadline)
+        assert isinstance(refused, CallFailed)
+        assert (refused.error.code, refused.retryable) == ("INVALID_ID", False)
+    assert isinstance(client.list_workspace_members("..", deadline), CallFailed)
+
+
+UUID_ID = "5f0c8a0e-1d2b-4c3a-9e8f-7a6b5c4d3e2f"

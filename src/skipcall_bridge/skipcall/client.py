@@ -23,6 +23,7 @@ from skipcall_bridge.failures import ErrorInfo, Reason
 from skipcall_bridge.observability import logger, metrics
 from skipcall_bridge.ports import ApiKeySource
 from skipcall_bridge.skipcall.models import (
+    SKIPCALL_ID,
     AddContactsBody,
     CallFailed,
     CallResult,
@@ -106,6 +107,8 @@ class SkipcallClient:
     ) -> CallResult:
         """Enrol up to 100 contacts. Idempotent in Skipcall (contacts already in the sequence
         are ignored), so every failure may be tried again."""
+        if (refused := _not_an_id(sequence_id)) is not None:
+            return refused
         path = f"/v1/sequences/{quote(sequence_id, safe='')}/contacts"
         answer = self._send("POST", path, body.body(), deadline)
         return answer if isinstance(answer, CallFailed) else Done(answer.attempts)
@@ -114,6 +117,8 @@ class SkipcallClient:
         self, sequence_id: str, body: RemoveContactsBody, deadline: Deadline
     ) -> CallResult:
         """Take up to 100 contacts out (a soft delete). Idempotent in Skipcall."""
+        if (refused := _not_an_id(sequence_id)) is not None:
+            return refused
         path = f"/v1/sequences/{quote(sequence_id, safe='')}/contacts"
         answer = self._send("DELETE", path, body.body(), deadline)
         return answer if isinstance(answer, CallFailed) else Done(answer.attempts)
@@ -132,6 +137,8 @@ class SkipcallClient:
         self, workspace_id: str, deadline: Deadline
     ) -> list[Any] | CallFailed:
         """A workspace's members of every status; each item's `id` is a workspace membership."""
+        if (refused := _not_an_id(workspace_id)) is not None:
+            return refused
         return self._all_pages(f"/v1/workspaces/{quote(workspace_id, safe='')}/members", deadline)
 
     def _all_pages(
@@ -307,6 +314,16 @@ class SkipcallClient:
             return CallFailed(Reason.SKIPCALL_UNAVAILABLE, True, attempt, error), None
         # 401 is retried once with a re-read key; 403 (plan) and 401 can be replayed once fixed.
         return CallFailed(Reason.SKIPCALL_REJECTED, status in (401, 403), attempt, error), None
+
+
+def _not_an_id(value: str) -> CallFailed | None:
+    """Skipcall's ids are UUIDs. Anything else never reaches a URL: urllib3 removes dot
+    segments, so `..` would send the API key to another endpoint (a letter kept from before
+    target ids were checked at mapping could still hold one)."""
+    if SKIPCALL_ID.fullmatch(value) is not None:
+        return None
+    error = ErrorInfo(code="INVALID_ID", message="Not a Skipcall id (a UUID); nothing was sent.")
+    return CallFailed(Reason.SKIPCALL_REJECTED, retryable=False, attempts=0, error=error)
 
 
 def _pool() -> urllib3.PoolManager:

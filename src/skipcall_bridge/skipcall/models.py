@@ -3,12 +3,16 @@ bodies of POST and DELETE /v1/sequences/{id}/contacts (as far as the docs render
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator
 
 from skipcall_bridge.failures import ErrorInfo, Reason
+
+# Skipcall's ids (sequences, contacts, memberships, workspaces) are UUIDs.
+SKIPCALL_ID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 
 
 class CreateSequenceDto(BaseModel):
