@@ -32,12 +32,38 @@ def _refuse_constant(name: str) -> Any:
 _DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
 
 
+# Deeper than any sender nests: every later step that walks a payload with recursion (hashing,
+# the idempotency record, the envelope) stays far from Python's recursion limit. A deeper body is
+# not refused silently: it is stored once, whole, as an invalid body.
+MAX_DEPTH = 512
+
+
 def parse_json(body: bytes) -> Any:
     try:
         # As json.loads reads bytes: UTF-8, -16 or -32 (a bad byte is a ValueError too).
-        return _DECODER.decode(body.decode(json.detect_encoding(body), "surrogatepass"))
+        parsed = _DECODER.decode(body.decode(json.detect_encoding(body), "surrogatepass"))
     except (ValueError, RecursionError):
         raise InvalidJson("The body is not valid JSON.") from None
+    if _deeper_than(parsed, MAX_DEPTH):
+        raise InvalidJson(f"The body nests deeper than {MAX_DEPTH} levels.")
+    return parsed
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether `value` nests lists and objects more than `limit` deep (iterative: a hostile
+    body cannot make this recurse)."""
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        children = (
+            item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        )
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth + 1 > limit:
+                    return True
+                pending.append((child, depth + 1))
+    return False
 
 
 def parse_outbound_message(body: bytes) -> dict[str, Any]:

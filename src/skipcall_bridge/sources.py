@@ -410,11 +410,19 @@ def _body_id(body: bytes) -> str:
     return "sha256:" + hashlib.sha256(body).hexdigest()
 
 
-def _without(data: Any, path: tuple[str, ...]) -> Any:
+# Lists a volatile field is looked for through: a batch of events, and a batch of batches.
+# Deeper lists are not events: a hostile body nested hundreds deep is not walked.
+VOLATILE_LIST_DEPTH = 2
+
+
+def _without(data: Any, path: tuple[str, ...], lists: int = 0) -> Any:
     """A copy of `data` without the field at `path` (applied to each item of a list, so a
-    batch body loses it from every event); `data` itself is left as it was."""
+    batch body loses it from every event); `data` itself is left as it was. The recursion is
+    bounded by the path's length and VOLATILE_LIST_DEPTH, never by the payload's depth."""
     if isinstance(data, list):
-        return [_without(item, path) for item in data]
+        if lists >= VOLATILE_LIST_DEPTH:
+            return data
+        return [_without(item, path, lists + 1) for item in data]
     if not isinstance(data, dict) or path[0] not in data:
         return data
     head, rest = path[0], path[1:]

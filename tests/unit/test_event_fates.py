@@ -110,7 +110,9 @@ class HubSpot:
         return 1_000_000.0 if spent else 0.0
 
     def send(self, events: list[dict[str, Any]], time_left: float = 20.0) -> DeliveryReport:
-        body = json.dumps(events, separators=(",", ":")).encode()
+        return self.send_body(json.dumps(events, separators=(",", ":")).encode(), time_left)
+
+    def send_body(self, body: bytes, time_left: float = 20.0) -> DeliveryReport:
         headers = HubSpotVerifier(["v3"], 300).sign(body, SECRET, NOW, method="POST", url=URL)
         request = SignedRequest("POST", URL, body, Headers(headers))
         self._creates_before = len(self.skipcall.received)
@@ -485,3 +487,38 @@ def test_a_mapper_that_raises_ends_its_event_only(monkeypatch: pytest.MonkeyPatc
     (letter,) = world.queue.letters
     assert (letter.delivery_id, letter.reason) == ("2", Reason.MAPPING_FAILED)
     assert "KeyError" in letter.error.message
+
+
+def test_a_body_nested_deeper_than_any_sender_is_stored_once_never_503() -> None:
+    """#22 finding 9: a body hundreds deep made a walk over it raise RecursionError: 503 for
+    every retry, never stored. Deeper than MAX_DEPTH it is an invalid body, kept whole once."""
+    from skipcall_bridge.payloads import MAX_DEPTH
+
+    world = HubSpot()
+    depth = MAX_DEPTH + 1
+    plain = json.dumps(event(2))[:-1]
+    body = f'[{json.dumps(event(1))},{plain},"deep":{"[" * depth}"x"{"]" * depth}}}]'.encode()
+    first = world.send_body(body)
+    assert statuses(first) == ["invalid-body"]
+    assert delivery_response(first).status_code < 500
+    (letter,) = world.queue.letters
+    assert (letter.reason, letter.payload_scope) == (Reason.MAPPING_FAILED, "body")
+    again = world.send_body(body)  # HubSpot's retry: answered from the record, stored once
+    assert again.events[0].duplicate
+    assert len(world.queue.letters) == 1
+
+
+def test_a_volatile_field_is_not_looked_for_through_a_hostile_depth_of_lists() -> None:
+    """A fingerprint walks lists two levels deep (a batch, a batch of batches), not as deep as
+    the payload goes: deep in a call stack, 500 nested lists once ran out of recursion."""
+    source = HubSpot().catalog.get("hubspot")
+    assert source is not None
+    deep: Any = {"attemptNumber": 1}
+    for _ in range(500):
+        deep = [deep]
+
+    def at_depth(frames: int) -> Any:
+        return source.fingerprint(deep) if frames == 0 else at_depth(frames - 1)
+
+    assert at_depth(400) == deep  # unchanged: too deep to be an event
+    assert source.fingerprint([[{"attemptNumber": 1, "x": 1}]]) == [[{"x": 1}]]
