@@ -102,6 +102,30 @@ def test_empty_contact_ids_are_omitted(contacts: Any) -> None:
     assert "contactIds" not in dto.to_json()
 
 
+def test_a_gzip_field_inflates_but_never_past_its_bound() -> None:
+    """#22 finding 16: 244 KB of base64 once inflated to 2.2 GB in 22.8 s. Past the bound the
+    event is a mapping failure, found after inflating the bound, not the whole bomb."""
+    import base64
+    import gzip
+
+    from skipcall_bridge.mapping import MAX_INFLATED_BYTES
+
+    def packed(data: bytes) -> str:
+        return base64.b64encode(gzip.compress(data, compresslevel=9)).decode()
+
+    name = compile_template("{{ powertools_json(powertools_base64_gzip(p)).name }}")
+    assert name({"p": packed(b'{"name": "Inner"}')}) == "Inner"
+    mapper = SequenceMapper({
+        "name": "{{ powertools_base64_gzip(p) }}", "creatorId": CREATOR, "assignedToIds": CREATOR
+    })  # fmt: skip
+    bomb = packed(b"0" * (MAX_INFLATED_BYTES + 1))  # ~10 KB that inflates past the bound
+    with pytest.raises(EventMappingError) as caught:
+        mapper.map({"p": bomb})
+    [error] = caught.value.errors
+    assert error.field == "name"
+    assert "inflates past" in error.message
+
+
 def test_missing_required_fields_are_listed_by_name() -> None:
     with pytest.raises(EventMappingError) as caught:
         MAPPER.map({"firstName": "Ada"})
