@@ -269,6 +269,10 @@ class Resolution:
         return self.workspaces.resolve(member, email, self.rules.workspace_id, self.deadline)
 
 
+# Other CRM ids an event may link to its contact: each costs a read and maybe a write.
+MAX_ALIASES = 20
+
+
 class ContactResolver:
     def __init__(self, api: ContactApi, links: ContactLinks) -> None:
         self._api = api
@@ -289,11 +293,28 @@ class ContactResolver:
         # the contact, the other waits and finds its link.
         with self._in_use.hold(link_id, resolution.deadline.remaining()):
             linked = self._link_or_create(link_id, values, phones, resolution.deadline)
-        for alias in _aliases(values.get("aliases")):
-            alias_id = f"{resolution.source}#{alias}"
-            if alias_id != link_id and self.linked(alias_id) != linked:
-                self._put(alias_id, linked)
+        self._link_aliases(resolution, link_id, linked, _aliases(values.get("aliases")))
         return linked
+
+    def _link_aliases(
+        self, resolution: Resolution, link_id: str, contact_id: str, aliases: list[str]
+    ) -> None:
+        """Other CRM ids of the same person, linked to it when they are not linked yet. An
+        alias already linked to another contact is left alone: a payload must not re-point
+        someone else's link (the next event for them would reach this person's phone)."""
+        if len(aliases) > MAX_ALIASES:
+            logger.warning("Aliases beyond the limit ignored", extra={"aliases": len(aliases)})
+        for alias in aliases[:MAX_ALIASES]:
+            if resolution.deadline.expired:
+                break  # the rest are linked by a later event of the same person
+            alias_id = f"{resolution.source}#{alias}"
+            if alias_id == link_id:
+                continue
+            current = self.linked(alias_id)
+            if current is None:
+                self._put(alias_id, contact_id)
+            elif current != contact_id:
+                logger.warning("Alias linked to another contact: left as it is")
 
     def _link_or_create(
         self, link_id: str, values: dict[str, Any], phones: list[str], deadline: Deadline

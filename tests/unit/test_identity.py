@@ -172,6 +172,26 @@ def test_contacts_are_created_once_linked_and_skipped_without_a_phone() -> None:
     assert len(skipcall.created) == 1  # linked under crm#1: not created twice
 
 
+def test_an_alias_never_re_points_another_contact_s_link_and_aliases_are_bounded() -> None:
+    """#22 finding 8: Bob's event naming Alice's CRM id as an alias re-pointed Alice's link to
+    Bob (her next event reached his phone); 1,500 aliases took 9.8 s."""
+    contact = {"id": "crmId", "name": "fullName", "phones": "phones", "aliases": "others"}
+    src = source(members={"o@example.com": OWNER}, defaultRegion="FR", contact=contact)
+    skipcall, links = FakeSkipcall([]), MemoryLinks()
+    alice = {"crmId": "alice", "fullName": "Alice A", "phones": ["01 23 45 67 89"], "others": []}
+    map_event(src, {"owner": "o@example.com", "people": [alice]}, skipcall, links)
+    alice_contact = links.get("crm#alice")
+    many = [f"deal:{n}" for n in range(1500)]
+    bob = {"crmId": "bob", "fullName": "Bob B", "phones": ["01 98 76 54 32"],
+           "others": ["alice", *many]}  # fmt: skip
+    map_event(src, {"owner": "o@example.com", "people": [bob]}, skipcall, links)
+    assert links.get("crm#alice") == alice_contact  # still Alice's
+    bob_contact = links.get("crm#bob")
+    assert bob_contact not in (None, alice_contact)
+    linked = [alias for alias in many if links.get(f"crm#{alias}") == bob_contact]
+    assert linked == many[:19]  # at most 20 aliases an event: "alice" took the first place
+
+
 def test_contact_names_fall_back_to_what_skipcall_accepts() -> None:
     src = source(members={"o@example.com": OWNER}, contact={"phone": "tel"})
     skipcall = FakeSkipcall([])
