@@ -142,6 +142,11 @@ class Pipeline:
         if not reading.events:
             logger.info("Delivery selected no events: nothing to do")
             return run.report([])
+        if len(reading.events) > source.config.max_events:
+            raise PayloadTooLarge(
+                f"The delivery holds {len(reading.events)} events; the source takes at most "
+                f"{source.config.max_events} (maxEvents)."
+            )
         events = [
             DeliveryEvent(index, delivery_id, payload)
             for index, (delivery_id, payload) in enumerate(reading.events)

@@ -159,6 +159,9 @@ class SourceConfig(BaseModel):
     # How many of one delivery's events are worked at once (their Skipcall calls in flight
     # together); 1 works them one after another.
     concurrency: int = Field(default=8, ge=1, le=16)
+    # The most events one delivery may carry (HubSpot batches 100): more is refused with 413
+    # before any work, rather than letting one request spend minutes and write thousands.
+    max_events: int = Field(default=100, alias="maxEvents", ge=1, le=1000)
     # Identity resolution: member() looks here first (email or CRM owner id -> membership id);
     # contact() reads the CRM object's fields through `contact` and normalises phone numbers
     # with `defaultRegion`.
