@@ -131,7 +131,8 @@ class _GatewayHandler(BaseHTTPRequestHandler):
     def _forward(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if self.owner.inspector is not None and self.path.startswith("/_inspect"):
-            self._page(*self.owner.inspector.handle(self.command, self.path))
+            inspector = self.owner.inspector
+            self._page(*inspector.handle(self.command, self.path, dict(self.headers.items())))
             return
         headers = list(self.headers.items())
         self._reply(self.owner.send(self.command, self.path, headers, body, self._host()))

@@ -9,23 +9,33 @@ Plain server-rendered HTML and a small script, no build step.
 
 from __future__ import annotations
 
+import hmac
 import html
 import itertools
 import json
 import re
+import secrets
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 MAX_RECORDS = 200
 SHOWN_BODY = 4096
 REDACTED = "[redacted]"
 SECRET_HEADER = re.compile(r"authorization|api-key|signature|sig-hash|token|cookie", re.I)
 SECRET_PARAMETER = re.compile(r"token|code|key|secret", re.I)
+# A value is redacted whatever its header's name when it looks like a credential: an
+# Authorization-style scheme, or a long token of letters and digits (a custom `X-Auth`).
+SECRET_VALUE = re.compile(
+    r"(?i)^\s*(?:bearer|basic|token)\s+\S|^(?=.*[A-Za-z])(?=.*\d)[\w\-+/=.:~]{16,}$"
+)
+# The buttons' POSTs carry this header; a page of another origin can neither read the token
+# nor send a custom header to 127.0.0.1 without a CORS preflight this server never answers.
+TOKEN_HEADER = "x-inspector-token"  # noqa: S105 - a header's name
 
 
 @dataclass(frozen=True)
@@ -62,6 +72,7 @@ class Inspector:
         self._resend = resend
         self._replay = replay
         self._preview = preview
+        self.token = secrets.token_urlsafe(24)  # this run's: the page hands it to its script
 
     def observe(self, exchange: Exchange) -> None:
         if exchange.path.startswith("/_inspect"):
@@ -77,11 +88,18 @@ class Inspector:
             while len(self._finished) > MAX_RECORDS * 100:  # bounded, oldest first
                 del self._finished[next(iter(self._finished))]
 
-    def handle(self, method: str, path: str) -> tuple[int, str, str]:
-        """(status, content type, body) for a request under /_inspect."""
-        parts = path.split("?", 1)[0].strip("/").split("/")
+    def handle(
+        self, method: str, path: str, headers: dict[str, str] | None = None
+    ) -> tuple[int, str, str]:
+        """(status, content type, body) for a request under /_inspect. A POST acts only with
+        this run's token (the page's own script sends it): a web page of another origin that
+        posts to 127.0.0.1 cannot send again or replay anything."""
+        parts = [unquote(part) for part in path.split("?", 1)[0].strip("/").split("/")]
         if method == "GET" and parts == ["_inspect"]:
             return 200, "text/html; charset=utf-8", self.page()
+        presented = {k.lower(): v for k, v in (headers or {}).items()}.get(TOKEN_HEADER, "")
+        if method == "POST" and not hmac.compare_digest(presented.encode(), self.token.encode()):
+            return 403, "text/plain", "the inspector's own buttons only"
         if method == "POST" and len(parts) == 3 and parts[1] == "resend":
             record = self._find(int(parts[2]) if parts[2].isdigit() else -1)
             if record is None:
@@ -102,7 +120,7 @@ class Inspector:
             finished = dict(self._finished)
         items = "\n".join(_record(record, finished) for record in records)
         items = items or "<p>No delivery yet.</p>"
-        return PAGE.replace("{{records}}", items)
+        return PAGE.replace("{{records}}", items).replace("{{token}}", self.token)
 
 
 def _record(record: Record, finished: dict[tuple[str, str], float]) -> str:
@@ -155,7 +173,7 @@ def _event(
 
 def _request(exchange: Exchange) -> str:
     lines = [f"{exchange.method} {redact_url(exchange.path)}"]
-    lines += [f"{name}: {REDACTED if SECRET_HEADER.search(name) else value}"
+    lines += [f"{name}: {REDACTED if _secret(name, value) else value}"
               for name, value in exchange.headers]  # fmt: skip
     body = exchange.body[:SHOWN_BODY].decode("utf-8", errors="replace")
     more = (
@@ -164,6 +182,10 @@ def _request(exchange: Exchange) -> str:
         else ""
     )
     return "\n".join(lines) + "\n\n" + body + more
+
+
+def _secret(name: str, value: str) -> bool:
+    return SECRET_HEADER.search(name) is not None or SECRET_VALUE.search(value) is not None
 
 
 def redact_url(path: str) -> str:
@@ -200,7 +222,7 @@ table.events td { vertical-align: top; padding: .2em .5em; }
 {{records}}
 <script>
 async function post(url) {
-  const answer = await fetch(url, {method: "POST"});
+  const answer = await fetch(url, {method: "POST", headers: {"X-Inspector-Token": "{{token}}"}});
   document.body.dataset.last = await answer.text();
   location.reload();
 }

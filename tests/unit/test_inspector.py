@@ -13,7 +13,8 @@ ANSWER = {"status": "dead-lettered", "events": [EVENT]}
 
 def exchange(path: str = "/webhooks/zapier") -> Exchange:
     headers = [("Authorization", "Bearer s3cret-token"), ("X-Signature", "abc"),
-               ("Content-Type", "application/json")]  # fmt: skip
+               ("Content-Type", "application/json"), ("X-Auth", "k3y-0123456789abcdef"),
+               ("X-Custom", "Bearer another-one"), ("X-Request-Time", "1795660800")]  # fmt: skip
     result = {"statusCode": 202, "body": json.dumps(ANSWER)}
     return Exchange("POST", path, headers, b'{"name": "n"}', result, 0.012)
 
@@ -37,16 +38,29 @@ def test_the_page_redacts_and_offers_send_again_and_replay() -> None:
     assert (status, content_type.split(";")[0]) == (200, "text/html")
     assert page.count('class="delivery"') == 2
     assert page.index("zapier") < page.index("salesforce")  # newest first
-    for secret in ("s3cret-token", "tok-1234", ">abc<", "X-Signature: abc"):
+    # by name, and by value (#22 finding 17: a custom X-Auth showed its secret)
+    for secret in ("s3cret-token", "tok-1234", ">abc<", "X-Signature: abc",
+                   "k3y-0123456789abcdef", "another-one"):  # fmt: skip
         assert secret not in page
     assert "Authorization: [redacted]" in page
+    assert "X-Auth: [redacted]" in page
+    assert "X-Request-Time: 1795660800" in page  # what is not a credential stays readable
+    assert "Content-Type: application/json" in page
+    token = {"X-Inspector-Token": inspector.token}
+    assert inspector.token in page  # handed to the page's own script
     assert "&quot;name&quot;: &quot;n&quot;" in page  # the event's DTO
-    assert inspector.handle("POST", "/_inspect/resend/2")[0] == 200
+    # Another origin's page posting to 127.0.0.1 has no token: nothing is done.
+    assert inspector.handle("POST", "/_inspect/resend/2")[0] == 403
+    assert inspector.handle("POST", "/_inspect/resend/2", {"X-Inspector-Token": "guess"})[0] == 403
+    assert sent == []
+    assert inspector.handle("POST", "/_inspect/resend/2", token)[0] == 200
     assert sent == [exchange()]
-    assert inspector.handle("POST", "/_inspect/replay/zapier/ev-1") == (
+    assert inspector.handle("POST", "/_inspect/replay/zapier/ev-1", token) == (
         200, "text/plain", "replayed 1")  # fmt: skip
-    assert replayed == [("zapier", "ev-1")]
-    assert inspector.handle("POST", "/_inspect/resend/99")[0] == 404
+    # the page's script URL-encodes ids (sha256:…): the server decodes them (#23 item 3)
+    inspector.handle("POST", "/_inspect/replay/zapier/sha256%3Aab12", token)
+    assert replayed == [("zapier", "ev-1"), ("zapier", "sha256:ab12")]
+    assert inspector.handle("POST", "/_inspect/resend/99", token)[0] == 404
 
 
 def test_query_secrets_are_redacted() -> None:
