@@ -12,8 +12,10 @@ import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any
 
 from skipcall_bridge.aws.dead_letter import SqsDeadLetterQueue
 from skipcall_bridge.aws.links import DynamoDbLinks
@@ -28,6 +30,7 @@ from skipcall_bridge.skipcall.models import CallFailed
 from skipcall_bridge.sources import json_schema, load_sources
 
 DEFAULT_SOURCES = Path("sources.example.json")
+EXTENSIONS = "skipcall_bridge.cli"  # the entry point group other packages extend this CLI by
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -92,13 +95,23 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("sources", type=Path, nargs="?", default=DEFAULT_SOURCES)
     check.set_defaults(run=_check_config)
 
-    try:  # the development verbs, where the development package is installed
-        from skipcall_bridge_dev.commands import add_commands
-    except ImportError:
-        pass
-    else:
+    add_commands = extension("commands")  # the development verbs, where they are installed
+    if add_commands is not None:
         add_commands(commands)
     return parser
+
+
+def extension(name: str) -> Callable[..., Any] | None:
+    """What an installed package adds to this CLI under `name` (entry point group
+    `skipcall_bridge.cli`), or None: the runtime never imports the development package."""
+    found = entry_points(group=EXTENSIONS, name=name)
+    for point in found:
+        try:
+            loaded: Callable[..., Any] = point.load()
+        except ImportError:  # declared by metadata left behind, without its package
+            return None
+        return loaded
+    return None
 
 
 def stack_options(command: argparse.ArgumentParser) -> None:
@@ -111,12 +124,9 @@ def operator_environment(args: argparse.Namespace, quiet: bool = True) -> None:
     """The environment the command reads, and its logs kept to warnings (the command prints
     what matters)."""
     if args.dev:
-        try:
-            from skipcall_bridge_dev.stack import dev_stack_environment
-        except ImportError:
-            raise ConfigurationError(
-                "--dev needs the development package (pip install -e .)"
-            ) from None
+        dev_stack_environment = extension("dev-environment")
+        if dev_stack_environment is None:
+            raise ConfigurationError("--dev needs the development package (pip install -e .)")
         os.environ.update(dev_stack_environment(args.sources))
     if quiet:
         logger.setLevel("WARNING")

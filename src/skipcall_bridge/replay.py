@@ -23,7 +23,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from skipcall_bridge.envelope import DeadLetter
 from skipcall_bridge.errors import Unavailable
@@ -34,9 +34,11 @@ from skipcall_bridge.letter_core import Finished, LetterCore
 from skipcall_bridge.naming import SequenceNamer
 from skipcall_bridge.observability import logger
 from skipcall_bridge.ports import IdempotencyGuard, PacedActions, ReplayQueue
-from skipcall_bridge.runtime import Runtime
 from skipcall_bridge.skipcall.models import CallFailed
 from skipcall_bridge.sources import Source, SourceCatalog
+
+if TYPE_CHECKING:  # the runtime builds replayers; this module only reads one's parts
+    from skipcall_bridge.runtime import Runtime
 
 ReplayOutcome = Literal[
     "replayed",  # done now (created, enrolled, unenrolled)

@@ -349,7 +349,7 @@ def _replay_one(source: str, delivery_id: str) -> str:
     from skipcall_bridge.runtime import current_runtime
 
     replayer = Replayer.from_runtime(current_runtime())
-    from skipcall_bridge.cli import summary_table  # the CLI's own table (cli imports this module)
+    from skipcall_bridge.cli import summary_table  # the CLI's own table
 
     return summary_table(replayer.run(ReplayFilter(source=source, delivery_id=delivery_id)))
 

@@ -5,7 +5,7 @@ A preset of the `hmac` grammar."""
 from __future__ import annotations
 
 from skipcall_bridge.verify.hmac import HmacVerifier
-from skipcall_bridge.verify.schemes import HmacGrammar
+from skipcall_bridge.verify.hmac_grammar import HmacGrammar
 
 
 class CloseVerifier(HmacVerifier):

@@ -23,10 +23,8 @@ import base64
 import binascii
 import hashlib
 import hmac as hmac_module
-import re
 import uuid
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from skipcall_bridge.errors import ConfigurationError, InvalidSignature
 from skipcall_bridge.verify.base import (
@@ -41,31 +39,10 @@ from skipcall_bridge.verify.base import (
     require,
     signing_key,
 )
+from skipcall_bridge.verify.hmac_grammar import PLACEHOLDER, HmacGrammar
 
-if TYPE_CHECKING:
-    from skipcall_bridge.verify.schemes import HmacGrammar
-
-PLACEHOLDER = re.compile(r"\{(body|timestamp|id|url|method|header:[A-Za-z0-9-]+)\}")
 ALGORITHMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "sha512": hashlib.sha512}
 MAX_LIST_ITEMS = 16  # more signatures than any rotation needs: a header built to slow us down
-
-
-def template_errors(template: str, *, has_timestamp: bool, has_id: bool) -> list[str]:
-    """What is wrong with a `signed` template (checked when the sources file loads)."""
-    errors = []
-    unknown = [
-        part for part in re.findall(r"\{[^{}]*\}", template) if not PLACEHOLDER.fullmatch(part)
-    ]
-    if unknown:
-        errors.append(f"unknown placeholder {unknown[0]} (use {{body}}, {{timestamp}}, {{id}}, "
-                      "{url}, {method} or {header:Name})")  # fmt: skip
-    if template.count("{body}") != 1:
-        errors.append("must contain {body} exactly once")
-    if "{timestamp}" in template and not has_timestamp:
-        errors.append("uses {timestamp}: add `timestamp`")
-    if "{id}" in template and not has_id:
-        errors.append("uses {id}: add `idHeader`")
-    return errors
 
 
 class HmacVerifier(Verifier):

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 from skipcall_bridge.verify.hmac import HmacVerifier
-from skipcall_bridge.verify.schemes import HmacGrammar
+from skipcall_bridge.verify.hmac_grammar import HmacGrammar
 
 
 class HmacSha256Verifier(HmacVerifier):

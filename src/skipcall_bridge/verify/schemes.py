@@ -19,17 +19,15 @@ from pydantic import (
     GetCoreSchemaHandler,
     GetJsonSchemaHandler,
     TypeAdapter,
-    model_validator,
 )
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 from skipcall_bridge.payloads import BodyFormat
-from skipcall_bridge.verify.hmac import template_errors
+from skipcall_bridge.verify.fields import HeaderName, Tolerance
+from skipcall_bridge.verify.hmac_grammar import HmacGrammar
 
 UnmappedStatus = Literal[202, 422]
-Tolerance = Annotated[int, Field(alias="toleranceSeconds", gt=0, le=3600)]
-HeaderName = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9-]+$")]
 SalesforceOrgId = Annotated[str, Field(pattern=r"^00D[A-Za-z0-9]{12}([A-Za-z0-9]{3})?$")]
 
 
@@ -50,72 +48,6 @@ class _AuthBase(BaseModel):
 class BearerAuth(_AuthBase):
     scheme: Literal["bearer"]
     header: HeaderName | None = None
-
-
-class SignatureSpec(BaseModel):
-    """Where the signature is: one header (or headers that duplicate it), holding one value
-    after an optional `prefix`, or a list of `key=value` items of which every `key` is one."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
-
-    header: HeaderName
-    alternatives: list[HeaderName] = Field(default_factory=list)
-    format: Literal["value", "list"] = "value"
-    prefix: str = ""
-    key: str = Field(default="v1", min_length=1)
-    item_separator: str = Field(default=",", alias="itemSeparator", min_length=1)
-    pair_separator: str = Field(default="=", alias="pairSeparator", min_length=1)
-
-    @model_validator(mode="after")
-    def _prefix_only_for_a_value(self) -> SignatureSpec:
-        if self.format == "list" and self.prefix:
-            raise ValueError("prefix applies to format value; a list names its signatures by key")
-        return self
-
-
-class TimestampSpec(BaseModel):
-    """The signed timestamp: its header, or its key in the signature list (Stripe's `t`)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
-
-    header: HeaderName | None = None
-    list_key: str | None = Field(default=None, alias="listKey", min_length=1)
-    unit: Literal["s", "ms"] = "s"
-    tolerance_seconds: Tolerance = 300
-
-    @model_validator(mode="after")
-    def _one_place(self) -> TimestampSpec:
-        if (self.header is None) == (self.list_key is None):
-            raise ValueError("give exactly one of header and listKey")
-        return self
-
-
-class HmacGrammar(BaseModel):
-    """The declarative HMAC scheme (verify/hmac.py says what each field means)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
-
-    algorithm: Literal["sha1", "sha256", "sha512"] = "sha256"
-    signature: SignatureSpec
-    encoding: Literal["hex", "base64"] = "hex"
-    signed: str = "{body}"
-    timestamp: TimestampSpec | None = None
-    id_header: HeaderName | None = Field(default=None, alias="idHeader")
-    key_encoding: Literal["utf8", "hex", "base64"] = Field(default="utf8", alias="keyEncoding")
-
-    @model_validator(mode="after")
-    def _coherent(self) -> HmacGrammar:
-        problems = template_errors(
-            self.signed, has_timestamp=self.timestamp is not None, has_id=self.id_header is not None
-        )
-        if problems:
-            raise ValueError("signed: " + "; ".join(problems))
-        if self.timestamp is not None and "{timestamp}" not in self.signed:
-            # An unsigned timestamp can be changed by whoever replays a captured request.
-            raise ValueError("timestamp is checked but not signed: add {timestamp} to signed")
-        if self.timestamp and self.timestamp.list_key and self.signature.format != "list":
-            raise ValueError("timestamp.listKey needs signature.format list")
-        return self
 
 
 class HmacAuth(_AuthBase, HmacGrammar):
