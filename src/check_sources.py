@@ -12,6 +12,8 @@ from skipcall_bridge.sources import load_sources
 
 if __name__ == "__main__":
     try:
-        load_sources(Path(sys.argv[1]))
+        catalog = load_sources(Path(sys.argv[1]))
     except ConfigurationError as exc:
         sys.exit(f"error: {exc}")
+    for warning in catalog.warnings():  # deployable, but verifying weakly: said, not refused
+        print(f"warning: {warning}", file=sys.stderr)

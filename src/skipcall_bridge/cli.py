@@ -334,6 +334,8 @@ def _check_config(args: argparse.Namespace) -> int:
     print("Secrets Manager secrets it needs:")
     for secret_id in catalog.secret_ids():
         print(f"  {secret_id}")
+    for warning in catalog.warnings():
+        print(f"warning: {warning}", file=sys.stderr)
     return 0
 
 

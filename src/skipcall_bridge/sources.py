@@ -37,6 +37,7 @@ from skipcall_bridge.mapping import (
 )
 from skipcall_bridge.payloads import BodyFormat, parse_body
 from skipcall_bridge.verify import SignedRequest, Verifier
+from skipcall_bridge.verify.hmac_grammar import HmacGrammar, grammar_warnings
 from skipcall_bridge.verify.registry import build_verifier
 from skipcall_bridge.verify.schemes import AuthConfig, UnmappedStatus
 
@@ -444,6 +445,16 @@ class SourceCatalog:
     @property
     def names(self) -> list[str]:
         return sorted(self._sources)
+
+    def warnings(self) -> list[str]:
+        """Sources that load but verify weakly (a declarative HMAC grammar without a signed
+        timestamp, with sha1, or signing its own signature header), one line each."""
+        return [
+            f"{name}: {warning}"
+            for name in self.names
+            if isinstance(auth := self._sources[name].config.auth, HmacGrammar)
+            for warning in grammar_warnings(auth)
+        ]
 
     def secret_ids(self) -> list[str]:
         """Every Secrets Manager id the sources need: signing secrets and verify tokens."""

@@ -174,3 +174,28 @@ def test_forgeries_of_every_kind_are_refused(name: str, index: int, mask: int, p
         return  # the mutation changed nothing
     with pytest.raises(InvalidSignature):
         check(name, headers, body, now=T + 1)
+
+
+def test_check_config_warns_of_grammars_that_verify_weakly() -> None:
+    """#22 finding 14: without a signed timestamp, with sha1, or signing its own signature
+    header, a grammar loads but is weak: check-config and `make package` say so."""
+    base = {"scheme": "hmac", "secretId": "s", "signature": {"header": "X-Sig"}}
+    weak = {
+        "plain": base,
+        "old": {**base, "algorithm": "sha1"},
+        "self": {**base, "signed": "{header:X-Sig}.{body}"},
+        "good": {**base, "signed": "{timestamp}.{body}", "timestamp": {"header": "X-Ts"}},
+    }
+    config = {
+        "sources": {
+            name: {"auth": auth, "sequence": {"name": "n", "creatorId": "c", "assignedToIds": "c"}}
+            for name, auth in weak.items()
+        }
+    }
+    warnings = load_sources_text(config).warnings()
+    assert not [w for w in warnings if w.startswith("good:")]
+    assert any(w.startswith("plain: no signed timestamp") for w in warnings)
+    assert any(w.startswith("old: algorithm sha1") for w in warnings)
+    assert any(w.startswith("self: the signature's own header") for w in warnings)
+    clean = CATALOG.warnings()
+    assert not [w for w in clean if w.startswith(("stripe-style:", "calendly:"))]

@@ -97,3 +97,26 @@ class HmacGrammar(BaseModel):
         if self.timestamp and self.timestamp.list_key and self.signature.format != "list":
             raise ValueError("timestamp.listKey needs signature.format list")
         return self
+
+
+def grammar_warnings(grammar: HmacGrammar) -> list[str]:
+    """What makes a valid grammar weak (check-config and `make package` print these)."""
+    warnings = []
+    if grammar.timestamp is None:
+        warnings.append(
+            "no signed timestamp: a captured request verifies again for as long as the "
+            "idempotency records last (IDEMPOTENCY_EXPIRES_AFTER_SECONDS, 4 days by default)"
+        )
+    if grammar.algorithm == "sha1":
+        warnings.append("algorithm sha1: use sha256 where the sender offers it")
+    signature_headers = {
+        header.lower() for header in (grammar.signature.header, *grammar.signature.alternatives)
+    }
+    signed_headers = {
+        match.group(1).removeprefix("header:").lower()
+        for match in PLACEHOLDER.finditer(grammar.signed)
+        if match.group(1).startswith("header:")
+    }
+    if signature_headers & signed_headers:
+        warnings.append("the signature's own header is inside what it signs")
+    return warnings
