@@ -32,7 +32,7 @@ from .conftest import CREATOR, Receiver
 
 HUBSPOT_SECRET = "hubspot-client-secret-7f3a"
 ATTIO_SECRET = "attio-webhook-secret-91c2"
-PIPEDRIVE = "pipedrive:basic-secret-5d"
+PIPEDRIVE = "pipedrive:basic-secret-5d-0123456789"
 SF_TOKEN = "sf-token-ab12cd34ef56"
 ORG = "00D5e000000AbCdEAA"
 URL = "https://hooks.example.com/webhooks/hubspot"
