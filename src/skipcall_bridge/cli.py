@@ -22,6 +22,7 @@ from skipcall_bridge.aws.links import DynamoDbLinks
 from skipcall_bridge.budget import Deadline
 from skipcall_bridge.errors import ConfigurationError
 from skipcall_bridge.failures import Reason
+from skipcall_bridge.naming import scoped_name
 from skipcall_bridge.observability import logger
 from skipcall_bridge.replay import OUTCOMES, Replayer, ReplayFilter, ReplaySummary
 from skipcall_bridge.runtime import current_runtime
@@ -165,14 +166,18 @@ def _links_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser
     stack_options(links)
     verbs = links.add_subparsers(required=True, metavar="VERB")
     show = verbs.add_parser("show", help="what the table holds for a name")
-    show.add_argument("name")
-    show.set_defaults(run=_links_show)
     link = verbs.add_parser("set", help="the name stands for this sequence id")
-    link.add_argument("name")
-    link.add_argument("sequence_id")
-    link.set_defaults(run=_links_set)
     forget = verbs.add_parser("forget", help="forget the name: the next enrol creates it")
-    forget.add_argument("name")
+    for verb in (show, link, forget):
+        verb.add_argument("name")
+        verb.add_argument(
+            "--source",
+            help="the source whose name it is (names belong to their source); without it, "
+            "the shared names (sharedSequenceNames, and names created before names were scoped)",
+        )
+    link.add_argument("sequence_id")
+    show.set_defaults(run=_links_show)
+    link.set_defaults(run=_links_set)
     forget.set_defaults(run=_links_forget)
 
 
@@ -257,7 +262,7 @@ def _link_table(args: argparse.Namespace) -> DynamoDbLinks:
 
 
 def _links_show(args: argparse.Namespace) -> int:
-    link = _link_table(args).lookup(args.name)
+    link = _link_table(args).lookup(scoped_name(args.source, args.name))
     if link is None:
         print(f"{args.name!r}: no record (the next enrol creates it)")
         return 1
@@ -272,13 +277,13 @@ def _links_show(args: argparse.Namespace) -> int:
 
 
 def _links_set(args: argparse.Namespace) -> int:
-    _link_table(args).link(args.name, args.sequence_id)
+    _link_table(args).link(scoped_name(args.source, args.name), args.sequence_id)
     print(f"{args.name!r} -> sequence {args.sequence_id}")
     return 0
 
 
 def _links_forget(args: argparse.Namespace) -> int:
-    _link_table(args).forget(args.name)
+    _link_table(args).forget(scoped_name(args.source, args.name))
     print(f"{args.name!r} forgotten: the next enrol creates it")
     return 0
 

@@ -150,7 +150,10 @@ class EventWork:
 
         try:
             return self._s.namer.resolve(
-                name, create if held.intent.action == "enrol" else None, deadline
+                name,
+                create if held.intent.action == "enrol" else None,
+                deadline,
+                self._source.name_scope,
             )
         except DirectoryUnavailable as exc:
             return exc.failure

@@ -233,9 +233,11 @@ class LetterCore:
         but could not link it), or found, or created once, by its name (None: an unenrol
         from a name never created)."""
         target = intent.target
+        # the source's names (a source since removed keeps its own scope)
+        scope = source.name_scope if source is not None else letter.source
         if target.id is not None:
             if target.name is not None and letter.created:
-                failed = self._namer.remember(target.name, target.id)
+                failed = self._namer.remember(target.name, target.id, scope)
                 if failed is not None:
                     raise _Failed(failed)
             return target.id
@@ -247,7 +249,7 @@ class LetterCore:
             return self._paced(lambda deadline: self._skipcall.create(dto, deadline))
 
         result = self._namer.resolve(
-            name, create if intent.action == "enrol" else None, Deadline(self._budget)
+            name, create if intent.action == "enrol" else None, Deadline(self._budget), scope
         )
         if result is None:
             return None  # never created: nobody to take out

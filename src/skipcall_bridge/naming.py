@@ -13,6 +13,12 @@ reuses it. What can go wrong, and what it leaves:
 - created, but the link could not be written (the table went down in between): the event's
   letter keeps the new id, and its replay links it; meanwhile the name waits as above;
 - a claim older than STALE_CLAIM_SECONDS belongs to a run that stopped midway: as `unknown`.
+
+Names belong to their source (`scope`): the same name in two sources is two sequences, so one
+source's payload can neither take contacts out of nor pre-create another's. A source that sets
+`sharedSequenceNames` uses the one shared namespace, which is also where names created before
+names were scoped live: a scoped name not found yet is looked up there once, and a link found
+is adopted under the source's scope (no second sequence after the upgrade).
 """
 
 from __future__ import annotations
@@ -81,18 +87,41 @@ class SequenceNamer:
         self._names_in_use = KeyedLocks()
 
     def resolve(
-        self, name: str, create: Callable[[], Created | CallFailed] | None, deadline: Deadline
+        self,
+        name: str,
+        create: Callable[[], Created | CallFailed] | None,
+        deadline: Deadline,
+        scope: str | None = None,
     ) -> NameResult | None:
-        """The id of the sequence called `name`, created with `create` when no run has (None:
-        never created, and `create` is None: an unenrol has nothing to take contacts out of)."""
-        if (known := self._cached(name)) is not None:
+        """The id of the sequence called `name` in `scope` (a source; None: the shared
+        names), created with `create` when no run has (None: never created, and `create` is
+        None: an unenrol has nothing to take contacts out of)."""
+        key = scoped_name(scope, name)
+        if (known := self._cached(key)) is not None:
             return known
         # One thread of this container at a time per name: the others then find the id it
         # made instead of polling the table for it.
-        with self._names_in_use.hold(name, deadline.remaining() - WAIT_RESERVE_SECONDS):
-            if (known := self._cached(name)) is not None:
+        with self._names_in_use.hold(key, deadline.remaining() - WAIT_RESERVE_SECONDS):
+            if (known := self._cached(key)) is not None:
                 return known
-            return self._resolve(name, create, deadline)
+            if scope is not None and (adopted := self._adopt(key, name)) is not None:
+                return adopted
+            return self._resolve(key, create, deadline)
+
+    def _adopt(self, key: str, name: str) -> Resolved | None:
+        """A sequence this name was linked to before names were scoped, linked under the
+        source's scope too (None: nothing to adopt)."""
+        try:
+            if self._names.lookup(key) is not None:
+                return None
+            legacy = self._names.lookup(name)
+            if legacy is None or legacy.sequence_id is None:
+                return None
+            self._names.link(key, legacy.sequence_id)
+        except Unavailable:
+            return None  # _resolve meets the outage and says so
+        logger.info("Shared sequence name adopted by its source", extra={"sequenceName": name})
+        return self._found(key, legacy.sequence_id)
 
     def _resolve(
         self, name: str, create: Callable[[], Created | CallFailed] | None, deadline: Deadline
@@ -132,13 +161,14 @@ class SequenceNamer:
             while len(self._cache) > CACHE_NAMES:
                 self._cache.popitem(last=False)
 
-    def remember(self, name: str, sequence_id: str) -> CallFailed | None:
+    def remember(self, name: str, sequence_id: str, scope: str | None = None) -> CallFailed | None:
         """Link a sequence created earlier (by a run whose link was not written)."""
+        key = scoped_name(scope, name)
         try:
-            self._names.link(name, sequence_id)
+            self._names.link(key, sequence_id)
         except Unavailable as exc:
             return links_unavailable(exc)
-        self._remember(name, sequence_id)
+        self._remember(key, sequence_id)
         return None
 
     def _create(
@@ -198,6 +228,14 @@ class SequenceNamer:
         return Resolved(sequence_id, created)
 
 
+SCOPE_SEPARATOR = "::"  # source names are [a-z0-9_-]: the first `::` ends the scope
+
+
+def scoped_name(scope: str | None, name: str) -> str:
+    """The link table's name for `name` in `scope` (None: the shared namespace)."""
+    return name if scope is None else f"{scope}{SCOPE_SEPARATOR}{name}"
+
+
 def _pending(name: str, link: NameLink | None) -> CallFailed:
     if link is None:  # released while we looked: the next try may create it
         why = "its creation was given up just now"
@@ -206,7 +244,7 @@ def _pending(name: str, link: NameLink | None) -> CallFailed:
     else:
         why = (
             "a run could not tell whether Skipcall created it: check Skipcall, then "
-            f"`skipcall-bridge links set {name!r} ID` or `links forget {name!r}`"
+            f"`skipcall-bridge links set {_cli_name(name)} ID` or `links forget {_cli_name(name)}`"
         )
     return CallFailed(
         Reason.SEQUENCE_PENDING,
@@ -226,3 +264,9 @@ def _unreadable(name: str) -> CallFailed:
             message=f"Skipcall created sequence {name!r} but its id is unreadable.",
         ),
     )
+
+
+def _cli_name(key: str) -> str:
+    """How the links verbs take a scoped name: the name and `--source`."""
+    scope, separator, name = key.partition(SCOPE_SEPARATOR)
+    return f"{name!r} --source {scope}" if separator else repr(key)

@@ -160,6 +160,9 @@ class SourceConfig(BaseModel):
     # How many of one delivery's events are worked at once (their Skipcall calls in flight
     # together); 1 works them one after another.
     concurrency: int = Field(default=8, ge=1, le=16)
+    # Target names belong to the source; true shares them with every source that says so
+    # (and with the names created before names were scoped).
+    shared_sequence_names: bool = Field(default=False, alias="sharedSequenceNames")
     # The most events one delivery may carry (HubSpot batches 100): more is refused with 413
     # before any work, rather than letting one request spend minutes and write thousands.
     max_events: int = Field(default=100, alias="maxEvents", ge=1, le=1000)
@@ -277,6 +280,11 @@ class Source:
     @property
     def secret_id(self) -> str:
         return self.config.auth.secret_id
+
+    @property
+    def name_scope(self) -> str | None:
+        """Where this source's target names live: its own scope, or the shared one (None)."""
+        return None if self.config.shared_sequence_names else self.name
 
     @classmethod
     def compile(cls, name: str, config: SourceConfig) -> Source:

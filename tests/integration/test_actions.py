@@ -247,9 +247,10 @@ def test_a_create_with_no_known_outcome_holds_the_name_for_a_person(
     assert created["name"] == "Maybe"
 
     # A person settles it: Skipcall has it, so the name stands for that id; both letters go.
-    assert main(["links", "show", "Maybe"]) == 0
+    assert "--source enrol" in pending["error"]["message"]  # names belong to their source
+    assert main(["links", "show", "Maybe", "--source", "enrol"]) == 0
     assert "unknown whether Skipcall created it" in capsys.readouterr().out
-    assert main(["links", "set", "Maybe", created["id"]]) == 0
+    assert main(["links", "set", "Maybe", created["id"], "--source", "enrol"]) == 0
     sqs = actions.moto.client("sqs")
     for held in (letter, pending):
         sqs.send_message(QueueUrl=actions.queue_url, MessageBody=held["_raw"])
@@ -268,8 +269,8 @@ def test_a_name_skipcall_never_created_is_forgotten_then_created_once(
     [letter] = actions.dead_letters()
     assert letter["reason"] == "OUTCOME_UNKNOWN"
     assert actions.sandbox.sequences == []  # the person looks: Skipcall has none
-    assert main(["links", "forget", "Lost"]) == 0
-    assert main(["links", "show", "Lost"]) == 1
+    assert main(["links", "forget", "Lost", "--source", "enrol"]) == 0
+    assert main(["links", "show", "Lost", "--source", "enrol"]) == 1
     capsys.readouterr()
     actions.moto.client("sqs").send_message(QueueUrl=actions.queue_url, MessageBody=letter["_raw"])
     summary = Replayer.from_runtime(current_runtime()).run(ReplayFilter(include_unknown=True))

@@ -225,6 +225,33 @@ def namer(links: Any = None, clock: Clock | None = None) -> SequenceNamer:
     return SequenceNamer(links or MemoryLinks(), clock=clock, sleep=clock.sleep)
 
 
+def test_names_belong_to_their_source_unless_it_shares_them() -> None:
+    """#22 finding 5: a payload of one source could unenrol contacts from, or pre-create with
+    its own creator, another source's named sequence. Each source now has its own names."""
+    links, made = MemoryLinks(), iter(range(1, 10))
+
+    def create() -> Created:
+        return sequence(next(made))
+
+    squatted = namer(links).resolve("VIP", create, Deadline(5), scope="automation-enrol")
+    crm = namer(links).resolve("VIP", create, Deadline(5), scope="hubspot")
+    assert (squatted, crm) == (Resolved("seq-1", created=True), Resolved("seq-2", created=True))
+    # an unenrol from another source's name finds nothing to take contacts out of
+    assert namer(links).resolve("VIP", None, Deadline(5), scope="pipedrive") is None
+    # sources that opt in share one namespace (scope None)
+    shared = namer(links).resolve("Team", create, Deadline(5))
+    assert namer(links).resolve("Team", None, Deadline(5)) == Resolved(shared.sequence_id, False)  # type: ignore[union-attr]
+
+
+def test_a_name_linked_before_names_were_scoped_is_adopted_not_created_again() -> None:
+    links = MemoryLinks()
+    links.link("Inbound", "seq-legacy")  # written by an earlier version, unscoped
+    never = namer(links).resolve("Inbound", lambda: failed(Reason.SKIPCALL_REJECTED),
+                                 Deadline(5), scope="hubspot")  # fmt: skip
+    assert never == Resolved("seq-legacy", created=False)
+    assert links.lookup("hubspot::Inbound") is not None  # adopted under its source's scope
+
+
 def test_a_name_is_created_once_then_found() -> None:
     links, calls = MemoryLinks(), []
     first = namer(links).resolve("N", lambda: calls.append(1) or sequence(1), Deadline(5))
