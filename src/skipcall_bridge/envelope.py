@@ -80,6 +80,9 @@ class DeadLetter(BaseModel):
     payload_encoding: PayloadEncoding = Field(default="json", alias="payloadEncoding")
     payload_scope: PayloadScope = Field(default="event", alias="payloadScope")
     event_index: int | None = Field(default=None, alias="eventIndex", ge=0)
+    # How a stored body is read again, for a source whose format is `auto` (by Content-Type):
+    # the format the receiver read it in. Absent: the source's format.
+    body_format: Literal["json", "form", "xml"] | None = Field(default=None, alias="bodyFormat")
 
     @field_serializer("target")
     def _target_as_given(self, target: Target | None) -> dict[str, str] | None:
@@ -87,10 +90,11 @@ class DeadLetter(BaseModel):
 
     def to_message_body(self) -> str:
         """Compact JSON that SQS accepts: characters it refuses travel as JSON escapes."""
+        exclude = set() if self.action in ("enrol", "unenrol") else set(_ENROLMENT_ONLY)
+        if self.body_format is None:
+            exclude.add("body_format")
         text = json.dumps(
-            self.model_dump(mode="json", by_alias=True)
-            if self.action in ("enrol", "unenrol")
-            else self.model_dump(mode="json", by_alias=True, exclude=_ENROLMENT_ONLY),
+            self.model_dump(mode="json", by_alias=True, exclude=exclude),
             ensure_ascii=False,
             separators=(",", ":"),
             allow_nan=False,

@@ -28,6 +28,10 @@ class InvalidXml(InvalidBody):
     code = "INVALID_XML"
 
 
+class InvalidForm(InvalidBody):
+    code = "INVALID_FORM"
+
+
 class InvalidSignature(BridgeError):
     """Deliberately vague: the sender learns nothing about which part of the check failed."""
 

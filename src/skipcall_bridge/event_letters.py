@@ -72,6 +72,8 @@ class EventLetters:
             "sequence": sequence,
             "payload": event.payload,
         }
+        if self._source.body_format == "auto":  # the replay reads a stored body the same way
+            fields["bodyFormat"] = self._source.format_of(self._request)
         if whole:  # the delivery's body stands for all of its events
             fields |= {"payloadScope": "body", "eventIndex": None}
             if encoded:

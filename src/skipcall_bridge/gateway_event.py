@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from dataclasses import dataclass
 
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
@@ -11,15 +12,23 @@ from skipcall_bridge.errors import InvalidJson
 from skipcall_bridge.verify import Headers, SignedRequest
 
 
+@dataclass(frozen=True)
+class PublicUrl:
+    """What the sender is told to call: a source's own `publicUrl`, or the stack's base."""
+
+    source_url: str | None = None
+    base_url: str | None = None
+
+
 def signed_request(
-    event: APIGatewayProxyEventV2, source: str, public_base_url: str | None
+    event: APIGatewayProxyEventV2, source: str, public: PublicUrl | None = None
 ) -> SignedRequest:
     # The event's own dict: the data class would build a wrapper object per field read.
     raw = event.raw_event
     headers = Headers(raw.get("headers"))
     return SignedRequest(
         method=raw["requestContext"]["http"]["method"],
-        url=public_url(event, headers, source, public_base_url),
+        url=public_url(event, headers, source, public),
         body=raw_body(event),
         headers=headers,
     )
@@ -37,15 +46,18 @@ def raw_body(event: APIGatewayProxyEventV2) -> bytes:
 
 
 def public_url(
-    event: APIGatewayProxyEventV2, headers: Headers, source: str, public_base_url: str | None
+    event: APIGatewayProxyEventV2, headers: Headers, source: str, public: PublicUrl | None
 ) -> str:
-    """The URL the sender called, for URL-signing schemes (HubSpot).
-
-    PUBLIC_BASE_URL wins: behind a custom domain mapping or CloudFront, the event shows neither
-    the public host nor the mapping key.
-    """
+    """The URL the sender called, for URL-signing schemes (HubSpot, Twilio, `{url}`, JWT `aud`):
+    the source's `publicUrl`, else PUBLIC_BASE_URL/webhooks/<source>, else https:// + the Host
+    header + the path. Behind a custom domain, an API mapping or CloudFront the event shows
+    neither the public host nor the mapping key, and the Host header is the client's to say:
+    set one of the first two wherever a scheme signs the URL. The query is always the
+    request's own, as sent."""
     query = f"?{event.raw_query_string}" if event.raw_query_string else ""
-    if public_base_url:
-        return f"{public_base_url.rstrip('/')}/webhooks/{source}{query}"
+    if public is not None and public.source_url:
+        return f"{public.source_url}{query}"
+    if public is not None and public.base_url:
+        return f"{public.base_url.rstrip('/')}/webhooks/{source}{query}"
     host = headers.get("host") or event.request_context.domain_name
     return f"https://{host}{event.raw_path}{query}"

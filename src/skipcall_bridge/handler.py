@@ -32,7 +32,7 @@ register_snapstart_hooks()  # used only where SnapStart is on
 @app.post("/webhooks/<source>")
 def receive_webhook(source: str) -> Response[Any]:
     runtime = current_runtime()
-    request = signed_request(app.current_event, source, runtime.settings.public_base_url)
+    request = signed_request(app.current_event, source, runtime.public_url(source))
     answer = runtime.pipeline.echo_handshake(source, request)
     if answer is not None:  # the sender checks the URL: nothing to verify or create
         return handshake_response(answer)

@@ -136,7 +136,7 @@ class LetterCore:
             raise _Failed(_not_mapped(f"no source named {letter.source!r} is configured"))
         raw = letter.stored_body()
         try:
-            body = letter.payload if raw is None else source.parse_body(raw)
+            body = letter.payload if raw is None else source.parse_body(raw, letter.body_format)
             events = source.events.select(body)
         except (InvalidBody, EventMappingError) as exc:
             raise _Failed(_not_mapped(str(exc))) from None

@@ -1,4 +1,5 @@
-"""Body formats: JSON, and Salesforce Outbound Messages (SOAP) parsed safely into JSON shapes."""
+"""Body formats: JSON, form-encoded fields (form_body), and Salesforce Outbound Messages (SOAP)
+parsed safely into JSON shapes; `auto` picks one of them by the request's Content-Type."""
 
 from __future__ import annotations
 
@@ -6,11 +7,13 @@ import json
 from typing import TYPE_CHECKING, Any, Literal
 
 from skipcall_bridge.errors import InvalidJson, InvalidXml
+from skipcall_bridge.form_body import parse_form
 
 if TYPE_CHECKING:
     from xml.etree.ElementTree import Element
 
-BodyFormat = Literal["json", "salesforce-soap"]
+BodyFormat = Literal["json", "form", "xml"]  # how a body is read
+ConfiguredFormat = Literal["json", "form", "xml", "auto"]  # what a source may say
 OUTBOUND_NS = "{http://soap.sforce.com/2005/09/outbound}"
 XSI_NS = "{http://www.w3.org/2001/XMLSchema-instance}"
 # A live Salesforce session token when "Send Session ID" is ticked: never stored or logged.
@@ -18,9 +21,25 @@ DROPPED_FIELDS = frozenset({"SessionId"})
 
 
 def parse_body(body: bytes, body_format: BodyFormat) -> Any:
-    if body_format == "salesforce-soap":
+    if body_format == "xml":
         return parse_outbound_message(body)
+    if body_format == "form":
+        return parse_form(body)
     return parse_json(body)
+
+
+def format_for(configured: ConfiguredFormat, content_type: str | None) -> BodyFormat:
+    """The format a body is read in: the source's, or for `auto` the Content-Type's media type
+    (form-encoded, XML, else JSON: a sender that leaves it out or says text/plain is read as
+    JSON, the most common body)."""
+    if configured != "auto":
+        return configured
+    media = (content_type or "").partition(";")[0].strip().lower()
+    if media == "application/x-www-form-urlencoded":
+        return "form"
+    if media in ("text/xml", "application/xml", "application/soap+xml"):
+        return "xml"
+    return "json"
 
 
 def _refuse_constant(name: str) -> Any:

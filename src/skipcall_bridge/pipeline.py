@@ -188,6 +188,7 @@ class _Run:
         self, ports: _Ports, source: Source, request: SignedRequest, received_at: datetime
     ) -> None:
         self._source = source
+        self._body_format = source.format_of(request)
         self._letters = EventLetters(ports.post, source, request, received_at)
         self._core = EventCore(ports.records, source, self._letters)
         services = Services(ports.skipcall, ports.identity, ports.namer)
@@ -246,7 +247,7 @@ class _Run:
     def report(self, outcomes: list[EventOutcome]) -> DeliveryReport:
         report = DeliveryReport(
             events=outcomes,
-            body_format=self._source.body_format,
+            body_format=self._body_format,
             unmapped_status=self._source.unmapped_status,
         )
         logger.info(

@@ -24,6 +24,7 @@ SUCCESSES = frozenset({"created", "enrolled", "unenrolled", "done"})
 STATUS_BY_CODE: dict[str, int] = {
     "INVALID_JSON": 400,
     "INVALID_XML": 400,
+    "INVALID_FORM": 400,
     "INVALID_SIGNATURE": 401,
     "UNKNOWN_SOURCE": 404,
     "NOT_FOUND": 404,
@@ -95,7 +96,7 @@ def delivery_response(report: DeliveryReport) -> Response[Any]:  # noqa: PLR0911
                 retry_after_seconds=report.retry_after_seconds,
             )
         )
-    if report.body_format == "salesforce-soap":
+    if report.body_format == "xml":
         # Salesforce resends until it reads Ack true. Every event is now created, stored in
         # the DLQ or known already, so a NACK would only make it send the same notifications.
         return Response(status_code=200, content_type=SOAP_CONTENT_TYPE, body=SALESFORCE_ACK)

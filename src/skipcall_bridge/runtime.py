@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from skipcall_bridge.aws.dead_letter import SqsDeadLetterQueue
     from skipcall_bridge.aws.links import DynamoDbLinks
     from skipcall_bridge.aws.secrets import SecretsManagerStore
+    from skipcall_bridge.gateway_event import PublicUrl
     from skipcall_bridge.identity import IdentityServices
     from skipcall_bridge.links import MemoryLinks
     from skipcall_bridge.naming import SequenceNamer
@@ -61,6 +62,14 @@ class Runtime:
             self.guard.prepare()
         if isinstance(self.links, DynamoDbLinks):
             self.links.prepare()
+
+    def public_url(self, source_name: str) -> PublicUrl:
+        """The URL `source_name`'s senders call, as far as the configuration says it."""
+        from skipcall_bridge.gateway_event import PublicUrl
+
+        source = self.catalog.get(source_name)
+        own = source.config.public_url if source is not None else None
+        return PublicUrl(source_url=own, base_url=self.settings.public_base_url)
 
     def renew(self) -> None:
         """After a SnapStart restore: a new Skipcall pool, and nothing cached from before."""

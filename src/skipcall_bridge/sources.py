@@ -35,7 +35,7 @@ from skipcall_bridge.mapping import (
     compile_template,
     field_path,
 )
-from skipcall_bridge.payloads import BodyFormat, parse_body
+from skipcall_bridge.payloads import BodyFormat, ConfiguredFormat, format_for, parse_body
 from skipcall_bridge.verify import SignedRequest, Verifier
 from skipcall_bridge.verify.hmac_grammar import HmacGrammar, grammar_warnings
 from skipcall_bridge.verify.registry import build_verifier
@@ -146,6 +146,14 @@ class SourceConfig(BaseModel):
     # A note for people (JSON has no comments): where the preset comes from, what it expects.
     comment: str | None = Field(default=None, alias="$comment")
     auth: AuthConfig
+    # How bodies are read: json, form (application/x-www-form-urlencoded), xml (a Salesforce
+    # outbound message), or auto by each request's Content-Type; unset: the scheme's own.
+    body_format: ConfiguredFormat | None = Field(default=None, alias="bodyFormat")
+    # The URL senders call for this source, when a URL-signing scheme (HubSpot, Twilio, a
+    # grammar's {url}, JWT `aud`) must see it and the Lambda cannot (a custom domain, a proxy).
+    public_url: str | None = Field(
+        default=None, alias="publicUrl", pattern=r"^https?://[^?#\s]+$", max_length=2048
+    )
     events: str | None = None
     delivery_id: str | None = Field(default=None, alias="deliveryId")
     # What each event does: create (a new sequence from `sequence`), enrol or unenrol (the
@@ -271,7 +279,7 @@ class Source:
     event_id: Callable[[Any], Any] | None
     budget_seconds: float
     concurrency: int
-    body_format: BodyFormat
+    body_format: ConfiguredFormat
     contact_rules: ContactRules
     uses_identity: bool  # the templates call member() or contact()
     volatile_fields: tuple[tuple[str, ...], ...]  # field paths, left out of fingerprints
@@ -305,7 +313,7 @@ class Source:
             event_id=compile_expression(delivery_id) if delivery_id else None,
             budget_seconds=config.budget_seconds or auth.default_budget_seconds,
             concurrency=config.concurrency,
-            body_format=auth.body_format,
+            body_format=config.body_format or auth.body_format,
             uses_identity=config.assign_to is not None
             or bool(
                 IDENTITY_CALL.search(
@@ -339,15 +347,21 @@ class Source:
             return None
         return identity.resolution(self.name, self.config.members, self.contact_rules, deadline)
 
-    def parse_body(self, body: bytes) -> Any:
-        return parse_body(body, self.body_format)
+    def format_of(self, request: SignedRequest) -> BodyFormat:
+        """The format this request's body is read in (`auto`: by its Content-Type)."""
+        return format_for(self.body_format, request.headers.get("content-type"))
+
+    def parse_body(self, body: bytes, body_format: BodyFormat | None = None) -> Any:
+        """`body` read in `body_format`, else in the source's (JSON where that is `auto` and
+        nothing says more: a letter of an `auto` source records the format it was read in)."""
+        return parse_body(body, body_format or format_for(self.body_format, None))
 
     def read(self, request: SignedRequest) -> Reading:
         """A verified delivery's events with their ids, in one step: the body parsed in the
         source's format, the `events` selected, each given its delivery id. A body that cannot
         be read, or whose selection fails, is returned whole, to be stored as it came."""
         try:
-            payload = self.parse_body(request.body)
+            payload = self.parse_body(request.body, self.format_of(request))
         except InvalidBody as exc:
             return Reading(whole_body_id=self.base_delivery_id(request), unreadable=exc)
 

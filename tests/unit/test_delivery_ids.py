@@ -77,7 +77,7 @@ def test_close_and_salesforce_defaults() -> None:
     )
     assert ids(salesforce, b"<x/>", [{"Id": "04l1"}, {"Id": "04l2"}]) == ["04l1", "04l2"]
     assert salesforce.budget_seconds == 20
-    assert salesforce.body_format == "salesforce-soap"
+    assert salesforce.body_format == "xml"
 
 
 def test_signed_header_ids_and_explicit_expressions() -> None:

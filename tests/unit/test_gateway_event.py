@@ -8,7 +8,7 @@ import pytest
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from skipcall_bridge.errors import InvalidJson
-from skipcall_bridge.gateway_event import signed_request
+from skipcall_bridge.gateway_event import PublicUrl, signed_request
 from skipcall_bridge_dev.gateway import to_event
 
 
@@ -49,8 +49,21 @@ def test_public_url_is_derived_from_host_path_and_raw_query() -> None:
 
 @pytest.mark.parametrize("base", ["https://hooks.example.com", "https://hooks.example.com/"])
 def test_public_base_url_wins(base: str) -> None:
-    request = signed_request(event("/prod/webhooks/hubspot?x=1", b"[]"), "hubspot", base)
+    public = PublicUrl(base_url=base)
+    request = signed_request(event("/prod/webhooks/hubspot?x=1", b"[]"), "hubspot", public)
     assert request.url == "https://hooks.example.com/webhooks/hubspot?x=1"
+
+
+def test_a_source_s_public_url_wins_over_the_base_and_the_host_header() -> None:
+    public = PublicUrl("https://crm-hooks.example.org/in/hubspot", "https://hooks.example.com")
+    headers = [("Host", "attacker.example"), ("Content-Type", "application/json")]
+    raw = APIGatewayProxyEventV2(
+        to_event("POST", "/prod/webhooks/hubspot?x=1", headers, b"[]", "abc.example")
+    )
+    request = signed_request(raw, "hubspot", public)
+    assert request.url == "https://crm-hooks.example.org/in/hubspot?x=1"
+    # without either, the Host header is trusted: the docs say to set one behind a proxy
+    assert signed_request(raw, "hubspot").url.startswith("https://attacker.example/prod/")
 
 
 def test_headers_are_case_insensitive() -> None:

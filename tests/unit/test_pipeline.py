@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from skipcall_bridge.errors import (
+    InvalidForm,
     InvalidSignature,
     PayloadTooLarge,
     Unavailable,
@@ -34,6 +35,11 @@ TOKEN = "tok-123-0123456789abcdef"
 SW_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 NOW = 1_800_000_000
 SEQUENCE = {"name": "{{ name }}", "creatorId": "{{ owner }}", "assignedToIds": "{{ owner }}"}
+FORM_SEQUENCE = {
+    "name": "Call {{ contact.first_name }}",
+    "creatorId": "{{ owner }}",
+    "assignedToIds": "{{ owner }}",
+}
 CONFIG = {
     "sources": {
         "zap": {"auth": {"scheme": "bearer", "secretId": "zap"}, "sequence": SEQUENCE},
@@ -46,6 +52,16 @@ CONFIG = {
             "auth": {"scheme": "standard-webhooks", "secretId": "sw"},
             "sequence": SEQUENCE,
         },
+        "form": {
+            "auth": {"scheme": "bearer", "secretId": "zap"},
+            "bodyFormat": "form",
+            "sequence": FORM_SEQUENCE,
+        },
+        "auto": {
+            "auth": {"scheme": "bearer", "secretId": "zap"},
+            "bodyFormat": "auto",
+            "sequence": FORM_SEQUENCE,
+        },
     }
 }
 
@@ -55,8 +71,9 @@ class World:
         self.secrets = StaticSecrets({"zap": [TOKEN], "sw": [SW_SECRET]})
         self.skipcall = ScriptedSkipcall()
         self.dead_letters = RecordingDeadLetters()
+        self.catalog = SourceCatalog.from_config(parse_sources(json.dumps(CONFIG)))
         self.pipeline = Pipeline(
-            SourceCatalog.from_config(parse_sources(json.dumps(CONFIG))),
+            self.catalog,
             self.secrets,
             self.skipcall,
             self.dead_letters,
@@ -71,13 +88,17 @@ class World:
         source: str = "zap",
         headers: dict[str, str] | None = None,
         time_left: float = 20.0,
+        content_type: str | None = None,
     ):  # type: ignore[no-untyped-def]
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        sent = {"Authorization": f"Bearer {TOKEN}"} if headers is None else headers
+        if content_type is not None:
+            sent = {**sent, "Content-Type": content_type}
         request = SignedRequest(
             method="POST",
             url=f"https://example.com/webhooks/{source}",
             body=raw,
-            headers=Headers({"Authorization": f"Bearer {TOKEN}"} if headers is None else headers),
+            headers=Headers(sent),
         )
         return self.pipeline.process(InboundDelivery(source, request), time_left)
 
@@ -124,6 +145,47 @@ def test_invalid_json_is_dead_lettered_as_the_raw_body() -> None:
     assert (letter.payload_encoding, letter.payload_scope) == ("base64", "body")
     assert letter.stored_body() == body
     assert letter.delivery_id == "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+FORM = "application/x-www-form-urlencoded"
+FORM_BODY = f"type=subscribe&contact%5Bfirst_name%5D=Ada&owner={CREATOR}".encode()
+
+
+def test_a_form_source_reads_form_fields_into_templates() -> None:
+    world = World()
+    report = world.deliver(FORM_BODY, source="form", content_type="text/plain")
+    assert [s["name"] for s in report.sequences] == ["Call Ada"]
+    # the same body to a JSON source is an invalid body, as before
+    assert World().deliver(FORM_BODY).events[0].status == "invalid-body"
+
+
+def test_auto_reads_each_body_by_its_content_type() -> None:
+    world = World()
+    as_json = {"contact": {"first_name": "Grace"}, "owner": CREATOR}
+    assert world.deliver(as_json, source="auto").sequences[0]["name"] == "Call Grace"
+    assert world.deliver(FORM_BODY, source="auto", content_type=FORM).sequences[0]["name"] == (
+        "Call Ada"
+    )
+    assert world.dead_letters.letters == []
+
+
+def test_an_auto_source_s_stored_body_says_how_it_was_read() -> None:
+    """A form body that cannot be read is stored as sent, with the format it was read in: the
+    replay reads it the same way, not as JSON (the source's default without a Content-Type)."""
+    world = World()
+    body = b"contact=1&contact[first_name]=Ada"
+    report = world.deliver(body, source="auto", content_type=FORM)
+    assert report.events[0].status == "invalid-body"
+    (letter,) = world.dead_letters.letters
+    assert (letter.body_format, letter.stored_body()) == ("form", body)
+    assert '"bodyFormat":"form"' in letter.to_message_body()
+    source = world.catalog.get("auto")
+    assert source is not None
+    with pytest.raises(InvalidForm, match="both a value and a group"):
+        source.parse_body(body, letter.body_format)
+    json_source = World()  # a JSON source's letters do not carry the field
+    json_source.deliver(b"{")
+    assert "bodyFormat" not in json_source.dead_letters.letters[0].to_message_body()
 
 
 def test_unmappable_payload_is_reported_unmapped_and_dead_lettered() -> None:

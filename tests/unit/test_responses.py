@@ -12,6 +12,7 @@ from skipcall_bridge.responses import STATUS_BY_CODE, delivery_response, error_r
 ERRORS = [
     (errors.InvalidJson("x"), 400),
     (errors.InvalidXml("x"), 400),
+    (errors.InvalidForm("x"), 400),
     (errors.InvalidSignature(), 401),
     (errors.UnknownSource("x"), 404),
     (errors.RouteNotFound("x"), 404),
@@ -103,7 +104,7 @@ def test_salesforce_gets_its_soap_ack_once_everything_is_stored(status: str) -> 
         "dead-lettered": [dead("b")],
         "unmapped": [dead("c", Reason.MAPPING_FAILED)],
     }[status]
-    report = DeliveryReport(events, body_format="salesforce-soap")
+    report = DeliveryReport(events, body_format="xml")
     assert report.status == status
     response = delivery_response(report)
     assert response.status_code == 200

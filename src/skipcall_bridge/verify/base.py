@@ -58,8 +58,9 @@ class Verifier(ABC):
     ) -> dict[str, str]:
         """The headers a sender would add: for the CLI, the samples in events/ and the tests."""
 
-    def signed_url(self, url: str, secret: str) -> str:
-        """The URL a sender would call (schemes that carry the secret in the URL change it)."""
+    def signed_url(self, url: str, secret: str, body: bytes = b"") -> str:
+        """The URL a sender would call for `body` (schemes that carry the secret, or a hash of
+        the body, in the URL change it)."""
         return url
 
     def delivery_id(self, request: SignedRequest) -> str | None:

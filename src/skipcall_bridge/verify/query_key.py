@@ -32,6 +32,6 @@ class QueryKeyVerifier(Verifier):
     ) -> dict[str, str]:
         return {}
 
-    def signed_url(self, url: str, secret: str) -> str:
+    def signed_url(self, url: str, secret: str, body: bytes = b"") -> str:
         separator = "&" if urlsplit(url).query else "?"
         return f"{url}{separator}{urlencode({self._parameter: secret})}"

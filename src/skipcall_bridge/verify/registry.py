@@ -29,8 +29,10 @@ from skipcall_bridge.verify.schemes import (
     QueryKeyAuth,
     SalesforceAuth,
     StandardWebhooksAuth,
+    TwilioAuth,
 )
 from skipcall_bridge.verify.standard_webhooks import StandardWebhooksVerifier
+from skipcall_bridge.verify.twilio import TwilioVerifier
 
 # Each scheme's verifier, from its validated `auth` block.
 BUILDERS: dict[type, Callable[[Any], Verifier]] = {
@@ -49,6 +51,7 @@ BUILDERS: dict[type, Callable[[Any], Verifier]] = {
     AttioAuth: lambda auth: AttioVerifier(),
     BasicAuth: lambda auth: BasicVerifier(),
     SalesforceAuth: lambda auth: SalesforceVerifier(auth.organization_ids, auth.token_parameter),
+    TwilioAuth: lambda auth: TwilioVerifier(),
 }
 
 

@@ -40,6 +40,6 @@ class SalesforceVerifier(Verifier):
     ) -> dict[str, str]:
         return {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'}
 
-    def signed_url(self, url: str, secret: str) -> str:
+    def signed_url(self, url: str, secret: str, body: bytes = b"") -> str:
         separator = "&" if urlsplit(url).query else "?"
         return f"{url}{separator}{urlencode({self._parameter: secret})}"

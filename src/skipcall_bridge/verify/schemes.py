@@ -23,7 +23,7 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
-from skipcall_bridge.payloads import BodyFormat
+from skipcall_bridge.payloads import ConfiguredFormat
 from skipcall_bridge.verify.fields import HeaderName, Tolerance
 from skipcall_bridge.verify.hmac_grammar import HmacGrammar
 
@@ -35,7 +35,7 @@ class _AuthBase(BaseModel):
     # Built on first use (validate_auth): only the schemes a sources file names are built.
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
-    body_format: ClassVar[BodyFormat] = "json"
+    body_format: ClassVar[ConfiguredFormat] = "json"
     default_events: ClassVar[str | None] = None
     default_delivery_id: ClassVar[str | None] = None
     default_budget_seconds: ClassVar[float] = 4.0
@@ -125,7 +125,7 @@ class BasicAuth(_AuthBase):
 
 
 class SalesforceAuth(_AuthBase):
-    body_format = "salesforce-soap"
+    body_format = "xml"
     default_events = "Notification"
     default_delivery_id = "Id"
     default_budget_seconds = 20.0
@@ -134,6 +134,19 @@ class SalesforceAuth(_AuthBase):
     scheme: Literal["salesforce"]
     organization_ids: list[SalesforceOrgId] = Field(alias="organizationIds", min_length=1)
     token_parameter: str = Field(default="token", alias="tokenParameter", min_length=1)
+
+
+class TwilioAuth(_AuthBase):
+    """X-Twilio-Signature (verify/twilio.py); the secret is the Auth Token (or SharedKey)."""
+
+    body_format = "auto"  # form fields mostly; JSON (with bodySHA256) for newer products
+    # A message or call and the status it reports: each status callback is its own event.
+    default_delivery_id = (
+        "join(':', [MessageSid || CallSid || '', MessageStatus || CallStatus || SmsStatus || ''])"
+    )
+    default_budget_seconds = 10.0  # Twilio waits 15 s for an answer
+
+    scheme: Literal["twilio"]
 
 
 AUTH_MODELS = (
@@ -148,6 +161,7 @@ AUTH_MODELS = (
     AttioAuth,
     BasicAuth,
     SalesforceAuth,
+    TwilioAuth,
 )
 AuthModel = (
     BearerAuth
@@ -161,6 +175,7 @@ AuthModel = (
     | AttioAuth
     | BasicAuth
     | SalesforceAuth
+    | TwilioAuth
 )
 SCHEMES: dict[str, type[_AuthBase]] = {
     get_args(model.model_fields["scheme"].annotation)[0]: model for model in AUTH_MODELS
@@ -172,7 +187,7 @@ _SCHEME_LIST = ", ".join(SCHEMES)  # for the messages below
 def validate_auth(value: Any) -> _AuthBase:
     """The `auth` block, validated by its scheme's model alone: a model is built on first use,
     so a sources file pays only for the schemes it uses (a pydantic discriminated union builds
-    all eleven, about 10 ms of every cold start)."""
+    all twelve, about 10 ms of every cold start)."""
     if isinstance(value, _AuthBase):
         return value
     if not isinstance(value, dict):
