@@ -46,9 +46,12 @@ def receive_webhook(source: str) -> Response[Any]:
 
 @app.get("/webhooks/<source>")
 def verify_subscription(source: str) -> Response[Any]:
-    """Only for a source whose `handshake` is `verify-token` (404 for the others)."""
+    """Only for a source whose `handshake` is `verify-token` or `reachability` (404 for the
+    others)."""
+    runtime = current_runtime()
     query = app.current_event.query_string_parameters or {}
-    return handshake_response(current_runtime().pipeline.verify_subscription(source, query))
+    request = signed_request(app.current_event, source, runtime.public_url(source))
+    return handshake_response(runtime.pipeline.verify_subscription(source, request, query))
 
 
 @app.get("/health")

@@ -5,6 +5,8 @@
   sender has nothing to sign it with yet), so it is recognised strictly, and it creates nothing.
 - `verify-token` (Meta style): a GET with mode, challenge and token in the query; the token is
   compared in constant time with a secret, and the challenge is answered as text.
+- `reachability` (Mailchimp): a GET that must be answered 200, once it passes the source's own
+  check (its query key).
 
 A handshake is logged once, is never dead-lettered and never reaches Skipcall.
 """
@@ -20,8 +22,8 @@ from typing import Literal
 from skipcall_bridge.errors import InvalidSignature, RouteNotFound
 from skipcall_bridge.observability import logger
 from skipcall_bridge.ports import SigningSecrets
-from skipcall_bridge.sources import EchoChallenge, Source, VerifyToken
-from skipcall_bridge.verify.base import shared_secret
+from skipcall_bridge.sources import EchoChallenge, Reachability, Source, VerifyToken
+from skipcall_bridge.verify.base import SignedRequest, shared_secret
 
 MAX_CHALLENGE_CHARS = 512  # a challenge is a token, not a document: longer is not a handshake
 # What senders send as a challenge (random tokens, digits). Anything else is refused: the value
@@ -57,6 +59,25 @@ def echo_challenge(source: Source, body: bytes) -> HandshakeAnswer | None:
         return None
     logger.info("Handshake answered", extra={"source": source.name, "handshake": handshake.type})
     return HandshakeAnswer(handshake.answer, handshake.field, value, handshake.header)
+
+
+def answer_get(
+    source: Source | None,
+    request: SignedRequest,
+    query: dict[str, str],
+    secrets: SigningSecrets,
+    now: float,
+) -> HandshakeAnswer:
+    """A GET to a source: its verify-token or reachability handshake (raises RouteNotFound for
+    a source with neither, InvalidSignature when the GET does not pass)."""
+    handshake = source.config.handshake if source is not None else None
+    if source is not None and isinstance(handshake, Reachability):
+        source.verifier.verify(request, secrets.signing_secrets(source.secret_id), now)
+        logger.info(
+            "Handshake answered", extra={"source": source.name, "handshake": "reachability"}
+        )
+        return HandshakeAnswer("json", "status", "ok")
+    return verify_token(source, query, secrets)
 
 
 def verify_token(

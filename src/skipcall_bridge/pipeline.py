@@ -45,7 +45,7 @@ from skipcall_bridge.event_letters import (
 from skipcall_bridge.event_records import EventRecords
 from skipcall_bridge.event_schedule import run_events
 from skipcall_bridge.event_work import EventWork, Services
-from skipcall_bridge.handshakes import HandshakeAnswer, echo_challenge, verify_token
+from skipcall_bridge.handshakes import HandshakeAnswer, answer_get, echo_challenge
 from skipcall_bridge.identity import IdentityServices
 from skipcall_bridge.inbound import InboundDelivery
 from skipcall_bridge.letter_post import LetterPost
@@ -112,9 +112,12 @@ class Pipeline:
             return None
         return echo_challenge(source, request.body)
 
-    def verify_subscription(self, source_name: str, query: dict[str, str]) -> HandshakeAnswer:
-        """A verify-token handshake's challenge (raises RouteNotFound, InvalidSignature)."""
-        return verify_token(self._catalog.get(source_name), query, self._secrets)
+    def verify_subscription(
+        self, source_name: str, request: SignedRequest, query: dict[str, str]
+    ) -> HandshakeAnswer:
+        """A GET handshake's answer (raises RouteNotFound, InvalidSignature)."""
+        source = self._catalog.get(source_name)
+        return answer_get(source, request, query, self._secrets, self._wall_clock())
 
     def process(self, delivery: InboundDelivery, time_left_seconds: float) -> DeliveryReport:
         source = self._catalog.get(delivery.source)

@@ -112,7 +112,17 @@ class VerifyToken(BaseModel):
     token_parameter: str = Field(default="hub.verify_token", alias="tokenParameter", min_length=1)
 
 
-Handshake = Annotated[EchoChallenge | VerifyToken, Field(discriminator="type")]
+class Reachability(BaseModel):
+    """The sender GETs the URL once before saving it and wants a 200 (Mailchimp). Answered
+    only when the GET passes the source's own check (a query key in the URL: the one scheme a
+    GET can carry); it creates nothing."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["reachability"]
+
+
+Handshake = Annotated[EchoChallenge | VerifyToken | Reachability, Field(discriminator="type")]
 
 
 class TargetTemplates(BaseModel):

@@ -34,6 +34,8 @@ def signing_secret(secret_id: str, scheme: str) -> str:
         return seed.hex()
     if scheme == "basic":
         return f"dev:{seed[:12].hex()}"
+    if scheme == "twilio":  # an Auth Token: 32 hex characters
+        return seed[:16].hex()
     if scheme == "jwt":  # RFC 7518: an HS256 key of at least 32 bytes
         return "dev_" + seed.hex()
     return "dev_" + seed[:12].hex()

@@ -25,10 +25,12 @@ from skipcall_bridge.identity import (
 )
 from skipcall_bridge.links import MemoryLinks
 from skipcall_bridge.mapping import CreateIntent, EventMappingError
+from skipcall_bridge.payloads import BodyFormat, format_for
 from skipcall_bridge.skipcall.models import CallFailed
 from skipcall_bridge.sources import Source
 from skipcall_bridge.verify import Headers, SignedRequest
 from skipcall_bridge_dev import devdata
+from skipcall_bridge_dev.samples import content_type
 
 # What each scheme reads: its signature header(s) and, where it signs one, its timestamp
 # (header, unit in seconds).
@@ -113,7 +115,8 @@ def preview(
     try:
         events, ids = _events(source, request, letter)
     except (InvalidBody, EventMappingError) as exc:
-        return [*lines, f"the body cannot be read as {source.body_format}: {exc}"]
+        body_format = _format(source, request, letter)
+        return [*lines, f"the body cannot be read as {body_format}: {exc}"]
     if not events:
         return [*lines, "the source's `events` selects nothing: answered 200 ignored"]
     for index, (delivery_id, event) in enumerate(zip(ids, events, strict=True)):
@@ -172,12 +175,21 @@ def _events(
 ) -> tuple[list[Any], list[str]]:
     if letter is not None and letter.payload_scope == "event":
         return [letter.payload], [letter.delivery_id]
-    payload = source.parse_body(request.body)
+    payload = source.parse_body(request.body, _format(source, request, letter))
     events = source.events.select(payload)
     if letter is not None and letter.event_index is not None:
         return [events[letter.event_index]], [letter.delivery_id]
     ids = source.delivery_ids(events, lambda: source.base_delivery_id(request, payload))
     return events, ids
+
+
+def _format(source: Source, request: SignedRequest, letter: DeadLetter | None) -> BodyFormat:
+    """How the body is read: as the letter says, else by the request's Content-Type, else (a
+    body file for an `auto` source) by what the body looks like, as `sign` would send it."""
+    if letter is not None and letter.body_format is not None:
+        return letter.body_format
+    sent = request.headers.get("content-type") or content_type(source.body_format, request.body)
+    return format_for(source.body_format, sent)
 
 
 def signature_report(source: Source, request: SignedRequest) -> list[str]:

@@ -9,11 +9,18 @@ import shlex
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from skipcall_bridge.sources import SourceCatalog
 from skipcall_bridge_dev import devdata
 
 REP_ID = next(member for member in devdata.MEMBERS if member != devdata.CREATOR_ID)
+TWILIO_SMS = "SM0123456789abcdef0123456789abcd01"
+
+
+def _form(fields: list[tuple[str, str]]) -> bytes:
+    """A form-encoded body, as ActiveCampaign, Mailchimp and Twilio post them."""
+    return urlencode(fields).encode()
 
 
 def salesforce_outbound_message(
@@ -310,10 +317,63 @@ SAMPLE_BODIES: dict[str, Any] = {
                                            "form_id": "98765", "created_time": 1795662290}},
         ]}],
     },
+    # ActiveCampaign: a contact subscribed to a list (form-encoded, PHP-style names).
+    "activecampaign": _form([
+        ("type", "subscribe"), ("date_time", "2026-12-04T10:15:00-06:00"),
+        ("initiated_by", "admin"), ("initiated_from", "admin"), ("list", "3"),
+        ("contact[id]", "42"), ("contact[email]", "radia@example.com"),
+        ("contact[first_name]", "Radia"), ("contact[last_name]", "Perlman"),
+        ("contact[phone]", "+1 415 555 0123"), ("contact[tags]", "webinar, inbound"),
+        ("contact[fields][12]", "Enterprise"), ("contact[ip4]", "203.0.113.7"),
+    ]),
+    # Mailchimp: an audience member subscribed (form-encoded, data[merges][...]).
+    "mailchimp": _form([
+        ("type", "subscribe"), ("fired_at", "2026-12-04 16:20:11"),
+        ("data[id]", "8a25ff1d98"), ("data[list_id]", "a6b5da1054"),
+        ("data[email]", "frances@example.com"), ("data[email_type]", "html"),
+        ("data[ip_opt]", "203.0.113.8"), ("data[web_id]", "1786"),
+        ("data[merges][EMAIL]", "frances@example.com"), ("data[merges][FNAME]", "Frances"),
+        ("data[merges][LNAME]", "Allen"), ("data[merges][PHONE]", "(415) 555-0150"),
+        ("data[merges][INTERESTS]", "Demo, Pricing"),
+    ]),
+    # Twilio: a text received on the account's number (Messaging webhook, form-encoded).
+    "twilio": _form([
+        ("ToCountry", "US"), ("ToState", "CA"), ("SmsMessageSid", TWILIO_SMS),
+        ("NumMedia", "0"), ("ToCity", "SAN FRANCISCO"), ("FromZip", "94105"),
+        ("SmsSid", TWILIO_SMS), ("FromState", "CA"), ("SmsStatus", "received"),
+        ("FromCity", "SAN FRANCISCO"), ("Body", "Hi, can someone call me about pricing?"),
+        ("FromCountry", "US"), ("To", "+14155550100"), ("ToZip", "94105"),
+        ("NumSegments", "1"), ("MessageSid", TWILIO_SMS),
+        ("AccountSid", "AC0123456789abcdef0123456789abcdef"), ("From", "+14155550177"),
+        ("ApiVersion", "2010-04-01"),
+    ]),
 }  # fmt: skip
 
 # The second half of the enrolment presets: what takes the contacts out again.
 FOLLOW_UP_BODIES: dict[str, Any] = {
+    # ActiveCampaign: the contact unsubscribed.
+    "activecampaign": _form([
+        ("type", "unsubscribe"), ("date_time", "2026-12-05T09:00:00-06:00"),
+        ("initiated_by", "contact"), ("initiated_from", "contact"), ("list", "3"),
+        ("contact[id]", "42"), ("contact[email]", "radia@example.com"),
+        ("contact[first_name]", "Radia"), ("contact[last_name]", "Perlman"),
+    ]),
+    # Mailchimp: the member unsubscribed.
+    "mailchimp": _form([
+        ("type", "unsubscribe"), ("fired_at", "2026-12-05 08:00:00"),
+        ("data[action]", "unsub"), ("data[reason]", "manual"), ("data[id]", "8a25ff1d98"),
+        ("data[list_id]", "a6b5da1054"), ("data[email]", "frances@example.com"),
+        ("data[merges][FNAME]", "Frances"), ("data[merges][LNAME]", "Allen"),
+    ]),
+    # Twilio: a call from the same number answered and finished (a Voice status callback).
+    "twilio": _form([
+        ("Called", "+14155550100"), ("CallStatus", "completed"), ("Duration", "2"),
+        ("CallDuration", "94"), ("Direction", "inbound"), ("From", "+14155550177"),
+        ("To", "+14155550100"), ("CallSid", "CA0123456789abcdef0123456789abcd01"),
+        ("AccountSid", "AC0123456789abcdef0123456789abcdef"), ("ApiVersion", "2010-04-01"),
+        ("Timestamp", "Sat, 05 Dec 2026 08:05:00 +0000"),
+        ("CallbackSource", "call-progress-events"), ("SequenceNumber", "3"),
+    ]),
     # monday.com: the item's status set to Won.
     "monday": {
         "event": {
@@ -409,13 +469,31 @@ def sign_sample(
     scheme = configured.config.auth.scheme
     key = secret if secret is not None else devdata.signing_secret(configured.secret_id, scheme)
     verifier = configured.verifier
-    target = verifier.signed_url(f"{url.rstrip('/')}/webhooks/{source}", key)
-    content_type = "application/json" if configured.body_format == "json" else "text/xml"
-    headers = {"Content-Type": content_type}
+    target = verifier.signed_url(f"{url.rstrip('/')}/webhooks/{source}", key, body)
+    # the URL the receiver checks: the source's publicUrl where one is set, with the query
+    public = configured.config.public_url
+    signed = f"{public}{_query(target)}" if public else target
+    headers = {"Content-Type": content_type(configured.body_format, body)}
     headers |= verifier.sign(
-        body, key, time.time() if now is None else now, method="POST", url=target
+        body, key, time.time() if now is None else now, method="POST", url=signed
     )
     return SignedSample(source, target, body, headers)
+
+
+def content_type(body_format: str, body: bytes) -> str:
+    """The Content-Type a sender sets for `body` (an `auto` source: by what the body is)."""
+    if body_format == "auto":
+        start = body.lstrip()[:1]
+        body_format = "json" if start in (b"{", b"[") else "xml" if start == b"<" else "form"
+    return {
+        "form": "application/x-www-form-urlencoded",
+        "xml": "text/xml; charset=utf-8",
+    }.get(body_format, "application/json")
+
+
+def _query(url: str) -> str:
+    query = url.partition("?")[2]
+    return f"?{query}" if query else ""
 
 
 def curl_command(sample: SignedSample) -> str:

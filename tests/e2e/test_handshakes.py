@@ -54,3 +54,13 @@ def test_get_is_for_verify_token_sources_only(stack: Stack) -> None:
     other = urllib3.request("GET", f"{stack.gateway}/webhooks/zapier", fields={"hub.mode": "x"})
     assert other.status == 404
     assert json.loads(other.data)["error"]["code"] == "NOT_FOUND"
+
+
+def test_mailchimp_s_check_of_the_url_is_answered_only_with_its_key(stack: Stack) -> None:
+    """Mailchimp GETs the URL it is given before saving the webhook: 200 with the key."""
+    key = devdata.signing_secret("skipcall-bridge/sources/mailchimp", "query-key")
+    url = f"{stack.gateway}/webhooks/mailchimp"
+    good = urllib3.request("GET", url, fields={"key": key})
+    assert (good.status, json.loads(good.data)) == (200, {"status": "ok"})
+    assert urllib3.request("GET", url).status == 401
+    assert urllib3.request("GET", url, fields={"key": "wrong-key-0123456789"}).status == 401

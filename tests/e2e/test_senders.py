@@ -24,7 +24,7 @@ from .conftest import EXAMPLE_SOURCES, Stack
 CATALOG = load_sources(EXAMPLE_SOURCES)
 ENROL_SOURCES = {
     "hubspot-enrol", "hubspot-deals", "pipedrive-enrol", "close-enrol", "automation-enrol",
-    "calendly", "intercom", "monday", "dynamics", "zoho",
+    "calendly", "intercom", "monday", "dynamics", "zoho", "activecampaign", "mailchimp", "twilio",
 }  # fmt: skip
 EXPECTED_NAMES = {
     "hubspot": ["HubSpot contact.creation 1201", "HubSpot contact.propertyChange 1202"],
@@ -165,7 +165,7 @@ def test_the_samples_in_events_are_accepted(stack: Stack, tmp_path: Path) -> Non
         target = event["rawPath"] + (
             f"?{event['rawQueryString']}" if event["rawQueryString"] else ""
         )
-        if source.startswith("hubspot") or source == "monday":
+        if source.startswith("hubspot") or source in ("monday", "twilio"):
             continue  # URL signed for localhost:3000: tests/integration/test_sam_events.py
         status, body = stack.post(target, event["body"].encode(), headers)
         assert status in (200, 201), (source, body)

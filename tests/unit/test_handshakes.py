@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 
 from skipcall_bridge.errors import InvalidSignature, RouteNotFound
-from skipcall_bridge.handshakes import HandshakeAnswer, echo_challenge, verify_token
+from skipcall_bridge.handshakes import HandshakeAnswer, answer_get, echo_challenge, verify_token
 from skipcall_bridge.responses import handshake_response
 from skipcall_bridge.sources import Source, SourceCatalog, parse_sources
+from skipcall_bridge.verify import SignedRequest
 
 TOKEN = "verify-token-0123456789abcdef"
 
@@ -120,3 +121,31 @@ def test_a_source_without_the_handshake_has_no_get() -> None:
         verify_token(ECHO, QUERY, Secrets())
     with pytest.raises(RouteNotFound):
         verify_token(None, QUERY, Secrets())
+
+
+MAILCHIMP_KEY = "mailchimp-key-0123456789abcdef"
+
+
+class KeySecrets:
+    def signing_secrets(self, secret_id: str) -> list[str]:
+        assert secret_id == "mc"
+        return [MAILCHIMP_KEY]
+
+
+def test_a_reachability_get_is_answered_only_with_the_source_s_key() -> None:
+    """Mailchimp GETs the URL before saving it: 200 with the key in the URL, 401 without."""
+    config = {"sources": {"mailchimp": {
+        "auth": {"scheme": "query-key", "secretId": "mc", "parameter": "key"},
+        "bodyFormat": "form", "handshake": {"type": "reachability"},
+        "sequence": {"name": "n", "creatorId": "c", "assignedToIds": ["c"]},
+    }}}  # fmt: skip
+    mailchimp = SourceCatalog.from_config(parse_sources(json.dumps(config))).get("mailchimp")
+    url = "https://hooks.example.com/webhooks/mailchimp"
+    good = SignedRequest("GET", f"{url}?key={MAILCHIMP_KEY}", b"")
+    answer = answer_get(mailchimp, good, {"key": MAILCHIMP_KEY}, KeySecrets(), 0.0)
+    assert handshake_response(answer).body == {"status": "ok"}
+    for query in ("", "?key=wrong-key-0123456789abcdef"):
+        with pytest.raises(InvalidSignature):
+            answer_get(mailchimp, SignedRequest("GET", url + query, b""), {}, KeySecrets(), 0.0)
+    with pytest.raises(RouteNotFound):  # a source without a GET handshake
+        answer_get(ECHO, good, {}, KeySecrets(), 0.0)

@@ -108,3 +108,23 @@ def test_a_raw_http_request_gives_the_headers_the_path_and_the_body(
     assert code == 0
     assert out.startswith("signature (hubspot): ok with the dev secret")
     assert "event 1  delivery id 4106325902" in out
+
+
+@pytest.mark.parametrize("name", ["activecampaign", "mailchimp", "twilio"])
+def test_form_bodies_preview_sign_and_verify(name: str) -> None:
+    """A body file of form fields previews as its sender's fields (twilio is `auto`: the body
+    says form), and `sign` sends it with the form Content-Type, signed so that it verifies."""
+    text = "\n".join(preview(source(name), sample_body(name)))
+    assert "action enrol" in text, text
+    sample = sign_sample(CATALOG, name, sample_body(name), url="http://127.0.0.1:3000")
+    assert sample.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    report = "\n".join(preview(source(name), sample.body, headers=sample.headers, url=sample.url))
+    assert "): ok with the dev secret" in report, report
+    assert "action enrol" in report
+
+
+def test_an_unreadable_form_says_why() -> None:
+    lines = preview(source("activecampaign"), b"contact=1&contact[id]=2")
+    assert lines == [
+        "the body cannot be read as form: The form field 'contact' is both a value and a group."
+    ]

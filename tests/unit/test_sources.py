@@ -32,10 +32,11 @@ def problems(sources: dict[str, Any]) -> str:
 def test_the_example_file_loads_with_a_preset_per_sender() -> None:
     catalog = load_sources(ROOT / "sources.example.json")
     assert catalog.names == [
-        "attio", "automation-enrol", "calendly", "close", "close-enrol", "dynamics", "hubspot",
-        "hubspot-deals", "hubspot-enrol", "hubspot-workflow", "intercom", "make", "meta-style",
-        "monday", "n8n", "pipedrive", "pipedrive-enrol", "salesforce", "salesforce-flow",
-        "stripe-style", "typeform", "zapier", "zoho",
+        "activecampaign", "attio", "automation-enrol", "calendly", "close", "close-enrol",
+        "dynamics", "hubspot",
+        "hubspot-deals", "hubspot-enrol", "hubspot-workflow", "intercom", "mailchimp", "make",
+        "meta-style", "monday", "n8n", "pipedrive", "pipedrive-enrol", "salesforce",
+        "salesforce-flow", "stripe-style", "twilio", "typeform", "zapier", "zoho",
     ]  # fmt: skip
     assert "skipcall-bridge/sources/hubspot" in catalog.secret_ids()  # shared by two sources
     budgets = {

@@ -11,7 +11,7 @@
 - Twilio signs the URL sometimes with the port and sometimes without: both are accepted, as
   the validator does.
 Nothing in the signature is a timestamp: a captured request verifies as long as the Auth Token
-lives, so repeats are the idempotency records' to stop (check-config warns of it).
+lives, so repeats are the idempotency records' to stop (docs/senders.md says so).
 """
 
 from __future__ import annotations
