@@ -20,6 +20,10 @@ class Deadline:
     def expired(self) -> bool:
         return self.remaining() <= 0.0
 
+    def more(self, seconds: float) -> Deadline:
+        """The same deadline, `seconds` later (still on the same clock)."""
+        return Deadline(self.remaining() + seconds, self._clock)
+
     def less(self, seconds: float) -> Deadline:
         """The same deadline, `seconds` earlier: room kept back for work that must follow."""
         return Deadline(self.remaining() - seconds, self._clock)

@@ -184,6 +184,12 @@ class _Ports:
     namer: SequenceNamer
 
 
+# The end-of-budget path ends this long after the budget, whatever the queue's pace: letters go
+# out TAIL_CHUNK at a time (five SendMessageBatch calls), the clock read between chunks.
+TAIL_SECONDS = 1.0
+TAIL_CHUNK = 50
+
+
 class _Run:
     """One delivery's events: each claimed, handled and recorded on its own."""
 
@@ -219,7 +225,7 @@ class _Run:
         schedule = run_events(todo, self._source.concurrency, deadline, self._start)
         outcomes |= schedule.done
         if schedule.not_started:
-            outcomes |= self._tail(schedule.not_started)
+            outcomes |= self._tail(schedule.not_started, deadline.more(TAIL_SECONDS))
         outcomes |= self._work.flush(schedule.held, deadline)
         return [outcomes[event.index] for event in events]
 
@@ -265,9 +271,28 @@ class _Run:
         )
         return report
 
-    def _tail(self, claimed: list[tuple[DeliveryEvent, dict[str, Any]]]) -> dict[int, EventOutcome]:
+    def _tail(
+        self, claimed: list[tuple[DeliveryEvent, dict[str, Any]]], limit: Deadline
+    ) -> dict[int, EventOutcome]:
         """No time left for Skipcall: the claimed events' letters stored in shared
-        SendMessageBatch calls (the work queue's, when there is one), then each recorded."""
+        SendMessageBatch calls (the work queue's, when there is one), then each recorded, a
+        chunk at a time until `limit`. What is left then is answered unfinished (the sender
+        retries it): a slow queue cannot hold the answer much past the budget."""
+        outcomes: dict[int, EventOutcome] = {}
+        for start in range(0, len(claimed), TAIL_CHUNK):
+            if start and limit.expired:
+                left = claimed[start:]
+                # Not released: each claim ends with the invocation (the guard knows its
+                # deadline), and a DeleteItem per event is the time there is none of.
+                outcomes |= {event.index: unfinished(event) for event, _ in left}
+                logger.warning("Tail time limit reached", extra={"unfinished": len(left)})
+                break
+            outcomes |= self._store_together(claimed[start : start + TAIL_CHUNK])
+        return outcomes
+
+    def _store_together(
+        self, claimed: list[tuple[DeliveryEvent, dict[str, Any]]]
+    ) -> dict[int, EventOutcome]:
         failure = budget_exhausted()
         letters = [
             self._letters.letter(

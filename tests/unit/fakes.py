@@ -123,6 +123,7 @@ class RecordingDeadLetters:
     cut_at: int | None = None
     calls: int = 0  # sends (one per flush of the pipeline)
     batches: int = 0  # SendMessageBatch calls that reached the queue
+    on_batch: Callable[[], None] = lambda: None  # each call's time passing on a test's clock
 
     delays: list[int] = field(default_factory=list)  # DelaySeconds of each stored letter
     postponed: list[tuple[str, int]] = field(default_factory=list)  # ChangeMessageVisibility
@@ -134,6 +135,7 @@ class RecordingDeadLetters:
             if self.broken or (self.cut_at is not None and number >= self.cut_at):
                 return unstored + list(letters[start:])  # unreachable from here on
             self.batches += 1
+            self.on_batch()
             for letter in letters[start : start + SQS_BATCH_ENTRIES]:
                 if self.refuses(letter):
                     unstored.append(letter)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -239,6 +240,35 @@ def test_no_time_left_dead_letters_without_calling_skipcall() -> None:
     report = world.deliver(EVENT, time_left=1.0)  # less than the DLQ reserve
     assert world.skipcall.received == []
     assert report.dead_lettered[0].reason is Reason.BUDGET_EXHAUSTED
+
+
+def test_a_slow_queue_cannot_hold_a_spent_budget_s_answer_past_a_second() -> None:
+    """#22 finding 6: 1,000 events with no budget left, and a queue that takes 0.1 s a
+    SendMessageBatch (100 calls: 10 s). The tail stops storing once the budget + 1 s has
+    passed: what it stored is recorded and reported; the rest is unfinished, so the sender
+    retries it (a 503), and nothing is lost."""
+    now = [0.0]
+    dead_letters = RecordingDeadLetters()
+    dead_letters.on_batch = lambda: now.__setitem__(0, now[0] + 0.1)
+    config = {"sources": {"batch": {**CONFIG["sources"]["batch"], "maxEvents": 1000}}}
+    pipeline = Pipeline(
+        SourceCatalog.from_config(parse_sources(json.dumps(config))),
+        StaticSecrets({"zap": [TOKEN]}),
+        ScriptedSkipcall(),
+        dead_letters,
+        max_body_bytes=1024 * 1024,
+        wall_clock=lambda: NOW,
+        monotonic=lambda: now[0],
+    )
+    body = json.dumps({"items": [{**EVENT, "id": n} for n in range(1000)]}).encode()
+    request = SignedRequest("POST", "https://example.com/webhooks/batch", body,
+                            Headers({"Authorization": f"Bearer {TOKEN}"}))  # fmt: skip
+    report = pipeline.process(InboundDelivery("batch", request), 1.0)  # all of it the reserve
+    assert now[0] <= 1.0 + 0.5 + 1e-9  # the limit, and at most the chunk started before it
+    statuses = Counter(event.status for event in report.events)
+    assert statuses["dead-lettered"] == len(dead_letters.letters) >= 50
+    assert statuses["unfinished"] == 1000 - len(dead_letters.letters) > 0
+    assert report.status == "unavailable"  # answered 503: the sender retries the rest
 
 
 def test_dead_letter_queue_down_is_unavailable() -> None:
