@@ -280,12 +280,18 @@ class _Run:
         retries it): a slow queue cannot hold the answer much past the budget."""
         outcomes: dict[int, EventOutcome] = {}
         for start in range(0, len(claimed), TAIL_CHUNK):
-            if start and limit.expired:
+            failing = any(outcome.status == "unfinished" for outcome in outcomes.values())
+            if start and (limit.expired or failing):
                 left = claimed[start:]
-                # Not released: each claim ends with the invocation (the guard knows its
-                # deadline), and a DeleteItem per event is the time there is none of.
-                outcomes |= {event.index: unfinished(event) for event, _ in left}
-                logger.warning("Tail time limit reached", extra={"unfinished": len(left)})
+                # After a chunk the queue did not take whole, the next would meet the same
+                # timeout: released, as the chunk's own were, for the retry. Past the limit
+                # they are not: a DeleteItem per event is the time there is none of, and each
+                # claim ends with the invocation anyway (the guard knows its deadline).
+                for event, key in left:
+                    if not limit.expired:
+                        self._core.release(key)
+                    outcomes[event.index] = unfinished(event)
+                logger.warning("Tail stopped early", extra={"unfinished": len(left)})
                 break
             outcomes |= self._store_together(claimed[start : start + TAIL_CHUNK])
         return outcomes

@@ -280,7 +280,7 @@ def test_the_last_events_of_a_spent_budget_are_dead_lettered_together() -> None:
     report = world.send([event(number) for number in range(1, 101)], time_left=2.0)
     assert statuses(report) == ["dead-lettered"] * 100
     assert world.skipcall.received == []
-    assert world.queue.calls == 1  # one send of 100 letters: SendMessageBatch, 10 a call
+    assert world.queue.calls == 2  # two sends of 50 letters: SendMessageBatch, 10 a call
     assert {letter.reason for letter in world.queue.letters} == {Reason.BUDGET_EXHAUSTED}
     assert len(world.stored()) == 100
 
