@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -58,10 +59,12 @@ from skipcall_bridge.outcomes import DeliveryReport, EventOutcome, OutcomeStatus
 from skipcall_bridge.ports import (
     DeadLetterSink,
     IdempotencyGuard,
+    MemoryTokenLedger,
     NoIdempotency,
     PacedActions,
     SigningSecrets,
     SkipcallActions,
+    TokenLedger,
 )
 from skipcall_bridge.skipcall.pacing import Pacing
 from skipcall_bridge.sources import Source, SourceCatalog
@@ -87,8 +90,10 @@ class Pipeline:
         pacing: Pacing | None = None,
         wall_clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        tokens: TokenLedger | None = None,
     ) -> None:
         self._catalog = catalog
+        self._tokens = tokens or MemoryTokenLedger(wall_clock)
         self._secrets = secrets
         self._ports = _Ports(
             skipcall,
@@ -160,10 +165,23 @@ class Pipeline:
         )
         return run.report(run.events(events, deadline))
 
+    def _use_once(self, source: Source, request: SignedRequest) -> None:
+        """A single-use credential is bound to the first body it came with: the same body
+        again is the sender's retry (deduplication answers it); another body is refused."""
+        token = source.verifier.single_use_token(request)
+        if token is None:
+            return
+        digest, expires_at = token
+        body = hashlib.sha256(request.body).hexdigest()
+        if not self._tokens.bind(f"{source.name}#{digest}", body, expires_at):
+            logger.warning("Single-use token came with another body", extra={"source": source.name})
+            raise InvalidSignature
+
     def _verify(self, source: Source, request: SignedRequest) -> None:
         try:
             secrets = self._secrets.signing_secrets(source.secret_id)
             source.verifier.verify(request, secrets, self._wall_clock())
+            self._use_once(source, request)
         except InvalidSignature:
             metrics.add_metric(name="SignatureRejected", unit=MetricUnit.Count, value=1)
             logger.warning("Signature rejected", extra={"source": source.name})

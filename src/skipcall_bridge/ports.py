@@ -8,7 +8,9 @@ supply their own.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -162,6 +164,33 @@ class IdempotencyGuard(Protocol):
 
     def release(self, key: dict[str, Any]) -> None:
         """The work ended without an outcome: a retry may do it. Never raises."""
+
+
+class TokenLedger(Protocol):
+    """Where single-use credentials (a `jwt` source's `singleUse`) are remembered."""
+
+    def bind(self, key: str, body_digest: str, expires_at: int) -> bool:
+        """True when `key` is new, or was bound to this same body before (the sender's retry
+        of one request); False when it came with another body. Remembered until `expires_at`
+        (Unix seconds). Raises Unavailable."""
+
+
+class MemoryTokenLedger:
+    """This container's memory (IDEMPOTENCY_TABLE unset, and the tests): a token reused in
+    another container is not seen."""
+
+    def __init__(self, wall_clock: Callable[[], float] = time.time) -> None:
+        self._bound: dict[str, tuple[str, int]] = {}
+        self._wall_clock = wall_clock
+        self._lock = threading.Lock()
+
+    def bind(self, key: str, body_digest: str, expires_at: int) -> bool:
+        with self._lock:
+            now = self._wall_clock()
+            for old in [k for k, (_, until) in self._bound.items() if until < now]:
+                del self._bound[old]  # expired tokens verify no more: nothing to remember
+            bound = self._bound.setdefault(key, (body_digest, expires_at))
+            return bound[0] == body_digest
 
 
 class NoIdempotency:

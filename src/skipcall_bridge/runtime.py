@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from skipcall_bridge.links import MemoryLinks
     from skipcall_bridge.naming import SequenceNamer
     from skipcall_bridge.pipeline import Pipeline
-    from skipcall_bridge.ports import ContactLinks, IdempotencyGuard
+    from skipcall_bridge.ports import ContactLinks, IdempotencyGuard, TokenLedger
     from skipcall_bridge.settings import Settings
     from skipcall_bridge.skipcall.client import SkipcallClient
     from skipcall_bridge.skipcall.pacing import Pacing
@@ -117,6 +117,7 @@ def build_runtime(settings: Settings) -> Runtime:
         identity=identity,
         namer=namer,
         pacing=pacing,
+        tokens=token_ledger(settings),
     )
     return Runtime(
         settings=settings,
@@ -159,6 +160,17 @@ def identity_services(
         ContactResolver(skipcall, links),
         WorkspaceDirectory(skipcall, settings.members_cache_seconds),
     )
+
+
+def token_ledger(settings: Settings) -> TokenLedger:
+    """Single-use tokens beside the idempotency records (one table, one TTL), or in this
+    container's memory without a table."""
+    from skipcall_bridge.aws.token_ledger import DynamoDbTokenLedger
+    from skipcall_bridge.ports import MemoryTokenLedger
+
+    if settings.idempotency_table is None:
+        return MemoryTokenLedger()
+    return DynamoDbTokenLedger(settings.idempotency_table, settings.aws_region)
 
 
 def idempotency_guard(settings: Settings) -> IdempotencyGuard:

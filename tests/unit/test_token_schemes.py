@@ -118,3 +118,49 @@ def test_meta_style_verifies_its_openssl_vector() -> None:
         verifier("meta-style").verify(
             SignedRequest("POST", "", META_BODY + b" ", request.headers), [SECRET], 0
         )
+
+
+def single_use_pipeline(single_use: bool):  # type: ignore[no-untyped-def]
+    from skipcall_bridge.pipeline import Pipeline
+    from skipcall_bridge.sources import SourceCatalog, parse_sources
+
+    from .fakes import RecordingDeadLetters, ScriptedSkipcall, StaticSecrets
+
+    config = {"sources": {"monday": {
+        "auth": {"scheme": "jwt", "secretId": "m", "singleUse": single_use},
+        "sequence": {"name": "{{ name }}", "creatorId": "{{ owner }}",
+                     "assignedToIds": "{{ owner }}"},
+    }}}  # fmt: skip
+    return Pipeline(
+        SourceCatalog.from_config(parse_sources(json.dumps(config))),
+        StaticSecrets({"m": [SECRET]}),
+        ScriptedSkipcall(),
+        RecordingDeadLetters(),
+        max_body_bytes=4096,
+        wall_clock=lambda: IAT + 10,
+    )
+
+
+@pytest.mark.parametrize("single_use", [True, False])
+def test_a_single_use_token_is_good_for_its_first_body_and_that_body_s_retries(
+    single_use: bool,
+) -> None:
+    """#22 finding 11: a JWT's claims say nothing of the body, so a captured token could carry
+    any body for its life. `singleUse` binds it to the body it first came with."""
+    from skipcall_bridge.inbound import InboundDelivery
+
+    pipeline = single_use_pipeline(single_use)
+    owner = "7d1f6a52-1c7e-4d4e-9a55-0f3c2b1a0001"
+
+    def deliver(name: str) -> object:
+        body = json.dumps({"name": name, "owner": owner}).encode()
+        request = SignedRequest("POST", URL, body, Headers({"Authorization": OPENSSL_JWT}))
+        return pipeline.process(InboundDelivery("monday", request), 20.0)
+
+    deliver("Call Ada")
+    deliver("Call Ada")  # the sender's retry of the same request: same token, same body
+    if single_use:
+        with pytest.raises(InvalidSignature):
+            deliver("Call Mallory")  # the captured token with another body
+    else:
+        deliver("Call Mallory")  # without it: any body while the token lives (documented)

@@ -63,6 +63,11 @@ class Verifier(ABC):
         the body, in the URL change it)."""
         return url
 
+    def single_use_token(self, request: SignedRequest) -> tuple[str, int] | None:
+        """For a verified request whose credential may be used once (with one body): the
+        credential's SHA-256 and until when it verifies (Unix seconds); else None."""
+        return None
+
     def delivery_id(self, request: SignedRequest) -> str | None:
         """The sender's id for this delivery, when the scheme carries one in a header that the
         signature covers (an unsigned header could be changed by whoever replays a request)."""

@@ -6,6 +6,7 @@ accepted, whatever the token's header says."""
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Sequence
 from urllib.parse import urlsplit, urlunsplit
@@ -19,19 +20,21 @@ MAX_TOKEN_CHARS = 8192
 
 class JwtVerifier(Verifier):
     def __init__(
-        self, header: str, audience: str, leeway_seconds: int, max_lifetime_seconds: int = 600
+        self,
+        header: str,
+        audience: str,
+        leeway_seconds: int,
+        max_lifetime_seconds: int = 600,
+        single_use: bool = False,
     ) -> None:
         self._header = header
         self._check_audience = audience == "url"
         self._leeway = leeway_seconds
         self._max_lifetime = max_lifetime_seconds
+        self._single_use = single_use
 
     def verify(self, request: SignedRequest, secrets: Sequence[str], now: float) -> None:
-        token = require(request.headers.get(self._header))
-        if token[:7].lower() == "bearer ":
-            token = token[7:].strip()
-        if len(token) > MAX_TOKEN_CHARS:
-            raise InvalidSignature
+        token = self._token(request)
         import jwt  # PyJWT loads only where a source uses this scheme
 
         audience = _without_query(request.url) if self._check_audience else None
@@ -56,6 +59,28 @@ class JwtVerifier(Verifier):
             _check_times(claims, now, self._leeway, self._max_lifetime)
             return
         raise InvalidSignature
+
+    def single_use_token(self, request: SignedRequest) -> tuple[str, int] | None:
+        """The verified token's hash and `exp` (a token's claims say nothing of the body, so a
+        captured one could carry another body while it lives: `singleUse` binds it to its
+        first). Called only after verify."""
+        if not self._single_use:
+            return None
+        import jwt
+
+        token = self._token(request)
+        claims = jwt.decode(token, options={"verify_signature": False})
+        expires = _finite(claims.get("exp"))
+        assert expires is not None  # verify checked it
+        return hashlib.sha256(token.encode()).hexdigest(), math.ceil(expires + self._leeway)
+
+    def _token(self, request: SignedRequest) -> str:
+        token = require(request.headers.get(self._header))
+        if token[:7].lower() == "bearer ":
+            token = token[7:].strip()
+        if len(token) > MAX_TOKEN_CHARS:
+            raise InvalidSignature
+        return token
 
     def sign(
         self, body: bytes, secret: str, now: float, *, method: str, url: str

@@ -39,7 +39,11 @@ BUILDERS: dict[type, Callable[[Any], Verifier]] = {
     BearerAuth: lambda auth: BearerVerifier(auth.header),
     HmacAuth: HmacVerifier,
     JwtAuth: lambda auth: JwtVerifier(
-        auth.header, auth.audience, auth.leeway_seconds, auth.max_lifetime_seconds
+        auth.header,
+        auth.audience,
+        auth.leeway_seconds,
+        auth.max_lifetime_seconds,
+        auth.single_use,
     ),
     QueryKeyAuth: lambda auth: QueryKeyVerifier(auth.parameter),
     HmacSha256Auth: lambda auth: HmacSha256Verifier(auth.header, auth.encoding, auth.prefix),

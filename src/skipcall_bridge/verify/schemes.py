@@ -65,6 +65,8 @@ class JwtAuth(_AuthBase):
     # The longest a token may live (exp - iat, and exp - now): ten minutes unless the sender
     # needs more, at most an hour.
     max_lifetime_seconds: int = Field(default=600, alias="maxLifetimeSeconds", ge=1, le=3600)
+    # A token is good for the body it first came with (and that body's retries) only.
+    single_use: bool = Field(default=False, alias="singleUse")
 
 
 class QueryKeyAuth(_AuthBase):
