@@ -105,6 +105,14 @@ package: setup sources  ## build the arm64 deployment zip (no Docker); refuses a
 	cd $(PACKAGE_DIR) && $(abspath $(PY)) -m zipfile -c $(abspath $(PACKAGE_ZIP)) $$(ls -A)
 	@ls -l $(PACKAGE_ZIP) | awk '{printf "%s: %.1f MB\n", $$NF, $$5 / 1e6}'
 
+# sam deploy, guided the first time (until samconfig.toml holds a region: the guided run saves
+# it), plain afterwards. `sam` is AWS's SAM CLI, installed apart (docs/deploying.md says how).
+deploy:  ## sam build and sam deploy to the stack of samconfig.toml (guided the first time)
+	@command -v sam >/dev/null || { echo "sam is not installed: see docs/deploying.md (Install the SAM CLI)"; exit 1; }
+	@test -f src/sources.json || { echo "src/sources.json is what deploys: run make sources, edit it, then make deploy"; exit 1; }
+	sam build
+	if grep -q '^region' samconfig.toml; then sam deploy; else sam deploy --guided; fi
+
 # The Lambda runtime is Python 3.13: the same tests run on it when an interpreter is on this
 # machine (python3.13 on PATH, or pyenv's).
 PY313 := $(shell for p in python3.13 $$HOME/.pyenv/versions/3.13*/bin/python3.13; do \
@@ -169,4 +177,4 @@ test:  ## every check: lint, types, template, scanners, package, all tests and c
 clean:  ## remove build output (keeps .venv)
 	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis $(VENV313) .venv-scan
 
-.PHONY: help setup lock scan schema browser sources dev events invoke replay bench lint typecheck validate package venv313 py313 unit test clean docs docs-check
+.PHONY: help setup lock scan schema browser sources dev events invoke replay bench lint typecheck validate package deploy venv313 py313 unit test clean docs docs-check
