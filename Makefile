@@ -97,10 +97,17 @@ typecheck: setup  ## mypy --strict on src/
 validate: setup  ## cfn-lint template.yaml
 	$(BIN)/cfn-lint template.yaml
 
-package: setup sources  ## build the arm64 deployment zip (no Docker); refuses an invalid src/sources.json
+# The zip holds src/sources.json when there is one, else the example (for `make test` and `make
+# bench`): packaging never creates src/sources.json, which `make dev` and `make replay` would
+# then load in place of the example.
+PACKAGED_SOURCES = $(if $(wildcard src/sources.json),src/sources.json,sources.example.json)
+
+package: setup  ## build the arm64 deployment zip (no Docker) with src/sources.json (else the example); refuses an invalid one
 	rm -rf $(PACKAGE_DIR) $(PACKAGE_ZIP)
+	@echo "packaging $(PACKAGED_SOURCES) as the zip's sources.json"
 	$(MAKE) --no-print-directory -C src build-ReceiverFunction \
-		PYTHON=$(abspath $(PY)) ARTIFACTS_DIR=$(abspath $(PACKAGE_DIR))
+		PYTHON=$(abspath $(PY)) ARTIFACTS_DIR=$(abspath $(PACKAGE_DIR)) \
+		SOURCES_FILE=$(abspath $(PACKAGED_SOURCES))
 	mkdir -p dist
 	cd $(PACKAGE_DIR) && $(abspath $(PY)) -m zipfile -c $(abspath $(PACKAGE_ZIP)) $$(ls -A)
 	@ls -l $(PACKAGE_ZIP) | awk '{printf "%s: %.1f MB\n", $$NF, $$5 / 1e6}'

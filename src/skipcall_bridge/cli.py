@@ -184,6 +184,8 @@ def _links_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser
 def _replay(args: argparse.Namespace) -> int:
     operator_environment(args, quiet=not args.verbose)
     runtime = current_runtime()
+    # Which sources file maps the letters again: a wrong one rewrites their errors.
+    print(f"sources: {runtime.settings.sources_config}", file=sys.stderr)
     replayer = Replayer.from_runtime(runtime)
     waiting = runtime.dead_letters.depth()
     total = min(waiting, args.max_messages) if args.max_messages is not None else waiting

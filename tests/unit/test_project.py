@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ast
 import re
+import shutil
+import subprocess
 import sys
 import tomllib
 from pathlib import Path
@@ -118,3 +120,21 @@ def test_the_queue_takes_the_largest_letter_and_the_data_outlives_the_stack() ->
     for name in ("DeadLetterQueue", "IdempotencyTable", "ContactLinksTable"):
         assert resources[name]["DeletionPolicy"] == "Retain", name
         assert resources[name]["UpdateReplacePolicy"] == "Retain", name
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_packaging_never_creates_the_deployed_sources_file() -> None:
+    """#23 item 9: `make test` packages; had it created src/sources.json from the example,
+    `make dev` and `make replay` would load that copy from then on. `make -n` prints the
+    commands without running them."""
+    make = shutil.which("make")
+    assert make is not None
+    dry = subprocess.run(  # noqa: S603 - make, from PATH, on this repository's Makefile
+        [make, "-n", "--no-print-directory", "package"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert "cp sources.example.json src/sources.json" not in dry.stdout
+    assert "SOURCES_FILE=" in dry.stdout
+    deployed = ROOT / "src/sources.json"
+    packaged = "src/sources.json" if deployed.exists() else "sources.example.json"
+    assert f"packaging {packaged} as the zip's sources.json" in dry.stdout
