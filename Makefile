@@ -6,6 +6,11 @@ BIN := $(VENV)/bin
 PACKAGE_DIR := build/package
 PACKAGE_ZIP := dist/skipcall-bridge-arm64.zip
 HOST ?= 127.0.0.1
+# `make dev`'s ports (a taken one is named with the variable that moves it). Every `--dev`
+# command finds them in .dev/stack.json, which the running stack writes.
+PORT ?= 3000
+SANDBOX_PORT ?= 4010
+MOTO_PORT ?= 5000
 EVENT ?= events/zapier.json
 # The sources file `make dev` and `make replay` load: SOURCES=my.json, else src/sources.json (what
 # deploys) when it exists, else the example.
@@ -76,8 +81,9 @@ schema: setup  ## write schema/sources.schema.json from the models (editors vali
 	mkdir -p schema
 	$(BIN)/skipcall-bridge schema > schema/sources.schema.json
 
-dev: setup  ## run the receiver locally: moto + Skipcall sandbox + gateway on 127.0.0.1:3000 (SOURCES=…)
-	$(BIN)/skipcall-bridge dev --sources $(SOURCES) --host $(HOST)
+dev: setup  ## run the receiver locally: moto + Skipcall sandbox + gateway on 127.0.0.1:3000 (SOURCES=…, PORT=…, SANDBOX_PORT=…, MOTO_PORT=…)
+	$(BIN)/skipcall-bridge dev --sources $(SOURCES) --host $(HOST) \
+		--gateway-port $(PORT) --sandbox-port $(SANDBOX_PORT) --moto-port $(MOTO_PORT)
 
 events: setup  ## re-sign the samples in events/ with the dev secrets and the current time
 	$(BIN)/skipcall-bridge events --sources sources.example.json --out events

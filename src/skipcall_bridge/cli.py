@@ -121,6 +121,15 @@ def stack_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--sources", type=Path, default=DEFAULT_SOURCES, help="with --dev")
 
 
+def verb_stack_options(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The same options after the verb (`dlq list --dev`, as the docs write it): unset there,
+    they leave what was given before the verb (argparse would let a verb's default win)."""
+    for verb in verbs.choices.values():
+        verb.add_argument("--dev", action="store_true", default=argparse.SUPPRESS,
+                          help="the local `make dev` stack")  # fmt: skip
+        verb.add_argument("--sources", type=Path, default=argparse.SUPPRESS, help="with --dev")
+
+
 def operator_environment(args: argparse.Namespace, quiet: bool = True) -> None:
     """The environment the command reads, and its logs kept to warnings (the command prints
     what matters)."""
@@ -152,6 +161,7 @@ def _dlq_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     delete = verbs.add_parser("delete", help="delete one letter (e.g. a resolved OUTCOME_UNKNOWN)")
     delete.add_argument("message_id", help="the message id `dlq list` shows")
     delete.set_defaults(run=_dlq_delete)
+    verb_stack_options(verbs)
 
 
 def _links_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -179,6 +189,7 @@ def _links_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser
     show.set_defaults(run=_links_show)
     link.set_defaults(run=_links_set)
     forget.set_defaults(run=_links_forget)
+    verb_stack_options(verbs)
 
 
 def _replay(args: argparse.Namespace) -> int:

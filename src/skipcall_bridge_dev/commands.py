@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import signal
 import sys
@@ -23,16 +24,36 @@ from skipcall_bridge_dev.events import write_events
 from skipcall_bridge_dev.inspector import Exchange
 from skipcall_bridge_dev.preview import preview
 from skipcall_bridge_dev.samples import SignedSample, curl_command, sample_body, sign_sample
-from skipcall_bridge_dev.stack import LocalStack
+from skipcall_bridge_dev.stack import STATE_FILE, LocalStack
 
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     dev = commands.add_parser("dev", help="run the receiver locally on moto and the sandbox")
-    dev.add_argument("--sources", type=Path, default=DEFAULT_SOURCES)
-    dev.add_argument("--host", default="127.0.0.1")
-    dev.add_argument("--gateway-port", type=int, default=3000)
-    dev.add_argument("--sandbox-port", type=int, default=4010)
-    dev.add_argument("--moto-port", type=int, default=5000)
+    dev.add_argument(
+        "--sources",
+        type=Path,
+        default=DEFAULT_SOURCES,
+        help="the sources file, reloaded when it changes (default: %(default)s)",
+    )
+    dev.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="the address every server binds (0.0.0.0 for `sam local invoke`; default %(default)s)",
+    )
+    dev.add_argument(
+        "--gateway-port",
+        type=int,
+        default=devdata.GATEWAY_PORT,
+        help="where senders post (default %(default)s)",
+    )
+    dev.add_argument(
+        "--sandbox-port",
+        type=int,
+        default=devdata.SANDBOX_PORT,
+        help="the Skipcall sandbox (default %(default)s)",
+    )
+    dev.add_argument("--moto-port", type=int, default=devdata.MOTO_PORT,
+                     help="moto, the AWS services (default %(default)s)")  # fmt: skip
     dev.add_argument("--json", action="store_true", help="print the endpoints as one JSON line")
     dev.add_argument(
         "--verbose", action="store_true", help="the handler's JSON logs and metrics too"
@@ -114,11 +135,21 @@ def _dev(args: argparse.Namespace) -> int:
 
     # One console line per delivery instead of the handler's JSON logs and EMF (--verbose keeps
     # them); what the handler logs on Lambda does not change.
-    endpoints = stack.start(
-        say=lambda text: print(text, file=stream, flush=True),
-        console=console,
-        quiet=not args.verbose,
-    )
+    try:
+        endpoints = stack.start(
+            say=lambda text: print(text, file=stream, flush=True),
+            console=console,
+            quiet=not args.verbose,
+        )
+    except BaseException:
+        stack.stop()  # what started before the failure (a taken port, an invalid file)
+        raise
+    state = STATE_FILE.resolve()
+    state.parent.mkdir(exist_ok=True)
+    state.write_text(json.dumps({
+        "pid": str(os.getpid()), "gateway": endpoints.gateway, "sandbox": endpoints.sandbox,
+        "moto": endpoints.moto, "sources": str(args.sources),
+    }))  # fmt: skip
     try:
         if args.json:
             print(json.dumps(endpoints.__dict__), flush=True)
@@ -143,6 +174,7 @@ def _dev(args: argparse.Namespace) -> int:
         while not stopping.wait(0.5):
             pass
     finally:
+        state.unlink(missing_ok=True)
         stack.stop()
     return 0
 
@@ -159,8 +191,10 @@ def _dev_credential(catalog: SourceCatalog, name: str, gateway: str) -> str:
     elif auth.scheme == "bearer":
         header = getattr(auth, "header", None)
         credential = f"{header}: {secret}" if header else f"Authorization: Bearer {secret}"
-    elif auth.scheme == "salesforce":
-        url, credential = source.verifier.signed_url(url, secret), "the token is in the URL"
+    elif auth.scheme in ("salesforce", "query-key"):
+        url, credential = source.verifier.signed_url(url, secret), "the key is in the URL"
+    elif auth.scheme == "twilio":
+        credential = f"auth token   {secret}"
     else:
         credential = f"signing secret   {secret}"
     return f"  {name:<18} {url}\n  {'':<18} {credential}"

@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 import os
+import socket
 import tempfile
 import threading
 from collections.abc import Callable
@@ -255,13 +256,46 @@ def receiver_environment(
     }
 
 
+# Where a running `make dev` says it listens (the directory it was started in): every `--dev`
+# command reads it, so a stack on other ports is found as the default one is.
+STATE_FILE = Path(".dev") / "stack.json"
+
+
 def dev_stack_environment(sources: Path) -> dict[str, str]:
-    """The environment of the stack `make dev` runs on its default ports (for the CLI)."""
-    moto = f"http://127.0.0.1:{devdata.MOTO_PORT}"
+    """The environment of the running `make dev` stack (for the CLI): where its state file says
+    it listens, else the default ports."""
+    state = running_stack()
+    moto = state.get("moto") or f"http://127.0.0.1:{devdata.MOTO_PORT}"
+    sandbox = state.get("sandbox") or f"http://127.0.0.1:{devdata.SANDBOX_PORT}"
     queue_url = f"{moto}/123456789012/{devdata.DEAD_LETTER_QUEUE}"
     work_queue_url = f"{moto}/123456789012/{devdata.WORK_QUEUE}"
-    sandbox = f"http://127.0.0.1:{devdata.SANDBOX_PORT}"
     return receiver_environment(moto, sandbox, queue_url, sources, work_queue_url)
+
+
+def running_stack(state_file: Path = STATE_FILE) -> dict[str, str]:
+    """The endpoints a live `make dev` wrote ({} when none runs: no file, or its process is
+    gone, as after a kill -9)."""
+    try:
+        state = json.loads(state_file.read_text())
+        os.kill(int(state["pid"]), 0)  # signal 0: only whether the process exists
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    return {key: value for key, value in state.items() if isinstance(value, str)}
+
+
+def check_ports_free(host: str, ports: dict[str, tuple[int, str]]) -> None:
+    """Each fixed port bindable, before anything starts: a taken one is named with the option
+    that moves it, rather than failing deep inside a server (moto's would wait forever)."""
+    for what, (port, option) in ports.items():
+        if port == 0:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind((host, port))
+            except OSError as exc:
+                raise ConfigurationError(
+                    f"port {port} ({what}) is taken ({exc.strerror}): choose another with {option}"
+                ) from None
 
 
 class LocalStack:
@@ -294,6 +328,11 @@ class LocalStack:
         and its answer. The inspector page is served at /_inspect."""
         gateway_port, sandbox_port, moto_port = self._ports
         catalog = load_sources(self._sources_path)  # fails before anything starts
+        check_ports_free(self._host, {
+            "the gateway": (gateway_port, "--gateway-port N (make dev PORT=N)"),
+            "the Skipcall sandbox": (sandbox_port, "--sandbox-port N (make dev SANDBOX_PORT=N)"),
+            "moto": (moto_port, "--moto-port N (make dev MOTO_PORT=N)"),
+        })  # fmt: skip
         self.moto = MotoServer(self._host, moto_port).start()
         queue_url = seed_aws(self.moto, catalog)
         work_queue_url = create_work_queue(self.moto, devdata.WORK_QUEUE, queue_url)

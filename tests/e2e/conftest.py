@@ -70,7 +70,7 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     command = [
         sys.executable, "-m", "skipcall_bridge.cli", "dev", "--json",
         "--sources", str(EXAMPLE_SOURCES),
@@ -78,8 +78,9 @@ def stack() -> Iterator[Stack]:
     ]  # fmt: skip
     environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     process = subprocess.Popen(  # noqa: S603 - our own CLI
-        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=environment
-    )
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=environment,
+        cwd=tmp_path_factory.mktemp("dev"),  # where it writes .dev/stack.json
+    )  # fmt: skip
     try:
         assert process.stdout is not None
         line = process.stdout.readline()

@@ -45,8 +45,9 @@ def start_dev(tmp_path: Path, *options: str, stderr: int) -> tuple[Path, subproc
                "--moto-port", "0"]  # fmt: skip
     environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     process = subprocess.Popen(  # noqa: S603 - our own CLI
-        command, stdout=subprocess.PIPE, stderr=stderr, text=True, env=environment
-    )
+        command, stdout=subprocess.PIPE, stderr=stderr, text=True, env=environment,
+        cwd=tmp_path,  # where it writes .dev/stack.json: not the repository's
+    )  # fmt: skip
     return sources, process
 
 
@@ -128,8 +129,9 @@ def test_a_deferred_delivery_is_finished_by_the_dev_stack_s_worker(tmp_path: Pat
                "--gateway-port", "0", "--sandbox-port", "0", "--moto-port", "0"]  # fmt: skip
     environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     process = subprocess.Popen(  # noqa: S603 - our own CLI
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environment
-    )
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environment,
+        cwd=tmp_path,
+    )  # fmt: skip
     lines: list[str] = []
     seen = threading.Event()
 

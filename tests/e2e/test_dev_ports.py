@@ -1,0 +1,77 @@
+"""`make dev` on ports of your choosing (#23 item 1): a taken port is named with the option that
+moves it, the running stack says where it listens (.dev/stack.json) and every `--dev` command
+finds it there, and SIGTERM stops it within seconds."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from .conftest import EXAMPLE_SOURCES
+
+CLI = [sys.executable, "-m", "skipcall_bridge.cli"]
+ENVIRONMENT = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+
+
+def dev(cwd: Path, *ports: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(  # noqa: S603 - our own CLI
+        [*CLI, "dev", "--sources", str(EXAMPLE_SOURCES), *ports],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENVIRONMENT, cwd=cwd,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("option", "what"),
+    [("--moto-port", "moto"), ("--gateway-port", "the gateway"),
+     ("--sandbox-port", "the Skipcall sandbox")],
+)  # fmt: skip
+def test_a_taken_port_is_named_with_the_option_that_moves_it(
+    tmp_path: Path, option: str, what: str
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        ports = {"--gateway-port": "0", "--sandbox-port": "0", "--moto-port": "0"}
+        process = dev(tmp_path, *[x for k, v in {**ports, option: str(port)}.items()
+                                  for x in (k, v)])  # fmt: skip
+        _, stderr = process.communicate(timeout=60)  # it ends: moto's server used to wait on
+    assert process.returncode == 2
+    assert f"port {port} ({what}) is taken" in stderr
+    assert option in stderr
+    assert "Traceback" not in stderr
+    assert not (tmp_path / ".dev" / "stack.json").exists()
+
+
+def test_dev_commands_find_the_stack_where_it_listens_and_sigterm_stops_it(
+    tmp_path: Path,
+) -> None:
+    process = dev(tmp_path, "--gateway-port", "0", "--sandbox-port", "0", "--moto-port", "0")
+    state_file = tmp_path / ".dev" / "stack.json"
+    try:
+        for _ in range(600):  # written once every server listens
+            if state_file.exists() or process.poll() is not None:
+                break
+            time.sleep(0.1)
+        state = json.loads(state_file.read_text())
+        assert state["pid"] == str(process.pid)
+        assert not state["moto"].endswith(":5000")  # a free port, not the default
+        listing = subprocess.run(  # noqa: S603 - our own CLI
+            [*CLI, "dlq", "list", "--dev"], cwd=tmp_path, env=ENVIRONMENT,
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert listing.returncode == 0, listing.stderr
+        assert "Traceback" not in listing.stderr
+        assert listing.stdout.startswith("message id")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 0
+    assert not state_file.exists()
