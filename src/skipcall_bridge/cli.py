@@ -22,7 +22,7 @@ from skipcall_bridge.aws.links import DynamoDbLinks
 from skipcall_bridge.budget import Deadline
 from skipcall_bridge.errors import ConfigurationError
 from skipcall_bridge.failures import Reason
-from skipcall_bridge.naming import scoped_name
+from skipcall_bridge.naming import CACHE_SECONDS, scoped_name
 from skipcall_bridge.observability import logger
 from skipcall_bridge.replay import OUTCOMES, Replayer, ReplayFilter, ReplaySummary
 from skipcall_bridge.runtime import current_runtime
@@ -297,7 +297,11 @@ def _links_set(args: argparse.Namespace) -> int:
 
 def _links_forget(args: argparse.Namespace) -> int:
     _link_table(args).forget(scoped_name(args.source, args.name))
-    print(f"{args.name!r} forgotten: the next enrol creates it")
+    print(
+        f"{args.name!r} forgotten: the next enrol creates it. Running receivers may still "
+        f"enrol into the old id for up to {CACHE_SECONDS:.0f} s (what they read last): wait "
+        "that long before replaying."
+    )
     return 0
 
 

@@ -46,7 +46,9 @@ STALE_CLAIM_SECONDS = 120.0
 MAX_WAIT_SECONDS = 5.0
 WAIT_RESERVE_SECONDS = 1.0
 POLL_SECONDS = (0.05, 0.1, 0.2, 0.4)
-CACHE_SECONDS = 300.0
+# How long a container trusts a name's id without reading the table again: `links forget` (or
+# `links set`) reaches every running container within this, as the command says.
+CACHE_SECONDS = 30.0
 # Names a container remembers at most: a target name rendered from the payload ("Deal {{ id }}")
 # is a new name per event, and a warm container must not grow with them (oldest read first out).
 CACHE_NAMES = 1024

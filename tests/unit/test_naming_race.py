@@ -9,7 +9,7 @@ from skipcall_bridge.failures import Reason
 from skipcall_bridge.links import MemoryLinks
 from skipcall_bridge.naming import Resolved, SequenceNamer
 from skipcall_bridge.ports import NameLink
-from skipcall_bridge.skipcall.models import CallFailed, Created
+from skipcall_bridge.skipcall.models import CallFailed, Created, SequenceDto
 
 OTHERS = "5f0c8a0e-0000-4000-8000-0000000000aa"
 
@@ -75,3 +75,30 @@ def test_a_warm_container_remembers_a_bounded_number_of_names() -> None:
     assert len(namer._cache) == CACHE_NAMES
     assert "Deal 0" not in namer._cache
     assert f"Deal {CACHE_NAMES + 499}" in namer._cache
+
+
+def test_a_forgotten_name_is_created_again_once_the_cache_has_lapsed() -> None:
+    """#23 item 7: `links forget` deletes the link; a warm container that read the old id goes
+    on using it only until CACHE_SECONDS have passed (what the command tells the operator),
+    then reads the table again and creates the name anew."""
+    from skipcall_bridge.naming import CACHE_SECONDS
+
+    now = [1_000.0]
+    names = MemoryLinks()
+    namer = SequenceNamer(names, clock=lambda: now[0], sleep=lambda _: None)
+    old, new = "5f0c8a0e-0000-4000-8000-000000000001", "5f0c8a0e-0000-4000-8000-000000000002"
+    names.link("Inbound", old)
+    cached = Resolved(old, created=False)
+    assert namer.resolve("Inbound", never_create, Deadline(10, lambda: 0.0)) == cached
+    names.forget("Inbound")  # the operator's `links forget Inbound`
+    now[0] += CACHE_SECONDS - 1
+    assert namer.resolve("Inbound", never_create, Deadline(10, lambda: 0.0)) == cached
+    now[0] += 2
+    made = Created(
+        SequenceDto(id=new, name="Inbound", organizationMembershipId=new,
+                    createdAt="2026-12-05T00:00:00Z", updatedAt="2026-12-05T00:00:00Z"),
+        attempts=1,
+    )  # fmt: skip
+    created = namer.resolve("Inbound", lambda: made, Deadline(10, lambda: 0.0))
+    assert created == Resolved(new, created=True)
+    assert CACHE_SECONDS <= 30  # what `links forget` prints
