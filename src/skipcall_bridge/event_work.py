@@ -127,7 +127,10 @@ class EventWork:
         target = Target(id=result.sequence_id, name=intent.target.name)
         if isinstance(result, CreatedNotLinked):
             return letters.membership(event, intent, target, result.failure, dto, created=True)
-        return replace(held, target=target, created=result.created, sequence=dto)
+        return replace(
+            held, target=target, created=result.created, sequence=dto,
+            created_sequence=result.sequence,
+        )  # fmt: skip
 
     def _by_name(
         self,

@@ -282,9 +282,11 @@ class ContactResolver:
     def resolve(self, resolution: Resolution, crm: dict[str, Any]) -> str | None:
         values = {name: read(crm) for name, read in resolution.rules.fields.items()}
         crm_id = _text(values.get("id"))
-        phones = normalise_phones(_phone_candidates(values), resolution.rules.default_region)
+        candidates = _phone_candidates(values)
+        phones = normalise_phones(candidates, resolution.rules.default_region)
         if not phones:
-            resolution.skipped.append({"id": crm_id or "", "reason": "no usable phone number"})
+            reason = _why_no_phone(candidates, resolution.rules.default_region)
+            resolution.skipped.append({"id": crm_id or "", "reason": reason})
             return None
         link_id = (
             f"{resolution.source}#{crm_id}" if crm_id else f"{resolution.source}#tel:{phones[0]}"
@@ -373,6 +375,19 @@ def normalise_phones(candidates: list[str], default_region: str | None) -> list[
             if number not in numbers:
                 numbers.append(number)
     return numbers
+
+
+def _why_no_phone(candidates: list[str], default_region: str | None) -> str:
+    """What to fix when no number is usable: the field (none was read: the `contact` map's
+    `phone`/`phones` paths), `defaultRegion` (numbers written without +country), or the data."""
+    if not candidates:
+        return "no phone number: `contact.phone`/`contact.phones` read nothing from this record"
+    if default_region is None and not any(raw.strip().startswith("+") for raw in candidates):
+        return (
+            f"no usable phone number in {candidates[:3]}: numbers without +country need the "
+            'source\'s `defaultRegion` (e.g. "US")'
+        )
+    return f"no usable phone number in {candidates[:3]}"
 
 
 def _phone_candidates(values: dict[str, Any]) -> list[str]:

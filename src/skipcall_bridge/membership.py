@@ -33,6 +33,7 @@ class Held:
     skipped: list[dict[str, str]]  # contacts left out (no phone, no link)
     created: bool = False  # this event created the target
     sequence: dict[str, Any] | None = None  # the DTO it was created from
+    created_sequence: dict[str, Any] | None = None  # Skipcall's SequenceDto of what it created
     payload: Any = None
     key: dict[str, Any] = field(default_factory=dict)  # its deduplication key
 
@@ -44,7 +45,9 @@ class Held:
             delivery_id=self.delivery_id,
             status="enrolled" if self.intent.action == "enrol" else "unenrolled",
             action=self.intent.action,
-            sequence=self.target.model_dump(exclude_none=True),
+            # the target; Skipcall's whole SequenceDto when this event created it (listed in
+            # the answer's `sequences`, as a create's is)
+            sequence=self.created_sequence or self.target.model_dump(exclude_none=True),
             contact_ids=self.intent.contact_ids,
             created=self.created,
             skipped_contacts=self.skipped,

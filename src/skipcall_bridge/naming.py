@@ -28,7 +28,8 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from skipcall_bridge.budget import Deadline
 from skipcall_bridge.errors import Unavailable
@@ -58,6 +59,9 @@ CACHE_NAMES = 1024
 class Resolved:
     sequence_id: str
     created: bool  # this run created it
+    # Skipcall's SequenceDto, when this run created it (for the answer; not the resolution's
+    # identity, which is the id and whether it was created)
+    sequence: dict[str, Any] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -194,7 +198,8 @@ class SequenceNamer:
             )
             return CreatedNotLinked(sequence_id, links_unavailable(exc))
         logger.info("Sequence created for its name", extra={"sequenceName": name})
-        return self._found(name, sequence_id, created=True)
+        self._remember(name, sequence_id)
+        return Resolved(sequence_id, True, result.sequence.model_dump(mode="json"))
 
     def _settle_failed(self, name: str, token: str, result: Created | CallFailed | None) -> None:
         """Release the claim when nothing was created (None: nothing was sent); keep it

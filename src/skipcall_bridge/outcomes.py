@@ -82,7 +82,10 @@ class DeliveryReport:
 
     @property
     def sequences(self) -> list[dict[str, Any]]:
-        return [e.sequence for e in self.events if e.status == "created" and e.sequence]
+        """Every sequence this delivery created: by a create, or as an enrol's target."""
+        return [
+            e.sequence for e in self.events if e.sequence and (e.status == "created" or e.created)
+        ]
 
     @property
     def dead_lettered(self) -> list[EventOutcome]:

@@ -116,7 +116,8 @@ def delivery_response(report: DeliveryReport) -> Response[Any]:  # noqa: PLR0911
             return error_response(InvalidJson("The body is not valid JSON."))
         return error_response(
             MappingFailed(
-                "No event of the payload maps to a valid CreateSequenceDto.",
+                "No event of the payload maps: nothing was done (the events are in the DLQ; "
+                "details name each field).",
                 details=report.mapping_errors,
             )
         )

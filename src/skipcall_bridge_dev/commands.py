@@ -22,7 +22,7 @@ from skipcall_bridge_dev import devdata
 from skipcall_bridge_dev.console import delivery_line
 from skipcall_bridge_dev.events import write_events
 from skipcall_bridge_dev.inspector import Exchange
-from skipcall_bridge_dev.preview import preview
+from skipcall_bridge_dev.preview import preview_report
 from skipcall_bridge_dev.samples import SignedSample, curl_command, sample_body, sign_sample
 from skipcall_bridge_dev.stack import STATE_FILE, LocalStack
 
@@ -262,10 +262,11 @@ def _preview(args: argparse.Namespace) -> int:
     gateway = f"http://127.0.0.1:{devdata.GATEWAY_PORT}"
     url = args.url or gateway + (path or f"/webhooks/{args.source}")
     body = request_body if request_body else body
-    for line in preview(source, body, letter=letter, headers=headers, url=url):
+    lines, ok = preview_report(source, body, letter=letter, headers=headers, url=url)
+    for line in lines:
         print(line)
     if not args.send:
-        return 0
+        return 0 if ok else 1  # a gate for CI: nothing that fails to map or verify passes
     gateway = url.rsplit("/webhooks/", 1)[0]
     return _deliver(sign_sample(catalog, args.source, body, url=gateway), timeout=30.0)
 

@@ -29,6 +29,7 @@ from skipcall_bridge.payloads import BodyFormat, format_for
 from skipcall_bridge.skipcall.models import CallFailed
 from skipcall_bridge.sources import Source
 from skipcall_bridge.verify import Headers, SignedRequest
+from skipcall_bridge.verify.hmac_grammar import HmacGrammar
 from skipcall_bridge_dev import devdata
 from skipcall_bridge_dev.samples import content_type
 
@@ -108,21 +109,39 @@ def preview(
     url: str = "",
 ) -> list[str]:
     """The lines to print."""
+    return preview_report(source, body, letter=letter, headers=headers, url=url)[0]
+
+
+def preview_report(
+    source: Source,
+    body: bytes,
+    *,
+    letter: DeadLetter | None = None,
+    headers: dict[str, str] | None = None,
+    url: str = "",
+) -> tuple[list[str], bool]:
+    """The lines to print, and whether all is well: the signature (when headers are given)
+    verifies, the body reads, and no event fails to map (the CLI exits 1 otherwise, so a
+    change to a sources file can be gated on it)."""
     lines: list[str] = []
     request = SignedRequest("POST", url, body, Headers(headers or {}))
+    ok = True
     if headers is not None:
-        lines += signature_report(source, request)
+        report = signature_report(source, request)
+        ok = report[0].endswith("ok with the dev secret")
+        lines += report
     try:
         events, ids = _events(source, request, letter)
     except (InvalidBody, EventMappingError) as exc:
         body_format = _format(source, request, letter)
-        return [*lines, f"the body cannot be read as {body_format}: {exc}"]
+        return [*lines, f"the body cannot be read as {body_format}: {exc}"], False
     if not events:
-        return [*lines, "the source's `events` selects nothing: answered 200 ignored"]
+        return [*lines, "the source's `events` selects nothing: answered 200 ignored"], ok
     for index, (delivery_id, event) in enumerate(zip(ids, events, strict=True)):
         mapped = map_event(source, event)
+        ok = ok and "errors" not in mapped
         action = mapped.get("action") or (
-            "not known: the event did not map" if "errors" in mapped else "none (ignored)"
+            f"{_configured_action(source)}, NOT MAPPED" if "errors" in mapped else "none (ignored)"
         )
         lines.append(f"event {index}  delivery id {delivery_id}  action {action}")
         for key in ("dto", "enrolment"):
@@ -130,7 +149,13 @@ def preview(
                 lines.append("  " + json.dumps(mapped[key], indent=2).replace("\n", "\n  "))
         lines += [f"  {error}" for error in mapped.get("errors", [])]
         lines += [f"  lookup: {lookup}" for lookup in mapped["lookups"]]
-    return lines
+    return lines, ok
+
+
+def _configured_action(source: Source) -> str:
+    """The action the source says (a template's is known only once it renders)."""
+    action = source.config.action
+    return action if action in ("create", "enrol", "unenrol") else "not known"
 
 
 def map_event(source: Source, event: Any) -> dict[str, Any]:
@@ -205,9 +230,26 @@ def signature_report(source: Source, request: SignedRequest) -> list[str]:
     return [f"signature ({scheme}): ok with the dev secret"]
 
 
+def _signature_headers(source: Source) -> tuple[str, ...]:
+    """The headers the source's scheme reads its signature or credential from."""
+    auth = source.config.auth
+    scheme = auth.scheme
+    if scheme in SCHEME_HEADERS:
+        names = SCHEME_HEADERS[scheme][0]
+        header = getattr(auth, "header", None)  # bearer with its own header
+        return (header.lower(),) if isinstance(header, str) else names
+    if isinstance(auth, HmacGrammar):
+        return tuple(h.lower() for h in (auth.signature.header, *auth.signature.alternatives))
+    if scheme == "twilio":
+        return ("x-twilio-signature",)
+    header = getattr(auth, "header", None)  # hmac-sha256, jwt
+    return (header.lower(),) if isinstance(header, str) else ()
+
+
 def _why(source: Source, request: SignedRequest) -> list[str]:
     scheme = source.config.auth.scheme
-    names, timestamp = SCHEME_HEADERS.get(scheme, ((), None))
+    timestamp = SCHEME_HEADERS.get(scheme, ((), None))[1]
+    names = _signature_headers(source)
     reasons = []
     if names and request.headers.first(*names) is None:
         reasons.append(f"  no {' or '.join(names)} header")
@@ -226,4 +268,7 @@ def _why(source: Source, request: SignedRequest) -> list[str]:
         reasons.append(f"  HubSpot signs the URL it called: it must be exactly {request.url}")
     if scheme == "salesforce":
         reasons.append("  the token query parameter or the OrganizationId does not match")
+    parameter = getattr(source.config.auth, "parameter", None)
+    if scheme == "query-key" and f"{parameter}=" not in request.url:
+        reasons.append(f"  the URL has no ?{parameter}=… (the key travels in the URL)")
     return reasons or ["  the signature does not match the body with the dev secret"]

@@ -73,6 +73,8 @@ def test_each_enrol_preset_enrols_into_a_sequence_created_once(stack: Stack, sou
     assert again["events"][0] == {**event, "duplicate": True}
     [sequence] = named(stack, name)  # created once, by name
     assert event["sequenceId"] == sequence["id"]
+    # listed as a create's would be (#23 item 6: it was [] although the enrol created it)
+    assert [(s["id"], s["name"]) for s in first["sequences"]] == [(sequence["id"], name)]
     members = in_sequence(stack, sequence["id"])
     assert [m["contact"].get("firstName") for m in members] == first_names
     assert [m["contactId"] for m in members] == event["contactIds"]

@@ -21,6 +21,8 @@ from skipcall_bridge_dev.samples import (
 
 from .conftest import EXAMPLE_SOURCES, Stack
 
+NO_PHONE = "no phone number: `contact.phone`/`contact.phones` read nothing from this record"
+
 CATALOG = load_sources(EXAMPLE_SOURCES)
 ENROL_SOURCES = {
     "hubspot-enrol", "hubspot-deals", "pipedrive-enrol", "close-enrol", "automation-enrol",
@@ -90,7 +92,7 @@ def test_crm_owners_and_contacts_become_skipcall_ids(stack: Stack) -> None:
     assert by_name["Follow up Grace Hopper"]["creatorId"] == creator  # by email, via /v1/users
     assert by_name["Follow up Grace Hopper"]["assignedToIds"] == [rep]
     close = answers["close"]["events"][0]
-    assert close["skippedContacts"] == [{"id": "cont_N0ph", "reason": "no usable phone number"}]
+    assert close["skippedContacts"] == [{"id": "cont_N0ph", "reason": NO_PHONE}]
     contacts_before = len(state["contacts"])
     sample = sign_sample(CATALOG, "pipedrive", sample_body("pipedrive").replace(b"7a3e", b"8b4f"),
                          url=stack.gateway)  # fmt: skip

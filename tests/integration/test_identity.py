@@ -14,6 +14,8 @@ from skipcall_bridge_dev.stack import LINKS_TABLE
 
 from .conftest import BEARER_TOKEN, CREATOR, MEMBERS, Receiver
 
+NO_PHONE = "no phone number: `contact.phone`/`contact.phones` read nothing from this record"
+
 SOURCE = {
     "auth": {"scheme": "bearer", "secretId": "it/zapier"},
     "defaultRegion": "FR",
@@ -52,9 +54,7 @@ def test_owner_and_contact_become_skipcall_ids(crm: Receiver) -> None:
     assert sequence["request"]["creatorId"] == CREATOR
     assert sequence["request"]["contactIds"] == [contact["id"]]
     assert contact["phoneNumbers"] == ["+33612345678"]
-    assert answer.body["events"][0]["skippedContacts"] == [
-        {"id": "crm-2", "reason": "no usable phone number"}
-    ]
+    assert answer.body["events"][0]["skippedContacts"] == [{"id": "crm-2", "reason": NO_PHONE}]
     link = crm.moto.client("dynamodb").get_item(
         TableName=LINKS_TABLE, Key={"id": {"S": "crm#crm-1"}}
     )

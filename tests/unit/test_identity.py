@@ -22,6 +22,8 @@ from skipcall_bridge.mapping import CreateIntent, EventMappingError
 from skipcall_bridge.skipcall.models import CallFailed
 from skipcall_bridge.sources import SourceCatalog, parse_sources
 
+NO_PHONE = "no phone number: `contact.phone`/`contact.phones` read nothing from this record"
+
 OWNER = "7d1f6a52-1c7e-4d4e-9a55-0f3c2b1a0001"
 
 
@@ -166,7 +168,7 @@ def test_contacts_are_created_once_linked_and_skipped_without_a_phone() -> None:
     assert skipcall.created == [
         {"firstName": "Marie", "lastName": "Curie", "phoneNumbers": ["+33123456789"]}
     ]
-    assert resolution.skipped == [{"id": "2", "reason": "no usable phone number"}]
+    assert resolution.skipped == [{"id": "2", "reason": NO_PHONE}]
     again, _ = map_event(src, event, skipcall, links)
     assert again.contactIds == ["contact-1"]
     assert len(skipcall.created) == 1  # linked under crm#1: not created twice
@@ -257,3 +259,16 @@ def test_workspaces_that_cannot_be_read_make_the_event_wait() -> None:
 
     with pytest.raises(DirectoryUnavailable):
         WorkspaceDirectory(Down({}), 300).resolve(OWNER, None, None, Deadline(5))
+
+
+def test_a_national_number_without_default_region_says_to_set_it() -> None:
+    """#23 item 6: the reason names what to fix, not only that something is wrong."""
+    contact = {"id": "crmId", "name": "fullName", "phones": "phones[].number"}
+    src = source(members={"o@example.com": OWNER}, contact=contact)  # no defaultRegion
+    event = {"owner": "o@example.com", "people": [
+        {"crmId": 3, "fullName": "Irène Joliot", "phones": [{"number": "01 23 45 67 89"}]},
+    ]}  # fmt: skip
+    _, resolution = map_event(src, event, FakeSkipcall([]), MemoryLinks())
+    (skipped,) = resolution.skipped
+    assert "defaultRegion" in skipped["reason"]
+    assert "01 23 45 67 89" in skipped["reason"]

@@ -128,3 +128,23 @@ def test_an_unreadable_form_says_why() -> None:
     assert lines == [
         "the body cannot be read as form: The form field 'contact' is both a value and a group."
     ]
+
+
+def test_an_enrol_that_does_not_map_says_its_action_and_fails_the_gate() -> None:
+    """#23 item 6: the heading says `enrol` (not "action not known"), and preview_report says
+    it is not ok (the CLI exits 1, so CI can gate a sources change on it)."""
+    from skipcall_bridge_dev.preview import preview_report
+
+    text, ok = preview_report(source("zoho"), b'{"id": "1"}')
+    assert not ok
+    assert "action enrol, NOT MAPPED" in text[0], text
+    _, fine = preview_report(source("zoho"), sample_body("zoho"))
+    assert fine
+
+
+def test_a_missing_signature_header_is_named_for_every_scheme() -> None:
+    for name, header in [("calendly", "calendly-webhook-signature"), ("make", "x-signature"),
+                         ("twilio", "x-twilio-signature")]:  # fmt: skip
+        lines = preview(source(name), sample_body(name), headers={}, url=URL)
+        assert lines[0].endswith("REFUSED, 401")
+        assert f"  no {header} header" in lines, (name, lines)
