@@ -58,15 +58,25 @@ class Record:
     dtos: dict[str, Any]  # delivery id -> the DTO the event mapped to (or its errors)
 
 
+@dataclass(frozen=True)
+class Replayed:
+    """What the Replay button did: the replay's table, and whether the letter left the DLQ
+    (done now or before), after which the event shows that instead of the button."""
+
+    summary: str
+    done: bool
+
+
 class Inspector:
     def __init__(
         self,
         resend: Callable[[Exchange], object],
-        replay: Callable[[str, str], str],
+        replay: Callable[[str, str], Replayed],
         preview: Callable[[Exchange], dict[str, Any]],
     ) -> None:
         self._records: deque[Record] = deque(maxlen=MAX_RECORDS)
         self._finished: dict[tuple[str, str], float] = {}  # (source, delivery id) -> when
+        self._replayed: dict[tuple[str, str], float] = {}  # the same, by the Replay button
         self._numbers = itertools.count(1)
         self._lock = threading.Lock()
         self._resend = resend
@@ -107,7 +117,11 @@ class Inspector:
             self._resend(record.exchange)
             return 200, "text/plain", "sent again"
         if method == "POST" and len(parts) == 4 and parts[1] == "replay":
-            return 200, "text/plain", self._replay(parts[2], parts[3])
+            replayed = self._replay(parts[2], parts[3])
+            if replayed.done:
+                with self._lock:
+                    self._replayed[(parts[2], parts[3])] = time.time()
+            return 200, "text/plain", replayed.summary
         return 404, "text/plain", "not found"
 
     def _find(self, number: int) -> Record | None:
@@ -118,21 +132,22 @@ class Inspector:
         with self._lock:
             records = list(self._records)
             finished = dict(self._finished)
-        items = "\n".join(_record(record, finished) for record in records)
+            replayed = dict(self._replayed)
+        items = "\n".join(_record(record, finished, replayed) for record in records)
         items = items or "<p>No delivery yet.</p>"
         return PAGE.replace("{{records}}", items).replace("{{token}}", self.token)
 
 
-def _record(record: Record, finished: dict[tuple[str, str], float]) -> str:
+def _record(
+    record: Record, finished: dict[tuple[str, str], float], replayed: dict[tuple[str, str], float]
+) -> str:
     exchange = record.exchange
     status = int(exchange.result.get("statusCode", 0))
     source = exchange.path.split("?")[0].rstrip("/").rsplit("/", 1)[-1]
     answer = _answer(exchange.result)
     verdict = "signature refused" if status == 401 else "verified" if status < 500 else "failed"
-    events = answer.get("events", []) if isinstance(answer, dict) else []
-    rows = "".join(
-        _event(source, event, record.dtos, finished) for event in events if isinstance(event, dict)
-    )
+    events = _events_of(answer, record.dtos)
+    rows = "".join(_event(source, event, record.dtos, finished, replayed) for event in events)
     at = time.strftime("%H:%M:%S", time.localtime(record.at))
     return f"""<details class="delivery" data-number="{record.number}">
 <summary><span class="status s{status // 100}">{status}</span> {at} {html.escape(source)}
@@ -145,11 +160,31 @@ def _record(record: Record, finished: dict[tuple[str, str], float]) -> str:
 </details>"""
 
 
+def _events_of(answer: Any, dtos: dict[str, Any]) -> list[dict[str, Any]]:
+    """The answer's events; for an error answer (422: every event unmapped, 400: the body
+    unreadable), one row per event the preview found, with its field errors."""
+    if not isinstance(answer, dict):
+        return []
+    if isinstance(answer.get("events"), list):
+        return [event for event in answer["events"] if isinstance(event, dict)]
+    error = answer.get("error")
+    if not isinstance(error, dict) or error.get("code") != "MAPPING_FAILED":
+        return []
+    details = [d for d in error.get("details") or [] if isinstance(d, dict)]
+    return [
+        {"deliveryId": delivery_id, "status": "unmapped",
+         "reason": "; ".join(f"{d.get('field')}: {d.get('message')}" for d in details
+                             if d.get("event") == index)}
+        for index, delivery_id in enumerate(dtos)
+    ]  # fmt: skip
+
+
 def _event(
     source: str,
     event: dict[str, Any],
     dtos: dict[str, Any],
     finished: dict[tuple[str, str], float],
+    replayed: dict[tuple[str, str], float],
 ) -> str:
     delivery_id = str(event.get("deliveryId", ""))
     state = str(event.get("status", ""))
@@ -159,7 +194,10 @@ def _event(
         when = time.strftime("%H:%M:%S", time.localtime(done_at)) if done_at else ""
         detail = f"{detail}: " + (f"finished by the worker at {when}" if when else "waiting")
     replay = ""
-    if state in ("dead-lettered", "unmapped"):
+    replayed_at = replayed.get((source, delivery_id))
+    if replayed_at is not None:
+        replay = time.strftime("replayed at %H:%M:%S", time.localtime(replayed_at))
+    elif state in ("dead-lettered", "unmapped"):
         replay = (
             f'<button class="replay" data-source="{html.escape(source)}" '
             f'data-delivery="{html.escape(delivery_id)}">Replay</button>'

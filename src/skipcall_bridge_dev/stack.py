@@ -19,7 +19,7 @@ from skipcall_bridge.errors import ConfigurationError
 from skipcall_bridge.sources import SourceCatalog, VerifyToken, load_sources
 from skipcall_bridge_dev import devdata
 from skipcall_bridge_dev.gateway import LocalGateway
-from skipcall_bridge_dev.inspector import Exchange, Inspector
+from skipcall_bridge_dev.inspector import Exchange, Inspector, Replayed
 from skipcall_bridge_dev.sandbox import SkipcallSandbox
 from skipcall_bridge_dev.work_poller import WorkQueuePoller, worker_poller
 
@@ -382,15 +382,17 @@ class LocalStack:
         self._workdir.cleanup()
 
 
-def _replay_one(source: str, delivery_id: str) -> str:
+def _replay_one(source: str, delivery_id: str) -> Replayed:
     """The inspector's Replay button: the replay, for this one letter."""
-    from skipcall_bridge.replay import Replayer, ReplayFilter
+    from skipcall_bridge.cli import summary_table  # the CLI's own table
+    from skipcall_bridge.replay import Replayer, ReplayFilter, ReplayOutcome
     from skipcall_bridge.runtime import current_runtime
 
     replayer = Replayer.from_runtime(current_runtime())
-    from skipcall_bridge.cli import summary_table  # the CLI's own table
-
-    return summary_table(replayer.run(ReplayFilter(source=source, delivery_id=delivery_id)))
+    summary = replayer.run(ReplayFilter(source=source, delivery_id=delivery_id))
+    left_the_queue: tuple[ReplayOutcome, ...] = ("replayed", "already-created", "ignored")
+    done = any(summary.total(outcome) for outcome in left_the_queue)
+    return Replayed(summary_table(summary), done)
 
 
 def _mapped(sources: Path, exchange: Exchange) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from skipcall_bridge_dev.inspector import Exchange, Inspector, redact_url
+from skipcall_bridge_dev.inspector import Exchange, Inspector, Replayed, redact_url
 
 EVENT = {"deliveryId": "ev-1", "status": "dead-lettered", "reason": "SKIPCALL_UNAVAILABLE"}
 ANSWER = {"status": "dead-lettered", "events": [EVENT]}
@@ -23,9 +23,9 @@ def test_the_page_redacts_and_offers_send_again_and_replay() -> None:
     sent: list[Exchange] = []
     replayed: list[tuple[str, str]] = []
 
-    def replay(source: str, delivery_id: str) -> str:
+    def replay(source: str, delivery_id: str) -> Replayed:
         replayed.append((source, delivery_id))
-        return "replayed 1"
+        return Replayed("replayed 1", done=delivery_id == "ev-1")
 
     def preview(_: Exchange) -> dict[str, Any]:
         return {"ev-1": {"dto": {"name": "n"}}}
@@ -61,6 +61,10 @@ def test_the_page_redacts_and_offers_send_again_and_replay() -> None:
     inspector.handle("POST", "/_inspect/replay/zapier/sha256%3Aab12", token)
     assert replayed == [("zapier", "ev-1"), ("zapier", "sha256:ab12")]
     assert inspector.handle("POST", "/_inspect/resend/99", token)[0] == 404
+    # once its letter left the DLQ, the event says so instead of offering Replay again
+    page = inspector.handle("GET", "/_inspect")[2]
+    assert 'data-delivery="ev-1">Replay' not in page.split("salesforce")[0]
+    assert "replayed at " in page
 
 
 def test_query_secrets_are_redacted() -> None:
@@ -72,7 +76,9 @@ def test_query_secrets_are_redacted() -> None:
 def test_a_deferred_event_shows_waiting_then_when_the_worker_finished_it() -> None:
     deferred = {"deliveryId": "lead-7", "status": "deferred", "reason": "BUDGET_EXHAUSTED"}
     result = {"statusCode": 202, "body": json.dumps({"status": "deferred", "events": [deferred]})}
-    inspector = Inspector(resend=lambda _: None, replay=lambda s, d: "", preview=lambda _: {})
+    inspector = Inspector(
+        resend=lambda _: None, replay=lambda s, d: Replayed("", False), preview=lambda _: {}
+    )
     inspector.observe(Exchange("POST", "/webhooks/leads", [], b"{}", result, 0.01))
     page = inspector.handle("GET", "/_inspect")[2]
     assert "deferred BUDGET_EXHAUSTED: waiting" in page
@@ -82,3 +88,22 @@ def test_a_deferred_event_shows_waiting_then_when_the_worker_finished_it() -> No
     inspector.finished("leads", "lead-7")
     page = inspector.handle("GET", "/_inspect")[2]
     assert "deferred BUDGET_EXHAUSTED: finished by the worker at " in page
+
+
+def test_a_422_delivery_lists_each_event_with_its_field_errors() -> None:
+    """#23 item 3: the error answer has no `events`; the page still shows one row per event,
+    unmapped with its fields, and offers Replay."""
+    error = {"error": {"code": "MAPPING_FAILED", "status": 422, "message": "…", "details": [
+        {"event": 0, "field": "sequence.creatorId", "message": "missing"},
+        {"event": 1, "field": "sequence.name", "message": "empty"}]}}  # fmt: skip
+    result = {"statusCode": 422, "body": json.dumps(error)}
+    inspector = Inspector(
+        resend=lambda _: None,
+        replay=lambda s, d: Replayed("", False),
+        preview=lambda _: {"lead-1": {"errors": ["x"]}, "lead-2": {"errors": ["y"]}},
+    )
+    inspector.observe(Exchange("POST", "/webhooks/leads", [], b"{}", result, 0.01))
+    page = inspector.handle("GET", "/_inspect")[2]
+    assert "unmapped sequence.creatorId: missing" in page
+    assert "unmapped sequence.name: empty" in page
+    assert page.count('class="replay"') == 2
