@@ -20,15 +20,16 @@ from typing import Any
 from skipcall_bridge.aws.dead_letter import SqsDeadLetterQueue
 from skipcall_bridge.aws.links import DynamoDbLinks
 from skipcall_bridge.budget import Deadline
-from skipcall_bridge.errors import ConfigurationError
+from skipcall_bridge.errors import BridgeError, ConfigurationError
 from skipcall_bridge.failures import Reason
+from skipcall_bridge.mapping import EventMappingError
 from skipcall_bridge.naming import CACHE_SECONDS, scoped_name
 from skipcall_bridge.observability import logger
 from skipcall_bridge.replay import OUTCOMES, Replayer, ReplayFilter, ReplaySummary
 from skipcall_bridge.runtime import current_runtime
 from skipcall_bridge.settings import Settings
 from skipcall_bridge.skipcall.models import CallFailed
-from skipcall_bridge.sources import json_schema, load_sources
+from skipcall_bridge.sources import SourceCatalog, json_schema, load_sources
 
 DEFAULT_SOURCES = Path("sources.example.json")
 EXTENSIONS = "skipcall_bridge.cli"  # the entry point group other packages extend this CLI by
@@ -92,8 +93,24 @@ def _parser() -> argparse.ArgumentParser:
     schema = commands.add_parser("schema", help="print the sources file's JSON Schema")
     schema.set_defaults(run=_schema)
 
-    check = commands.add_parser("check-config", help="validate a sources file")
+    check = commands.add_parser(
+        "check-config",
+        help="validate a sources file",
+        description="Validate a sources file (every error, every source), list the secrets it "
+        "needs, and warn of each template field path that no sample event has (a typo): the "
+        "samples are SAMPLES/<source>.json (what `make events` writes) and --sample files.",
+    )
     check.add_argument("sources", type=Path, nargs="?", default=DEFAULT_SOURCES)
+    check.add_argument(
+        "--samples",
+        type=Path,
+        default=Path("events"),
+        help="a directory of <source>.json samples (default: %(default)s)",
+    )
+    check.add_argument(
+        "--sample", action="append", default=[], metavar="SOURCE=FILE",
+        help="a sample body (or API Gateway event) for SOURCE; may be repeated",
+    )  # fmt: skip
     check.set_defaults(run=_check_config)
 
     add_commands = extension("commands")  # the development verbs, where they are installed
@@ -358,7 +375,39 @@ def _check_config(args: argparse.Namespace) -> int:
         print(f"  {secret_id}")
     for warning in catalog.warnings():
         print(f"warning: {warning}", file=sys.stderr)
+    for warning in _sample_warnings(catalog, args.samples, args.sample):
+        print(f"warning: {warning}", file=sys.stderr)
     return 0
+
+
+def _sample_warnings(catalog: SourceCatalog, directory: Path, given: list[str]) -> list[str]:
+    """Template paths no sample has, per source with samples (sources without are skipped)."""
+    from skipcall_bridge.sample_paths import sample_events, unmatched
+
+    files: dict[str, list[Path]] = {}
+    for name in catalog.names:
+        if (directory / f"{name}.json").is_file():
+            files.setdefault(name, []).append(directory / f"{name}.json")
+    for item in given:
+        name, equals, file = item.partition("=")
+        if not equals or catalog.get(name) is None:
+            raise ConfigurationError(f"--sample {item!r}: SOURCE=FILE, with a source of the file")
+        files.setdefault(name, []).append(Path(file))
+    warnings = []
+    for name, paths in files.items():
+        source = catalog.get(name)
+        assert source is not None
+        events: list[Any] = []
+        for path in paths:
+            try:
+                events += sample_events(source, path.read_bytes())
+            except (BridgeError, EventMappingError) as exc:
+                warnings.append(f"{name}: sample {path} cannot be read: {exc}")
+        if not events:
+            warnings.append(f"{name}: the samples select no event (`events` or the body format?)")
+            continue
+        warnings += [f"{name}: {line}" for line in unmatched(source, events)]
+    return warnings
 
 
 def summary_table(summary: ReplaySummary) -> str:

@@ -163,6 +163,11 @@ def compile_template(template: JsonValue) -> Render:
     if not isinstance(template, str):
         return lambda _event: template
     pieces = PLACEHOLDER.split(template)
+    for literal in pieces[::2]:  # text around the placeholders: a brace short is a typo
+        if "{{" in literal or "}}" in literal:
+            raise TemplateSyntaxError(
+                f"unbalanced braces in {template!r}: a placeholder is {{{{ expression }}}}"
+            )
     if len(pieces) == 1:
         return lambda _event: template
     if len(pieces) == 3 and pieces[0] == "" and pieces[2] == "":
