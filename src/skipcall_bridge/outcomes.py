@@ -98,7 +98,7 @@ class DeliveryReport:
     @property
     def mapping_errors(self) -> list[dict[str, Any]]:
         return [
-            {"event": index, **error}
+            {"event": index, **error, **({"duplicate": True} if event.duplicate else {})}
             for index, event in enumerate(self.events)
             for error in event.errors
         ]

@@ -114,10 +114,16 @@ def delivery_response(report: DeliveryReport) -> Response[Any]:  # noqa: PLR0911
     if status == "unmapped" and report.unmapped_status == 422:
         if all(event.status == "invalid-body" for event in report.events):
             return error_response(InvalidJson("The body is not valid JSON."))
+        repeat = all(event.duplicate for event in report.events)
         return error_response(
             MappingFailed(
-                "No event of the payload maps: nothing was done (the events are in the DLQ; "
-                "details name each field).",
+                # A repeat is answered from the first delivery's record: a mapping fixed
+                # since then reaches these events through the replay, not through a resend.
+                "These events were seen before and did not map then; they wait in the DLQ, "
+                "where the replay maps them with the sources file as it is now."
+                if repeat
+                else "No event of the payload maps: nothing was done (the events are in the "
+                "DLQ; details name each field).",
                 details=report.mapping_errors,
             )
         )

@@ -139,6 +139,13 @@ def test_a_payload_that_does_not_map_is_422_and_dead_lettered(receiver: Receiver
     assert letter["_attributes"] == {"source": "zapier", "reason": "MAPPING_FAILED"}
     assert (letter["version"], letter["sequence"]) == (1, None)
     assert receiver.sandbox.state.requests == 0
+    # #23 item 4: a resend is answered from the record, and says so (a fixed mapping reaches
+    # the event through the replay of its letter, not through the resend)
+    again = receiver.bearer({"name": "no owner"})
+    assert again.status == 422
+    assert all(detail["duplicate"] for detail in again.body["error"]["details"])
+    assert "seen before" in again.body["error"]["message"]
+    assert receiver.dead_letters() == []  # the first read took the one letter: no second
 
 
 def test_one_unmappable_event_of_a_batch_is_partial(receiver: Receiver) -> None:
