@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import os
 import threading
+import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -56,6 +57,9 @@ metrics = Metrics(
         default_dimensions=Metrics._default_dimensions,
     )
 )
+# A health check, a handshake or a refused route records no metric, and Powertools warns of an
+# empty flush on each (a Python warning in the logs): nothing is wrong, so it is not said.
+warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 
 
 def per_source(source: str) -> None:
