@@ -162,8 +162,9 @@ def map_event(source: Source, event: Any) -> dict[str, Any]:
     """{"action", "dto": …} (create), {"action", "enrolment": …} (enrol, unenrol), {} (ignored)
     or {"errors": […]}, and the identity lookups, for one event."""
     recorder = Recorder()
+    resolution = PreviewResolution(source, recorder)
     try:
-        intent = source.mapper.map(event, PreviewResolution(source, recorder))
+        intent = source.mapper.map(event, resolution)
     except EventMappingError as exc:
         errors = [f"{error.field}: {error.message}" for error in exc.errors]
         return {"errors": errors, "lookups": recorder.lookups}
@@ -180,6 +181,16 @@ def map_event(source: Source, event: Any) -> dict[str, Any]:
         recorder.lookups.append(
             f"target {intent.target.name!r}: its linked id, else POST /v1/sequences (once)"
         )
+        if intent.action == "enrol":
+            # What the name would be created from: rendered here, so a typo in `sequence`
+            # shows now, not only on the day the name is first created.
+            try:
+                dto = source.mapper.creation(event, intent.target.name, resolution)
+            except EventMappingError as exc:
+                errors = [f"sequence.{error.field}: {error.message}" for error in exc.errors]
+                return {"action": intent.action, "enrolment": enrolment, "errors": errors,
+                        "lookups": recorder.lookups}  # fmt: skip
+            enrolment["createdFrom"] = dto.to_json()
     return {"action": intent.action, "enrolment": enrolment, "lookups": recorder.lookups}
 
 

@@ -148,3 +148,21 @@ def test_a_missing_signature_header_is_named_for_every_scheme() -> None:
         lines = preview(source(name), sample_body(name), headers={}, url=URL)
         assert lines[0].endswith("REFUSED, 401")
         assert f"  no {header} header" in lines, (name, lines)
+
+
+def test_a_typo_in_a_named_target_s_sequence_block_shows_before_the_name_is_created() -> None:
+    """#23 item 5: the `sequence` block of a target by name renders only when the name is
+    first created; preview renders it every time, so its typo shows now."""
+    from skipcall_bridge.sources import SourceCatalog, parse_sources
+    from skipcall_bridge_dev.preview import preview_report
+
+    example = json.loads((ROOT / "sources.example.json").read_text())["sources"]["zoho"]
+    typo = {**example, "sequence": {**example["sequence"], "creatorId": "{{ ownr }}"}}
+    catalog = SourceCatalog.from_config(parse_sources(json.dumps({"sources": {"zoho": typo}})))
+    broken = catalog.get("zoho")
+    assert broken is not None
+    lines, ok = preview_report(broken, sample_body("zoho"))
+    assert not ok
+    assert any(line.strip().startswith("sequence.creatorId") for line in lines), lines
+    text = "\n".join(preview(source("zoho"), sample_body("zoho")))
+    assert '"createdFrom"' in text  # the good one shows what the name is created from
