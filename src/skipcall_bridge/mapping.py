@@ -351,6 +351,10 @@ class ActionMapper:
             raise EventMappingError([FieldError("sequence", "needed to create a named target")])
         return self.sequence.map(event, resolution, name)
 
+    def action_of(self, event: Any) -> Action | None:
+        """The event's action alone (None: ignored); raises EventMappingError."""
+        return self._render_action(event)
+
     def _render_action(self, event: Any) -> Action | None:
         errors: list[FieldError] = []
         value = _render("action", self._action, event, errors)
@@ -423,7 +427,8 @@ class ActionMapper:
         skipped = resolution.skipped if resolution is not None else []
         # Nobody to take out when every contact was skipped (never linked): nothing to do.
         if not value and not errors and not (action == "unenrol" and skipped):
-            why = "; ".join(f"{s['id']}: {s['reason']}" for s in skipped) or "nothing found"
+            why = "; ".join(f"{s['id'] or 'a contact without id'}: {s['reason']}" for s in skipped)
+            why = why or "nothing found"
             errors.append(FieldError("contactIds", f"rendered no contact ids ({why})"))
         return list(dict.fromkeys(value))  # each contact once, in order
 

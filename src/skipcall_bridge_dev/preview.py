@@ -141,7 +141,7 @@ def preview_report(
         mapped = map_event(source, event)
         ok = ok and "errors" not in mapped
         action = mapped.get("action") or (
-            f"{_configured_action(source)}, NOT MAPPED" if "errors" in mapped else "none (ignored)"
+            f"{_action_of(source, event)}, NOT MAPPED" if "errors" in mapped else "none (ignored)"
         )
         lines.append(f"event {index}  delivery id {delivery_id}  action {action}")
         for key in ("dto", "enrolment"):
@@ -152,10 +152,12 @@ def preview_report(
     return lines, ok
 
 
-def _configured_action(source: Source) -> str:
-    """The action the source says (a template's is known only once it renders)."""
-    action = source.config.action
-    return action if action in ("create", "enrol", "unenrol") else "not known"
+def _action_of(source: Source, event: Any) -> str:
+    """The event's action, rendered alone (the rest of the mapping failed)."""
+    try:
+        return source.mapper.action_of(event) or "none"
+    except EventMappingError:
+        return "not known (the action itself did not render)"
 
 
 def map_event(source: Source, event: Any) -> dict[str, Any]:
