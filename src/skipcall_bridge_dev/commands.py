@@ -24,7 +24,7 @@ from skipcall_bridge_dev.events import write_events
 from skipcall_bridge_dev.inspector import Exchange
 from skipcall_bridge_dev.preview import preview_report
 from skipcall_bridge_dev.samples import SignedSample, curl_command, sample_body, sign_sample
-from skipcall_bridge_dev.stack import STATE_FILE, LocalStack
+from skipcall_bridge_dev.stack import STATE_FILE, LocalStack, running_stack
 
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -204,8 +204,9 @@ def _signing_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--sources", type=Path, default=DEFAULT_SOURCES)
     command.add_argument("--secret", help="signing secret (default: the local stack's dev secret)")
     command.add_argument(
-        "--url", default="http://127.0.0.1:3000", help="receiver base URL (default: make dev's)"
-    )
+        "--url", default=None,
+        help="receiver base URL (default: the running make dev's, as .dev/stack.json says)",
+    )  # fmt: skip
 
 
 def _signed(args: argparse.Namespace) -> SignedSample:
@@ -213,7 +214,13 @@ def _signed(args: argparse.Namespace) -> SignedSample:
     if catalog.get(args.source) is None:
         raise ConfigurationError(f"no source {args.source!r} in {args.sources}")
     body = args.body.read_bytes()
-    return sign_sample(catalog, args.source, body, url=args.url, secret=args.secret)
+    url = args.url or _dev_gateway()
+    return sign_sample(catalog, args.source, body, url=url, secret=args.secret)
+
+
+def _dev_gateway() -> str:
+    """Where the running `make dev` listens (its state file), else its default port."""
+    return running_stack().get("gateway") or f"http://127.0.0.1:{devdata.GATEWAY_PORT}"
 
 
 def _sign(args: argparse.Namespace) -> int:
@@ -259,8 +266,7 @@ def _preview(args: argparse.Namespace) -> int:
     headers, path, request_body = (
         _http_request(args.headers.read_bytes()) if args.headers else (None, None, None)
     )
-    gateway = f"http://127.0.0.1:{devdata.GATEWAY_PORT}"
-    url = args.url or gateway + (path or f"/webhooks/{args.source}")
+    url = args.url or _dev_gateway() + (path or f"/webhooks/{args.source}")
     body = request_body if request_body else body
     lines, ok = preview_report(source, body, letter=letter, headers=headers, url=url)
     for line in lines:

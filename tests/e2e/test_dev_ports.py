@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from skipcall_bridge_dev.samples import sample_body
+
 from .conftest import EXAMPLE_SOURCES
 
 CLI = [sys.executable, "-m", "skipcall_bridge.cli"]
@@ -71,6 +73,15 @@ def test_dev_commands_find_the_stack_where_it_listens_and_sigterm_stops_it(
         assert listing.returncode == 0, listing.stderr
         assert "Traceback" not in listing.stderr
         assert listing.stdout.startswith("message id")
+        body = tmp_path / "lead.json"
+        body.write_bytes(sample_body("zapier"))
+        sent = subprocess.run(  # noqa: S603 - our own CLI; no --url: the state file says where
+            [*CLI, "send", "zapier", str(body), "--sources", str(EXAMPLE_SOURCES)],
+            check=False, cwd=tmp_path, env=ENVIRONMENT, capture_output=True, text=True,
+            timeout=60,
+        )  # fmt: skip
+        assert sent.returncode == 0, (sent.stdout, sent.stderr)
+        assert sent.stdout.startswith("HTTP 201")
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=15) == 0
