@@ -132,19 +132,21 @@ def extension(name: str) -> Callable[..., Any] | None:
     return None
 
 
-def stack_options(command: argparse.ArgumentParser) -> None:
-    """Which stack an operator's command reaches: the function's environment, or `make dev`."""
-    command.add_argument("--dev", action="store_true", help="the local `make dev` stack")
-    command.add_argument("--sources", type=Path, default=DEFAULT_SOURCES, help="with --dev")
+def stack_options(command: argparse.ArgumentParser, *, after_verb: bool = False) -> None:
+    """Which stack an operator's command reaches: the function's environment, or `make dev`.
+    After a verb (`dlq list --dev`, as the docs write it) the options have no default: unset
+    there, they leave what was given before the verb (argparse would let a verb's default win)."""
+    dev_default: Any = argparse.SUPPRESS if after_verb else False
+    sources_default: Any = argparse.SUPPRESS if after_verb else DEFAULT_SOURCES
+    command.add_argument(
+        "--dev", action="store_true", default=dev_default, help="the local `make dev` stack"
+    )
+    command.add_argument("--sources", type=Path, default=sources_default, help="with --dev")
 
 
 def verb_stack_options(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """The same options after the verb (`dlq list --dev`, as the docs write it): unset there,
-    they leave what was given before the verb (argparse would let a verb's default win)."""
     for verb in verbs.choices.values():
-        verb.add_argument("--dev", action="store_true", default=argparse.SUPPRESS,
-                          help="the local `make dev` stack")  # fmt: skip
-        verb.add_argument("--sources", type=Path, default=argparse.SUPPRESS, help="with --dev")
+        stack_options(verb, after_verb=True)
 
 
 def operator_environment(args: argparse.Namespace, quiet: bool = True) -> None:

@@ -66,13 +66,13 @@ def _put(form: dict[str, Any], path: list[str], value: str) -> None:
     if "" in path[1:]:  # a list in the name: `tags[]`, `items[][id]`
         _append_value(form, path, path.index("", 1) - 1, value)
         return
-    _set_leaf(_holder(form, path, len(path) - 1), path, value)
+    _set_leaf(_holder(form, path, 0, len(path) - 1), path, value)
 
 
 def _append_value(form: dict[str, Any], path: list[str], index: int, value: str) -> None:
     """`path[index]` holds a list: `[]` last appends the value; `[][rest]` fills the list's last
     object, or starts a new one when that object already has `rest` (Rails' rule)."""
-    holder = _holder(form, path, index)
+    holder = _holder(form, path, 0, index)
     key = path[index]
     items = holder.setdefault(key, [])
     if not isinstance(items, list):
@@ -89,19 +89,13 @@ def _append_value(form: dict[str, Any], path: list[str], index: int, value: str)
             raise InvalidForm(_conflict(path, index))
         last = {}
         items.append(last)
-    node = last
-    for depth, part in enumerate(rest[:-1]):
-        child = node.setdefault(part, {})
-        if not isinstance(child, dict):
-            raise InvalidForm(_conflict(path, index + 2 + depth))
-        node = child
-    _set_leaf(node, path, value)
+    _set_leaf(_holder(last, path, index + 2, len(path) - 1), path, value)
 
 
-def _holder(form: dict[str, Any], path: list[str], index: int) -> dict[str, Any]:
-    node = form
-    for depth, key in enumerate(path[:index]):
-        child = node.setdefault(key, {})
+def _holder(node: dict[str, Any], path: list[str], start: int, stop: int) -> dict[str, Any]:
+    """The object `path[start:stop]` leads to from `node`, made where missing."""
+    for depth in range(start, stop):
+        child = node.setdefault(path[depth], {})
         if not isinstance(child, dict):
             raise InvalidForm(_conflict(path, depth))
         node = child

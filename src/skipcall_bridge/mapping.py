@@ -334,7 +334,7 @@ class ActionMapper:
         if self._fixed_action == "create" and self.sequence is not None:
             return CreateIntent(self.sequence.map(event, resolution))  # the hot path
         with resolving(resolution):
-            action = self._fixed_action or self._render_action(event)
+            action = self._fixed_action or self.action_of(event)
             if action is None:
                 return None
             if action == "create":
@@ -353,9 +353,6 @@ class ActionMapper:
 
     def action_of(self, event: Any) -> Action | None:
         """The event's action alone (None: ignored); raises EventMappingError."""
-        return self._render_action(event)
-
-    def _render_action(self, event: Any) -> Action | None:
         errors: list[FieldError] = []
         value = _render("action", self._action, event, errors)
         if errors:

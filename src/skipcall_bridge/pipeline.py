@@ -297,8 +297,8 @@ class _Run:
         chunk at a time until `limit`. What is left then is answered unfinished (the sender
         retries it): a slow queue cannot hold the answer much past the budget."""
         outcomes: dict[int, EventOutcome] = {}
+        failing = False  # the last chunk was not taken whole
         for start in range(0, len(claimed), TAIL_CHUNK):
-            failing = any(outcome.status == "unfinished" for outcome in outcomes.values())
             if start and (limit.expired or failing):
                 left = claimed[start:]
                 # After a chunk the queue did not take whole, the next would meet the same
@@ -311,7 +311,9 @@ class _Run:
                     outcomes[event.index] = unfinished(event)
                 logger.warning("Tail stopped early", extra={"unfinished": len(left)})
                 break
-            outcomes |= self._store_together(claimed[start : start + TAIL_CHUNK])
+            stored = self._store_together(claimed[start : start + TAIL_CHUNK])
+            failing = any(outcome.status == "unfinished" for outcome in stored.values())
+            outcomes |= stored
         return outcomes
 
     def _store_together(

@@ -8,17 +8,19 @@ the JMESPath syntax tree: chains of plain field names."""
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Iterator
 from typing import Any
 
 import jmespath
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from jmespath.exceptions import JMESPathError
 
+from skipcall_bridge.gateway_event import raw_body
 from skipcall_bridge.mapping import PLACEHOLDER
 from skipcall_bridge.payloads import format_for
 from skipcall_bridge.sources import Source
+from skipcall_bridge.verify import Headers
 
 Path = tuple[str, ...]
 
@@ -154,9 +156,8 @@ def sample_events(source: Source, raw: bytes) -> list[Any]:
     except ValueError:
         document = None
     if isinstance(document, dict) and document.get("version") == "2.0" and "body" in document:
-        text = str(document.get("body") or "")
-        body = base64.b64decode(text) if document.get("isBase64Encoded") else text.encode()
-        headers = {str(k).lower(): str(v) for k, v in (document.get("headers") or {}).items()}
-        content_type = headers.get("content-type")
+        event = APIGatewayProxyEventV2(document)  # read as the handler reads a request
+        body = raw_body(event)
+        content_type = Headers(document.get("headers")).get("content-type")
     payload = source.parse_body(body, format_for(source.body_format, content_type))
     return list(source.events.select(payload))
