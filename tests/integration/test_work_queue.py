@@ -166,12 +166,14 @@ def test_a_deferred_enrol_creates_its_named_sequence_once_after_a_failed_create(
 def test_a_deferred_event_meeting_a_spent_window_is_put_back_as_a_new_message(
     deferring: Deferring, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Skipcall grants one call per 5 s window: the worker's first event spends it, so the
+    """Skipcall grants one call per 15 s window: the worker's first event spends it, so the
     second is put back (a new, delayed message: no receive spent) rather than sent into a 429.
     The worker's batch runs its records one after another, so this happens on every run."""
     receiver = deferring.receiver
-    receiver.sandbox.state.rate_limit, receiver.sandbox.state.window_seconds = 1, 5.0
-    monkeypatch.setenv("SKIPCALL_RATE_WINDOW_SECONDS", "5")
+    # A window long enough that the second event of the batch meets it still spent however
+    # loaded the machine (the drain then waits for it to reopen: the put-back's delay).
+    receiver.sandbox.state.rate_limit, receiver.sandbox.state.window_seconds = 1, 15.0
+    monkeypatch.setenv("SKIPCALL_RATE_WINDOW_SECONDS", "15")
     assert deferring.post(leads(2), timeout=1.5).status == 202  # both deferred, nothing sent
     assert deferring.poller.poll_once(wait_seconds=1) == 2
     assert deferring.poller.counts.deleted == 2  # one done, one put back: both left
