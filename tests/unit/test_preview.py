@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from skipcall_bridge.envelope import DeadLetter
+from skipcall_bridge.errors import InvalidSignature
 from skipcall_bridge.failures import ErrorInfo, Reason
 from skipcall_bridge.sources import load_sources
 from skipcall_bridge_dev.preview import preview
@@ -166,3 +167,24 @@ def test_a_typo_in_a_named_target_s_sequence_block_shows_before_the_name_is_crea
     assert any(line.strip().startswith("sequence.creatorId") for line in lines), lines
     text = "\n".join(preview(source("zoho"), sample_body("zoho")))
     assert '"createdFrom"' in text  # the good one shows what the name is created from
+
+
+def test_sign_signs_for_a_source_s_public_url_and_sends_to_the_given_one() -> None:
+    """A HubSpot source behind its own domain (`publicUrl`): `sign`/`send` post to the local
+    URL, signed for the public one, which is what the receiver checks."""
+    from skipcall_bridge.sources import SourceCatalog, parse_sources
+    from skipcall_bridge.verify import Headers, SignedRequest
+
+    public = "https://crm-hooks.example.org/in/hubspot"
+    example = json.loads((ROOT / "sources.example.json").read_text())["sources"]["hubspot"]
+    config = {"sources": {"hubspot": {**example, "publicUrl": public}}}
+    catalog = SourceCatalog.from_config(parse_sources(json.dumps(config)))
+    sample = sign_sample(catalog, "hubspot", sample_body("hubspot"), url="http://127.0.0.1:3000",
+                         secret="hubspot-client-secret-0123456789")  # fmt: skip
+    assert sample.url == "http://127.0.0.1:3000/webhooks/hubspot"
+    verifier = catalog.get("hubspot").verifier  # type: ignore[union-attr]
+    signed = SignedRequest("POST", public, sample.body, Headers(sample.headers))
+    verifier.verify(signed, ["hubspot-client-secret-0123456789"], time.time())
+    local = SignedRequest("POST", sample.url, sample.body, Headers(sample.headers))
+    with pytest.raises(InvalidSignature):  # not for the local URL
+        verifier.verify(local, ["hubspot-client-secret-0123456789"], time.time())
