@@ -1,11 +1,14 @@
 """One letter's events, acted on once more: what the scheduled replay and the work queue's
-worker both run for each letter (claim each event, act on Skipcall, record what came of it).
+worker both run for each letter (claim each event, act on Skipcall, record what came of it);
+and what a sender's repeat of an event that ended unmapped runs (`again`), under the same key as
+that event's letter, so that between the repeat and the replay it is acted on once.
 
 A letter keeps what to do (the DTO, or the action, target and contacts) unless it must be mapped
 again (a mapping failure, identities that could not be resolved, a body kept whole). The records
-are `EventRecords` under the run's phase: `replay` releases a failure (a person may replay it on
-purpose), `work` keeps one that ends a message, so SQS delivering it again stores its letter and
-never acts again.
+are `EventRecords` under the run's phase: `replay` releases a failure, so a later run may act,
+but keeps an unknown outcome (Skipcall may have acted), which only a replay asked to send it
+again takes back; `work` keeps every failure that ends a message, so SQS delivering it again
+stores its letter and never acts again.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar, cast
 
 from skipcall_bridge.budget import Deadline
@@ -22,9 +25,15 @@ from skipcall_bridge.errors import InvalidBody
 from skipcall_bridge.event_records import EventRecords
 from skipcall_bridge.failures import ErrorInfo, Reason
 from skipcall_bridge.identity import DirectoryUnavailable, IdentityServices
-from skipcall_bridge.mapping import CreateIntent, EventMappingError, Intent, MembershipIntent
+from skipcall_bridge.mapping import (
+    CreateIntent,
+    EventMappingError,
+    FieldError,
+    Intent,
+    MembershipIntent,
+)
 from skipcall_bridge.membership import Change, Held, changes
-from skipcall_bridge.naming import CreatedNotLinked, SequenceNamer
+from skipcall_bridge.naming import CreatedNotLinked, Resolved, SequenceNamer
 from skipcall_bridge.observability import logger
 from skipcall_bridge.ports import PacedActions
 from skipcall_bridge.skipcall.models import CallFailed, Created, CreateSequenceDto, Done
@@ -46,15 +55,39 @@ class Finished:
     failure: CallFailed | None = None  # `failed`: why
     # `failed` for good (kept, not released): the record to settle once the letter is stored
     kept: dict[str, Any] | None = None
+    # `replayed`, `already-created`: each event's record (what was done, now or before)
+    done: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[FieldError] = field(default_factory=list)  # `failed` to map: each field's
+
+
+@dataclass(frozen=True)
+class _Pass:
+    """What one `finish` (or `again`) acts with: where the letter's events came from, the
+    budget each call gets, and which failure is kept in the record instead of released."""
+
+    source: str  # the source's name, as the letter gives it
+    created: bool  # the letter's target was created by its event: link it, never create it
+    sequence: dict[str, Any] | None  # the DTO a named target is created from, when kept
+    deadline: Callable[[], Deadline]
+    keeps: Callable[[CallFailed], bool]
+    # An unknown outcome kept in the record is sent again: only by a replay that was asked to
+    # (`--include-unknown`, `onUnknownOutcome: retry`) for a letter that says so.
+    retakes_unknown: bool = False
 
 
 class _Failed(Exception):
     """One of the letter's events was not created: the letter goes back with this failure."""
 
-    def __init__(self, result: CallFailed, kept: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        result: CallFailed,
+        kept: dict[str, Any] | None = None,
+        errors: list[FieldError] | None = None,
+    ) -> None:
         super().__init__(result.reason)
         self.result = result
         self.kept = kept  # the record that keeps it, when the failure ended the message
+        self.errors = errors or []  # the fields that did not map
 
 
 class _AlreadyDeadLettered(Exception):
@@ -109,18 +142,56 @@ class LetterCore:
         and the work queue's worker both do. `last_attempt`: a failure ends the message even
         when it is retryable (the worker's last receive)."""
         source = self._catalog.get(letter.source)
+        work = self._phase == "work"
+        run = _Pass(
+            letter.source,
+            letter.created,
+            letter.sequence,
+            deadline=lambda: Deadline(self._budget),
+            # Every run keeps an unknown outcome, so that nothing sends it again unasked (a
+            # sender's repeat included); the worker also keeps a failure that ends its message.
+            keeps=lambda failure: (
+                failure.reason is Reason.OUTCOME_UNKNOWN
+                or (work and (not failure.retryable or last_attempt))
+            ),
+            # the replay is handed an OUTCOME_UNKNOWN letter only when asked to send it again
+            retakes_unknown=not work and letter.reason is Reason.OUTCOME_UNKNOWN,
+        )
         try:
             items = self._items(letter, source)
-            created = [self._act_once(letter, source, item, last_attempt) for item in items]
         except _Failed as failed:
-            return Finished("failed", failed.result, failed.kept)
+            return Finished("failed", failed.result, failed.kept, errors=failed.errors)
+        return self._finish_items(run, source, items)
+
+    def again(self, source: Source, delivery_id: str, payload: Any, deadline: Deadline) -> Finished:
+        """A sender's repeat of an event that the receiver left unmapped (its letter waits in
+        the DLQ): mapped with the sources as they are now and acted on under that letter's
+        replay key, so that the repeat and the replay act on it once between them. A failure
+        is released (the letter stays for the replay), except an unknown outcome: that is kept
+        in the record, so the replay stores the letter with its reason and never acts
+        blindly. Every call gets what is left of `deadline`."""
+        run = _Pass(
+            source.name,
+            False,
+            None,
+            deadline=lambda: deadline,
+            keeps=lambda failure: failure.reason is Reason.OUTCOME_UNKNOWN,
+        )
+        return self._finish_items(run, source, [_Item(delivery_id, payload, None)])
+
+    def _finish_items(self, run: _Pass, source: Source | None, items: list[_Item]) -> Finished:
+        try:
+            done = [self._act_once(run, source, item) for item in items]
+        except _Failed as failed:
+            return Finished("failed", failed.result, failed.kept, errors=failed.errors)
         except _Busy:
             return Finished("busy")
         except _AlreadyDeadLettered:
             return Finished("already-dead-lettered")
         if not items:
             return Finished("ignored")
-        return Finished("replayed" if any(created) else "already-created")
+        now = any(acted for acted, _ in done)
+        return Finished("replayed" if now else "already-created", done=[kept for _, kept in done])
 
     def settle(self, kept: dict[str, Any]) -> None:
         """The kept failure's letter is stored: a later delivery of the message just leaves."""
@@ -150,13 +221,13 @@ class LetterCore:
         return [_Item(delivery_id, event, None) for delivery_id, event in pairs]
 
     def _act_once(
-        self, letter: DeadLetter, source: Source | None, item: _Item, last_attempt: bool
-    ) -> bool:
-        """True: done now; False: a replay had done it before. Raises _Failed, _Busy,
-        _AlreadyDeadLettered."""
+        self, run: _Pass, source: Source | None, item: _Item
+    ) -> tuple[bool, dict[str, Any]]:
+        """(True, its record): done now; (False, the record): a run had done it before.
+        Raises _Failed, _Busy, _AlreadyDeadLettered."""
         fingerprint = source.fingerprint(item.payload) if source else item.payload
         key = {
-            "source": letter.source,
+            "source": run.source,
             "deliveryId": item.delivery_id,
             "phase": self._phase,
             "payload": fingerprint,
@@ -169,21 +240,27 @@ class LetterCore:
                 "Replay deferred", extra={"deliveryId": item.delivery_id, "why": claim.refused}
             )
             raise _Busy
-        if claim.stored is not None:
-            return _earlier(claim.stored, key)
+        retaken = claim.stored is not None
+        if claim.stored is not None and not (run.retakes_unknown and _unknown(claim.stored)):
+            return False, _earlier(claim.stored, key)
+        # This run holds the key, or was asked to send a kept unknown outcome again: then the
+        # record stays kept until this run's outcome replaces it, so no repeat acts meanwhile
+        # (and SQS hands the letter's message to one run at a time).
         try:
-            done = self._act(letter, source, item)
+            done = self._act(run, source, item)
         except _Failed as failed:
-            if self._phase == "work" and (not failed.result.retryable or last_attempt):
+            if run.keeps(failed.result):
                 raise self._keep(key, failed) from None
-            self._records.release(key)  # nothing is recorded: a later run may do it
+            if not retaken:
+                self._records.release(key)  # nothing is recorded: a later run may do it
             raise
         except Exception:  # a bug: nothing is recorded, a later run may do it
-            self._records.release(key)
+            if not retaken:
+                self._records.release(key)
             raise
         # Not recorded (logged): done all the same, the letter must go, or it would be again.
         self._records.record(key, done)
-        return True
+        return True, done
 
     def _keep(self, key: dict[str, Any], failed: _Failed) -> _Failed:
         """The failure ends the message: recorded with the letter still to store, so that
@@ -199,57 +276,68 @@ class LetterCore:
         }
         if not self._records.record(key, kept):  # the claim lapses with the invocation's time
             return failed
-        return _Failed(result, key)
+        return _Failed(result, key, failed.errors)
 
-    def _act(self, letter: DeadLetter, source: Source | None, item: _Item) -> dict[str, Any]:
-        """The event's action, once more; what the replay record keeps. Raises _Failed."""
-        intent = item.intent if item.intent is not None else self._map(letter, source, item)
+    def _act(self, run: _Pass, source: Source | None, item: _Item) -> dict[str, Any]:
+        """The event's action, once more; what its record keeps (`replayed_outcome` reads it
+        back). Raises _Failed."""
+        intent = item.intent if item.intent is not None else self._map(run, source, item)
         if intent is None:
             return {"action": None}
         if isinstance(intent, CreateIntent):
-            result = self._paced(lambda deadline: self._skipcall.create(intent.dto, deadline))
+            result = self._paced(run, lambda deadline: self._skipcall.create(intent.dto, deadline))
             if isinstance(result, CallFailed):
                 raise _Failed(result)
-            return {"sequenceId": result.sequence.id if result.sequence else None}
-        sequence_id = self._target_id(letter, source, item, intent)
-        if sequence_id is None:
-            return {"action": intent.action, "sequenceId": None}
-        target = intent.target.model_copy(update={"id": sequence_id})
+            made = result.sequence.model_dump(mode="json") if result.sequence else None
+            return {
+                "action": "create",
+                "sequenceId": made["id"] if made else None,
+                "sequence": made or {"id": None, "name": intent.dto.name},
+            }
+        resolved = self._target(run, source, item, intent)
+        record: dict[str, Any] = {"action": intent.action, "contactIds": intent.contact_ids}
+        if resolved is None:
+            return record | {"sequenceId": None}  # an unenrol from a name never created
+        target = intent.target.model_copy(update={"id": resolved.sequence_id})
         for change in changes([Held(item.delivery_id, 0, intent, target, [])]):
-            done = self._paced(functools.partial(self._change, change))
+            done = self._paced(run, functools.partial(self._change, change))
             if isinstance(done, CallFailed):
                 raise _Failed(done)
-        return {"action": intent.action, "sequenceId": sequence_id}
+        return record | {
+            "sequenceId": resolved.sequence_id,
+            "sequence": resolved.sequence or target.model_dump(exclude_none=True),
+            "created": resolved.created,
+        }
 
     def _change(self, change: Change, deadline: Deadline) -> Done | CallFailed:
         if change.action == "enrol":
             return self._skipcall.add_contacts(change.sequence_id, change.add_body(), deadline)
         return self._skipcall.remove_contacts(change.sequence_id, change.remove_body(), deadline)
 
-    def _target_id(
-        self, letter: DeadLetter, source: Source | None, item: _Item, intent: MembershipIntent
-    ) -> str | None:
-        """The target's id: kept in the letter (linked first, when the receiver created it
-        but could not link it), or found, or created once, by its name (None: an unenrol
-        from a name never created)."""
+    def _target(
+        self, run: _Pass, source: Source | None, item: _Item, intent: MembershipIntent
+    ) -> Resolved | None:
+        """The target: its id kept in the letter (linked first, when the receiver created it
+        but could not link it), or found, or created once, by its name (None: an unenrol from
+        a name never created)."""
         target = intent.target
         # the source's names (a source since removed keeps its own scope)
-        scope = source.name_scope if source is not None else letter.source
+        scope = source.name_scope if source is not None else run.source
         if target.id is not None:
-            if target.name is not None and letter.created:
+            if target.name is not None and run.created:
                 failed = self._namer.remember(target.name, target.id, scope)
                 if failed is not None:
                     raise _Failed(failed)
-            return target.id
+            return Resolved(target.id, False)
         assert target.name is not None
         name = target.name
 
         def create() -> Created | CallFailed:
-            dto = self._creation(letter, source, item, name)
-            return self._paced(lambda deadline: self._skipcall.create(dto, deadline))
+            dto = self._creation(run, source, item, name)
+            return self._paced(run, lambda deadline: self._skipcall.create(dto, deadline))
 
         result = self._namer.resolve(
-            name, create if intent.action == "enrol" else None, Deadline(self._budget), scope
+            name, create if intent.action == "enrol" else None, run.deadline(), scope
         )
         if result is None:
             return None  # never created: nobody to take out
@@ -257,35 +345,35 @@ class LetterCore:
             raise _Failed(result)
         if isinstance(result, CreatedNotLinked):
             raise _Failed(result.failure)  # not linked: the letter goes back, keeping nothing
-        return result.sequence_id
+        return result
 
     def _creation(
-        self, letter: DeadLetter, source: Source | None, item: _Item, name: str
+        self, run: _Pass, source: Source | None, item: _Item, name: str
     ) -> CreateSequenceDto:
-        if letter.sequence is not None:
-            return CreateSequenceDto.model_validate({**letter.sequence, "name": name})
+        if run.sequence is not None:
+            return CreateSequenceDto.model_validate({**run.sequence, "name": name})
         if source is None:
-            raise _Failed(_not_mapped(f"no source named {letter.source!r} is configured"))
+            raise _Failed(_not_mapped(f"no source named {run.source!r} is configured"))
         try:
-            resolution = source.resolution(self._identity, Deadline(self._budget))
+            resolution = source.resolution(self._identity, run.deadline())
             return source.mapper.creation(item.payload, name, resolution)
         except EventMappingError as exc:
-            raise _Failed(_not_mapped(str(exc))) from None
+            raise _Failed(_not_mapped(str(exc)), errors=list(exc.errors)) from None
         except DirectoryUnavailable as exc:
             raise _Failed(exc.failure) from None
 
-    def _map(self, letter: DeadLetter, source: Source | None, item: _Item) -> Intent:
+    def _map(self, run: _Pass, source: Source | None, item: _Item) -> Intent:
         if source is None:
-            raise _Failed(_not_mapped(f"no source named {letter.source!r} is configured"))
+            raise _Failed(_not_mapped(f"no source named {run.source!r} is configured"))
         try:
-            resolution = source.resolution(self._identity, Deadline(self._budget))
+            resolution = source.resolution(self._identity, run.deadline())
             return source.mapper.map(item.payload, resolution)  # with the current mapping
         except EventMappingError as exc:
-            raise _Failed(_not_mapped(str(exc))) from None
+            raise _Failed(_not_mapped(str(exc)), errors=list(exc.errors)) from None
         except DirectoryUnavailable as exc:
             raise _Failed(exc.failure) from None
 
-    def _paced(self, call: Callable[[Deadline], T]) -> T:
+    def _paced(self, run: _Pass, call: Callable[[Deadline], T]) -> T:
         """One call to Skipcall, after the wait its rate-limit headers ask for."""
         limit = self._skipcall.rate_limit
         if limit is not None:
@@ -297,7 +385,7 @@ class LetterCore:
                 raise _Failed(_window_closed(wait))
             if wait > 0:
                 self._sleep(min(wait, MAX_PACING_WAIT_SECONDS))
-        return call(Deadline(self._budget))
+        return call(run.deadline())
 
 
 def _kept_intent(letter: DeadLetter) -> Intent | None:
@@ -312,8 +400,8 @@ def _kept_intent(letter: DeadLetter) -> Intent | None:
     return MembershipIntent(action, letter.target, letter.contact_ids, letter.assignee)
 
 
-def _earlier(stored: dict[str, Any], key: dict[str, Any]) -> bool:
-    """An earlier run's record: done (False), or a failure that ended the message."""
+def _earlier(stored: dict[str, Any], key: dict[str, Any]) -> dict[str, Any]:
+    """An earlier run's record: what it did, or a failure that ended the message (raised)."""
     if stored.get("deadLettered"):
         raise _AlreadyDeadLettered
     kept = stored.get("pendingLetter")
@@ -325,7 +413,13 @@ def _earlier(stored: dict[str, Any], key: dict[str, Any]) -> bool:
             error=ErrorInfo.model_validate(kept["error"]),
         )
         raise _Failed(failure, key)
-    return False
+    return stored
+
+
+def _unknown(stored: dict[str, Any]) -> bool:
+    """The record keeps an unknown outcome: Skipcall may have acted."""
+    kept = stored.get("pendingLetter") or {}
+    return bool(kept.get("reason") == Reason.OUTCOME_UNKNOWN.value)
 
 
 def _not_mapped(message: str) -> CallFailed:

@@ -13,7 +13,9 @@ Every event of a delivery ends as exactly one of:
   or another run holds it): the delivery is answered 503 and the sender's retry finishes it.
   When Skipcall may already have acted (OUTCOME_UNKNOWN) the record keeps the letter to store,
   so the retry stores it instead of calling Skipcall again.
-A repeat of an event that ended before gets that first outcome again, marked `duplicate`.
+A repeat of an event that ended before gets that first outcome again, marked `duplicate`; a
+repeat of one that ended `unmapped` is evaluated again, and gets what came of that (or what the
+replay of its letter did), marked `duplicate` too.
 """
 
 from __future__ import annotations
@@ -132,3 +134,25 @@ def _not_all_done(acted: set[OutcomeStatus]) -> DeliveryStatus:
     if acted & STORED and not acted & (DONE | {"conflict", DEFERRED}):
         return "dead-lettered"
     return "partial"  # some done (or in conflict, or deferred), the others not
+
+
+def replayed_outcome(delivery_id: str, record: dict[str, Any]) -> EventOutcome:
+    """An event's outcome read from the record its replay left (`LetterCore`): what a sender's
+    repeat is answered once the replay, or the repeat itself, acted on the event's letter.
+    Records written before they kept the action name only the sequence's id."""
+    action = record.get("action", "create")
+    if action is None:
+        return EventOutcome(delivery_id=delivery_id, status="ignored")
+    sequence = record.get("sequence") or {"id": record.get("sequenceId")}
+    if action == "create":
+        return EventOutcome(
+            delivery_id=delivery_id, status="created", action="create", sequence=sequence
+        )
+    return EventOutcome(
+        delivery_id=delivery_id,
+        status="enrolled" if action == "enrol" else "unenrolled",
+        action=action,
+        sequence=sequence if record.get("sequenceId") else None,
+        contact_ids=record.get("contactIds") or [],
+        created=bool(record.get("created")),
+    )

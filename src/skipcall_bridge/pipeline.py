@@ -44,11 +44,13 @@ from skipcall_bridge.event_letters import (
     unfinished,
 )
 from skipcall_bridge.event_records import EventRecords
+from skipcall_bridge.event_repeats import UnmappedRepeats, reopens
 from skipcall_bridge.event_schedule import run_events
 from skipcall_bridge.event_work import EventWork, Services
 from skipcall_bridge.handshakes import HandshakeAnswer, answer_get, echo_challenge
 from skipcall_bridge.identity import IdentityServices
 from skipcall_bridge.inbound import InboundDelivery
+from skipcall_bridge.letter_core import LetterCore
 from skipcall_bridge.letter_post import LetterPost
 from skipcall_bridge.links import MemoryLinks
 from skipcall_bridge.mapping import FieldError
@@ -95,6 +97,8 @@ class Pipeline:
         self._catalog = catalog
         self._tokens = tokens or MemoryTokenLedger(wall_clock)
         self._secrets = secrets
+        records = EventRecords(guard or NoIdempotency())
+        namer = namer or SequenceNamer(MemoryLinks())
         self._ports = _Ports(
             skipcall,
             LetterPost(
@@ -102,9 +106,21 @@ class Pipeline:
                 work_queue,
                 pacing or Pacing(lambda: skipcall.rate_limit, wall_clock=wall_clock),
             ),
-            EventRecords(guard or NoIdempotency()),
+            records,
             identity,
-            namer or SequenceNamer(MemoryLinks()),
+            namer,
+            # The replay's core, for repeats of unmapped events (under their letters' keys).
+            # It never sleeps for a rate-limit window: the letter waits for the replay instead.
+            LetterCore(
+                catalog,
+                skipcall,
+                records,
+                identity=identity,
+                namer=namer,
+                budget_seconds=0.0,  # unused: `again` acts within the delivery's deadline
+                wall_clock=wall_clock,
+                defer_waits=True,
+            ),
         )
         self._max_body_bytes = max_body_bytes
         self._wall_clock = wall_clock
@@ -200,6 +216,7 @@ class _Ports:
     records: EventRecords  # each event's deduplication record
     identity: IdentityServices | None
     namer: SequenceNamer
+    letters: LetterCore  # acts on an unmapped event's letter, for the sender's repeat
 
 
 # The end-of-budget path ends this long after the budget, whatever the queue's pace: letters go
@@ -220,6 +237,8 @@ class _Run:
         self._core = EventCore(ports.records, source, self._letters)
         services = Services(ports.skipcall, ports.identity, ports.namer)
         self._work = EventWork(services, source, self._letters, self._core)
+        self._repeats = UnmappedRepeats(ports.letters, ports.records, source)
+        self._first: dict[int, EventOutcome] = {}  # repeats evaluated again: their first outcome
 
     def events(self, events: list[DeliveryEvent], deadline: Deadline) -> list[EventOutcome]:
         """Every event claimed at once (a bounded pool), then the ones this run holds worked,
@@ -237,22 +256,35 @@ class _Run:
             settled = self._core.settle(event, claim)
             if settled is None:
                 todo.append((event, claim.key))
+            elif reopens(settled):  # a repeat of an unmapped event: evaluated again
+                self._first[event.index] = settled
+                todo.append((event, claim.key))
             else:
                 outcomes[event.index] = settled
         # Enrolments and removals come back held: sent together, grouped, at the end.
         schedule = run_events(todo, self._source.concurrency, deadline, self._start)
         outcomes |= schedule.done
-        if schedule.not_started:
-            outcomes |= self._tail(schedule.not_started, deadline.more(TAIL_SECONDS))
+        fresh = []
+        for event, key in schedule.not_started:
+            if event.index in self._first:  # not evaluated in time: its letter still waits
+                outcomes[event.index] = self._first[event.index]
+            else:
+                fresh.append((event, key))
+        if fresh:
+            outcomes |= self._tail(fresh, deadline.more(TAIL_SECONDS))
         outcomes |= self._work.flush(schedule.held, deadline)
         return [outcomes[event.index] for event in events]
 
     def _start(
         self, event: DeliveryEvent, key: dict[str, Any], budget: Deadline
     ) -> EventOutcome | Held:
-        """One claimed event's work and record, on whichever thread the schedule chose."""
+        """One claimed event's work and record (or a repeat's evaluation), on whichever
+        thread the schedule chose."""
         logger.thread_safe_append_keys(delivery_id=event.delivery_id)
         try:
+            first = self._first.get(event.index)
+            if first is not None:
+                return self._repeats.evaluate(event, first, key, budget)
             return self._core.work(event, key, functools.partial(self._work.handle, event, budget))
         finally:
             logger.thread_safe_remove_keys(["delivery_id"])

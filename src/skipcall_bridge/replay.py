@@ -5,7 +5,8 @@ once more is `LetterCore`'s, which the work queue's worker runs too.
 Each letter's events are acted on again (the same action: create, enrol or unenrol), paced by
 Skipcall's X-RateLimit-* headers,
 through the same deduplication as deliveries (phase `replay`), so a sender's retry and a replay
-never create a sequence twice. An enrol or unenrol letter keeps its resolved target and contact
+never create a sequence twice (a sender's repeat of an event that did not map acts under its
+letter's key: `event_repeats.py`). An enrol or unenrol letter keeps its resolved target and contact
 ids; a target created by name whose link was not written is linked first, never created again.
 A MAPPING_FAILED letter, or one whose identities could not be
 resolved, is mapped again from its payload with the current sources file; a letter that kept
@@ -138,7 +139,7 @@ class Replayer:
             defer_waits=defer_waits,
             # the worker's records (phase `work`) keep a failure that ends a message, so a
             # message SQS delivers again is not acted on again; the replay's (phase `replay`)
-            # release it, so a person may replay an unknown outcome on purpose
+            # release a failure, but keep an unknown outcome until a person replays it
             phase=phase,
         )
         self._context_registered = False

@@ -117,10 +117,10 @@ def delivery_response(report: DeliveryReport) -> Response[Any]:  # noqa: PLR0911
         repeat = all(event.duplicate for event in report.events)
         return error_response(
             MappingFailed(
-                # A repeat is answered from the first delivery's record: a mapping fixed
-                # since then reaches these events through the replay, not through a resend.
-                "These events were seen before and did not map then; they wait in the DLQ, "
-                "where the replay maps them with the sources file as it is now."
+                # A repeat is mapped again with the sources file as it is now (event_repeats)
+                "These events were seen before; evaluated again with the sources file as it "
+                "is now, they still do not map. Their first letters wait in the DLQ (no new "
+                "one is written); details name each field."
                 if repeat
                 else "No event of the payload maps: nothing was done (the events are in the "
                 "DLQ; details name each field).",

@@ -208,3 +208,51 @@ def unavailable(attempts: int = 3) -> CallFailed:
         attempts=attempts,
         error=ErrorInfo(status=503, code="HTTP_503", message="down"),
     )
+
+
+@dataclass(frozen=True)
+class Received:
+    """One received message, as the replay reads it (`QueuedLetter`'s fields it uses)."""
+
+    receipt: str
+    letter: DeadLetter | None
+
+
+@dataclass
+class MemoryReplayQueue:
+    """The dead-letter queue as the receiver writes it and the replay reads it: SendMessageBatch
+    (10 entries a call, the message body SQS would hold), ReceiveMessage (at most 10 visible
+    messages, each hidden until it is deleted or released), DeleteMessage, and
+    ChangeMessageVisibility 0 (release)."""
+
+    messages: dict[str, str] = field(default_factory=dict)  # message id -> body, in order
+    hidden: set[str] = field(default_factory=set)
+    batches: int = 0
+    _sent: int = 0
+
+    @property
+    def letters(self) -> list[DeadLetter]:
+        return [DeadLetter.model_validate_json(body) for body in self.messages.values()]
+
+    def send(self, letters: Sequence[DeadLetter], delay_seconds: int = 0) -> list[DeadLetter]:
+        for start in range(0, len(letters), SQS_BATCH_ENTRIES):
+            self.batches += 1
+            for letter in letters[start : start + SQS_BATCH_ENTRIES]:
+                body = letter.to_message_body()
+                assert len(body.encode()) <= MAX_LETTER_BYTES, "SQS would refuse this letter"
+                self._sent += 1
+                self.messages[f"m{self._sent}"] = body
+        return []
+
+    def receive(self, max_messages: int = 10) -> list[Received]:
+        visible = [ident for ident in self.messages if ident not in self.hidden]
+        taken = visible[: min(max_messages, SQS_BATCH_ENTRIES)]
+        self.hidden.update(taken)
+        return [Received(i, DeadLetter.model_validate_json(self.messages[i])) for i in taken]
+
+    def delete(self, receipt: str) -> None:
+        self.messages.pop(receipt, None)
+        self.hidden.discard(receipt)
+
+    def release(self, receipt: str) -> None:
+        self.hidden.discard(receipt)

@@ -1,0 +1,91 @@
+"""A sender's repeat of an event that ended `unmapped`: nothing was done in Skipcall then, its
+letter waits in the DLQ, and the sources file may have been fixed since. The repeat is mapped
+again with the sources as they are now and, when it maps, acted on through the replay's own core
+under that letter's key (`LetterCore.again`), so that the repeat and the replay act on the event
+once between them, whichever comes first. No second letter is ever written:
+
+- done now (or by the replay before): answered with what was done; the receive record is
+  overwritten with it, so later repeats get it back without asking again;
+- still not mapping: answered with today's field errors; the letter stays for the replay;
+- mapped, but Skipcall did not take it (unavailable, rate-limited, rejected): answered
+  `dead-lettered` with that reason; the letter stays, and the replay acts on it;
+- an unknown outcome (Skipcall may have created it): kept in the letter's replay record, so the
+  replay stores the letter with that reason and never sends it blindly; the receive record says
+  so too, and the event is not evaluated again;
+- another run (the replay) holds the letter now, or what holds it cannot be read: the first
+  answer, as before.
+Every answer is marked `duplicate`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from skipcall_bridge.budget import Deadline
+from skipcall_bridge.event_letters import DeliveryEvent
+from skipcall_bridge.event_records import EventRecords
+from skipcall_bridge.failures import Reason
+from skipcall_bridge.letter_core import LetterCore
+from skipcall_bridge.observability import logger, metrics
+from skipcall_bridge.outcomes import EventOutcome, replayed_outcome
+from skipcall_bridge.sources import Source
+
+
+def reopens(first: EventOutcome) -> bool:
+    """A repeat's first outcome that is evaluated again: the event did not map, so nothing was
+    done in Skipcall (the letter of a body that could not be read is not: no fix of the
+    sources file reads its bytes as these events)."""
+    return first.duplicate and first.status == "unmapped"
+
+
+class UnmappedRepeats:
+    def __init__(self, letters: LetterCore, records: EventRecords, source: Source) -> None:
+        self._letters = letters
+        self._records = records
+        self._source = source
+
+    def evaluate(
+        self,
+        event: DeliveryEvent,
+        first: EventOutcome,
+        receive_key: dict[str, Any],
+        deadline: Deadline,
+    ) -> EventOutcome:
+        try:
+            finished = self._letters.again(self._source, event.delivery_id, event.payload, deadline)
+        except Exception:  # a bug ends this evaluation only: the letter still waits
+            logger.exception("Repeat of an unmapped event not evaluated")
+            return first
+        logger.info(
+            "Repeat of an unmapped event evaluated again",
+            extra={"deliveryId": event.delivery_id, "outcome": finished.outcome},
+        )
+        if finished.outcome in ("replayed", "already-created"):
+            done = replayed_outcome(event.delivery_id, finished.done[0])
+            metrics.add_metric(name="RepeatsDone", unit=MetricUnit.Count, value=1)
+            return self._recorded(receive_key, done)
+        failure = finished.failure
+        if failure is None:  # another run holds the letter's key, or it cannot be read now
+            return first
+        if finished.kept is not None:  # Skipcall may have acted: never evaluated again
+            unknown = EventOutcome(
+                delivery_id=event.delivery_id, status="dead-lettered", reason=failure.reason
+            )
+            return self._recorded(receive_key, unknown)
+        if failure.reason is Reason.MAPPING_FAILED:
+            errors = [error.as_dict() for error in finished.errors] or first.errors
+            return first.model_copy(update={"errors": errors})
+        # It maps now, but Skipcall did not take it: the letter waits for the replay.
+        return EventOutcome(
+            delivery_id=event.delivery_id,
+            status="dead-lettered",
+            reason=failure.reason,
+            duplicate=True,
+        )
+
+    def _recorded(self, receive_key: dict[str, Any], outcome: EventOutcome) -> EventOutcome:
+        """Later repeats get this outcome back from the receive record, as any other."""
+        self._records.record(receive_key, outcome.stored_form())
+        return outcome.model_copy(update={"duplicate": True})
