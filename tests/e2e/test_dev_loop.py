@@ -164,3 +164,61 @@ def test_a_deferred_delivery_is_finished_by_the_dev_stack_s_worker(tmp_path: Pat
     finally:
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=15) == 0
+
+
+def test_a_resend_after_the_fix_is_done_once_and_the_replay_finds_it_done(tmp_path: Path) -> None:
+    """The builder's loop of #23: a delivery that does not map (422), the sources file fixed
+    while `make dev` runs, the same body sent again: done now (201, `duplicate`), and the
+    replay of its letter then finds it done and only removes the letter."""
+    sources, process = start_dev(tmp_path, "--json", stderr=subprocess.PIPE)
+    said: list[str] = []
+    assert process.stderr is not None
+    threading.Thread(target=lambda: said.extend(process.stderr or []), daemon=True).start()
+
+    def reloaded(times: int) -> None:
+        deadline = time.monotonic() + 20  # a bound for a hang, not a margin
+        while sum("sources reloaded" in line for line in said) < times:
+            assert time.monotonic() < deadline, f"not reloaded: {said}"
+            time.sleep(0.1)
+
+    token = devdata.signing_secret("dev/mine", "bearer")
+
+    def send() -> tuple[int, Any]:
+        response = urllib3.request(
+            "POST",
+            f"{stack['gateway']}/webhooks/mine",
+            body=json.dumps({"name": "Call Ada", "owner": "nobody"}).encode(),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
+        return response.status, response.json()
+
+    try:
+        assert process.stdout is not None
+        stack = json.loads(process.stdout.readline())
+        typo = {**SEQUENCE, "creatorId": "{{ ownerId }}"}  # the event has no such field
+        edit(sources, json.dumps({"sources": {"mine": {**source("dev/mine"), "sequence": typo}}}))
+        reloaded(1)
+        status, first = send()
+        assert status == 422, first
+        assert first["error"]["details"][0]["field"] == "creatorId"
+
+        edit(sources, json.dumps({"sources": {"mine": source("dev/mine")}}))
+        reloaded(2)
+        status, repeat = send()
+        assert status == 201, repeat
+        (event,) = repeat["events"]
+        assert (event["status"], event["duplicate"]) == ("created", True)
+
+        replayed = subprocess.run(  # noqa: S603 - our own CLI, on this stack (.dev/stack.json)
+            [sys.executable, "-m", "skipcall_bridge.cli", "replay", "--dev",
+             "--sources", str(sources)],
+            check=False, cwd=tmp_path, capture_output=True, text=True, timeout=60,
+            env={k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
+        )  # fmt: skip
+        assert replayed.returncode == 0, replayed.stderr
+        assert "already-created" in replayed.stdout, replayed.stdout
+        state = urllib3.request("GET", f"{stack['sandbox']}/_sandbox/state").json()
+        assert [sequence["name"] for sequence in state["sequences"]] == ["Call Ada"]
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=15) == 0
