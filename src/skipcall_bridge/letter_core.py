@@ -35,6 +35,7 @@ from skipcall_bridge.mapping import (
 from skipcall_bridge.membership import Change, Held, changes
 from skipcall_bridge.naming import CreatedNotLinked, Resolved, SequenceNamer
 from skipcall_bridge.observability import logger
+from skipcall_bridge.outcomes import EventOutcome, replayed_outcome
 from skipcall_bridge.ports import PacedActions
 from skipcall_bridge.skipcall.models import CallFailed, Created, CreateSequenceDto, Done
 from skipcall_bridge.sources import Source, SourceCatalog
@@ -103,6 +104,31 @@ class _Item:
     delivery_id: str
     payload: Any
     intent: Intent | None  # what the letter kept, when it is still what to do; else mapped again
+    # Selected again from a body kept whole: a delivery of that body, once the selection is
+    # fixed, claims this event under its `receive` key, which the replay must claim too.
+    selected: bool = False
+
+
+@dataclass
+class _Delivery:
+    """The `receive` key of an event selected from a kept body, as this run found it: held by
+    this run (`held`), a record this run may overwrite (the body's own, or the event's
+    `unmapped` one), or the event belongs to a delivery (`earlier`: its record) or is busy."""
+
+    records: EventRecords
+    key: dict[str, Any] | None = None
+    held: bool = False
+    earlier: dict[str, Any] | None = None
+    busy: bool = False
+
+    def record(self, outcome: EventOutcome) -> None:
+        """What this run did, for a later delivery of the body to answer."""
+        if self.key is not None:
+            self.records.record(self.key, outcome.stored_form())
+
+    def release(self) -> None:
+        if self.held and self.key is not None:
+            self.records.release(self.key)
 
 
 class LetterCore:
@@ -218,20 +244,14 @@ class LetterCore:
             return [_Item(letter.delivery_id, event, kept)]
         ids = source.delivery_ids(events, lambda: letter.delivery_id)
         pairs = zip(ids, events, strict=True)
-        return [_Item(delivery_id, event, None) for delivery_id, event in pairs]
+        return [_Item(delivery_id, event, None, selected=True) for delivery_id, event in pairs]
 
     def _act_once(
         self, run: _Pass, source: Source | None, item: _Item
     ) -> tuple[bool, dict[str, Any]]:
         """(True, its record): done now; (False, the record): a run had done it before.
         Raises _Failed, _Busy, _AlreadyDeadLettered."""
-        fingerprint = source.fingerprint(item.payload) if source else item.payload
-        key = {
-            "source": run.source,
-            "deliveryId": item.delivery_id,
-            "phase": self._phase,
-            "payload": fingerprint,
-        }
+        key = _key(run, source, item, self._phase)
         claim = self._records.claim(key)
         if claim.refused == "conflict":
             raise _Failed(_conflict())
@@ -246,21 +266,70 @@ class LetterCore:
         # This run holds the key, or was asked to send a kept unknown outcome again: then the
         # record stays kept until this run's outcome replaces it, so no repeat acts meanwhile
         # (and SQS hands the letter's message to one run at a time).
+        delivery = self._delivery(run, source, item, retaken)
+        if delivery.busy or delivery.earlier is not None:
+            if not retaken:
+                self._records.release(key)  # this letter did nothing: nothing to remember
+            if delivery.busy:
+                raise _Busy
+            assert delivery.earlier is not None
+            return False, delivery.earlier  # a delivery of the fixed body did it, or holds it
+        return True, self._act_recorded(run, source, item, (key, retaken), delivery)
+
+    def _act_recorded(
+        self,
+        run: _Pass,
+        source: Source | None,
+        item: _Item,
+        holding: tuple[dict[str, Any], bool],
+        delivery: _Delivery,
+    ) -> dict[str, Any]:
+        """The event's action, then its record (and its delivery key's); a failure releases
+        what this run holds, or keeps it (`run.keeps`). `holding`: the key, and whether it was
+        retaken (a kept record, which stays until an outcome replaces it)."""
+        key, retaken = holding
         try:
             done = self._act(run, source, item)
         except _Failed as failed:
             if run.keeps(failed.result):
+                delivery.record(_stored(item, failed.result))
                 raise self._keep(key, failed) from None
             if not retaken:
                 self._records.release(key)  # nothing is recorded: a later run may do it
+            delivery.release()
             raise
         except Exception:  # a bug: nothing is recorded, a later run may do it
             if not retaken:
                 self._records.release(key)
+            delivery.release()
             raise
         # Not recorded (logged): done all the same, the letter must go, or it would be again.
         self._records.record(key, done)
-        return True, done
+        delivery.record(replayed_outcome(item.delivery_id, done))
+        return done
+
+    def _delivery(self, run: _Pass, source: Source | None, item: _Item, retaken: bool) -> _Delivery:
+        """An event selected again from a kept body is also claimed under the key a delivery
+        of that body claims it under once the selection is fixed, so that the sender's resend
+        and this replay act on it once between them."""
+        if not item.selected:
+            return _Delivery(self._records)
+        key = _key(run, source, item, "receive")
+        claim = self._records.claim(key)
+        if claim.held:
+            return _Delivery(self._records, key, held=True)
+        if claim.refused == "conflict":
+            # The body's own record under the same id (one event, no id of its own): no
+            # delivery can act on this key either.
+            return _Delivery(self._records)
+        if claim.refused is not None:
+            return _Delivery(self._records, busy=True)
+        stored = claim.stored or {}
+        unknown = stored.get("status") == "dead-lettered" and _unknown_reason(stored)
+        if stored.get("status") == "unmapped" or (retaken and unknown):
+            # Nothing was done by a delivery: a resend acts under the replay key this run holds.
+            return _Delivery(self._records, key)
+        return _Delivery(self._records, earlier=stored)  # its own outcome, or its own letter
 
     def _keep(self, key: dict[str, Any], failed: _Failed) -> _Failed:
         """The failure ends the message: recorded with the letter still to store, so that
@@ -414,6 +483,24 @@ def _earlier(stored: dict[str, Any], key: dict[str, Any]) -> dict[str, Any]:
         )
         raise _Failed(failure, key)
     return stored
+
+
+def _key(run: _Pass, source: Source | None, item: _Item, phase: str) -> dict[str, Any]:
+    return {
+        "source": run.source,
+        "deliveryId": item.delivery_id,
+        "phase": phase,
+        "payload": source.fingerprint(item.payload) if source else item.payload,
+    }
+
+
+def _stored(item: _Item, failure: CallFailed) -> EventOutcome:
+    """A kept failure, as a delivery's record says it: the event waits in a letter."""
+    return EventOutcome(delivery_id=item.delivery_id, status="dead-lettered", reason=failure.reason)
+
+
+def _unknown_reason(stored: dict[str, Any]) -> bool:
+    return bool(stored.get("reason") == Reason.OUTCOME_UNKNOWN.value)
 
 
 def _unknown(stored: dict[str, Any]) -> bool:

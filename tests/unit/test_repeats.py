@@ -81,7 +81,10 @@ class World:
         )
 
     def send(self, *events: dict[str, Any]) -> DeliveryReport:
-        body = json.dumps({"events": list(events)}).encode()
+        return self.send_body({"events": list(events)})
+
+    def send_body(self, payload: Any) -> DeliveryReport:
+        body = json.dumps(payload).encode()
         request = SignedRequest("POST", "/", body, Headers({"Authorization": f"Bearer {TOKEN}"}))
         return self.pipeline.process(InboundDelivery("crm", request), 20.0)
 
@@ -321,3 +324,63 @@ def test_an_unmapped_event_is_done_once_or_waits_in_one_letter(
         assert len(world.skipcall.created) == 1
         assert letters == []
         assert final.status == "created"
+
+
+# -- a body kept whole (its selection failed), resent once the selection is fixed --------------
+
+
+def test_a_body_kept_whole_then_resent_after_the_fix_is_done_once_with_its_replay() -> None:
+    """The resend selects the events and does them under their own keys; the replay of the
+    kept body selects the same events and finds each one done by that delivery."""
+    world = World()
+    batch = {"events": [CREATE, {**CREATE, "id": "e3", "name": "Call Bob"}]}
+    kept_whole_then_fixed(world, json.loads(FIXED), batch)
+    (letter,) = world.queue.letters
+    assert letter.payload_scope == "body"
+
+    resent = world.send(CREATE, {**CREATE, "id": "e3", "name": "Call Bob"})
+    assert [e.status for e in resent.events] == ["created", "created"]
+    summary = world.replay()
+    assert summary.total("already-created") == 1
+    assert world.queue.letters == []
+    assert sorted(dto.name for dto in world.skipcall.created) == ["Call Ada", "Call Bob"]
+
+
+def kept_whole_then_fixed(world: World, fixed: dict[str, Any], body: Any) -> None:
+    broken = json.loads(json.dumps(fixed))
+    broken["sources"]["crm"]["events"] = "abs(@)"  # a selection that fails on every body
+    world.deploy(json.dumps(broken))
+    assert [e.status for e in world.send_body(body).events] == ["unmapped"]
+    world.deploy(json.dumps(fixed))
+
+
+def test_a_body_kept_whole_replayed_after_the_fix_then_resent_is_done_once() -> None:
+    world = World()
+    batch = {"events": [CREATE, {**CREATE, "id": "e3", "name": "B"}]}
+    kept_whole_then_fixed(world, json.loads(FIXED), batch)
+    assert world.replay().total("replayed") == 1
+    assert len(world.skipcall.created) == 2
+    resent = world.send(CREATE, {**CREATE, "id": "e3", "name": "B"})
+    assert [(e.status, e.duplicate) for e in resent.events] == [("created", True)] * 2
+    assert len(world.skipcall.received) == 2
+
+
+@pytest.mark.parametrize("resend_first", [True, False])
+def test_one_event_without_an_id_kept_whole_is_done_once_in_either_order(
+    resend_first: bool,
+) -> None:
+    """Its id is the body's own (the hash), the same as the kept body's record: that record is
+    the body's, not a delivery's, so the replay does not take the event for done."""
+    fixed = json.loads(FIXED)
+    del fixed["sources"]["crm"]["events"], fixed["sources"]["crm"]["deliveryId"]
+    world = World()
+    lead = {"action": "create", "name": "Call Ada"}
+    kept_whole_then_fixed(world, fixed, lead)
+    if resend_first:
+        assert only(world.send_body(lead)).status == "created"
+        assert world.replay().total("already-created") == 1
+    else:
+        assert world.replay().total("replayed") == 1
+        assert only(world.send_body(lead)).status == "created"
+    assert len(world.skipcall.received) == 1
+    assert world.queue.letters == []
