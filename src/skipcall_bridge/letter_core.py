@@ -448,11 +448,12 @@ class LetterCore:
         if limit is not None:
             now = self._wall_clock()
             wait = limit.wait_before_next(now)
-            if self._defer_waits and limit.closed_for(now) > 0:
-                # the last answer's window is still closed; once its reset has passed, the
-                # next call learns the new window's headers
-                raise _Failed(_window_closed(wait))
-            if wait > 0:
+            if self._defer_waits:  # never sleeps: the letter waits in its queue instead
+                if limit.closed_for(now) > 0:
+                    # the last answer's window is still closed; once its reset has passed, the
+                    # next call learns the new window's headers
+                    raise _Failed(_window_closed(wait))
+            elif wait > 0:
                 self._sleep(min(wait, MAX_PACING_WAIT_SECONDS))
         return call(run.deadline())
 

@@ -216,11 +216,14 @@ class Replayer:
         return letter.attempts - 1 >= self._max_attempts
 
     def _eligible(self, letter: DeadLetter, source: Source | None, filters: ReplayFilter) -> bool:
+        if letter.reason is Reason.OUTCOME_UNKNOWN:  # asked for by name, given up or not
+            opted_in = source is not None and source.config.on_unknown_outcome == "retry"
+            if not (filters.include_unknown or opted_in):
+                return False
         if self.given_up(letter):
             return filters.include_given_up
         if letter.reason is Reason.OUTCOME_UNKNOWN:
-            opted_in = source is not None and source.config.on_unknown_outcome == "retry"
-            return filters.include_unknown or opted_in
+            return True
         # A mapping is re-run with the current sources file; a rejected request needs a fix.
         return letter.retryable or letter.reason is Reason.MAPPING_FAILED
 
