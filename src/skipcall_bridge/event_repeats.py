@@ -19,7 +19,8 @@ Every answer is marked `duplicate`.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -27,10 +28,12 @@ from skipcall_bridge.budget import Deadline
 from skipcall_bridge.event_letters import DeliveryEvent
 from skipcall_bridge.event_records import EventRecords
 from skipcall_bridge.failures import Reason
-from skipcall_bridge.letter_core import LetterCore
 from skipcall_bridge.observability import logger, metrics
 from skipcall_bridge.outcomes import EventOutcome, replayed_outcome
 from skipcall_bridge.sources import Source
+
+if TYPE_CHECKING:  # the replay's core loads with the first repeat, not on cold start
+    from skipcall_bridge.letter_core import LetterCore
 
 
 def reopens(first: EventOutcome) -> bool:
@@ -41,7 +44,9 @@ def reopens(first: EventOutcome) -> bool:
 
 
 class UnmappedRepeats:
-    def __init__(self, letters: LetterCore, records: EventRecords, source: Source) -> None:
+    def __init__(
+        self, letters: Callable[[], LetterCore], records: EventRecords, source: Source
+    ) -> None:
         self._letters = letters
         self._records = records
         self._source = source
@@ -54,7 +59,9 @@ class UnmappedRepeats:
         deadline: Deadline,
     ) -> EventOutcome:
         try:
-            finished = self._letters.again(self._source, event.delivery_id, event.payload, deadline)
+            finished = self._letters().again(
+                self._source, event.delivery_id, event.payload, deadline
+            )
         except Exception:  # a bug ends this evaluation only: the letter still waits
             logger.exception("Repeat of an unmapped event not evaluated")
             return first

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -50,7 +50,6 @@ from skipcall_bridge.event_work import EventWork, Services
 from skipcall_bridge.handshakes import HandshakeAnswer, answer_get, echo_challenge
 from skipcall_bridge.identity import IdentityServices
 from skipcall_bridge.inbound import InboundDelivery
-from skipcall_bridge.letter_core import LetterCore
 from skipcall_bridge.letter_post import LetterPost
 from skipcall_bridge.links import MemoryLinks
 from skipcall_bridge.mapping import FieldError
@@ -71,6 +70,9 @@ from skipcall_bridge.ports import (
 from skipcall_bridge.skipcall.pacing import Pacing
 from skipcall_bridge.sources import Source, SourceCatalog
 from skipcall_bridge.verify import SignedRequest
+
+if TYPE_CHECKING:  # loaded by the first repeat of an unmapped event, not on cold start
+    from skipcall_bridge.letter_core import LetterCore
 
 # Kept back from the Lambda's remaining time so a failed delivery can still reach the DLQ.
 DEAD_LETTER_RESERVE_SECONDS = 1.5
@@ -109,17 +111,16 @@ class Pipeline:
             records,
             identity,
             namer,
-            # The replay's core, for repeats of unmapped events (under their letters' keys).
-            # It never sleeps for a rate-limit window: the letter waits for the replay instead.
-            LetterCore(
-                catalog,
-                skipcall,
-                records,
-                identity=identity,
-                namer=namer,
-                budget_seconds=0.0,  # unused: `again` acts within the delivery's deadline
-                wall_clock=wall_clock,
-                defer_waits=True,
+            functools.cache(
+                functools.partial(
+                    _repeat_core,
+                    catalog,
+                    skipcall,
+                    records,
+                    identity=identity,
+                    namer=namer,
+                    wall_clock=wall_clock,
+                )
             ),
         )
         self._max_body_bytes = max_body_bytes
@@ -216,7 +217,33 @@ class _Ports:
     records: EventRecords  # each event's deduplication record
     identity: IdentityServices | None
     namer: SequenceNamer
-    letters: LetterCore  # acts on an unmapped event's letter, for the sender's repeat
+    letters: Callable[[], LetterCore]  # acts on an unmapped event's letter, for its repeat
+
+
+def _repeat_core(
+    catalog: SourceCatalog,
+    skipcall: PacedActions,
+    records: EventRecords,
+    *,
+    identity: IdentityServices | None,
+    namer: SequenceNamer,
+    wall_clock: Callable[[], float],
+) -> LetterCore:
+    """The replay's core, for repeats of unmapped events (under their letters' keys); built,
+    and imported, when the first such repeat comes, off the cold start. It never sleeps for a
+    rate-limit window: the letter waits for the replay instead."""
+    from skipcall_bridge.letter_core import LetterCore
+
+    return LetterCore(
+        catalog,
+        skipcall,
+        records,
+        identity=identity,
+        namer=namer,
+        budget_seconds=0.0,  # unused: `again` acts within the delivery's deadline
+        wall_clock=wall_clock,
+        defer_waits=True,
+    )
 
 
 # The end-of-budget path ends this long after the budget, whatever the queue's pace: letters go
