@@ -25,6 +25,7 @@ from skipcall_bridge.errors import InvalidBody
 from skipcall_bridge.event_records import EventRecords
 from skipcall_bridge.failures import ErrorInfo, Reason
 from skipcall_bridge.identity import DirectoryUnavailable, IdentityServices
+from skipcall_bridge.letter_keys import DeliveryKey, event_key, keeps_unknown
 from skipcall_bridge.mapping import (
     CreateIntent,
     EventMappingError,
@@ -35,7 +36,6 @@ from skipcall_bridge.mapping import (
 from skipcall_bridge.membership import Change, Held, changes
 from skipcall_bridge.naming import CreatedNotLinked, Resolved, SequenceNamer
 from skipcall_bridge.observability import logger
-from skipcall_bridge.outcomes import EventOutcome, replayed_outcome
 from skipcall_bridge.ports import PacedActions
 from skipcall_bridge.skipcall.models import CallFailed, Created, CreateSequenceDto, Done
 from skipcall_bridge.sources import Source, SourceCatalog
@@ -107,28 +107,6 @@ class _Item:
     # Selected again from a body kept whole: a delivery of that body, once the selection is
     # fixed, claims this event under its `receive` key, which the replay must claim too.
     selected: bool = False
-
-
-@dataclass
-class _Delivery:
-    """The `receive` key of an event selected from a kept body, as this run found it: held by
-    this run (`held`), a record this run may overwrite (the body's own, or the event's
-    `unmapped` one), or the event belongs to a delivery (`earlier`: its record) or is busy."""
-
-    records: EventRecords
-    key: dict[str, Any] | None = None
-    held: bool = False
-    earlier: dict[str, Any] | None = None
-    busy: bool = False
-
-    def record(self, outcome: EventOutcome) -> None:
-        """What this run did, for a later delivery of the body to answer."""
-        if self.key is not None:
-            self.records.record(self.key, outcome.stored_form())
-
-    def release(self) -> None:
-        if self.held and self.key is not None:
-            self.records.release(self.key)
 
 
 class LetterCore:
@@ -251,7 +229,7 @@ class LetterCore:
     ) -> tuple[bool, dict[str, Any]]:
         """(True, its record): done now; (False, the record): a run had done it before.
         Raises _Failed, _Busy, _AlreadyDeadLettered."""
-        key = _key(run, source, item, self._phase)
+        key = event_key(run.source, source, item.delivery_id, item.payload, self._phase)
         claim = self._records.claim(key)
         if claim.refused == "conflict":
             raise _Failed(_conflict())
@@ -261,7 +239,7 @@ class LetterCore:
             )
             raise _Busy
         retaken = claim.stored is not None
-        if claim.stored is not None and not (run.retakes_unknown and _unknown(claim.stored)):
+        if claim.stored is not None and not (run.retakes_unknown and keeps_unknown(claim.stored)):
             return False, _earlier(claim.stored, key)
         # This run holds the key, or was asked to send a kept unknown outcome again: then the
         # record stays kept until this run's outcome replaces it, so no repeat acts meanwhile
@@ -282,7 +260,7 @@ class LetterCore:
         source: Source | None,
         item: _Item,
         holding: tuple[dict[str, Any], bool],
-        delivery: _Delivery,
+        delivery: DeliveryKey,
     ) -> dict[str, Any]:
         """The event's action, then its record (and its delivery key's); a failure releases
         what this run holds, or keeps it (`run.keeps`). `holding`: the key, and whether it was
@@ -292,7 +270,7 @@ class LetterCore:
             done = self._act(run, source, item)
         except _Failed as failed:
             if run.keeps(failed.result):
-                delivery.record(_stored(item, failed.result))
+                delivery.kept(item.delivery_id, failed.result)
                 raise self._keep(key, failed) from None
             if not retaken:
                 self._records.release(key)  # nothing is recorded: a later run may do it
@@ -305,31 +283,19 @@ class LetterCore:
             raise
         # Not recorded (logged): done all the same, the letter must go, or it would be again.
         self._records.record(key, done)
-        delivery.record(replayed_outcome(item.delivery_id, done))
+        delivery.done(item.delivery_id, done)
         return done
 
-    def _delivery(self, run: _Pass, source: Source | None, item: _Item, retaken: bool) -> _Delivery:
+    def _delivery(
+        self, run: _Pass, source: Source | None, item: _Item, retaken: bool
+    ) -> DeliveryKey:
         """An event selected again from a kept body is also claimed under the key a delivery
         of that body claims it under once the selection is fixed, so that the sender's resend
         and this replay act on it once between them."""
         if not item.selected:
-            return _Delivery(self._records)
-        key = _key(run, source, item, "receive")
-        claim = self._records.claim(key)
-        if claim.held:
-            return _Delivery(self._records, key, held=True)
-        if claim.refused == "conflict":
-            # The body's own record under the same id (one event, no id of its own): no
-            # delivery can act on this key either.
-            return _Delivery(self._records)
-        if claim.refused is not None:
-            return _Delivery(self._records, busy=True)
-        stored = claim.stored or {}
-        unknown = stored.get("status") == "dead-lettered" and _unknown_reason(stored)
-        if stored.get("status") == "unmapped" or (retaken and unknown):
-            # Nothing was done by a delivery: a resend acts under the replay key this run holds.
-            return _Delivery(self._records, key)
-        return _Delivery(self._records, earlier=stored)  # its own outcome, or its own letter
+            return DeliveryKey.none(self._records)
+        key = event_key(run.source, source, item.delivery_id, item.payload, "receive")
+        return DeliveryKey.claim(self._records, key, retaken)
 
     def _keep(self, key: dict[str, Any], failed: _Failed) -> _Failed:
         """The failure ends the message: recorded with the letter still to store, so that
@@ -484,30 +450,6 @@ def _earlier(stored: dict[str, Any], key: dict[str, Any]) -> dict[str, Any]:
         )
         raise _Failed(failure, key)
     return stored
-
-
-def _key(run: _Pass, source: Source | None, item: _Item, phase: str) -> dict[str, Any]:
-    return {
-        "source": run.source,
-        "deliveryId": item.delivery_id,
-        "phase": phase,
-        "payload": source.fingerprint(item.payload) if source else item.payload,
-    }
-
-
-def _stored(item: _Item, failure: CallFailed) -> EventOutcome:
-    """A kept failure, as a delivery's record says it: the event waits in a letter."""
-    return EventOutcome(delivery_id=item.delivery_id, status="dead-lettered", reason=failure.reason)
-
-
-def _unknown_reason(stored: dict[str, Any]) -> bool:
-    return bool(stored.get("reason") == Reason.OUTCOME_UNKNOWN.value)
-
-
-def _unknown(stored: dict[str, Any]) -> bool:
-    """The record keeps an unknown outcome: Skipcall may have acted."""
-    kept = stored.get("pendingLetter") or {}
-    return bool(kept.get("reason") == Reason.OUTCOME_UNKNOWN.value)
 
 
 def _not_mapped(message: str) -> CallFailed:
