@@ -57,8 +57,9 @@ def tail_reserve(events_left: int) -> float:
 def run_events(todo: list[Claimed], concurrency: int, deadline: Deadline, start: Start) -> Schedule:
     """Start the events in order, at most `concurrency` in flight; each gets the budget less
     the reserve of those after it, so every started event ends before the tail needs its time.
-    With `concurrency` 1 each runs on this thread, one after another."""
-    limit = max(1, min(concurrency, MAX_CONCURRENCY))
+    With `concurrency` 1, or a single event (a pool's hand-off would only cost: most deliveries
+    carry one), each runs on this thread, one after another."""
+    limit = max(1, min(concurrency, MAX_CONCURRENCY, len(todo)))
     schedule = Schedule()
     running: dict[Future[EventOutcome | Held], DeliveryEvent] = {}
     held: list[Held] = []

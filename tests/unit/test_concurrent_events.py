@@ -84,6 +84,18 @@ def test_with_concurrency_one_each_event_runs_on_the_caller_s_thread_in_order() 
     assert seen == [(i, threading.current_thread().name) for i in range(5)]
 
 
+def test_a_single_event_runs_on_the_caller_s_thread_whatever_the_concurrency() -> None:
+    """Most deliveries carry one event: a pool's hand-off would be all cost."""
+    seen: list[str] = []
+
+    def start(event: DeliveryEvent, key: dict[str, Any], budget: Deadline) -> EventOutcome:
+        seen.append(threading.current_thread().name)
+        return done(event)
+
+    run_events(claimed(1), 8, Deadline(60, lambda: 0.0), start)
+    assert seen == [threading.current_thread().name]
+
+
 def test_what_the_budget_cannot_carry_is_not_started_and_each_budget_keeps_the_tail_s_room() -> (
     None
 ):
