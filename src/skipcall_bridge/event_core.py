@@ -24,6 +24,7 @@ from skipcall_bridge.event_letters import (
     unfinished,
 )
 from skipcall_bridge.event_records import Claim, EventRecords
+from skipcall_bridge.event_repeats import reopens
 from skipcall_bridge.failures import ErrorInfo, Reason
 from skipcall_bridge.membership import Held
 from skipcall_bridge.observability import logger, metrics
@@ -73,9 +74,11 @@ class EventCore:
             return None
         if stored.get("pending_letter"):
             return self._store_pending(event, claim.key, stored["pending_letter"])
-        metrics.add_metric(name="DuplicatesSuppressed", unit=MetricUnit.Count, value=1)
-        logger.info("Duplicate delivery: answering as the first time")
-        return EventOutcome.model_validate({**stored, "duplicate": True})
+        first = EventOutcome.model_validate({**stored, "duplicate": True})
+        if not reopens(first):  # else evaluated again (event_repeats), and counted there
+            metrics.add_metric(name="DuplicatesSuppressed", unit=MetricUnit.Count, value=1)
+            logger.info("Duplicate delivery: answering as the first time")
+        return first
 
     def work(self, event: DeliveryEvent, key: dict[str, Any], work: Work) -> EventOutcome | Held:
         """The claimed event's work, then its record (see `once`)."""

@@ -75,6 +75,7 @@ class UnmappedRepeats:
             return self._recorded(receive_key, done)
         failure = finished.failure
         if failure is None:  # another run holds the letter's key, or it cannot be read now
+            metrics.add_metric(name="DuplicatesSuppressed", unit=MetricUnit.Count, value=1)
             return first
         if finished.kept is not None:  # Skipcall may have acted: never evaluated again
             unknown = EventOutcome(

@@ -23,6 +23,7 @@ from skipcall_bridge.failures import Reason
 from skipcall_bridge.inbound import InboundDelivery
 from skipcall_bridge.links import MemoryLinks
 from skipcall_bridge.naming import SequenceNamer
+from skipcall_bridge.observability import metrics
 from skipcall_bridge.outcomes import DeliveryReport, EventOutcome
 from skipcall_bridge.pipeline import Pipeline
 from skipcall_bridge.replay import Replayer, ReplayFilter, ReplaySummary
@@ -415,3 +416,18 @@ def test_a_repeat_never_waits_for_skipcall_s_window_its_letter_does() -> None:
     assert (repeat.status, repeat.reason) == ("dead-lettered", "RATE_LIMITED")
     assert world.calls() == 0
     assert len(world.queue.letters) == 1
+
+
+def test_a_repeat_done_now_counts_as_done_not_as_a_duplicate_suppressed() -> None:
+    world = World()
+    world.send(CREATE)
+    world.deploy(FIXED)
+    metrics.clear_metrics()
+    world.send(CREATE)  # evaluated again: done now
+    counted = metrics.metric_set
+    assert counted["RepeatsDone"]["Value"] == [1.0]
+    assert "DuplicatesSuppressed" not in counted
+    metrics.clear_metrics()
+    world.send(CREATE)  # answered from the record
+    assert metrics.metric_set["DuplicatesSuppressed"]["Value"] == [1.0]
+    metrics.clear_metrics()
