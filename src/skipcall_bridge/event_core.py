@@ -51,6 +51,8 @@ class EventCore:
         key = self.key(event)
         claimed = self.claim(event, key)
         if claimed is not None:
+            if reopens(claimed):  # a kept body is answered from its record, never evaluated
+                _answered_from_record()
             return claimed
         return self.work(event, key, work)
 
@@ -75,9 +77,8 @@ class EventCore:
         if stored.get("pending_letter"):
             return self._store_pending(event, claim.key, stored["pending_letter"])
         first = EventOutcome.model_validate({**stored, "duplicate": True})
-        if not reopens(first):  # else evaluated again (event_repeats), and counted there
-            metrics.add_metric(name="DuplicatesSuppressed", unit=MetricUnit.Count, value=1)
-            logger.info("Duplicate delivery: answering as the first time")
+        if not reopens(first):  # else its caller evaluates it again (event_repeats), or says so
+            _answered_from_record()
         return first
 
     def work(self, event: DeliveryEvent, key: dict[str, Any], work: Work) -> EventOutcome | Held:
@@ -145,3 +146,8 @@ class EventCore:
             return unfinished(event)
         self.record(key, outcome)
         return outcome
+
+
+def _answered_from_record() -> None:
+    metrics.add_metric(name="DuplicatesSuppressed", unit=MetricUnit.Count, value=1)
+    logger.info("Duplicate delivery: answering as the first time")

@@ -431,3 +431,15 @@ def test_a_repeat_done_now_counts_as_done_not_as_a_duplicate_suppressed() -> Non
     world.send(CREATE)  # answered from the record
     assert metrics.metric_set["DuplicatesSuppressed"]["Value"] == [1.0]
     metrics.clear_metrics()
+
+
+def test_a_kept_body_resent_still_broken_is_answered_from_its_record() -> None:
+    world = World()
+    world.deploy(broken_selection())
+    world.send(*PAIR)
+    metrics.clear_metrics()
+    (repeat,) = world.send(*PAIR).events  # the body, kept whole: not evaluated again
+    assert (repeat.status, repeat.duplicate) == ("unmapped", True)
+    assert metrics.metric_set["DuplicatesSuppressed"]["Value"] == [1.0]
+    assert len(world.queue.letters) == 1
+    metrics.clear_metrics()
