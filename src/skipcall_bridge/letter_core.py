@@ -109,6 +109,21 @@ class _Item:
     selected: bool = False
 
 
+@dataclass(frozen=True)
+class _Hold:
+    """The event's own key as this run has it: claimed now, or `retaken` (a kept unknown
+    outcome sent again on a person's word, whose record stays until an outcome replaces it)."""
+
+    records: EventRecords
+    key: dict[str, Any]
+    retaken: bool
+
+    def let_go(self) -> None:
+        """Nothing is recorded: a later run may do it (a retaken record stays as it was)."""
+        if not self.retaken:
+            self.records.release(self.key)
+
+
 class LetterCore:
     def __init__(
         self,
@@ -238,51 +253,46 @@ class LetterCore:
                 "Replay deferred", extra={"deliveryId": item.delivery_id, "why": claim.refused}
             )
             raise _Busy
-        retaken = claim.stored is not None
         if claim.stored is not None and not (run.retakes_unknown and keeps_unknown(claim.stored)):
             return False, _earlier(claim.stored, key)
         # This run holds the key, or was asked to send a kept unknown outcome again: then the
         # record stays kept until this run's outcome replaces it, so no repeat acts meanwhile
         # (and SQS hands the letter's message to one run at a time).
-        delivery = self._delivery(run, source, item, retaken)
+        hold = _Hold(self._records, key, retaken=claim.stored is not None)
+        delivery = self._delivery(run, source, item, hold.retaken)
         if delivery.busy or delivery.earlier is not None:
-            if not retaken:
-                self._records.release(key)  # this letter did nothing: nothing to remember
+            hold.let_go()  # this letter did nothing: nothing to remember
             if delivery.busy:
                 raise _Busy
             assert delivery.earlier is not None
             return False, delivery.earlier  # a delivery of the fixed body did it, or holds it
-        return True, self._act_recorded(run, source, item, (key, retaken), delivery)
+        return True, self._act_recorded(run, source, item, hold, delivery)
 
     def _act_recorded(
         self,
         run: _Pass,
         source: Source | None,
         item: _Item,
-        holding: tuple[dict[str, Any], bool],
+        hold: _Hold,
         delivery: DeliveryKey,
     ) -> dict[str, Any]:
         """The event's action, then its record (and its delivery key's); a failure releases
-        what this run holds, or keeps it (`run.keeps`). `holding`: the key, and whether it was
-        retaken (a kept record, which stays until an outcome replaces it)."""
-        key, retaken = holding
+        what this run holds, or keeps it (`run.keeps`)."""
         try:
             done = self._act(run, source, item)
         except _Failed as failed:
             if run.keeps(failed.result):
                 delivery.kept(item.delivery_id, failed.result)
-                raise self._keep(key, failed) from None
-            if not retaken:
-                self._records.release(key)  # nothing is recorded: a later run may do it
+                raise self._keep(hold.key, failed) from None
+            hold.let_go()
             delivery.release()
             raise
         except Exception:  # a bug: nothing is recorded, a later run may do it
-            if not retaken:
-                self._records.release(key)
+            hold.let_go()
             delivery.release()
             raise
         # Not recorded (logged): done all the same, the letter must go, or it would be again.
-        self._records.record(key, done)
+        self._records.record(hold.key, done)
         delivery.done(item.delivery_id, done)
         return done
 

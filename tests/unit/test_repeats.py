@@ -243,12 +243,18 @@ class Gate:
         assert self.opened.wait(30), "the gate was never opened"  # a bound for a hang
 
 
-def test_a_repeat_that_meets_the_replay_at_work_calls_nothing() -> None:
+def fixed_behind_a_gate() -> tuple[World, Gate]:
+    """An unmapped create, the fix deployed, and Skipcall's next create held at a gate."""
     world = World()
     world.send(CREATE)
     world.deploy(FIXED)
     gate = Gate()
     world.skipcall.fault_for = gate
+    return world, gate
+
+
+def test_a_repeat_that_meets_the_replay_at_work_calls_nothing() -> None:
+    world, gate = fixed_behind_a_gate()
     replaying = threading.Thread(target=world.replay)
     replaying.start()
     assert gate.entered.wait(30)
@@ -263,11 +269,7 @@ def test_a_repeat_that_meets_the_replay_at_work_calls_nothing() -> None:
 
 
 def test_a_replay_that_meets_a_repeat_at_work_leaves_the_letter_for_later() -> None:
-    world = World()
-    world.send(CREATE)
-    world.deploy(FIXED)
-    gate = Gate()
-    world.skipcall.fault_for = gate
+    world, gate = fixed_behind_a_gate()
     answers: list[DeliveryReport] = []
     repeating = threading.Thread(target=lambda: answers.append(world.send(CREATE)))
     repeating.start()
