@@ -19,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from skipcall_bridge.envelope import DeadLetter
 from skipcall_bridge.failures import Reason
 from skipcall_bridge.inbound import InboundDelivery
 from skipcall_bridge.links import MemoryLinks
@@ -445,3 +446,36 @@ def test_a_kept_body_resent_still_broken_is_answered_from_its_record() -> None:
     assert metrics.metric_set["DuplicatesSuppressed"]["Value"] == [1.0]
     assert len(world.queue.letters) == 1
     metrics.clear_metrics()
+
+
+def test_an_unknown_outcome_that_gave_up_needs_include_unknown_too() -> None:
+    world = World()
+    world.deploy(FIXED)
+    world.skipcall.fault_for = lambda dto: "timeout"
+    world.send(CREATE)  # OUTCOME_UNKNOWN, dead-lettered by the receiver
+    world.skipcall.fault_for = lambda dto: None
+    ((ident, body),) = world.queue.messages.items()
+    letter = DeadLetter.model_validate_json(body)
+    world.queue.messages[ident] = letter.model_copy(update={"attempts": 9}).to_message_body()
+    sent = len(world.skipcall.received)
+    assert world.replay(include_given_up=True).total("not-retryable") == 1
+    assert len(world.skipcall.received) == sent
+    assert world.replay(include_given_up=True, include_unknown=True).total("replayed") == 1
+    assert len(world.skipcall.received) == sent + 1
+
+
+def test_the_worker_never_sleeps_even_just_after_a_window_s_reset() -> None:
+    """Its waits are its message's: a spent window whose reset has just passed is tried at
+    once (the next answer tells the new window), not slept through by the slack."""
+    world = World()
+    world.send(CREATE)  # unmapped; once fixed, its letter is the worker's to finish
+    world.deploy(FIXED)
+    (letter,) = world.queue.letters
+    sleeps: list[float] = []
+    now = time.time()
+    world.skipcall.rate_limit = RateLimit(limit=10, remaining=0, reset_epoch=now - 0.01)
+    worker = Replayer(world.catalog, world.queue, world.skipcall, world.guard,
+                      namer=SequenceNamer(world.links), sleep=sleeps.append,
+                      wall_clock=lambda: now, defer_waits=True, phase="work")  # fmt: skip
+    assert worker.finish(letter).outcome == "replayed"
+    assert sleeps == []
