@@ -67,6 +67,14 @@ class Unavailable(BridgeError):
         self.retry_after_seconds = retry_after_seconds
 
 
+class OutOfTime(Unavailable):
+    """No outside call fits in the time the sender still waits: answered as if the service
+    were unreachable (the sender retries)."""
+
+    def __init__(self) -> None:
+        super().__init__("No time is left for this call; retry later.")
+
+
 class InProgress(Unavailable):
     """Another run holds this event right now: the sender should retry shortly."""
 

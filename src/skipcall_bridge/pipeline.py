@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from skipcall_bridge.budget import Deadline
+from skipcall_bridge.budget import CallWindow, Deadline
 from skipcall_bridge.errors import (
     ConfigurationError,
     InvalidSignature,
@@ -95,8 +95,10 @@ class Pipeline:
         wall_clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         tokens: TokenLedger | None = None,
+        window: CallWindow | None = None,
     ) -> None:
         self._catalog = catalog
+        self._window = window or CallWindow()
         self._tokens = tokens or MemoryTokenLedger(wall_clock)
         self._secrets = secrets
         records = EventRecords(guard or NoIdempotency())
@@ -145,6 +147,18 @@ class Pipeline:
         source = self._catalog.get(delivery.source)
         if source is None:
             raise UnknownSource(f"No source named {delivery.source!r} is configured.")
+        # Every AWS call of this delivery (the secret, the claims, the letters, the records)
+        # ends by the time its answer is due: the budget and the end-of-budget path.
+        answer_by = min(source.budget_seconds + TAIL_SECONDS, time_left_seconds)
+        self._window.bind(Deadline(answer_by, self._monotonic))
+        try:
+            return self._process(source, delivery, time_left_seconds)
+        finally:
+            self._window.bind(None)
+
+    def _process(
+        self, source: Source, delivery: InboundDelivery, time_left_seconds: float
+    ) -> DeliveryReport:
         per_source(source.name)
         metrics.add_metric(name="DeliveriesReceived", unit=MetricUnit.Count, value=1)
         request = delivery.request

@@ -2,8 +2,9 @@
 
 It loads the domain (pydantic models, templates) and the integrations when the first request
 builds it, not when the handler is imported, so the cold start stays small; boto3 itself loads
-later still, on the first AWS call. All AWS clients share one boto3 session, so endpoint and
-service data load once.
+later still, on the first AWS call. All AWS clients share one botocore session, so endpoint
+and service data load once, and one `CallWindow`: the receiver binds each delivery's deadline
+to it, so that every AWS call on its path fits in the time the sender waits.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from skipcall_bridge.aws.dead_letter import SqsDeadLetterQueue
     from skipcall_bridge.aws.links import DynamoDbLinks
     from skipcall_bridge.aws.secrets import SecretsManagerStore
+    from skipcall_bridge.budget import CallWindow
     from skipcall_bridge.gateway_event import PublicUrl
     from skipcall_bridge.identity import IdentityServices
     from skipcall_bridge.links import MemoryLinks
@@ -48,20 +50,25 @@ class Runtime:
     secrets: SecretsManagerStore
     links: DynamoDbLinks | MemoryLinks
     pacing: Pacing  # where deferred events come back, shared by the receiver and the worker
+    window: CallWindow  # how long the AWS calls of the running delivery may take
 
     def prepare(self) -> None:
-        """Every AWS client built, nothing called, no secret read (SnapStart's snapshot)."""
+        """The AWS clients a delivery of the longest budget starts with, built, nothing
+        called, no secret read (SnapStart's snapshot)."""
         from skipcall_bridge.aws.idempotency import DynamoDbIdempotency
         from skipcall_bridge.aws.links import DynamoDbLinks
+        from skipcall_bridge.pipeline import TAIL_SECONDS
 
-        self.secrets.prepare()
-        self.dead_letters.prepare()
+        budgets = [self.catalog.get(name) for name in self.catalog.names]
+        seconds = max((s.budget_seconds for s in budgets if s), default=4.0) + TAIL_SECONDS
+        self.secrets.prepare(seconds)
+        self.dead_letters.prepare(seconds)
         if self.work_queue is not None:
-            self.work_queue.prepare()
+            self.work_queue.prepare(seconds)
         if isinstance(self.guard, DynamoDbIdempotency):
-            self.guard.prepare()
+            self.guard.prepare(seconds)
         if isinstance(self.links, DynamoDbLinks):
-            self.links.prepare()
+            self.links.prepare(seconds)
 
     def public_url(self, source_name: str) -> PublicUrl:
         """The URL `source_name`'s senders call, as far as the configuration says it."""
@@ -82,6 +89,7 @@ class Runtime:
 def build_runtime(settings: Settings) -> Runtime:
     from skipcall_bridge.aws.dead_letter import SqsDeadLetterQueue
     from skipcall_bridge.aws.secrets import SecretsManagerStore
+    from skipcall_bridge.budget import CallWindow
     from skipcall_bridge.naming import SequenceNamer
     from skipcall_bridge.pipeline import Pipeline
     from skipcall_bridge.skipcall.client import SkipcallClient
@@ -89,18 +97,20 @@ def build_runtime(settings: Settings) -> Runtime:
     from skipcall_bridge.sources import load_sources
 
     catalog = load_sources(settings.sources_config)
+    window = CallWindow()
+    region = settings.aws_region
     secrets = SecretsManagerStore(
-        settings.api_key_secret_id, settings.secrets_max_age_seconds, settings.aws_region
+        settings.api_key_secret_id, settings.secrets_max_age_seconds, region, window
     )
     skipcall = SkipcallClient(settings.skipcall_api_url, secrets)
-    dead_letters = SqsDeadLetterQueue(settings.dead_letter_queue_url, settings.aws_region)
+    dead_letters = SqsDeadLetterQueue(settings.dead_letter_queue_url, region, window)
     work_queue = (
-        SqsDeadLetterQueue(settings.work_queue_url, settings.aws_region)
+        SqsDeadLetterQueue(settings.work_queue_url, region, window)
         if settings.work_queue_url
         else None
     )
-    guard = idempotency_guard(settings)
-    links = link_table(settings)
+    guard = idempotency_guard(settings, window)
+    links = link_table(settings, window)
     identity = identity_services(settings, skipcall, links)
     namer = SequenceNamer(links)
     pacing = Pacing(
@@ -117,7 +127,8 @@ def build_runtime(settings: Settings) -> Runtime:
         identity=identity,
         namer=namer,
         pacing=pacing,
-        tokens=token_ledger(settings),
+        tokens=token_ledger(settings, window),
+        window=window,
     )
     return Runtime(
         settings=settings,
@@ -132,16 +143,17 @@ def build_runtime(settings: Settings) -> Runtime:
         secrets=secrets,
         links=links,
         pacing=pacing,
+        window=window,
     )
 
 
-def link_table(settings: Settings) -> DynamoDbLinks | MemoryLinks:
+def link_table(settings: Settings, window: CallWindow | None = None) -> DynamoDbLinks | MemoryLinks:
     """LINKS_TABLE, or links kept per container when it is unset."""
     from skipcall_bridge.aws.links import DynamoDbLinks
     from skipcall_bridge.links import MemoryLinks
 
     if settings.links_table:
-        return DynamoDbLinks(settings.links_table, settings.aws_region)
+        return DynamoDbLinks(settings.links_table, settings.aws_region, window)
     return MemoryLinks()
 
 
@@ -162,7 +174,7 @@ def identity_services(
     )
 
 
-def token_ledger(settings: Settings) -> TokenLedger:
+def token_ledger(settings: Settings, window: CallWindow | None = None) -> TokenLedger:
     """Single-use tokens beside the idempotency records (one table, one TTL), or in this
     container's memory without a table."""
     from skipcall_bridge.aws.token_ledger import DynamoDbTokenLedger
@@ -170,10 +182,10 @@ def token_ledger(settings: Settings) -> TokenLedger:
 
     if settings.idempotency_table is None:
         return MemoryTokenLedger()
-    return DynamoDbTokenLedger(settings.idempotency_table, settings.aws_region)
+    return DynamoDbTokenLedger(settings.idempotency_table, settings.aws_region, window)
 
 
-def idempotency_guard(settings: Settings) -> IdempotencyGuard:
+def idempotency_guard(settings: Settings, window: CallWindow | None = None) -> IdempotencyGuard:
     from skipcall_bridge.aws.idempotency import DynamoDbIdempotency
     from skipcall_bridge.ports import NoIdempotency
 
@@ -183,6 +195,7 @@ def idempotency_guard(settings: Settings) -> IdempotencyGuard:
         settings.idempotency_table,
         settings.idempotency_expires_after_seconds,
         settings.aws_region,
+        window,
     )
 
 

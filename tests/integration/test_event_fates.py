@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from skipcall_bridge.aws.config import aws_session
 from skipcall_bridge.envelope import MAX_MESSAGE_BYTES
 from skipcall_bridge.failures import Reason
 from skipcall_bridge.replay import Replayer, ReplayFilter, ReplaySummary
@@ -173,21 +174,24 @@ def test_sqs_lost_after_three_of_ten_send_message_batch_calls_stores_each_letter
         if sent["calls"] == 3:
             proxy.cut()
 
-    sqs = current_runtime().dead_letters._sqs()
-    sqs.meta.events.register("after-call.sqs.SendMessageBatch", cut_after_three)
-    first = hubspot(receiver, [hubspot_event(n) for n in range(1, 101)], timeout=1.5)
-    assert first.status == 503, first.body
-    before = Counter(letter["deliveryId"] for letter in receiver.dead_letters())
-    assert sorted(before, key=int) == [str(n) for n in range(1, 31)]
-    proxy.restore()
-    retry = hubspot(receiver, [hubspot_event(n, attempt=1) for n in range(1, 101)], timeout=1.5)
-    assert retry.status == 202
-    repeats = [event.get("duplicate", False) for event in retry.body["events"]]
-    assert repeats == [True] * 30 + [False] * 70
-    after = Counter(letter["deliveryId"] for letter in receiver.dead_letters())
-    assert sorted(after, key=int) == [str(n) for n in range(31, 101)]
-    assert set((before + after).values()) == {1}
-    assert receiver.sandbox.state.requests == 0
+    # On the session: the receiver makes its clients during the delivery, to fit its time.
+    aws_session().register("after-call.sqs.SendMessageBatch", cut_after_three)
+    try:
+        first = hubspot(receiver, [hubspot_event(n) for n in range(1, 101)], timeout=1.5)
+        assert first.status == 503, first.body
+        before = Counter(letter["deliveryId"] for letter in receiver.dead_letters())
+        assert sorted(before, key=int) == [str(n) for n in range(1, 31)]
+        proxy.restore()
+        retry = hubspot(receiver, [hubspot_event(n, attempt=1) for n in range(1, 101)], timeout=1.5)
+        assert retry.status == 202
+        repeats = [event.get("duplicate", False) for event in retry.body["events"]]
+        assert repeats == [True] * 30 + [False] * 70
+        after = Counter(letter["deliveryId"] for letter in receiver.dead_letters())
+        assert sorted(after, key=int) == [str(n) for n in range(31, 101)]
+        assert set((before + after).values()) == {1}
+        assert receiver.sandbox.state.requests == 0
+    finally:
+        aws_session().unregister("after-call.sqs.SendMessageBatch", cut_after_three)
 
 
 def test_pipedrive_retries_after_a_slow_first_attempt_are_not_conflicts(

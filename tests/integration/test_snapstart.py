@@ -51,9 +51,9 @@ def test_the_snapshot_holds_everything_and_no_connection_or_secret(
     assert secret_reads == []  # no secret in the snapshot
     assert runtime.catalog.names == sorted(runtime.catalog.names)
     assert runtime.catalog.names
-    assert runtime.secrets._client is not None  # the clients are built
-    assert runtime.dead_letters._client is not None
-    assert runtime.links._client is not None  # type: ignore[union-attr]
+    assert runtime.secrets._clients.made == 1  # the clients are built
+    assert runtime.dead_letters._clients.made == 1
+    assert runtime.links._clients.made == 1  # type: ignore[union-attr]
 
 
 def test_after_restore_nothing_from_before_the_snapshot_is_used(

@@ -11,7 +11,6 @@ import pytest
 from botocore.exceptions import EndpointConnectionError
 from botocore.stub import Stubber
 
-from skipcall_bridge.aws.config import aws_client
 from skipcall_bridge.aws.dead_letter import SqsDeadLetterQueue
 from skipcall_bridge.envelope import DeadLetter
 from skipcall_bridge.failures import ErrorInfo, Reason
@@ -46,8 +45,7 @@ def ok(*ids: int) -> list[dict[str, Any]]:
 @pytest.fixture
 def queue() -> tuple[SqsDeadLetterQueue, Stubber]:
     adapter = SqsDeadLetterQueue(QUEUE, "eu-west-3")
-    client = aws_client("sqs", "eu-west-3")
-    adapter._client = client
+    client = adapter._clients.now()  # no window bound: the same client on every call
     return adapter, Stubber(client)
 
 

@@ -21,6 +21,7 @@ ERRORS = [
     (errors.DeliveryConflict("x"), 409),
     (errors.Unavailable("x"), 503),
     (errors.InProgress(), 503),
+    (errors.OutOfTime(), 503),
 ]
 
 

@@ -9,18 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import ValidationError
 
-from skipcall_bridge.aws.config import aws_client
+from skipcall_bridge.aws.config import AwsClients
 from skipcall_bridge.envelope import MAX_MESSAGE_BYTES, DeadLetter
-from skipcall_bridge.errors import Unavailable
+from skipcall_bridge.errors import OutOfTime, Unavailable
 from skipcall_bridge.observability import logger
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
+
+    from skipcall_bridge.budget import CallWindow
 
 MAX_BATCH_ENTRIES = 10
 MAX_DELAY_SECONDS = 900  # SQS's DelaySeconds cap
@@ -29,10 +31,11 @@ MAX_BATCH_BYTES = MAX_MESSAGE_BYTES  # SendMessageBatch's whole request, like on
 
 
 class SqsDeadLetterQueue:
-    def __init__(self, queue_url: str, region: str | None = None) -> None:
+    def __init__(
+        self, queue_url: str, region: str | None = None, window: CallWindow | None = None
+    ) -> None:
         self._queue_url = queue_url
-        self._region = region
-        self._client: SQSClient | None = None
+        self._clients = AwsClients("sqs", region, window)
 
     def send(self, letters: Sequence[DeadLetter], delay_seconds: int = 0) -> list[DeadLetter]:
         """Store the letters, 10 (and at most 256 KiB) a SendMessageBatch. Returns the letters
@@ -47,7 +50,7 @@ class SqsDeadLetterQueue:
         for position, batch in enumerate(batches):
             try:
                 refused = self._send_batch(batch)
-            except (BotoCoreError, ClientError) as exc:
+            except (BotoCoreError, ClientError, OutOfTime) as exc:
                 # Unreachable: this call and the ones after it would wait for the same timeout.
                 logger.error("Dead-letter queue unreachable", extra={"error": type(exc).__name__})
                 unstored |= {int(entry["Id"]) for rest in batches[position:] for entry in rest}
@@ -72,7 +75,7 @@ class SqsDeadLetterQueue:
                 still = self._sqs().send_message_batch(QueueUrl=self._queue_url, Entries=again)
                 refused |= {int(f["Id"]) for f in still.get("Failed", [])}
                 codes |= {f["Code"] for f in still.get("Failed", [])}
-            except (BotoCoreError, ClientError):  # the rest of the first call is stored
+            except (BotoCoreError, ClientError, OutOfTime):  # the rest of the first call is stored
                 refused |= {int(entry_id) for entry_id in retry}
         if refused:
             logger.error("Dead-letter queue refused messages", extra={"codes": sorted(codes)})
@@ -158,14 +161,13 @@ class SqsDeadLetterQueue:
         )["Attributes"]
         return int(attributes.get("ApproximateNumberOfMessages", 0))
 
-    def prepare(self) -> None:
-        """Build the SQS client, calling nothing (SnapStart's snapshot)."""
-        self._sqs()
+    def prepare(self, seconds: float | None = None) -> None:
+        """Build the SQS client a delivery of `seconds` starts with, calling nothing
+        (SnapStart's snapshot)."""
+        self._clients.prepare(seconds)
 
     def _sqs(self) -> SQSClient:
-        if self._client is None:
-            self._client = aws_client("sqs", self._region, read_timeout=3)
-        return self._client
+        return cast("SQSClient", self._clients.now())
 
 
 @dataclass(frozen=True)

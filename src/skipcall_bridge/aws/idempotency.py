@@ -1,133 +1,187 @@
-"""Deduplication with Powertools idempotency on DynamoDB.
+"""Deduplication on DynamoDB: one record per event, three conditional writes owned here.
 
-One record per event, keyed by `[source, deliveryId, phase]` (phase: `receive` for senders,
-`replay` for the DLQ redrive), with the event's fingerprint validated: the same id with another
-payload is a conflict. Powertools' own handler decides what an existing record means (done,
-in progress, expired); only its "run the function" step is split in two, claim and complete, so
-that the last events of a batch can share SendMessageBatch calls while each keeps its record.
-A record is completed only once its work is done: a created sequence, or a letter in SQS. The
-Lambda context is registered, so a run cut short by a timeout does not hold its claims.
+A record is keyed by `[source, deliveryId, phase]` and carries the SHA-256 of the event's
+fingerprint (the same id with another payload is a conflict). Its life: `claim` puts it
+INPROGRESS unless a live one exists (a conditional PutItem that hands back the record it found),
+`complete` stores the outcome (COMPLETED), `release` deletes it. A claim taken in a Lambda
+invocation lapses when that invocation's time is up, so a run cut short does not hold it.
+
+The items are those Powertools idempotency writes (`id` = `skipcall-bridge#<sha256 of the key
+as JSON>`, `status`, `expiration`, `in_progress_expiration` in ms, `validation`, `data`), so a
+table written by earlier versions reads the same. Powertools' own handler is not used: it can
+only run a function between claim and complete, and deep-copies each payload, which a body
+nested 500 deep cannot survive; its import also brings boto3 onto the cold start.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
 
-from skipcall_bridge.aws.config import aws_client
-from skipcall_bridge.errors import DeliveryConflict, InProgress, Unavailable
+from skipcall_bridge.aws.config import AwsClients
+from skipcall_bridge.errors import DeliveryConflict, InProgress, OutOfTime, Unavailable
 from skipcall_bridge.observability import logger
 
 if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.idempotency import (
-        DynamoDBPersistenceLayer,
-        IdempotencyConfig,
-    )
-    from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+    from skipcall_bridge.budget import CallWindow
 
 KEY_PREFIX = "skipcall-bridge"
-_CLAIMED = object()  # what the handler returns when this run now holds the key
+INPROGRESS, COMPLETED = "INPROGRESS", "COMPLETED"
+
+# A claim succeeds where there is no record, where it expired, or where its claim lapsed.
+_CLAIMABLE = (
+    "attribute_not_exists(#id) OR #expiry < :now OR "
+    "(#status = :inprogress AND attribute_exists(#lapse) AND #lapse < :now_ms)"
+)
+_NAMES = {
+    "#id": "id",
+    "#expiry": "expiration",
+    "#status": "status",
+    "#lapse": "in_progress_expiration",
+}
 
 
-def _unit(*, key: dict[str, Any]) -> None:
-    """The name Powertools gives the records' function (unused with a key prefix)."""
+def record_id(key: dict[str, Any]) -> str:
+    """The item's `id`: the key's hash, as Powertools idempotency writes it."""
+    selected = [key.get("source"), key.get("deliveryId"), key.get("phase")]
+    return f"{KEY_PREFIX}#{_digest(selected)}"
+
+
+def _digest(value: Any) -> str:
+    # The C encoder walks a body nested MAX_DEPTH (512) deep without Python recursion.
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
 
 
 class DynamoDbIdempotency:
     stores = True
 
     def __init__(
-        self, table_name: str, expires_after_seconds: int, region: str | None = None
+        self,
+        table_name: str,
+        expires_after_seconds: int,
+        region: str | None = None,
+        window: CallWindow | None = None,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
-        self._table_name = table_name
-        self._region = region
+        self._table = table_name
         self._expires_after = expires_after_seconds
-        self._parts: tuple[IdempotencyConfig, DynamoDBPersistenceLayer] | None = None
+        self._clients = AwsClients("dynamodb", region, window)
+        self._wall_clock = wall_clock
+        self._context: Any = None
 
-    def prepare(self) -> None:
-        """Build the DynamoDB client and the Powertools config, calling nothing."""
-        self._config_and_store()
+    def prepare(self, seconds: float | None = None) -> None:
+        """Build the DynamoDB client a delivery of `seconds` starts with, calling nothing."""
+        self._clients.prepare(seconds)
 
     def register(self, lambda_context: Any) -> None:
-        if lambda_context is not None:
-            self._config_and_store()[0].register_lambda_context(lambda_context)
+        """Claims taken from now lapse when this invocation's time is up."""
+        self._context = lambda_context
 
     def claim(self, key: dict[str, Any]) -> dict[str, Any] | None:
-        from aws_lambda_powertools.utilities.idempotency.exceptions import (
-            IdempotencyAlreadyInProgressError,
-            IdempotencyValidationError,
-        )
+        from botocore.exceptions import BotoCoreError, ClientError
 
+        now = self._wall_clock()
+        validation = _digest(key.get("payload"))
+        item: dict[str, Any] = {
+            "id": {"S": record_id(key)},
+            "status": {"S": INPROGRESS},
+            "expiration": {"N": str(int(now) + self._expires_after)},
+            "validation": {"S": validation},
+        }
+        lapse = self._lapse_ms(now)
+        if lapse is not None:
+            item["in_progress_expiration"] = {"N": str(lapse)}
         try:
-            result = self._handler(key).handle()
-        except IdempotencyAlreadyInProgressError:
-            raise InProgress from None
-        except IdempotencyValidationError:
-            raise DeliveryConflict(
-                "This delivery id was seen before with a different payload."
-            ) from None
-        except Exception as exc:
+            self._dynamodb().put_item(
+                TableName=self._table,
+                Item=item,
+                ConditionExpression=_CLAIMABLE,
+                ExpressionAttributeNames=_NAMES,
+                ExpressionAttributeValues={
+                    ":now": {"N": str(int(now))},
+                    ":now_ms": {"N": str(int(now * 1000))},
+                    ":inprogress": {"S": INPROGRESS},
+                },
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise _unavailable(exc, "claim") from None
+            found = cast("dict[str, Any]", exc.response).get("Item")
+            return _earlier(found, validation)
+        except (BotoCoreError, OutOfTime) as exc:
             raise _unavailable(exc, "claim") from None
-        if result is _CLAIMED:
-            return None
-        return result if isinstance(result, dict) else {}
+        return None
 
     def complete(self, key: dict[str, Any], outcome: dict[str, Any]) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        now = self._wall_clock()
         try:
-            self._config_and_store()[1].save_success(data=key, result=outcome)
-        except Exception as exc:
+            self._dynamodb().update_item(
+                TableName=self._table,
+                Key={"id": {"S": record_id(key)}},
+                UpdateExpression=(
+                    "SET #status = :completed, #expiry = :expiry, #data = :data, "
+                    "#validation = :validation REMOVE #lapse"
+                ),
+                ExpressionAttributeNames={
+                    "#status": "status",
+                    "#expiry": "expiration",
+                    "#data": "data",
+                    "#validation": "validation",
+                    "#lapse": "in_progress_expiration",
+                },
+                ExpressionAttributeValues={
+                    ":completed": {"S": COMPLETED},
+                    ":expiry": {"N": str(int(now) + self._expires_after)},
+                    ":data": {"S": json.dumps(outcome, sort_keys=True)},
+                    ":validation": {"S": _digest(key.get("payload"))},
+                },
+            )
+        except (BotoCoreError, ClientError, OutOfTime) as exc:
             raise _unavailable(exc, "complete") from None
 
     def release(self, key: dict[str, Any]) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
         try:
-            self._config_and_store()[1].delete_record(data=key, exception=RuntimeError())
-        except Exception as exc:  # the claim then lapses with the invocation's time
+            self._dynamodb().delete_item(TableName=self._table, Key={"id": {"S": record_id(key)}})
+        except (BotoCoreError, ClientError, OutOfTime) as exc:
+            # The claim then lapses with the invocation's time.
             logger.warning("Idempotency claim not released", extra={"error": type(exc).__name__})
 
-    def _handler(self, key: dict[str, Any]) -> Any:
-        from aws_lambda_powertools.utilities.idempotency.base import IdempotencyHandler
+    def _lapse_ms(self, now: float) -> int | None:
+        """When a claim taken now lapses: the end of the registered invocation (none without
+        one: the worker's and the replay's runs end their claims themselves)."""
+        if self._context is None:
+            return None
+        return int(now * 1000) + int(self._context.get_remaining_time_in_millis())
 
-        class ClaimingHandler(IdempotencyHandler):
-            """Powertools' handler, stopping where it would run the function."""
-
-            def _get_function_response(self) -> Any:
-                return _CLAIMED
-
-        config, store = self._config_and_store()
-        return ClaimingHandler(
-            function=_unit,
-            function_payload=key,
-            config=config,
-            persistence_store=store,
-            key_prefix=KEY_PREFIX,
-            function_args=(),
-            function_kwargs={"key": key},
-        )
-
-    def _config_and_store(self) -> tuple[IdempotencyConfig, DynamoDBPersistenceLayer]:
-        if self._parts is None:
-            from aws_lambda_powertools.utilities.idempotency import (
-                DynamoDBPersistenceLayer,
-                IdempotencyConfig,
-            )
-
-            config = IdempotencyConfig(
-                event_key_jmespath="[source, deliveryId, phase]",
-                payload_validation_jmespath="payload",
-                raise_on_no_idempotency_key=True,
-                expires_after_seconds=self._expires_after,
-                hash_function="sha256",
-                response_hook=_stored_outcome,
-            )
-            store = DynamoDBPersistenceLayer(
-                table_name=self._table_name,
-                boto3_client=aws_client("dynamodb", self._region),
-            )
-            self._parts = (config, store)
-        return self._parts
+    def _dynamodb(self) -> DynamoDBClient:
+        return cast("DynamoDBClient", self._clients.now())
 
 
-def _stored_outcome(response: Any, idempotent_data: DataRecord) -> Any:
-    return response if isinstance(response, dict) else {}
+def _earlier(item: dict[str, Any] | None, validation: str) -> dict[str, Any]:
+    """What a claim that found a live record gets: the stored outcome, or the reason it cannot
+    have it (another run holds the key; the id came with another payload)."""
+    if item is None:  # DynamoDB always returns it with ALL_OLD; without it nothing is known
+        raise InProgress
+    stored = item.get("validation", {}).get("S")
+    if stored is not None and stored != validation:
+        raise DeliveryConflict("This delivery id was seen before with a different payload.")
+    if item.get("status", {}).get("S") != COMPLETED:
+        raise InProgress
+    try:
+        outcome = json.loads(item.get("data", {}).get("S", "{}"))
+    except ValueError:
+        outcome = {}
+    return outcome if isinstance(outcome, dict) else {}
 
 
 def _unavailable(exc: Exception, step: str) -> Unavailable:

@@ -11,15 +11,17 @@ Source names cannot hold ":", so the two kinds of keys never meet.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from skipcall_bridge.aws.config import aws_client
+from skipcall_bridge.aws.config import AwsClients
 from skipcall_bridge.errors import Unavailable
 from skipcall_bridge.observability import logger
 from skipcall_bridge.ports import NameLink
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+
+    from skipcall_bridge.budget import CallWindow
 
 NAME_PREFIX = "sequence:"
 
@@ -29,14 +31,16 @@ def name_key(name: str) -> dict[str, Any]:
 
 
 class DynamoDbLinks:
-    def __init__(self, table_name: str, region: str | None = None) -> None:
+    def __init__(
+        self, table_name: str, region: str | None = None, window: CallWindow | None = None
+    ) -> None:
         self._table = table_name
-        self._region = region
-        self._client: DynamoDBClient | None = None
+        self._clients = AwsClients("dynamodb", region, window)
 
-    def prepare(self) -> None:
-        """Build the DynamoDB client, calling nothing (SnapStart's snapshot)."""
-        self._client_or_new()
+    def prepare(self, seconds: float | None = None) -> None:
+        """Build the DynamoDB client a delivery of `seconds` starts with, calling nothing
+        (SnapStart's snapshot)."""
+        self._clients.prepare(seconds)
 
     # -- contacts --------------------------------------------------------------------------
 
@@ -110,9 +114,7 @@ class DynamoDbLinks:
             logger.warning("Sequence name claim changed meanwhile", extra={"sequenceName": name})
 
     def _client_or_new(self) -> DynamoDBClient:
-        if self._client is None:
-            self._client = aws_client("dynamodb", self._region)
-        return self._client
+        return cast("DynamoDBClient", self._clients.now())
 
     def _call(self, operation: str, **kwargs: Any) -> Any:
         from botocore.exceptions import BotoCoreError, ClientError

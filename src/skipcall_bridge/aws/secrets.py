@@ -16,24 +16,29 @@ import functools
 import json
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
-from skipcall_bridge.aws.config import aws_client
+from skipcall_bridge.aws.config import AwsClients
 from skipcall_bridge.errors import ConfigurationError, Unavailable
 from skipcall_bridge.observability import logger
 
 if TYPE_CHECKING:  # botocore loads on first use, not on cold start
     from mypy_boto3_secretsmanager import SecretsManagerClient
 
+    from skipcall_bridge.budget import CallWindow
+
 
 class SecretsManagerStore:
     def __init__(
-        self, api_key_secret_id: str, max_age_seconds: int, region: str | None = None
+        self,
+        api_key_secret_id: str,
+        max_age_seconds: int,
+        region: str | None = None,
+        window: CallWindow | None = None,
     ) -> None:
         self._api_key_secret_id = api_key_secret_id
         self._max_age = max_age_seconds
-        self._region = region
-        self._client: SecretsManagerClient | None = None
+        self._clients = AwsClients("secretsmanager", region, window)
         self._cache: dict[str, tuple[float, str]] = {}  # secret id -> (read at, SecretString)
         # A delivery's events start on several threads at once: one reads, the others wait
         # for its answer instead of each calling GetSecretValue.
@@ -45,9 +50,10 @@ class SecretsManagerStore:
     def signing_secrets(self, secret_id: str) -> tuple[str, ...]:
         return parse_signing_secrets(self._read(secret_id, refresh=False))
 
-    def prepare(self) -> None:
-        """Build the Secrets Manager client, reading nothing (SnapStart's snapshot)."""
-        self._secrets_manager()
+    def prepare(self, seconds: float | None = None) -> None:
+        """Build the Secrets Manager client a delivery of `seconds` starts with, reading
+        nothing (SnapStart's snapshot)."""
+        self._clients.prepare(seconds)
 
     def forget(self) -> None:
         """Drop every cached secret: a restored container reads them afresh."""
@@ -89,9 +95,7 @@ class SecretsManagerStore:
         return value
 
     def _secrets_manager(self) -> SecretsManagerClient:
-        if self._client is None:
-            self._client = aws_client("secretsmanager", self._region)
-        return self._client
+        return cast("SecretsManagerClient", self._clients.now())
 
 
 def _error_name(exc: Exception) -> str:

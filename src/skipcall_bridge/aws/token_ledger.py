@@ -5,23 +5,26 @@ more. The `token#` prefix keeps these items apart from the idempotency records' 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from skipcall_bridge.aws.config import aws_client
+from skipcall_bridge.aws.config import AwsClients
 from skipcall_bridge.errors import Unavailable
 from skipcall_bridge.observability import logger
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
+    from skipcall_bridge.budget import CallWindow
+
 PREFIX = "token#"
 
 
 class DynamoDbTokenLedger:
-    def __init__(self, table_name: str, region: str | None = None) -> None:
+    def __init__(
+        self, table_name: str, region: str | None = None, window: CallWindow | None = None
+    ) -> None:
         self._table = table_name
-        self._region = region
-        self._client: DynamoDBClient | None = None
+        self._clients = AwsClients("dynamodb", region, window)
 
     def bind(self, key: str, body_digest: str, expires_at: int) -> bool:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -49,9 +52,7 @@ class DynamoDbTokenLedger:
         return True
 
     def _client_or_new(self) -> DynamoDBClient:
-        if self._client is None:
-            self._client = aws_client("dynamodb", self._region)
-        return self._client
+        return cast("DynamoDBClient", self._clients.now())
 
 
 def _unavailable(exc: Exception) -> Unavailable:
