@@ -3,7 +3,6 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
-PACKAGE_DIR := build/package
 PACKAGE_ZIP := dist/skipcall-bridge-arm64.zip
 HOST ?= 127.0.0.1
 # `make dev`'s ports (a taken one is named with the variable that moves it). Every `--dev`
@@ -50,6 +49,7 @@ lock: setup  ## renew the lock files from pyproject.toml and requirements/*.in
 	$(LOCK) -o src/requirements.txt pyproject.toml
 	$(LOCK) --all-build-deps --extra dev -o requirements/dev.txt pyproject.toml
 	$(LOCK) -o requirements/scan.txt requirements/scan.in
+	$(LOCK) -o requirements/sam.txt requirements/sam.in
 
 # The inspector page is tested in a real browser: Chromium and its driver from the OS packages
 # where this machine can install them (root, apt-get). Elsewhere (macOS, not root) the browser tests
@@ -88,8 +88,8 @@ dev: setup  ## run the receiver locally: moto + Skipcall sandbox + gateway on 12
 events: setup  ## re-sign the samples in events/ with the dev secrets and the current time
 	$(BIN)/skipcall-bridge events --sources sources.example.json --out events
 
-invoke: events sources  ## sam local invoke one sample against `make dev HOST=0.0.0.0` (needs Docker)
-	sam build && sam local invoke ReceiverFunction -e $(EVENT) --env-vars events/env.json
+invoke: events sources $(SAM_VENV)/.installed  ## sam local invoke one sample against `make dev HOST=0.0.0.0` (needs Docker)
+	$(SAM) build && $(SAM) local invoke ReceiverFunction -e $(EVENT) --env-vars events/env.json
 
 replay: setup  ## replay the DLQ of `make dev` (ARGS="--dry-run", "--source hubspot", "--max 10")
 	$(BIN)/skipcall-bridge replay --dev --sources $(SOURCES) $(ARGS)
@@ -108,23 +108,36 @@ validate: setup  ## cfn-lint template.yaml
 # then load in place of the example.
 PACKAGED_SOURCES = $(if $(wildcard src/sources.json),src/sources.json,sources.example.json)
 
-package: setup  ## build the arm64 deployment zip (no Docker) with src/sources.json (else the example); refuses an invalid one
-	rm -rf $(PACKAGE_DIR) $(PACKAGE_ZIP)
-	@echo "packaging $(PACKAGED_SOURCES) as the zip's sources.json"
-	$(MAKE) --no-print-directory -C src build-ReceiverFunction \
-		PYTHON=$(abspath $(PY)) ARTIFACTS_DIR=$(abspath $(PACKAGE_DIR)) \
-		SOURCES_FILE=$(abspath $(PACKAGED_SOURCES))
-	mkdir -p dist
-	cd $(PACKAGE_DIR) && $(abspath $(PY)) -m zipfile -c $(abspath $(PACKAGE_ZIP)) $$(ls -A)
+# The AWS SAM CLI, in its own environment from its own hashed lock (it pins its own boto3).
+SAM_VENV := .venv-sam
+SAM := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
+SAM_BUILD_DIR := build/sam
+
+$(SAM_VENV)/.installed: $(PIP_LOCK) requirements/sam.txt
+	$(call locked_venv,$(SAM_VENV),python3,requirements/sam.txt)
+	touch $@
+
+sam-cli: $(SAM_VENV)/.installed  ## install the AWS SAM CLI into .venv-sam (from its hashed lock)
+
+# `sam build` itself, every function of template.yaml side by side, into build/sam (never
+# .aws-sam, which `sam deploy` reads: a test build must not replace what you built to deploy).
+build: setup $(SAM_VENV)/.installed  ## sam build every function into build/sam, with src/sources.json (else the example)
+	@echo "building with $(PACKAGED_SOURCES) as each function's sources.json"
+	SOURCES_FILE=$(abspath $(PACKAGED_SOURCES)) PYTHON=$(abspath $(PY)) \
+		$(SAM) build --no-cached --build-dir $(SAM_BUILD_DIR) --template-file template.yaml
+
+# The zip is ReceiverFunction's artifact as `sam build` made it (the three functions' are the same).
+package: build  ## the arm64 deployment zip of ReceiverFunction's sam build artifact, in dist/
+	rm -f $(PACKAGE_ZIP) && mkdir -p dist
+	cd $(SAM_BUILD_DIR)/ReceiverFunction && $(abspath $(PY)) -m zipfile -c $(abspath $(PACKAGE_ZIP)) $$(ls -A)
 	@ls -l $(PACKAGE_ZIP) | awk '{printf "%s: %.1f MB\n", $$NF, $$5 / 1e6}'
 
 # sam deploy, guided the first time (until samconfig.toml holds a region: the guided run saves
-# it), plain afterwards. `sam` is AWS's SAM CLI, installed apart (docs/deploying.md says how).
-deploy:  ## sam build and sam deploy to the stack of samconfig.toml (guided the first time)
-	@command -v sam >/dev/null || { echo "sam is not installed: see docs/deploying.md (Install the SAM CLI)"; exit 1; }
+# it), plain afterwards, with the SAM CLI of .venv-sam.
+deploy: $(SAM_VENV)/.installed  ## sam build and sam deploy to the stack of samconfig.toml (guided the first time)
 	@test -f src/sources.json || { echo "src/sources.json is what deploys: run make sources, edit it, then make deploy"; exit 1; }
-	sam build
-	if grep -q '^region' samconfig.toml; then sam deploy; else sam deploy --guided; fi
+	$(SAM) build
+	if grep -q '^region' samconfig.toml; then $(SAM) deploy; else $(SAM) deploy --guided; fi
 
 # The Lambda runtime is Python 3.13: the same tests run on it when an interpreter is on this
 # machine (python3.13 on PATH, or pyenv's).
@@ -188,6 +201,6 @@ test:  ## every check: lint, types, template, scanners, package, all tests and c
 		exit "$$(cat build/py313.status)"
 
 clean:  ## remove build output (keeps .venv)
-	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis $(VENV313) .venv-scan
+	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis $(VENV313) .venv-scan $(SAM_VENV)
 
-.PHONY: help setup lock scan schema browser sources dev events invoke replay bench lint typecheck validate package deploy venv313 py313 unit test clean docs docs-check
+.PHONY: help setup lock scan schema browser sources dev events invoke replay bench lint typecheck validate sam-cli build package deploy venv313 py313 unit test clean docs docs-check

@@ -137,4 +137,4 @@ def test_packaging_never_creates_the_deployed_sources_file() -> None:
     assert "SOURCES_FILE=" in dry.stdout
     deployed = ROOT / "src/sources.json"
     packaged = "src/sources.json" if deployed.exists() else "sources.example.json"
-    assert f"packaging {packaged} as the zip's sources.json" in dry.stdout
+    assert f"building with {packaged} as each function's sources.json" in dry.stdout
