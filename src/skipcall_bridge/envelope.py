@@ -83,6 +83,9 @@ class DeadLetter(BaseModel):
     # How a stored body is read again, for a source whose format is `auto` (by Content-Type):
     # the format the receiver read it in. Absent: the source's format.
     body_format: Literal["json", "form", "xml"] | None = Field(default=None, alias="bodyFormat")
+    # The receiver accepted the delivery whole and claimed none of its events: whoever acts on
+    # the letter claims the event's `receive` key too (present only when true).
+    unclaimed: bool = False
 
     @field_serializer("target")
     def _target_as_given(self, target: Target | None) -> dict[str, str] | None:
@@ -93,6 +96,8 @@ class DeadLetter(BaseModel):
         exclude = set() if self.action in ("enrol", "unenrol") else set(_ENROLMENT_ONLY)
         if self.body_format is None:
             exclude.add("body_format")
+        if not self.unclaimed:
+            exclude.add("unclaimed")
         text = json.dumps(
             self.model_dump(mode="json", by_alias=True, exclude=exclude),
             ensure_ascii=False,

@@ -107,6 +107,9 @@ class _Item:
     # Selected again from a body kept whole: a delivery of that body, once the selection is
     # fixed, claims this event under its `receive` key, which the replay must claim too.
     selected: bool = False
+    # From a delivery accepted whole: an `unmapped` record under its `receive` key is another
+    # delivery's, whose own letter the replay finishes (this one then does nothing).
+    unclaimed: bool = False
 
 
 @dataclass(frozen=True)
@@ -221,7 +224,9 @@ class LetterCore:
         """The events this letter stands for, as a delivery would have selected them."""
         kept = None if letter.reason is Reason.MAPPING_FAILED else _kept_intent(letter)
         if letter.payload_scope == "event":
-            return [_Item(letter.delivery_id, letter.payload, kept)]
+            # A delivery accepted whole claimed none of its events: claimed here as it would.
+            unclaimed = letter.unclaimed
+            return [_Item(letter.delivery_id, letter.payload, kept, unclaimed, unclaimed)]
         if source is None:
             raise _Failed(_not_mapped(f"no source named {letter.source!r} is configured"))
         raw = letter.stored_body()
@@ -305,7 +310,7 @@ class LetterCore:
         if not item.selected:
             return DeliveryKey.none(self._records)
         key = event_key(run.source, source, item.delivery_id, item.payload, "receive")
-        return DeliveryKey.claim(self._records, key, retaken)
+        return DeliveryKey.claim(self._records, key, retaken, adopt_unmapped=not item.unclaimed)
 
     def _keep(self, key: dict[str, Any], failed: _Failed) -> _Failed:
         """The failure ends the message: recorded with the letter still to store, so that

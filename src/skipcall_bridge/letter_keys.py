@@ -53,8 +53,17 @@ class DeliveryKey:
         return cls(records)
 
     @classmethod
-    def claim(cls, records: EventRecords, key: dict[str, Any], retaken: bool) -> DeliveryKey:
-        """`retaken`: the run sends a kept unknown outcome again, on a person's word."""
+    def claim(
+        cls,
+        records: EventRecords,
+        key: dict[str, Any],
+        retaken: bool,
+        *,
+        adopt_unmapped: bool = True,
+    ) -> DeliveryKey:
+        """`retaken`: the run sends a kept unknown outcome again, on a person's word.
+        `adopt_unmapped`: a delivery's `unmapped` record is this run's to overwrite (a kept
+        body's events); otherwise that delivery's own letter finishes the event."""
         claim = records.claim(key)
         if claim.held:
             return cls(records, key, held=True)
@@ -67,7 +76,7 @@ class DeliveryKey:
         stored = claim.stored or {}
         status = stored.get("status")
         unknown = status == "dead-lettered" and stored.get("reason") == Reason.OUTCOME_UNKNOWN.value
-        if status == "unmapped" or (retaken and unknown):
+        if (status == "unmapped" and adopt_unmapped) or (retaken and unknown):
             # Nothing was done by a delivery: a resend acts under the replay key the run holds.
             return cls(records, key)
         return cls(records, earlier=stored)

@@ -34,6 +34,11 @@ class LetterPost:
         self._work = work
         self._pacing = pacing or Pacing(lambda: None)
 
+    @property
+    def queues_work(self) -> bool:
+        """A work queue is configured: what the worker can finish may wait there."""
+        return self._work is not None
+
     def defers(self, letter: DeadLetter) -> bool:
         return self._work is not None and letter.retryable
 

@@ -36,6 +36,7 @@ from skipcall_bridge.errors import (
     Unavailable,
     UnknownSource,
 )
+from skipcall_bridge.event_accept import ACCEPT_WHOLE_ABOVE, accept_whole
 from skipcall_bridge.event_core import EventCore, StoreDown
 from skipcall_bridge.event_letters import (
     DeliveryEvent,
@@ -190,6 +191,8 @@ class Pipeline:
             DeliveryEvent(index, delivery_id, payload)
             for index, (delivery_id, payload) in enumerate(reading.events)
         ]
+        if len(events) > ACCEPT_WHOLE_ABOVE and self._ports.post.queues_work:
+            return run.report(run.accept_whole(events))
         deadline = Deadline(
             min(source.budget_seconds, time_left_seconds - DEAD_LETTER_RESERVE_SECONDS),
             self._monotonic,
@@ -275,6 +278,7 @@ class _Run:
         self._source = source
         self._body_format = source.format_of(request)
         self._letters = EventLetters(ports.post, source, request, received_at)
+        self._records = ports.records
         self._core = EventCore(ports.records, source, self._letters)
         services = Services(ports.skipcall, ports.identity, ports.namer)
         self._work = EventWork(services, source, self._letters, self._core)
@@ -315,6 +319,10 @@ class _Run:
             outcomes |= self._tail(fresh, deadline.more(TAIL_SECONDS))
         outcomes |= self._work.flush(schedule.held, deadline)
         return [outcomes[event.index] for event in events]
+
+    def accept_whole(self, events: list[DeliveryEvent]) -> list[EventOutcome]:
+        """Too many events to claim one by one in time: all stored for the worker."""
+        return accept_whole(self._records, self._letters, self._source, events)
 
     def _start(
         self, event: DeliveryEvent, key: dict[str, Any], budget: Deadline

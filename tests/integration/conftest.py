@@ -188,6 +188,16 @@ def receiver(
 
 
 @pytest.fixture
+def no_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every delivery finds its budget spent while its invocation still has its 25 s: all of it
+    is the DLQ's reserve. (An invocation given 1.5 s would meet its own end, as on Lambda, before
+    a loaded machine's moto answered its writes: the AWS calls are bounded by it.)"""
+    from skipcall_bridge import pipeline
+
+    monkeypatch.setattr(pipeline, "DEAD_LETTER_RESERVE_SECONDS", 25.0)
+
+
+@pytest.fixture
 def secret_reads() -> Iterator[list[str]]:
     """The SecretId of every GetSecretValue the receiver sends while the test runs."""
     reads: list[str] = []

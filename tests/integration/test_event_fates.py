@@ -161,9 +161,9 @@ def test_the_issue_hubspot_batch_with_a_brief_sqs_outage(
 
 
 def test_sqs_lost_after_three_of_ten_send_message_batch_calls_stores_each_letter_once(
-    world: tuple[Receiver, TcpProxy],
+    world: tuple[Receiver, TcpProxy], no_budget: None
 ) -> None:
-    """No budget left (the invocation has 1.5 s, all of it the DLQ's reserve): the 100 events
+    """No budget left (all of the invocation's time is the DLQ's reserve): the 100 events
     go out together, 10 a SendMessageBatch, and SQS becomes unreachable after the third call.
     The 30 stored letters are recorded; the 70 others are 503 and stored by HubSpot's retry."""
     receiver, proxy = world
@@ -177,12 +177,12 @@ def test_sqs_lost_after_three_of_ten_send_message_batch_calls_stores_each_letter
     # On the session: the receiver makes its clients during the delivery, to fit its time.
     aws_session().register("after-call.sqs.SendMessageBatch", cut_after_three)
     try:
-        first = hubspot(receiver, [hubspot_event(n) for n in range(1, 101)], timeout=1.5)
+        first = hubspot(receiver, [hubspot_event(n) for n in range(1, 101)])
         assert first.status == 503, first.body
         before = Counter(letter["deliveryId"] for letter in receiver.dead_letters())
         assert sorted(before, key=int) == [str(n) for n in range(1, 31)]
         proxy.restore()
-        retry = hubspot(receiver, [hubspot_event(n, attempt=1) for n in range(1, 101)], timeout=1.5)
+        retry = hubspot(receiver, [hubspot_event(n, attempt=1) for n in range(1, 101)])
         assert retry.status == 202
         repeats = [event.get("duplicate", False) for event in retry.body["events"]]
         assert repeats == [True] * 30 + [False] * 70

@@ -83,13 +83,16 @@ def run_the_worker(receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
     """Deferred events (EventsDeferred), then WorkerFunction: one done, one waiting again after
     503s, one dead-lettered after a 500 (its outcome unknown)."""
 
+    from skipcall_bridge import pipeline
+
+    monkeypatch.setattr(pipeline, "DEAD_LETTER_RESERVE_SECONDS", 25.0)  # no budget
     work_queue_url = create_work_queue(receiver.moto, "ops-work", receiver.queue_url)
     monkeypatch.setenv("WORK_QUEUE_URL", work_queue_url)
     current_runtime.cache_clear()
     current_worker.cache_clear()
     poller = worker_poller(receiver.moto.client("sqs"), work_queue_url)
     for name, fault in (("done", None), ("again", 503), ("unknown", 500)):
-        answer = receiver.bearer({**EVENT, "name": f"deferred {name}"}, timeout=1.5)
+        answer = receiver.bearer({**EVENT, "name": f"deferred {name}"})
         assert answer.status == 202
         assert answer.body["events"][0]["status"] == "deferred"
         if fault is not None:

@@ -87,10 +87,10 @@ def leads(count: int, start: int = 1) -> list[dict[str, Any]]:
 
 
 def test_a_100_event_batch_without_budget_is_deferred_then_each_event_created_once(
-    deferring: Deferring,
+    deferring: Deferring, no_budget: None
 ) -> None:
     receiver = deferring.receiver
-    answer = deferring.post(leads(100), timeout=1.5)  # all of it the DLQ's reserve
+    answer = deferring.post(leads(100))  # no budget: all of it the DLQ's reserve
     assert answer.status == 202, answer.body
     assert answer.body["status"] == "deferred"
     assert {event["status"] for event in answer.body["events"]} == {"deferred"}
@@ -104,7 +104,7 @@ def test_a_100_event_batch_without_budget_is_deferred_then_each_event_created_on
     assert receiver.dead_letters() == []
     assert deferring.poller.counts.deleted == 100
 
-    retry = deferring.post(leads(100), timeout=1.5)  # answered from the records
+    retry = deferring.post(leads(100))  # answered from the records
     assert retry.status == 202
     assert all(event.get("duplicate") for event in retry.body["events"])
     assert deferring.waiting() == 0
@@ -132,10 +132,10 @@ def test_a_burst_past_skipcall_s_limit_is_finished_through_the_work_queue(
 
 
 def test_what_needs_a_person_leaves_the_work_queue_for_the_dead_letter_queue(
-    deferring: Deferring,
+    deferring: Deferring, no_budget: None
 ) -> None:
     receiver = deferring.receiver
-    assert deferring.post(leads(1), timeout=1.5).status == 202
+    assert deferring.post(leads(1)).status == 202
     receiver.sandbox.inject("status", status=500)  # Skipcall may have created it
     deferring.drain()
     (letter,) = receiver.dead_letters()
@@ -144,13 +144,13 @@ def test_what_needs_a_person_leaves_the_work_queue_for_the_dead_letter_queue(
 
 
 def test_a_deferred_enrol_creates_its_named_sequence_once_after_a_failed_create(
-    deferring: Deferring,
+    deferring: Deferring, no_budget: None
 ) -> None:
     receiver = deferring.receiver
     contacts = seed_contacts(receiver.sandbox, 2)
     body = {"sequence": "Inbound leads", "contactIds": contacts}
     headers = {"Authorization": f"Bearer {BEARER_TOKEN}"}
-    answer = receiver.post("enrol", body, headers, timeout=1.5)
+    answer = receiver.post("enrol", body, headers)
     assert answer.status == 202, answer.body
     assert answer.body["events"][0]["status"] == "deferred"
     receiver.sandbox.inject("status", status=503, count=4)  # every try of the first create
@@ -164,7 +164,7 @@ def test_a_deferred_enrol_creates_its_named_sequence_once_after_a_failed_create(
 
 
 def test_a_deferred_event_meeting_a_spent_window_is_put_back_as_a_new_message(
-    deferring: Deferring, monkeypatch: pytest.MonkeyPatch
+    deferring: Deferring, monkeypatch: pytest.MonkeyPatch, no_budget: None
 ) -> None:
     """Skipcall grants one call per 15 s window: the worker's first event spends it, so the
     second is put back (a new, delayed message: no receive spent) rather than sent into a 429.
@@ -174,7 +174,7 @@ def test_a_deferred_event_meeting_a_spent_window_is_put_back_as_a_new_message(
     # loaded the machine (the drain then waits for it to reopen: the put-back's delay).
     receiver.sandbox.state.rate_limit, receiver.sandbox.state.window_seconds = 1, 15.0
     monkeypatch.setenv("SKIPCALL_RATE_WINDOW_SECONDS", "15")
-    assert deferring.post(leads(2), timeout=1.5).status == 202  # both deferred, nothing sent
+    assert deferring.post(leads(2)).status == 202  # both deferred, nothing sent
     assert deferring.poller.poll_once(wait_seconds=1) == 2
     assert deferring.poller.counts.deleted == 2  # one done, one put back: both left
     assert len(receiver.sandbox.sequences) == 1

@@ -138,3 +138,25 @@ def test_packaging_never_creates_the_deployed_sources_file() -> None:
     deployed = ROOT / "src/sources.json"
     packaged = "src/sources.json" if deployed.exists() else "sources.example.json"
     assert f"building with {packaged} as each function's sources.json" in dry.stdout
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_no_silent_skips_under_ci() -> None:
+    """#27 item 9: without Python 3.13, CI fails the 3.13 leg instead of printing 'skipped', and
+    a function's build fails instead of shipping without bytecode, unless asked by name. Both
+    stop before anything is installed."""
+    make = shutil.which("make")
+    assert make is not None
+    leg = subprocess.run(  # noqa: S603 - make, from PATH, on this repository's Makefile
+        [make, "--no-print-directory", "py313", "PY313=", "CI=true"],
+        cwd=ROOT, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert leg.returncode != 0
+    assert "CI=true: failing" in leg.stdout
+    build = subprocess.run(  # noqa: S603
+        [make, "--no-print-directory", "-C", "src", "build-WorkerFunction", "PYTHON313=",
+         "ARTIFACTS_DIR=/nonexistent/never-written"],
+        cwd=ROOT, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert build.returncode != 0
+    assert "ALLOW_NO_BYTECODE=1" in build.stderr
