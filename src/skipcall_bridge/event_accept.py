@@ -12,6 +12,7 @@ sender's retry stores them again (the worker's claims keep each event to one act
 from __future__ import annotations
 
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from skipcall_bridge.event_letters import DeliveryEvent, EventLetters, budget_exhausted, unfinished
@@ -23,6 +24,18 @@ from skipcall_bridge.sources import Source
 # Up to this many events a delivery is worked event by event (claims, Skipcall, records);
 # beyond it, its claims alone would spend the budget at in-region latencies.
 ACCEPT_WHOLE_ABOVE = 100
+# SendMessageBatch calls in flight at once: a thousand letters take a hundred calls, which one
+# after another would spend the budget on their round trips alone.
+CONCURRENT_SENDS = 8
+SEND_CHUNK = 10  # SendMessageBatch's limit
+_pool: ThreadPoolExecutor | None = None
+
+
+def _senders() -> ThreadPoolExecutor:
+    global _pool  # noqa: PLW0603 - one pool per container, made by the first large delivery
+    if _pool is None:
+        _pool = ThreadPoolExecutor(CONCURRENT_SENDS, thread_name_prefix="accept")
+    return _pool
 
 
 def delivery_key(source: Source, events: list[DeliveryEvent]) -> dict[str, Any]:
@@ -56,7 +69,8 @@ def accept_whole(
         )
         for event in events
     ]
-    unstored = letters.send(stored)
+    chunks = [stored[start : start + SEND_CHUNK] for start in range(0, len(stored), SEND_CHUNK)]
+    unstored = [letter for refused in _senders().map(letters.send, chunks) for letter in refused]
     if unstored:
         records.release(key)
         logger.warning(

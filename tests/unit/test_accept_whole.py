@@ -115,12 +115,13 @@ def test_an_event_a_delivery_did_first_is_left_alone_by_the_worker() -> None:
 def test_a_work_queue_that_takes_only_part_is_503_and_the_retry_stores_the_rest_once() -> None:
     hubspot = world()
     assert hubspot.work is not None
-    hubspot.work.cut_at = 30  # SQS unreachable after 30 SendMessageBatch calls: 300 letters
+    work = hubspot.work
+    work.refuses = lambda letter: len(work.letters) >= 300  # SQS takes 300, then no more
     first = hubspot.send(batch(1, 1000))
     assert set(statuses(first)) == {"unfinished"}
     assert delivery_response(first).status_code == 503
     assert len(hubspot.work.letters) == 300
-    hubspot.work.cut_at = None
+    work.refuses = lambda letter: False
     retry = hubspot.send(batch(1, 1000, attempt=1))
     assert statuses(retry) == ["deferred"] * 1000
     assert len(hubspot.work.letters) == 1300  # the first 300 twice: claimed once each below
