@@ -1,7 +1,8 @@
 """Deliveries past 100 events, up to `maxEvents` (1,000), on the template's configuration:
-moto's DynamoDB (deduplication and links), the work queue with WorkerFunction fed as Lambda's SQS event source
-feeds it (10 a batch, partial batch failures), and the sandbox. A delivery past 100 events is
-accepted whole; each event is then done once by the worker, whatever the sender resends."""
+moto's DynamoDB (deduplication and links), the work queue with WorkerFunction fed as Lambda's
+SQS event source feeds it (10 a batch, partial batch failures), and the sandbox. A delivery past
+100 events is accepted whole; each event is then done once by the worker, whatever the sender
+resends."""
 
 from __future__ import annotations
 
