@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from skipcall_bridge.aws.config import SERVICES
 from skipcall_bridge.sources import parse_sources
@@ -29,22 +28,10 @@ DEV_ONLY = (
 )  # fmt: skip
 
 
-class _TemplateLoader(yaml.SafeLoader):
-    """YAML with CloudFormation's short tags (!Ref, !If, ...) read as plain values."""
-
-
-_TemplateLoader.add_multi_constructor(
-    "!",
-    lambda loader, _tag, node: (
-        loader.construct_object(node, deep=True)
-        if not isinstance(node, yaml.ScalarNode)
-        else loader.construct_scalar(node)
-    ),
-)
-
-
 def template_functions() -> dict[str, dict[str, Any]]:
-    template = yaml.load((ROOT / "template.yaml").read_text(), Loader=_TemplateLoader)  # noqa: S506
+    from cfnlint.decode import cfn_yaml  # CloudFormation's YAML, short tags and all
+
+    template = cfn_yaml.load(str(ROOT / "template.yaml"))
     return {
         name: resource
         for name, resource in template["Resources"].items()

@@ -23,6 +23,9 @@ from skipcall_bridge.skipcall.models import (
     RemoveContactsBody,
     SequenceDto,
 )
+from skipcall_bridge.skipcall.retry import RateLimit
+
+FIXED_NOW = 1_800_000_000.0  # the unit tests' wall clock (NOW in their modules)
 
 
 @dataclass
@@ -48,7 +51,11 @@ def _sequence(dto: CreateSequenceDto, number: int) -> SequenceDto:
 @dataclass
 class ScriptedSkipcall:
     """Answers each create with the next scripted result, or with the fault `fault_for` names
-    for the DTO; creates otherwise. `created` holds what Skipcall really created."""
+    for the DTO; creates otherwise. `created` holds what Skipcall really created.
+
+    A 429 closes the window as the real client does when it hears one (X-RateLimit-Remaining
+    0 until X-RateLimit-Reset): `rate_limit` then says no request is left until `window_seconds`
+    from `clock()`, so whoever paces by it (the worker, the pipeline) sees it closed."""
 
     script: list[CallFailed] = field(default_factory=list)
     received: list[CreateSequenceDto] = field(default_factory=list)
@@ -60,6 +67,23 @@ class ScriptedSkipcall:
     members: dict[str, list[str]] = field(default_factory=dict)
     membership_fault: Callable[[str, str, list[str]], CallFailed | None] = lambda a, s, c: None
     rate_limit: Any = None
+    limit: int = 100  # the window's X-RateLimit-Limit
+    window_seconds: float = 60.0
+    clock: Callable[[], float] = lambda: FIXED_NOW
+
+    def _heard(self, result: Any) -> Any:
+        """What the client learns from an answer: a 429 leaves nothing in the window, until the
+        reset of the window it knows (else one `window_seconds` from now)."""
+        if isinstance(result, CallFailed) and result.error.status == 429:
+            now, known = self.clock(), self.rate_limit
+            reset = (
+                known.reset_epoch
+                if known and known.reset_epoch > now
+                else now + self.window_seconds
+            )
+            limit = known.limit if known else self.limit
+            self.rate_limit = RateLimit(limit=limit, remaining=0, reset_epoch=reset)
+        return result
 
     def add_contacts(
         self, sequence_id: str, body: AddContactsBody, deadline: Deadline
@@ -77,7 +101,7 @@ class ScriptedSkipcall:
         self.membership_calls.append((action, sequence_id, contacts))
         failure = self.membership_fault(action, sequence_id, contacts)
         if failure is not None:
-            return failure
+            return self._heard(failure)
         held = self.members.setdefault(sequence_id, [])
         for contact in contacts:
             if action == "enrol" and contact not in held:
@@ -89,13 +113,13 @@ class ScriptedSkipcall:
     def create(self, dto: CreateSequenceDto, deadline: Deadline) -> CreateResult:
         self.received.append(dto)
         if self.script:
-            return self.script.pop(0)
+            return self._heard(self.script.pop(0))
         fault = self.fault_for(dto)
         if fault == "5xx":
             return unavailable(attempts=4)
         if fault == "429":
             error = ErrorInfo(status=429, code="HTTP_429", message="slow down")
-            return CallFailed(Reason.RATE_LIMITED, True, 2, error)
+            return self._heard(CallFailed(Reason.RATE_LIMITED, True, 2, error))
         if fault in ("timeout", "timeout-created"):  # the answer was lost; maybe it was done
             if fault == "timeout-created":
                 self.created.append(dto)

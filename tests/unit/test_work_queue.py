@@ -5,9 +5,11 @@ the replay's core. In-memory ports; the integration suite runs the same on moto 
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -32,7 +34,9 @@ def deferring_world() -> HubSpot:
     return HubSpot(work=RecordingDeadLetters())
 
 
-def worker(world: HubSpot, max_receives: int = 5) -> Worker:
+def worker(
+    world: HubSpot, max_receives: int = 5, clock: Callable[[], float] = lambda: NOW
+) -> Worker:
     assert world.work is not None
     replayer = Replayer(
         world.catalog,
@@ -40,7 +44,7 @@ def worker(world: HubSpot, max_receives: int = 5) -> Worker:
         world.skipcall,
         world.guard,
         namer=SequenceNamer(MemoryLinks()),
-        wall_clock=lambda: NOW,
+        wall_clock=clock,
         defer_waits=True,
         phase="work",
     )
@@ -50,7 +54,7 @@ def worker(world: HubSpot, max_receives: int = 5) -> Worker:
         world.queue,
         max_receives=max_receives,
         rate_limit=lambda: world.skipcall.rate_limit,
-        wall_clock=lambda: NOW,
+        wall_clock=clock,
     )
 
 
@@ -139,6 +143,28 @@ def test_a_429_is_deferred_until_skipcall_s_window_reopens() -> None:
     retry = world.send([event(2, attempt=1)])  # HubSpot does not retry a 2xx; if it did
     assert statuses(retry) == ["deferred"]
     assert retry.events[0].duplicate
+
+
+def test_a_429_met_after_the_claim_puts_the_event_back_into_a_window_with_room() -> None:
+    """The window looked open, the worker claimed the event and Skipcall answered 429 (other
+    containers spent the window): the event is put back as a new message delayed to the reset,
+    this one leaves (no receive spent on waiting), and the claim is free for the new one."""
+    world = deferring_world()
+    world.send([event(1)], time_left=NO_BUDGET)
+    assert world.work is not None
+    (body,) = [letter.to_message_body() for letter in world.work.letters]
+    world.work.letters, world.work.delays = [], []
+    world.skipcall.fault_for = lambda dto: "429"
+    verdict = worker(world).handle(body, 1)
+    assert (verdict.leaves, verdict.kept) == (True, "put-back")
+    assert world.skipcall.rate_limit.remaining == 0  # the 429 closed the window, as the client
+    (again,) = world.work.letters
+    assert world.work.delays == [60]  # to the window's reset, not a backoff
+    assert world.queue.letters == []
+    world.skipcall.fault_for = lambda dto: None
+    later = worker(world, clock=lambda: NOW + 60).handle(again.to_message_body(), 1)
+    assert (later.leaves, later.kept) == (True, "replayed")
+    assert world.created() == Counter({"E1": 1})
 
 
 def test_what_needs_a_person_goes_to_the_dead_letter_queue_with_its_reason() -> None:
@@ -301,29 +327,43 @@ def test_every_deferred_event_ends_created_once_or_dead_lettered_once(
     report = world.send([event(n) for n in range(1, len(faults) + 1)])
     assert report.status != "unavailable"
     assert world.work is not None
-    queue = [(letter.to_message_body(), 1) for letter in world.work.letters]
-    world.work.letters = []
+    # SQS on a clock of its own: a message is received once visible (its DelaySeconds, or the
+    # visibility the worker set), the earliest first; time moves to it, and with it the worker's
+    # and Skipcall's clocks (a 429 closes the window until its reset).
+    clock = [float(NOW)]
+    world.skipcall.clock = lambda: clock[0]
+    queue: list[tuple[float, int, str, int]] = []  # (visible at, order, body, receives)
+    order = itertools.count()
+
+    def take_put_backs() -> None:
+        assert world.work is not None
+        for again, delay in zip(world.work.letters, world.work.delays, strict=True):
+            heapq.heappush(queue, (clock[0] + delay, next(order), again.to_message_body(), 1))
+        world.work.letters, world.work.delays = [], []
+
+    take_put_backs()
     crashed: set[str] = set()  # a worker dies at most once per message
-    while queue:  # SQS: each message until it leaves; some twice, some outliving their worker
-        body, receives = queue.pop(0)
+    while queue:  # each message until it leaves; some twice, some outliving their worker
+        visible_at, _, body, receives = heapq.heappop(queue)
+        clock[0] = max(clock[0], visible_at)
         assert receives <= SQS_MAX_RECEIVES, "SQS would have moved it to the DLQ as it was"
-        verdict = worker(world).handle(body, receives)
+        assert clock[0] - NOW < 3600, "a message waited an hour: the worker is stuck"
+        verdict = worker(world, clock=lambda: clock[0]).handle(body, receives)
         _, delivered_twice, dies = plan[int(json.loads(body)["deliveryId"]) - 1]
         died = dies and body not in crashed
         if delivered_twice:
             STATS["delivered twice"] += 1
-            worker(world).handle(body, receives + 1)
+            worker(world, clock=lambda: clock[0]).handle(body, receives + 1)
         if died:
             crashed.add(body)
             STATS["died before the delete"] += 1
         if died or not verdict.leaves:
             STATS["came back"] += 1
             world.guard.lapse_claims()
-            queue.append((body, receives + 1))
-        for again in world.work.letters:  # put back for room: a new message, first receive
-            STATS["put back"] += 1
-            queue.append((again.to_message_body(), 1))
-        world.work.letters = []
+            wait = verdict.wait_seconds if not died else 360  # the queue's visibility timeout
+            heapq.heappush(queue, (clock[0] + wait, next(order), body, receives + 1))
+        STATS["put back"] += len(world.work.letters)
+        take_put_backs()
 
     created = world.created()
     stored = Counter(letter.delivery_id for letter in world.queue.letters)

@@ -31,6 +31,9 @@ if TYPE_CHECKING:
     from skipcall_bridge.budget import CallWindow
 
 KEY_PREFIX = "skipcall-bridge"
+# A delivery's claims lapse this long after its answer is due: its last writes may land a
+# little after the deadline, and a sender's retry comes later than that.
+LAPSE_MARGIN_SECONDS = 2.0
 INPROGRESS, COMPLETED = "INPROGRESS", "COMPLETED"
 
 # A claim succeeds where there is no record, where it expired, or where its claim lapsed.
@@ -71,6 +74,7 @@ class DynamoDbIdempotency:
         self._table = table_name
         self._expires_after = expires_after_seconds
         self._clients = AwsClients("dynamodb", region, window)
+        self._window = window
         self._wall_clock = wall_clock
         self._context: Any = None
 
@@ -157,8 +161,14 @@ class DynamoDbIdempotency:
             logger.warning("Idempotency claim not released", extra={"error": type(exc).__name__})
 
     def _lapse_ms(self, now: float) -> int | None:
-        """When a claim taken now lapses: the end of the registered invocation (none without
-        one: the worker's and the replay's runs end their claims themselves)."""
+        """When a claim taken now lapses, so that a retry may take what a run left unfinished:
+        a delivery's, once it is answered (the receiver binds the answer's deadline to the
+        window, and nothing of a delivery runs past its answer), with a margin; otherwise the
+        end of the registered invocation (none without one: the worker's and the replay's runs
+        end their claims themselves)."""
+        left = None if self._window is None else self._window.remaining()
+        if left is not None:
+            return int((now + left + LAPSE_MARGIN_SECONDS) * 1000)
         if self._context is None:
             return None
         return int(now * 1000) + int(self._context.get_remaining_time_in_millis())
