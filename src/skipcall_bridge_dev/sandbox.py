@@ -31,7 +31,6 @@ from skipcall_bridge_dev.sandbox_api import Reply, SandboxApi, error
 from skipcall_bridge_dev.sandbox_contract import (
     DEACTIVATED_MEMBER,
     WORKSPACE_ID,
-    validate_sequence,
     workspace_membership_id,
 )
 from skipcall_bridge_dev.sandbox_state import Chaos, Fault, FaultKind, SandboxState
@@ -269,7 +268,7 @@ class _Handler(BaseHTTPRequestHandler):
                 body = json.loads(raw)
             except ValueError:
                 body = None
-        if self._apply_fault(api, limit_headers, body):
+        if self._apply_fault(api, limit_headers, body, endpoint):
             return
         if raw is not None and body is None:
             self._error(HTTPStatus.BAD_REQUEST, "BAD_REQUEST", "Body is not JSON", limit_headers)
@@ -297,7 +296,9 @@ class _Handler(BaseHTTPRequestHandler):
         }
         return headers, remaining < 0
 
-    def _apply_fault(self, api: SandboxApi, headers: dict[str, str], body: Any) -> bool:
+    def _apply_fault(
+        self, api: SandboxApi, headers: dict[str, str], body: Any, endpoint: Endpoint
+    ) -> bool:
         with self.state.lock:
             fault = self.state.faults[0] if self.state.faults else None
             if fault is not None:
@@ -319,8 +320,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.close()
             return True
         if fault.kind == "garbage":
-            if fault.create and not validate_sequence(body, self.state.members):
-                api.store(body)
+            if fault.create and body is not None:
+                # Done, whatever the request (a sequence, an enrolment): only the answer is lost.
+                endpoint(api, body)
             self._send(HTTPStatus(fault.status), b"<html>upstream error", headers, "text/html")
             return True
         self._error(HTTPStatus(fault.status), "INTERNAL_SERVER_ERROR", "Injected fault", headers)

@@ -17,7 +17,7 @@ FaultKind = Literal["status", "slow", "reset", "garbage"]
 class Fault:
     """`status`: answer with it. `slow`: wait `seconds`, then answer normally, or with `status`
     when one is given (not creating). `reset`: drop the connection. `garbage`: a non-JSON body
-    with `status`, after creating the sequence when `create` is set."""
+    with `status`, after doing what was asked (a sequence, an enrolment) when `create` is set."""
 
     kind: FaultKind
     status: int = 500

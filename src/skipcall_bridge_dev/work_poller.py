@@ -60,6 +60,10 @@ class WorkQueuePoller:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    @property
+    def queue_url(self) -> str:
+        return self._queue_url
+
     def poll_once(self, wait_seconds: int = 0) -> int:
         """One receive, one invocation, the deletes; the number of messages received."""
         messages = self._sqs.receive_message(
