@@ -6,6 +6,12 @@
   fresh.py restore receiver                 SnapStart: import and run the before-snapshot hook
                                             (not timed: the snapshot holds it), then time the
                                             after-restore hook and one delivery
+  fresh.py deliver-dedup best               the best hand-written receiver, deduplicated, traced
+  fresh.py work worker                      WorkerFunction: import, one SQS batch of BENCH_EVENT
+  fresh.py replay replayer                  ReplayFunction: import, one scheduled run
+
+With BENCH_ARTIFACT set (a directory `sam build` made, or its x86-64 twin), the modules come
+from there and nothing else: the interpreter runs with -I -S, as Lambda's does from /var/task.
 
 The clock starts before the first import. For `deliver receiver`, the signed API Gateway event
 is prepared by bench.py (the sender's work) and read from BENCH_EVENT.
@@ -48,7 +54,27 @@ class Context:
         return 25_000
 
 
+def production_function(stack: str) -> None:
+    """The best hand-written receiver's delivery, or one of our other functions' invocations."""
+    if stack == "best":  # the lean one, deduplicated and traced
+        sys.path.insert(1, os.path.dirname(__file__))
+        import reference_best
+
+        assert reference_best.deliver() == 201
+    elif stack == "worker":
+        from skipcall_bridge.worker_handler import lambda_handler as work
+
+        answer = work(json.loads(os.environ["BENCH_EVENT"]), Context())
+        assert answer == {"batchItemFailures": []}, answer
+    else:
+        from skipcall_bridge.replay_handler import lambda_handler as replay
+
+        replay({}, Context())
+
+
 def main(action: str, stack: str) -> dict[str, float]:
+    if os.environ.get("BENCH_ARTIFACT"):
+        sys.path.insert(0, os.environ["BENCH_ARTIFACT"])
     delivering = action.startswith("deliver")
     event = json.loads(os.environ["BENCH_EVENT"]) if delivering and stack == "receiver" else None
     started = time.perf_counter()
@@ -58,6 +84,8 @@ def main(action: str, stack: str) -> dict[str, float]:
 
         if delivering:
             assert reference_stack.deliver(dedup=action == "deliver-dedup") == 201
+    elif stack in ("best", "worker", "replayer"):
+        production_function(stack)
     elif stack == "lean":  # only what one delivery without deduplication needs
         sys.path.insert(0, os.path.dirname(__file__))
         import reference_lean

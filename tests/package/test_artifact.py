@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from skipcall_bridge.aws.config import SERVICES
+from skipcall_bridge.aws.config import SERVICES, TRACING_SERVICES
 from skipcall_bridge.sources import parse_sources
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -121,11 +121,13 @@ def test_holds_exactly_the_locked_versions_the_sdk_included(build_dir: Path, fun
 def test_keeps_botocore_data_of_the_services_called_and_loads_them(
     build_dir: Path, function: str
 ) -> None:
-    """Trimmed to the services the functions call; each still loads from the artifact's own
-    botocore (pure Python: this interpreter can import it from there)."""
+    """Trimmed to the services the functions call, and xray, whose client the X-Ray SDK makes
+    when the template's tracing is on (without it every traced invocation failed); each still
+    loads from the artifact's own botocore (pure Python: this interpreter imports it there)."""
     root = build_dir / function
     kept = sorted(path.name for path in (root / "botocore" / "data").iterdir() if path.is_dir())
-    assert kept == sorted(SERVICES)
+    services = sorted(SERVICES + TRACING_SERVICES)
+    assert kept == services
     script = (
         "import sys, botocore, botocore.session\n"
         "assert botocore.__file__.startswith(sys.argv[1]), botocore.__file__\n"
@@ -138,11 +140,11 @@ def test_keeps_botocore_data_of_the_services_called_and_loads_them(
     # -S: no site-packages, so only the artifact's own botocore can be imported.
     run = subprocess.run(  # noqa: S603 - this interpreter, on the built artifact
         [sys.executable, "-S", "-c", f"import sys; sys.path.insert(0, {str(root)!r})\n" + script,
-         str(root), *SERVICES],
+         str(root), *services],
         capture_output=True, text=True, check=False, cwd=root,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
-    assert run.stdout.strip() == str(sorted(SERVICES))
+    assert run.stdout.strip() == str(services)
 
 
 def test_the_zip_is_the_receivers_artifact_and_stays_small(build_dir: Path) -> None:
@@ -186,3 +188,28 @@ def test_holds_only_the_runtime_package_its_dependencies_and_the_sources(build_d
 # Top-level modules whose name differs from their distribution's.
 MODULES_OF = {"aws_xray_sdk", "jwt", "phonenumbers", "yaml", "dateutil", "google", "pydantic_core",
               "annotated_types", "typing_inspection", "defusedxml", "wrapt"}  # fmt: skip
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_the_tracer_the_template_turns_on_loads_from_the_artifact(
+    build_dir: Path, function: str
+) -> None:
+    """`Tracing: Active`: the X-Ray SDK's recorder makes an xray client when it loads. With
+    botocore's data trimmed past it, every traced invocation failed before the handler ran
+    (found by `make bench`, which runs the artifact traced). Pure Python from the artifact
+    (wrapt falls back from its arm64 extension)."""
+    root = build_dir / function
+    script = (
+        f"import os, sys; sys.path.insert(0, {str(root)!r})\n"
+        "os.environ['AWS_LAMBDA_FUNCTION_NAME'] = 'ReceiverFunction'\n"
+        "from aws_xray_sdk.core import xray_recorder\n"
+        "import botocore\n"
+        "assert botocore.__file__.startswith(sys.argv[1]), botocore.__file__\n"
+        "print('recorder', type(xray_recorder).__name__)\n"
+    )
+    run = subprocess.run(  # noqa: S603 - this interpreter, on the built artifact
+        [sys.executable, "-S", "-c", script, str(root)],
+        capture_output=True, text=True, check=False, cwd=root,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.startswith("recorder")

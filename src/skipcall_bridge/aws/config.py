@@ -29,8 +29,10 @@ if TYPE_CHECKING:
     from skipcall_bridge.budget import CallWindow
 
 # Every AWS service this package creates a client for; src/Makefile ships botocore's data for
-# these only (a test keeps the two lists equal).
+# these only, and for TRACING_SERVICES (a test keeps the lists equal).
 SERVICES = ("dynamodb", "secretsmanager", "sqs")
+# The X-Ray SDK makes an xray client (its sampler's) when the Tracer is created.
+TRACING_SERVICES = ("xray",)
 
 
 @dataclass(frozen=True)
