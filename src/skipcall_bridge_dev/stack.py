@@ -202,9 +202,11 @@ def create_work_queue(
     name: str,
     dead_letter_queue_url: str,
     max_receives: int = WORK_MAX_RECEIVE_COUNT,
+    visibility_seconds: int = 120,
 ) -> str:
     """The work queue as template.yaml declares it: SSE, messages up to 1 MiB, and SQS's own
-    redrive to the DLQ after `max_receives` (for a worker that crashed or timed out)."""
+    redrive to the DLQ after `max_receives` (for a worker that crashed or timed out). A message
+    whose worker could not set its wait comes back after `visibility_seconds`."""
     from skipcall_bridge.envelope import MAX_MESSAGE_BYTES
 
     sqs = moto.client("sqs")
@@ -216,7 +218,7 @@ def create_work_queue(
         Attributes={
             "SqsManagedSseEnabled": "true",
             "MaximumMessageSize": str(MAX_MESSAGE_BYTES),
-            "VisibilityTimeout": "120",
+            "VisibilityTimeout": str(visibility_seconds),
             "RedrivePolicy": json.dumps(
                 {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receives)}
             ),

@@ -155,9 +155,11 @@ def worker_poller(
     *,
     region: str = "us-east-1",
     report: Callable[[list[tuple[str, str]], int], None] | None = None,
+    timeout_seconds: float = 60,
 ) -> WorkQueuePoller:
     """WorkerFunction's event source: its handler, with a Lambda context of the template's 60 s
-    timeout. The handler loads on first use, once the stack has set the environment."""
+    timeout (or `timeout_seconds`). The handler loads on first use, once the stack has set the
+    environment."""
     from skipcall_bridge.worker_handler import lambda_handler
     from skipcall_bridge_dev.gateway import LocalContext
 
@@ -165,7 +167,7 @@ def worker_poller(
         sqs,
         queue_url,
         lambda_handler,
-        lambda: LocalContext(60, "WorkerFunction"),
+        lambda: LocalContext(timeout_seconds, "WorkerFunction"),
         region=region,
         report=report,
     )

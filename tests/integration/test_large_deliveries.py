@@ -13,12 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from skipcall_bridge.runtime import current_runtime, current_worker
-from skipcall_bridge_dev.stack import WORK_MAX_RECEIVE_COUNT, create_work_queue
-from skipcall_bridge_dev.work_poller import worker_poller
-
 from .conftest import EVENT, Receiver
-from .test_work_queue import LEADS, Deferring, leads
+from .test_work_queue import LEADS, Deferring, leads, with_work_queue
 
 # moto's SendMessageBatch slows as its queue grows (17 ms a call empty, ~60 ms at 300 messages):
 # the budget here is for moto; in-region timings are the bench's (make bench).
@@ -29,18 +25,11 @@ BULK = {**LEADS, "maxEvents": 1000, "budgetSeconds": 20}
 def bulk(
     receiver: Receiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Deferring]:
-    work_queue_url = create_work_queue(receiver.moto, "it-bulk-work", receiver.queue_url)
     sources = tmp_path / "bulk.json"
     sources.write_text(json.dumps({"sources": {"leads": BULK}}))
-    monkeypatch.setenv("SOURCES_CONFIG", str(sources))
-    monkeypatch.setenv("WORK_QUEUE_URL", work_queue_url)
-    monkeypatch.setenv("WORK_MAX_RECEIVE_COUNT", str(WORK_MAX_RECEIVE_COUNT))
     receiver.sandbox.state.rate_limit = 5000  # the worker's pace is not what is tested here
-    current_runtime.cache_clear()
-    current_worker.cache_clear()
-    poller = worker_poller(receiver.moto.client("sqs"), work_queue_url)
-    yield Deferring(receiver, work_queue_url, poller)
-    current_worker.cache_clear()
+    with with_work_queue(receiver, sources, monkeypatch) as world:
+        yield world
 
 
 # 300 events: past the 100 worked in the delivery, and a drain that moto's worker path runs in

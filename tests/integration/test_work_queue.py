@@ -3,6 +3,7 @@ fed by the dev stack's poller exactly as Lambda's SQS event source would feed it
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections import Counter
 from collections.abc import Iterator
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 
 from skipcall_bridge.runtime import current_runtime, current_worker
-from skipcall_bridge_dev.stack import WORK_MAX_RECEIVE_COUNT, create_work_queue
+from skipcall_bridge_dev.stack import WORK_MAX_RECEIVE_COUNT, MotoServer, create_work_queue
 from skipcall_bridge_dev.work_poller import WorkQueuePoller, worker_poller
 
 from .conftest import BEARER_TOKEN, CREATOR, REP, Receiver
@@ -45,33 +46,41 @@ class Deferring:
         return self.receiver.post("leads", {"leads": leads}, headers, timeout=timeout)
 
     def waiting(self) -> int:
-        sqs = self.receiver.moto.client("sqs")
-        attributes = sqs.get_queue_attributes(
-            QueueUrl=self.work_queue_url,
-            AttributeNames=[
-                "ApproximateNumberOfMessages",
-                "ApproximateNumberOfMessagesNotVisible",
-                "ApproximateNumberOfMessagesDelayed",
-            ],
-        )["Attributes"]
-        return sum(int(value) for value in attributes.values())
+        return waiting(self.receiver.moto, self.work_queue_url)
 
     def drain(self, max_polls: int = 200) -> None:
-        """Poll (one-second long polls on moto's side) until the work queue is empty."""
-        for _ in range(max_polls):
-            if self.waiting() == 0:
-                return
-            self.poller.poll_once(wait_seconds=1)
-        raise AssertionError(f"the work queue still holds {self.waiting()} messages")
+        drain(self.poller, self.receiver.moto, max_polls)
 
 
-@pytest.fixture
-def deferring(
-    receiver: Receiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def waiting(moto: MotoServer, queue_url: str) -> int:
+    """Messages in the queue: visible, in flight, or delayed."""
+    attributes = moto.client("sqs").get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=[
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        ],
+    )["Attributes"]
+    return sum(int(value) for value in attributes.values())
+
+
+def drain(poller: WorkQueuePoller, moto: MotoServer, max_polls: int) -> None:
+    """Poll (one-second long polls on moto's side) until the work queue is empty."""
+    for _ in range(max_polls):
+        if waiting(moto, poller.queue_url) == 0:
+            return
+        poller.poll_once(wait_seconds=1)
+    raise AssertionError(f"the work queue still holds {waiting(moto, poller.queue_url)} messages")
+
+
+@contextlib.contextmanager
+def with_work_queue(
+    receiver: Receiver, sources: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Deferring]:
-    work_queue_url = create_work_queue(receiver.moto, "it-work", receiver.queue_url)
-    sources = tmp_path / "leads.json"
-    sources.write_text(json.dumps({"sources": {"leads": LEADS, "enrol": ENROL}}))
+    """The receiver on `sources` with a work queue (redriving to its DLQ), and WorkerFunction's
+    event source for it; new containers for both."""
+    work_queue_url = create_work_queue(receiver.moto, f"it-work-{sources.stem}", receiver.queue_url)
     monkeypatch.setenv("SOURCES_CONFIG", str(sources))
     monkeypatch.setenv("WORK_QUEUE_URL", work_queue_url)
     monkeypatch.setenv("WORK_MAX_RECEIVE_COUNT", str(WORK_MAX_RECEIVE_COUNT))
@@ -80,6 +89,16 @@ def deferring(
     poller = worker_poller(receiver.moto.client("sqs"), work_queue_url)
     yield Deferring(receiver, work_queue_url, poller)
     current_worker.cache_clear()
+
+
+@pytest.fixture
+def deferring(
+    receiver: Receiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Deferring]:
+    sources = tmp_path / "leads.json"
+    sources.write_text(json.dumps({"sources": {"leads": LEADS, "enrol": ENROL}}))
+    with with_work_queue(receiver, sources, monkeypatch) as world:
+        yield world
 
 
 def leads(count: int, start: int = 1) -> list[dict[str, Any]]:
