@@ -12,11 +12,10 @@ sender's retry stores them again (the worker's claims keep each event to one act
 from __future__ import annotations
 
 import hashlib
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from skipcall_bridge.event_letters import DeliveryEvent, EventLetters, budget_exhausted, unfinished
-from skipcall_bridge.event_records import EventRecords
+from skipcall_bridge.event_records import EventRecords, write_pool
 from skipcall_bridge.observability import logger
 from skipcall_bridge.outcomes import EventOutcome
 from skipcall_bridge.sources import Source
@@ -24,18 +23,7 @@ from skipcall_bridge.sources import Source
 # Up to this many events a delivery is worked event by event (claims, Skipcall, records);
 # beyond it, its claims alone would spend the budget at in-region latencies.
 ACCEPT_WHOLE_ABOVE = 100
-# SendMessageBatch calls in flight at once: a thousand letters take a hundred calls, which one
-# after another would spend the budget on their round trips alone.
-CONCURRENT_SENDS = 8
 SEND_CHUNK = 10  # SendMessageBatch's limit
-_pool: ThreadPoolExecutor | None = None
-
-
-def _senders() -> ThreadPoolExecutor:
-    global _pool  # noqa: PLW0603 - one pool per container, made by the first large delivery
-    if _pool is None:
-        _pool = ThreadPoolExecutor(CONCURRENT_SENDS, thread_name_prefix="accept")
-    return _pool
 
 
 def delivery_key(source: Source, events: list[DeliveryEvent]) -> dict[str, Any]:
@@ -69,8 +57,10 @@ def accept_whole(
         )
         for event in events
     ]
+    # A thousand letters are a hundred SendMessageBatch calls: one after another, their round
+    # trips alone would spend the budget, so they go several at once, as the claims do.
     chunks = [stored[start : start + SEND_CHUNK] for start in range(0, len(stored), SEND_CHUNK)]
-    unstored = [letter for refused in _senders().map(letters.send, chunks) for letter in refused]
+    unstored = [letter for refused in write_pool().map(letters.send, chunks) for letter in refused]
     if unstored:
         records.release(key)
         logger.warning(

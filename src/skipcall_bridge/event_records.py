@@ -21,13 +21,14 @@ from skipcall_bridge.ports import IdempotencyGuard
 
 # Claims and records of one delivery's events in flight at once: a batch's 100 claims take
 # 13 round trips instead of 100, and a container holds at most this many DynamoDB connections.
+# (A delivery accepted whole sends its letters on the same pool, as many at once.)
 CONCURRENT_WRITES = 8
 _pool: ThreadPoolExecutor | None = None
 T = TypeVar("T")
 R = TypeVar("R")
 
 
-def _writers() -> ThreadPoolExecutor:
+def write_pool() -> ThreadPoolExecutor:
     global _pool  # noqa: PLW0603 - one pool per container, made when a batch first needs it
     if _pool is None:
         _pool = ThreadPoolExecutor(CONCURRENT_WRITES, thread_name_prefix="claims")
@@ -99,4 +100,4 @@ class EventRecords:
         items = list(items)
         if len(items) < 2 or not self._guard.stores:
             return [call(item) for item in items]
-        return list(_writers().map(call, items))
+        return list(write_pool().map(call, items))

@@ -225,8 +225,8 @@ class LetterCore:
         kept = None if letter.reason is Reason.MAPPING_FAILED else _kept_intent(letter)
         if letter.payload_scope == "event":
             # A delivery accepted whole claimed none of its events: claimed here as it would.
-            unclaimed = letter.unclaimed
-            return [_Item(letter.delivery_id, letter.payload, kept, unclaimed, unclaimed)]
+            flag = letter.unclaimed
+            return [_Item(letter.delivery_id, letter.payload, kept, selected=flag, unclaimed=flag)]
         if source is None:
             raise _Failed(_not_mapped(f"no source named {letter.source!r} is configured"))
         raw = letter.stored_body()

@@ -9,16 +9,23 @@ from __future__ import annotations
 import copy
 import json
 from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any
 
 from skipcall_bridge.event_accept import ACCEPT_WHOLE_ABOVE
+from skipcall_bridge.naming import SequenceNamer
 from skipcall_bridge.pipeline import Pipeline
+from skipcall_bridge.replay import Replayer
 from skipcall_bridge.responses import delivery_response
 from skipcall_bridge.sources import SourceCatalog, parse_sources
+from skipcall_bridge.worker import Worker
 
 from . import test_event_fates
 from .fakes import RecordingDeadLetters, StaticSecrets
 from .test_event_fates import NOW, SECRET, HubSpot, event, statuses
+from .test_repeats import CREATE, FIXED, only
+from .test_repeats import TOKEN as REPEAT_TOKEN
+from .test_repeats import World as RepeatWorld
 from .test_work_queue import drain
 
 BULK = copy.deepcopy(test_event_fates.SOURCES)
@@ -127,3 +134,49 @@ def test_a_work_queue_that_takes_only_part_is_503_and_the_retry_stores_the_rest_
     assert len(hubspot.work.letters) == 1300  # the first 300 twice: claimed once each below
     drain(hubspot)
     assert hubspot.created() == Counter({f"E{n}": 1 for n in range(1, 1001)})
+
+
+@dataclass
+class FixedAfterwards(RepeatWorld):
+    """test_repeats' world (a `crm` source that did not map at first, then fixed), taking up to
+    1,000 events a delivery, with a work queue."""
+
+    work: RecordingDeadLetters = field(default_factory=RecordingDeadLetters)
+
+    def deploy(self, text: str) -> None:
+        config = json.loads(text)
+        config["sources"]["crm"]["maxEvents"] = 1000
+        self.catalog = SourceCatalog.from_config(parse_sources(json.dumps(config)))
+        self.pipeline = Pipeline(
+            self.catalog, StaticSecrets({"crm": [REPEAT_TOKEN]}), self.skipcall, self.queue,
+            max_body_bytes=1024 * 1024, guard=self.guard, work_queue=self.work,
+            namer=SequenceNamer(self.links),
+        )  # fmt: skip
+
+    def work_all(self) -> None:
+        replayer = Replayer(
+            self.catalog, self.work, self.skipcall, self.guard,
+            namer=SequenceNamer(self.links), defer_waits=True, phase="work",
+        )  # fmt: skip
+        worker = Worker(replayer, self.work, self.queue, max_receives=5)
+        messages, self.work.letters = self.work.letters, []
+        for letter in messages:
+            assert worker.handle(letter.to_message_body(), 1).leaves
+
+
+def test_an_event_that_did_not_map_before_is_left_to_its_letter_when_accepted_whole() -> None:
+    """Its first delivery did not map: its letter waits in the DLQ, and the replay acts on it
+    under the letter's key. The sources are fixed, and the sender sends it again inside a
+    delivery accepted whole: the worker leaves it to that letter (else the worker and the
+    replay would each create it, under keys of their own)."""
+    world = FixedAfterwards()
+    assert only(world.send(CREATE)).status == "unmapped"
+    world.deploy(FIXED)
+    others = [{"id": f"n{n}", "action": "create", "name": f"Lead {n}"} for n in range(120)]
+    report = world.send_body({"events": [CREATE, *others]})
+    assert {outcome.status for outcome in report.events} == {"deferred"}
+    world.work_all()
+    world.replay()
+    names = Counter(dto.name for dto in world.skipcall.created)
+    assert names["Call Ada"] == 1
+    assert all(names[f"Lead {n}"] == 1 for n in range(120))
