@@ -86,6 +86,7 @@ def run_the_worker(receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
     from skipcall_bridge import pipeline
 
     monkeypatch.setattr(pipeline, "DEAD_LETTER_RESERVE_SECONDS", 25.0)  # no budget
+    monkeypatch.setattr(pipeline, "TAIL_SECONDS", 20.0)  # as the no_budget fixture
     work_queue_url = create_work_queue(receiver.moto, "ops-work", receiver.queue_url)
     monkeypatch.setenv("WORK_QUEUE_URL", work_queue_url)
     current_runtime.cache_clear()
