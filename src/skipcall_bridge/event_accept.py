@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from skipcall_bridge.event_letters import DeliveryEvent, EventLetters, budget_exhausted, unfinished
+from skipcall_bridge.event_letters import DeliveryEvent, EventLetters, unfinished
 from skipcall_bridge.event_records import EventRecords, write_pool
 from skipcall_bridge.observability import logger
 from skipcall_bridge.outcomes import EventOutcome
@@ -45,18 +45,7 @@ def accept_whole(
         ]
     if not claim.held:  # another container holds it, or the table cannot say: retry later
         return [unfinished(event) for event in events]
-    failure = budget_exhausted()
-    stored = [
-        letters.letter(
-            event,
-            reason=failure.reason,
-            retryable=True,
-            error=failure.error,
-            sequence=None,  # mapped by the worker, with that day's sources
-            extra={"unclaimed": True},
-        )
-        for event in events
-    ]
+    stored = [letters.unworked(event, unclaimed=True) for event in events]
     # A thousand letters are a hundred SendMessageBatch calls: one after another, their round
     # trips alone would spend the budget, so they go several at once, as the claims do.
     chunks = [stored[start : start + SEND_CHUNK] for start in range(0, len(stored), SEND_CHUNK)]

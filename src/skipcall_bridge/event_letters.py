@@ -160,6 +160,19 @@ class EventLetters:
             raise NotStored(letter)
         return self.outcome(letter, errors, status)
 
+    def unworked(self, event: DeliveryEvent, *, unclaimed: bool = False) -> DeadLetter:
+        """The letter of an event no time was left to work: mapped later by the worker or the
+        replay, with that day's sources. `unclaimed`: its delivery was accepted whole."""
+        failure = budget_exhausted()
+        return self.letter(
+            event,
+            reason=failure.reason,
+            retryable=True,
+            error=failure.error,
+            sequence=None,
+            extra={"unclaimed": True} if unclaimed else None,
+        )
+
     def send(self, letters: list[DeadLetter]) -> list[DeadLetter]:
         """Stores the letters, each in its queue; returns those not stored."""
         return self._post.send(letters, self._source.name) if letters else []

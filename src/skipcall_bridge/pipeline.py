@@ -41,7 +41,6 @@ from skipcall_bridge.event_core import EventCore, StoreDown
 from skipcall_bridge.event_letters import (
     DeliveryEvent,
     EventLetters,
-    budget_exhausted,
     unfinished,
 )
 from skipcall_bridge.event_records import EventRecords
@@ -400,17 +399,7 @@ class _Run:
     def _store_together(
         self, claimed: list[tuple[DeliveryEvent, dict[str, Any]]]
     ) -> dict[int, EventOutcome]:
-        failure = budget_exhausted()
-        letters = [
-            self._letters.letter(
-                event,
-                reason=failure.reason,
-                retryable=True,
-                error=failure.error,
-                sequence=None,  # mapped by the worker or the replay, with that day's sources
-            )
-            for event, _ in claimed
-        ]
+        letters = [self._letters.unworked(event) for event, _ in claimed]
         unstored = {id(letter) for letter in self._letters.send(letters)}
         outcomes: dict[int, EventOutcome] = {}
         records: list[tuple[dict[str, Any], EventOutcome]] = []
