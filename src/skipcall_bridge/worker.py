@@ -138,7 +138,7 @@ class Worker:
     def _put_back(self, letter: DeadLetter, receive_count: int) -> Verdict:
         """A new message for the event, in a window with room; this one leaves. When the queue
         does not take it, this message waits instead, hidden until the window reopens."""
-        if not self._work_queue.send([letter], self._pacing.delay()):
+        if not self._work_queue.send([letter], self._pacing.delay(refused=True)):
             logger.info("Deferred event put back until Skipcall has room")
             return Verdict(True, "put-back")
         return Verdict(False, "retry", self._wait(Reason.RATE_LIMITED, receive_count))

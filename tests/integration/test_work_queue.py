@@ -186,8 +186,9 @@ def test_a_deferred_event_meeting_a_spent_window_is_put_back_as_a_new_message(
     deferring: Deferring, monkeypatch: pytest.MonkeyPatch, no_budget: None
 ) -> None:
     """Skipcall grants one call per 15 s window: the worker's first event spends it, so the
-    second is put back (a new, delayed message: no receive spent) rather than sent into a 429.
-    The worker's batch runs its records one after another, so this happens on every run."""
+    second is put back (a new, delayed message: no receive spent), by the 429 it met or, when
+    its request started after the first answer, before it is sent (the batch's records run
+    side by side, and a new container knows no window until its first answer)."""
     receiver = deferring.receiver
     # A window long enough that the second event of the batch meets it still spent however
     # loaded the machine (the drain then waits for it to reopen: the put-back's delay).
@@ -197,7 +198,7 @@ def test_a_deferred_event_meeting_a_spent_window_is_put_back_as_a_new_message(
     assert deferring.poller.poll_once(wait_seconds=1) == 2
     assert deferring.poller.counts.deleted == 2  # one done, one put back: both left
     assert len(receiver.sandbox.sequences) == 1
-    assert receiver.sandbox.state.throttled == 0  # the put-back event was never sent
+    assert receiver.sandbox.state.throttled <= 1
     assert deferring.waiting() == 1  # the new message, delayed to the next window
 
     deferring.drain()

@@ -221,6 +221,19 @@ def test_a_container_alone_does_not_count_its_own_requests_as_the_others() -> No
     assert window.try_start(1_030.0) == 0.0  # nobody else spends: 42 left, not "none"
 
 
+def test_a_container_s_own_requests_in_flight_are_not_counted_as_the_others() -> None:
+    """Ten requests start together (a worker's batch) and Skipcall counts them all before the
+    first answer, which says 6 fewer are left: this container's own, still in flight, not
+    another container's traffic that would close the window until its reset."""
+    window = WindowView()
+    window.note(RateLimit(limit=100, remaining=91, reset_epoch=1_060.0), 1_000.0)
+    assert all(window.try_start(1_000.0) == 0.0 for _ in range(10))
+    # Skipcall counted the ten; the first answer is the sixth it counted
+    window.note(RateLimit(limit=100, remaining=85, reset_epoch=1_060.0), 1_000.2)
+    window.ended()
+    assert window.try_start(1_010.0) == 0.0  # 85 - 9 in flight: room, nobody else spends
+
+
 class MeetingSet(dict[str, Any]):
     """A metric set whose look-ups wait, once, for a second thread to look up too: additions
     that are not serialised then both read the metric as absent, and one value is lost."""

@@ -48,3 +48,14 @@ def test_windows_that_have_passed_are_forgotten() -> None:
     limit[0] = RateLimit(limit=2, remaining=0, reset_epoch=NOW + 205)
     assert [paced.delay() for _ in range(3)] == [5, 5, 65]
     assert len(paced._booked) == 2  # only the windows still ahead
+
+
+def test_an_event_skipcall_refused_waits_for_the_reset_even_where_the_headers_left_room() -> None:
+    """A 429, or this container's estimate of the key's other traffic, refused the event a
+    request: put back at once, it would be refused again until the window resets."""
+    open_window = RateLimit(limit=100, remaining=3, reset_epoch=NOW + 30)
+    assert pacing(open_window).delay() == 0
+    assert pacing(open_window).delay(refused=True) == 30
+    assert pacing(None).delay(refused=True) == 1  # nothing known: a little later, not at once
+    passed = RateLimit(limit=100, remaining=0, reset_epoch=NOW - 5)
+    assert pacing(passed).delay(refused=True) == 1

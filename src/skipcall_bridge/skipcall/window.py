@@ -52,7 +52,12 @@ class WindowView:
                 return
             elapsed = now - self._heard_at
             if elapsed > 0:
-                others = max(last.remaining - seen.remaining - self._own_answers, 0) / elapsed
+                # Of the requests the window counted since, this container's own are at most
+                # those answered and those still in flight (some may have reached Skipcall):
+                # counting only the answers would charge our own concurrent requests to the
+                # others, and close the window to every request until its reset.
+                own = self._own_answers + self._in_flight
+                others = max(last.remaining - seen.remaining - own, 0) / elapsed
                 previous = self._others_per_second
                 self._others_per_second = others if previous is None else (previous + others) / 2
             self.last, self._heard_at, self._own_answers = seen, now, 0
