@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from skipcall_bridge.errors import ConfigurationError
 from skipcall_bridge.sources import SourceCatalog, VerifyToken, load_sources
@@ -22,6 +22,12 @@ from skipcall_bridge_dev.gateway import LocalGateway
 from skipcall_bridge_dev.inspector import Exchange, Inspector, Replayed
 from skipcall_bridge_dev.sandbox import SkipcallSandbox
 from skipcall_bridge_dev.work_poller import WorkQueuePoller, worker_poller
+
+
+class ServesAws(Protocol):
+    """moto, or the bench's quick SQS: whatever hands out boto3 clients of its endpoint."""
+
+    def client(self, service: str) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -179,7 +185,7 @@ class SourcesWatcher:
         return stat.st_mtime, stat.st_size
 
 
-def create_dead_letter_queue(moto: MotoServer, name: str) -> str:
+def create_dead_letter_queue(moto: ServesAws, name: str) -> str:
     """The DLQ as template.yaml declares it: 14 days, SSE, messages up to 1 MiB."""
     from skipcall_bridge.envelope import MAX_MESSAGE_BYTES
 
@@ -198,7 +204,7 @@ WORK_MAX_RECEIVE_COUNT = 5  # template.yaml's WorkMaxReceiveCount default
 
 
 def create_work_queue(
-    moto: MotoServer,
+    moto: ServesAws,
     name: str,
     dead_letter_queue_url: str,
     max_receives: int = WORK_MAX_RECEIVE_COUNT,

@@ -50,12 +50,13 @@ def test_windows_that_have_passed_are_forgotten() -> None:
     assert len(paced._booked) == 2  # only the windows still ahead
 
 
-def test_an_event_skipcall_refused_waits_for_the_reset_even_where_the_headers_left_room() -> None:
-    """A 429, or this container's estimate of the key's other traffic, refused the event a
-    request: put back at once, it would be refused again until the window resets."""
+def test_an_event_refused_while_the_headers_left_room_looks_again_a_second_later() -> None:
+    """This container's estimate of the key's other traffic refused the event a request: put
+    back at once it would only be refused again; at the reset it would wait a window for an
+    estimate. A second later, the answers in flight have told more."""
     open_window = RateLimit(limit=100, remaining=3, reset_epoch=NOW + 30)
     assert pacing(open_window).delay() == 0
-    assert pacing(open_window).delay(refused=True) == 30
-    assert pacing(None).delay(refused=True) == 1  # nothing known: a little later, not at once
-    passed = RateLimit(limit=100, remaining=0, reset_epoch=NOW - 5)
-    assert pacing(passed).delay(refused=True) == 1
+    assert pacing(open_window).delay(refused=True) == 1
+    assert pacing(None).delay(refused=True) == 1
+    spent = RateLimit(limit=100, remaining=0, reset_epoch=NOW + 30)
+    assert pacing(spent).delay(refused=True) == 30  # a 429 or headers that say spent: the reset

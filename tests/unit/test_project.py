@@ -160,3 +160,27 @@ def test_no_silent_skips_under_ci() -> None:
     )  # fmt: skip
     assert build.returncode != 0
     assert "ALLOW_NO_BYTECODE=1" in build.stderr
+
+
+def test_the_build_checks_the_sources_with_its_own_interpreter_only_at_the_locked_versions(
+    tmp_path: Path,
+) -> None:
+    """src/Makefile skips installing the lock to check the sources file when the building
+    interpreter has every pinned version; one version off, and it installs (exit 3)."""
+    from importlib import metadata
+
+    sources = tmp_path / "sources.json"
+    sources.write_text('{"sources": {}}')
+    here = tmp_path / "here.txt"
+    here.write_text(f"pydantic=={metadata.version('pydantic')} \\\n    --hash=sha256:00\n")
+    other = tmp_path / "other.txt"
+    other.write_text("pydantic==0.0.1 \\\n    --hash=sha256:00\n")
+
+    def check(lock: Path) -> int:
+        return subprocess.run(  # noqa: S603 - the project's own build step
+            [sys.executable, "check_sources.py", "--lock", str(lock), str(sources)],
+            cwd=ROOT / "src", capture_output=True, check=False,
+        ).returncode  # fmt: skip
+
+    assert check(here) == 0
+    assert check(other) == 3

@@ -46,15 +46,13 @@ class Pacing:
     def delay(self, *, refused: bool = False) -> int:
         """Seconds until a place for one more deferred event: 0 while the window is open as
         far as this container knows; else the opening of the first window from the reset that
-        this container has not filled yet (at most MAX_DELAY_SECONDS). `refused`: Skipcall (a
-        429) or this container's estimate of the key's traffic refused the event a request, so
-        the window counts as spent until its reset even where the last headers left room;
-        coming back at once would only be refused again."""
+        this container has not filled yet (at most MAX_DELAY_SECONDS). `refused`: the event
+        was refused a request while the last headers left room (this container's estimate of
+        the key's other traffic, its own requests in flight): it looks again a second later,
+        once their answers have told more, rather than at once."""
         rate, now = self._rate_limit(), self._wall_clock()
-        if rate is None or rate.reset_epoch <= now:
-            return 1 if refused else 0  # a new window: the next answer tells it
-        if rate.closed_for(now) <= 0 and not refused:
-            return 0
+        if rate is None or rate.closed_for(now) <= 0:
+            return 1 if refused else 0
         places = max(rate.limit, 1)
         with self._lock:
             for start in [start for start in self._booked if start < now]:

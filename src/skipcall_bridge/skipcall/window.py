@@ -4,7 +4,9 @@ Every answer carries the window's limit, what is left in it and its reset, and e
 a key spends the same window. A container counts its own requests in flight against what is left
 and, from how fast `remaining` fell between two answers beyond its own requests, how much the
 other containers have likely spent since its last answer. A request starts only while that
-estimate leaves one: near a window's end, containers stop before they all meet a 429.
+estimate leaves one: near a window's end, containers stop before they all meet a 429. While the
+headers still leave room and nothing of its own is in flight, a container asks with one request
+a second: an estimate alone never leaves the window's last places to its reset.
 """
 
 from __future__ import annotations
@@ -12,6 +14,10 @@ from __future__ import annotations
 import threading
 
 from skipcall_bridge.skipcall.retry import RateLimit
+
+# While only the estimate of the others' traffic says the window is spent, one request a second
+# may still ask (see `try_start`).
+ASK_INTERVAL_SECONDS = 1.0
 
 
 class WindowView:
@@ -22,12 +28,19 @@ class WindowView:
         self._own_answers = 0  # answers to this container since then
         self._others_per_second: float | None = None  # the rest of the key's traffic
         self._in_flight = 0  # requests started and not answered
+        self._asked_at = float("-inf")  # when a request last started on the headers alone
 
     def try_start(self, now: float) -> float:
         """0: a request may start (counted in flight until `ended`); else the seconds until the
         window reopens."""
         with self._lock:
             closed = self._closed_for(now)
+            if closed > 0 and self._may_ask(now):
+                # Only the estimate says spent, and nothing of ours is in flight to tell more:
+                # one request asks, at most one a second. Without it, containers that all
+                # stopped on their estimates would leave the window's last places unused
+                # until its reset (a minute), each waiting for the others' answers.
+                self._asked_at, closed = now, 0.0
             if closed <= 0:
                 self._in_flight += 1
             return closed
@@ -61,6 +74,15 @@ class WindowView:
                 previous = self._others_per_second
                 self._others_per_second = others if previous is None else (previous + others) / 2
             self.last, self._heard_at, self._own_answers = seen, now, 0
+
+    def _may_ask(self, now: float) -> bool:
+        last = self.last
+        return (
+            last is not None
+            and last.remaining - self._in_flight >= 1
+            and self._in_flight == 0
+            and now - self._asked_at >= ASK_INTERVAL_SECONDS
+        )
 
     def replace(self, limit: RateLimit | None) -> None:
         """Take `limit` as all that is known (None: nothing, as a new container)."""
