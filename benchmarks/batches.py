@@ -456,7 +456,10 @@ def main() -> int:
     print(f"\nbatches: AWS +{AWS_DELAY * 1000:.0f} ms a call (proxy), Skipcall "
           f"{SKIPCALL_SECONDS * 1000:.0f} ms a call, {os.cpu_count()} cores\n")  # fmt: skip
     print_table(rows)
-    return 0 if all(row.ok is not False for row in rows) else 1
+    missed = [row.metric.strip() for row in rows if row.ok is False]
+    if missed:
+        print(f"\nMISSED: {'; '.join(missed)}")
+    return 1 if missed else 0
 
 
 if __name__ == "__main__":

@@ -219,6 +219,7 @@ def current_worker() -> Worker:
     if runtime.work_queue is None:
         raise ConfigurationError("WORK_QUEUE_URL is not set: the worker has no queue.")
     skipcall = runtime.skipcall
+    skipcall.ask_near_window_end()  # what was deferred to it is the worker's to finish
     return Worker(
         Replayer.from_runtime(runtime, runtime.work_queue),
         runtime.work_queue,

@@ -205,6 +205,7 @@ def test_near_a_window_s_end_what_the_others_spend_closes_it_before_a_429() -> N
     """Between two of this container's answers, `remaining` fell by 10 while it made 1 request:
     the others spend about 9 a second. Half a second later, 4 left means likely none."""
     window = WindowView()
+    window.asks = True  # the worker's
     window.note(RateLimit(limit=100, remaining=14, reset_epoch=1_010.0), 1_000.0)
     window.note(RateLimit(limit=100, remaining=4, reset_epoch=1_010.0), 1_001.0)
     assert window.try_start(1_001.0) == 0.0  # just heard: 4 are left
@@ -218,6 +219,13 @@ def test_near_a_window_s_end_what_the_others_spend_closes_it_before_a_429() -> N
     assert window.try_start(1_002.5) == 0.0  # a second later, one may ask again
     window.ended()
     assert window.try_start(1_010.0) == 0.0  # the reset: the next answer tells
+
+
+def test_a_receiver_does_not_ask_on_an_estimate_alone() -> None:
+    window = WindowView()
+    window.note(RateLimit(limit=100, remaining=14, reset_epoch=1_010.0), 1_000.0)
+    window.note(RateLimit(limit=100, remaining=4, reset_epoch=1_010.0), 1_001.0)
+    assert window.try_start(1_001.5) == 8.5  # it defers to the worker instead
 
 
 def test_a_container_alone_does_not_count_its_own_requests_as_the_others() -> None:

@@ -84,6 +84,10 @@ class SkipcallClient:
         self._pool = _pool()
         self._window.replace(None)
 
+    def ask_near_window_end(self) -> None:
+        """The worker's client: see WindowView.asks."""
+        self._window.asks = True
+
     @property
     def rate_limit(self) -> RateLimit | None:
         """The window as of Skipcall's last answers (the lowest `remaining` heard for it)."""

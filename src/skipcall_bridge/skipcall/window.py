@@ -5,8 +5,8 @@ a key spends the same window. A container counts its own requests in flight agai
 and, from how fast `remaining` fell between two answers beyond its own requests, how much the
 other containers have likely spent since its last answer. A request starts only while that
 estimate leaves one: near a window's end, containers stop before they all meet a 429. While the
-headers still leave room and nothing of its own is in flight, a container asks with one request
-a second: an estimate alone never leaves the window's last places to its reset.
+headers still leave room and nothing of its own is in flight, a worker asks with one request a
+second: an estimate alone never leaves the window's last places to its reset.
 """
 
 from __future__ import annotations
@@ -23,6 +23,10 @@ ASK_INTERVAL_SECONDS = 1.0
 class WindowView:
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        # Whether one request a second may ask while only the estimate says spent (`try_start`):
+        # the worker's, which must finish what was deferred to it. A receiver defers instead: its
+        # asking would only add 429s when many containers meet a window's end together.
+        self.asks = False
         self.last: RateLimit | None = None  # the lowest `remaining` heard for the latest window
         self._heard_at = 0.0  # when `last` was heard
         self._own_answers = 0  # answers to this container since then
@@ -78,7 +82,8 @@ class WindowView:
     def _may_ask(self, now: float) -> bool:
         last = self.last
         return (
-            last is not None
+            self.asks
+            and last is not None
             and last.remaining - self._in_flight >= 1
             and self._in_flight == 0
             and now - self._asked_at >= ASK_INTERVAL_SECONDS
