@@ -139,9 +139,18 @@ class Pipeline:
     def verify_subscription(
         self, source_name: str, request: SignedRequest, query: dict[str, str]
     ) -> HandshakeAnswer:
-        """A GET handshake's answer (raises RouteNotFound, InvalidSignature)."""
+        """A GET handshake's answer (raises RouteNotFound, InvalidSignature). A refused probe
+        counts in SignatureRejected, as a refused delivery does: someone guessing the token
+        shows on the same alarm."""
         source = self._catalog.get(source_name)
-        return answer_get(source, request, query, self._secrets, self._wall_clock())
+        try:
+            return answer_get(source, request, query, self._secrets, self._wall_clock())
+        except InvalidSignature:
+            assert source is not None  # an unknown source is RouteNotFound
+            per_source(source.name)
+            metrics.add_metric(name="SignatureRejected", unit=MetricUnit.Count, value=1)
+            logger.warning("Handshake probe rejected", extra={"source": source.name})
+            raise
 
     def process(self, delivery: InboundDelivery, time_left_seconds: float) -> DeliveryReport:
         source = self._catalog.get(delivery.source)

@@ -9,9 +9,13 @@ import pytest
 
 from skipcall_bridge.errors import InvalidSignature, RouteNotFound
 from skipcall_bridge.handshakes import HandshakeAnswer, answer_get, echo_challenge, verify_token
+from skipcall_bridge.observability import metrics
+from skipcall_bridge.pipeline import Pipeline
 from skipcall_bridge.responses import handshake_response
 from skipcall_bridge.sources import Source, SourceCatalog, parse_sources
 from skipcall_bridge.verify import SignedRequest
+
+from .fakes import RecordingDeadLetters, ScriptedSkipcall, StaticSecrets
 
 TOKEN = "verify-token-0123456789abcdef"
 
@@ -149,3 +153,27 @@ def test_a_reachability_get_is_answered_only_with_the_source_s_key() -> None:
             answer_get(mailchimp, SignedRequest("GET", url + query, b""), {}, KeySecrets(), 0.0)
     with pytest.raises(RouteNotFound):  # a source without a GET handshake
         answer_get(ECHO, good, {}, KeySecrets(), 0.0)
+
+
+def test_a_get_probe_with_a_wrong_key_counts_as_a_rejected_signature() -> None:
+    """Security review, finding 9: refused GET handshakes were not in SignatureRejected, so
+    someone guessing a verify token or a query key never showed on its alarm."""
+    config = {"sources": {"mailchimp": {
+        "auth": {"scheme": "query-key", "secretId": "mc", "parameter": "key"},
+        "bodyFormat": "form", "handshake": {"type": "reachability"},
+        "sequence": {"name": "n", "creatorId": "c", "assignedToIds": ["c"]},
+    }}}  # fmt: skip
+    catalog = SourceCatalog.from_config(parse_sources(json.dumps(config)))
+    pipeline = Pipeline(
+        catalog,
+        StaticSecrets({"mc": [MAILCHIMP_KEY]}),
+        ScriptedSkipcall(),
+        RecordingDeadLetters(),
+        max_body_bytes=1024,
+    )
+    url = "https://hooks.example.com/webhooks/mailchimp?key=wrong-key-0123456789abcdef"
+    metrics.clear_metrics()
+    with pytest.raises(InvalidSignature):
+        pipeline.verify_subscription("mailchimp", SignedRequest("GET", url, b""), {})
+    assert metrics.provider.metric_set["SignatureRejected"]["Value"] == [1.0]
+    metrics.clear_metrics()

@@ -4,7 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from skipcall_bridge.skipcall.retry import RetryPolicy
+from skipcall_bridge.skipcall.pacing import Pacing
+from skipcall_bridge.skipcall.retry import RetryPolicy, parse_rate_limit
 
 POLICY = RetryPolicy(base_delay=0.1, max_delay=1.0)
 
@@ -37,3 +38,14 @@ def test_a_window_is_closed_only_while_it_has_nothing_left_before_its_reset() ->
     assert RateLimit(limit=20, remaining=0, reset_epoch=1_010.0).closed_for(1_000.0) == 10.0
     # the reset has passed: stale headers close nothing, the next answer tells the new window
     assert RateLimit(limit=20, remaining=0, reset_epoch=1_010.0).closed_for(1_011.0) == 0.0
+
+
+@pytest.mark.parametrize("reset", ["inf", "-inf", "nan", "Infinity", "1e400"])
+def test_a_reset_that_is_not_a_time_is_ignored_and_the_pacing_goes_on(reset: str) -> None:
+    """Security review, finding 11: `X-RateLimit-Reset: inf` raised in Pacing (OverflowError)."""
+    headers = {"X-RateLimit-Limit": "100", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset}
+    assert parse_rate_limit(headers) is None
+    assert RetryPolicy().rate_limit_wait(reset, 1_000.0) is None
+    pacing = Pacing(lambda: parse_rate_limit(headers))
+    assert pacing.delay(refused=True) == 1
+    assert not pacing.window_closed()

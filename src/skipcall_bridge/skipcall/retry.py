@@ -34,7 +34,7 @@ class RetryPolicy:
             reset = float(reset_header.strip())
         except ValueError:
             return None
-        if math.isnan(reset) or reset <= 0:
+        if not math.isfinite(reset) or reset <= 0:  # "inf", "nan": not a time
             return None
         return max(reset - now_epoch, 0.0) + self.reset_slack
 
@@ -65,11 +65,16 @@ class RateLimit:
 
 
 def parse_rate_limit(headers: Mapping[str, str]) -> RateLimit | None:
+    """The headers, or None when one is missing or not a count or a time (a reset of "inf" or
+    "nan" would otherwise reach the pacing's arithmetic)."""
     try:
-        return RateLimit(
+        limit = RateLimit(
             limit=int(headers["X-RateLimit-Limit"]),
             remaining=int(headers["X-RateLimit-Remaining"]),
             reset_epoch=float(headers["X-RateLimit-Reset"]),
         )
     except (KeyError, ValueError, TypeError):
         return None
+    if not math.isfinite(limit.reset_epoch) or limit.limit < 0 or limit.remaining < 0:
+        return None
+    return limit
