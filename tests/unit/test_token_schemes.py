@@ -164,3 +164,31 @@ def test_a_single_use_token_is_good_for_its_first_body_and_that_body_s_retries(
             deliver("Call Mallory")  # the captured token with another body
     else:
         deliver("Call Mallory")  # without it: any body while the token lives (documented)
+
+
+def padded(token: str) -> str:
+    """The same token with its signature padded by one `=`, which PyJWT accepts."""
+    header, payload, signature = token.split(".")
+    return f"{header}.{payload}.{signature}="
+
+
+def test_a_single_use_token_written_another_way_is_refused() -> None:
+    """Security review #28, finding 1: PyJWT accepts a signature with `=` padding; the ledger
+    keyed the token's text, so the same token written a second way carried a second body. Only
+    the canonical spelling is accepted."""
+    from skipcall_bridge.inbound import InboundDelivery
+
+    pipeline = single_use_pipeline(True)
+    owner = "7d1f6a52-1c7e-4d4e-9a55-0f3c2b1a0001"
+
+    def deliver(name: str, token: str) -> object:
+        body = json.dumps({"name": name, "owner": owner}).encode()
+        request = SignedRequest("POST", URL, body, Headers({"Authorization": token}))
+        return pipeline.process(InboundDelivery("monday", request), 20.0)
+
+    deliver("Call Ada", OPENSSL_JWT)
+    for other in [padded(OPENSSL_JWT)]:
+        jwt.decode(other, SECRET, algorithms=["HS256"], options={"verify_aud": False,
+                                                                 "verify_exp": False})  # fmt: skip
+        with pytest.raises(InvalidSignature):
+            deliver("Call Mallory", other)

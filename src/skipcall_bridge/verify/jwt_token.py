@@ -6,8 +6,10 @@ accepted, whatever the token's header says."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import math
+import re
 from collections.abc import Sequence
 from urllib.parse import urlsplit, urlunsplit
 
@@ -16,6 +18,7 @@ from skipcall_bridge.verify.base import SignedRequest, Verifier, require, signin
 
 ALGORITHM = "HS256"
 MAX_TOKEN_CHARS = 8192
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
 
 
 class JwtVerifier(Verifier):
@@ -78,7 +81,7 @@ class JwtVerifier(Verifier):
         token = require(request.headers.get(self._header))
         if token[:7].lower() == "bearer ":
             token = token[7:].strip()
-        if len(token) > MAX_TOKEN_CHARS:
+        if len(token) > MAX_TOKEN_CHARS or not _canonical(token):
             raise InvalidSignature
         return token
 
@@ -110,6 +113,23 @@ def _finite(value: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value) if math.isfinite(value) else None
+
+
+def _canonical(token: str) -> bool:
+    """Three base64url segments written the one way an encoder writes them: no padding, no
+    stray bits in the last character. PyJWT also accepts a signature with `=` padding or other
+    trailing bits, so one token could be written several ways; the single-use ledger keys the
+    token's text, and each spelling would pass it once (security review #28, finding 1)."""
+    segments = token.split(".")
+    if len(segments) != 3:
+        return False
+    for segment in segments:
+        if _BASE64URL.fullmatch(segment) is None:
+            return False
+        decoded = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+        if base64.urlsafe_b64encode(decoded).rstrip(b"=").decode() != segment:
+            return False
+    return True
 
 
 def _without_query(url: str) -> str:
