@@ -91,7 +91,8 @@ def fresh(action: str, stack: str, env: dict[str, str]) -> dict[str, float]:
     done = subprocess.run(  # noqa: S603 - our own script
         [python313(), "-I", "-S", str(ROOT / "benchmarks" / "fresh.py"), action, stack],
         capture_output=True, text=True, check=False, timeout=120,
-        env={**env, **TRACING, "BENCH_ARTIFACT": str(TWIN)},
+        env={**{k: v for k, v in env.items() if k != "POWERTOOLS_TRACE_DISABLED"}, **TRACING,
+             "BENCH_ARTIFACT": str(TWIN)},
     )  # fmt: skip
     if done.returncode != 0:
         raise RuntimeError(f"{action} {stack} failed:\n{done.stderr[-2000:]}")
