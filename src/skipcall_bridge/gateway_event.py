@@ -49,15 +49,17 @@ def public_url(
     event: APIGatewayProxyEventV2, headers: Headers, source: str, public: PublicUrl | None
 ) -> str:
     """The URL the sender called, for URL-signing schemes (HubSpot, Twilio, `{url}`, JWT `aud`):
-    the source's `publicUrl`, else PUBLIC_BASE_URL/webhooks/<source>, else https:// + the Host
-    header + the path. Behind a custom domain, an API mapping or CloudFront the event shows
-    neither the public host nor the mapping key, and the Host header is the client's to say:
-    set one of the first two wherever a scheme signs the URL. The query is always the
-    request's own, as sent."""
+    the source's `publicUrl`, else PUBLIC_BASE_URL/webhooks/<source>, else https:// + the domain
+    API Gateway was called at (`requestContext.domainName`) + the path; the Host header only
+    where the event has no domain. The Host header is the client's to say, so a URL built from
+    it would let a captured signature verify for a URL the sender never called. Behind an API
+    mapping or CloudFront the event shows neither the public host nor the mapping key: set one
+    of the first two wherever a scheme signs the URL (`check-config` warns). The query is always
+    the request's own, as sent."""
     query = f"?{event.raw_query_string}" if event.raw_query_string else ""
     if public is not None and public.source_url:
         return f"{public.source_url}{query}"
     if public is not None and public.base_url:
         return f"{public.base_url.rstrip('/')}/webhooks/{source}{query}"
-    host = headers.get("host") or event.request_context.domain_name
+    host = event.request_context.domain_name or headers.get("host")
     return f"https://{host}{event.raw_path}{query}"

@@ -480,12 +480,21 @@ class SourceCatalog:
 
     def warnings(self) -> list[str]:
         """Sources that load but verify weakly (a declarative HMAC grammar without a signed
-        timestamp, with sha1, or signing its own signature header), one line each."""
-        return [
+        timestamp, with sha1, or signing its own signature header), or whose signature covers a
+        URL that nothing here names, one line each."""
+        weak = [
             f"{name}: {warning}"
             for name in self.names
             if isinstance(auth := self._sources[name].config.auth, HmacGrammar)
             for warning in grammar_warnings(auth)
+        ]
+        return weak + [
+            f"{name}: its signature covers the URL called, and it has no publicUrl: set one, or "
+            "the stack's PublicBaseUrl (PUBLIC_BASE_URL), unless senders call the API's own "
+            "execute-api domain (behind a custom domain's API mapping or CloudFront, the URL "
+            "the receiver sees is not the one signed)"
+            for name in self.names
+            if self._sources[name].verifier.signs_url and not self._sources[name].config.public_url
         ]
 
     def secret_ids(self) -> list[str]:

@@ -62,8 +62,9 @@ def test_a_source_s_public_url_wins_over_the_base_and_the_host_header() -> None:
     )
     request = signed_request(raw, "hubspot", public)
     assert request.url == "https://crm-hooks.example.org/in/hubspot?x=1"
-    # without either, the Host header is trusted: the docs say to set one behind a proxy
-    assert signed_request(raw, "hubspot").url.startswith("https://attacker.example/prod/")
+    # Without either, the domain API Gateway was called at, never the client's Host header
+    # (security review #28, finding 10): the docs say to set one behind a proxy.
+    assert signed_request(raw, "hubspot").url.startswith("https://abc.example/prod/")
 
 
 def test_headers_are_case_insensitive() -> None:

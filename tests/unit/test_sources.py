@@ -173,3 +173,30 @@ def test_every_preset_validates_against_the_schema_and_a_typo_does_not() -> None
     wrong = {"sources": {"zap": valid_source(auth={"scheme": "hubspot", "secretId": "s",
                                                    "versions": ["v4"]})}}  # fmt: skip
     assert list(validator.iter_errors(wrong))
+
+
+def test_check_config_warns_of_a_url_signing_source_without_a_public_url() -> None:
+    """Security review #28, finding 10: without `publicUrl` or PUBLIC_BASE_URL, the URL a
+    URL-signing scheme checks is the one API Gateway saw, which behind a mapping or CloudFront
+    is not the one the sender signed."""
+    sequence = {"name": "n", "creatorId": "c", "assignedToIds": ["c"]}
+    config = {"sources": {
+        "hubspot": {"auth": {"scheme": "hubspot", "secretId": "h"}, "sequence": sequence},
+        "hubspot-public": {"auth": {"scheme": "hubspot", "secretId": "h"}, "sequence": sequence,
+                           "publicUrl": "https://hooks.example.com/in/hubspot"},
+        "twilio": {"auth": {"scheme": "twilio", "secretId": "t"}, "bodyFormat": "form",
+                   "sequence": sequence},
+        "signed-url": {"auth": {"scheme": "hmac", "secretId": "s",
+                                "signature": {"header": "X-Sig"}, "signed": "{url}{body}"},
+                       "sequence": sequence},
+        "body-only": {"auth": {"scheme": "hmac", "secretId": "s",
+                               "signature": {"header": "X-Sig"}, "signed": "{body}"},
+                      "sequence": sequence},
+        "bearer": {"auth": {"scheme": "bearer", "secretId": "b"}, "sequence": sequence},
+    }}  # fmt: skip
+    warned = {
+        line.split(":", 1)[0]
+        for line in SourceCatalog.from_config(parse_sources(json.dumps(config))).warnings()
+        if "publicUrl" in line
+    }
+    assert warned == {"hubspot", "twilio", "signed-url"}

@@ -58,6 +58,12 @@ class Verifier(ABC):
     ) -> dict[str, str]:
         """The headers a sender would add: for the CLI, the samples in events/ and the tests."""
 
+    @property
+    def signs_url(self) -> bool:
+        """Whether the signature covers the URL the sender called (then the receiver must know
+        that URL: a source's `publicUrl` or PUBLIC_BASE_URL)."""
+        return False
+
     def signed_url(self, url: str, secret: str, body: bytes = b"") -> str:
         """The URL a sender would call for `body` (schemes that carry the secret, or a hash of
         the body, in the URL change it)."""

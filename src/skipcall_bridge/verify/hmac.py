@@ -57,6 +57,10 @@ class HmacVerifier(Verifier):
             if index % 2 == 1 or piece
         ]
 
+    @property
+    def signs_url(self) -> bool:
+        return "{url}" in self._g.signed
+
     # -- verify ----------------------------------------------------------------------------
 
     def verify(self, request: SignedRequest, secrets: Sequence[str], now: float) -> None:

@@ -52,6 +52,10 @@ class HubSpotVerifier(Verifier):
         legacy = self._versions - {"v3"}
         self._legacy = legacy if allow_legacy or "v3" not in self._versions else frozenset()
 
+    @property
+    def signs_url(self) -> bool:
+        return bool(self._versions & {"v2", "v3"})
+
     def verify(self, request: SignedRequest, secrets: Sequence[str], now: float) -> None:
         v3 = request.headers.get("x-hubspot-signature-v3")
         if "v3" in self._versions and v3 is not None:

@@ -36,6 +36,10 @@ class JwtVerifier(Verifier):
         self._max_lifetime = max_lifetime_seconds
         self._single_use = single_use
 
+    @property
+    def signs_url(self) -> bool:
+        return self._check_audience  # `aud` is the URL called
+
     def verify(self, request: SignedRequest, secrets: Sequence[str], now: float) -> None:
         token = self._token(request)
         import jwt  # PyJWT loads only where a source uses this scheme

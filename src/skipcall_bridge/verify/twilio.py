@@ -42,6 +42,10 @@ _HASHES: dict[str, Callable[..., hashlib._Hash]] = {
 
 
 class TwilioVerifier(Verifier):
+    @property
+    def signs_url(self) -> bool:
+        return True
+
     def verify(self, request: SignedRequest, secrets: Sequence[str], now: float) -> None:
         received = decode_base64(require(request.headers.get(SIGNATURE_HEADER)))
         digest = _HASHES.get(_algorithm(request.headers.get(SETTINGS_HEADER)))
