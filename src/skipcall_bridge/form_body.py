@@ -31,6 +31,10 @@ _BRACKET = re.compile(r"\[([^\[\]]*)\]")
 
 
 def parse_form(body: bytes) -> dict[str, Any]:
+    if body.lstrip()[:1] in (b"{", b"["):
+        # JSON sent as a form: read as one, its text would turn into fields of its own choosing
+        # (security review #28, finding 3); no sender's form starts so.
+        raise InvalidForm("The body is JSON, not form fields.")
     try:
         text = body.decode("utf-8")
         pairs = parse_qsl(text, keep_blank_values=True, max_num_fields=MAX_FIELDS, errors="strict")

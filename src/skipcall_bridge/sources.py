@@ -30,6 +30,7 @@ from skipcall_bridge.mapping import (
     ActionMapper,
     EventMappingError,
     EventSelector,
+    FieldError,
     TemplateSyntaxError,
     compile_expression,
     compile_template,
@@ -358,7 +359,12 @@ class Source:
         return identity.resolution(self.name, self.config.members, self.contact_rules, deadline)
 
     def format_of(self, request: SignedRequest) -> BodyFormat:
-        """The format this request's body is read in (`auto`: by its Content-Type)."""
+        """The format this request's body is read in: the one its signature proves, where the
+        scheme proves one (Twilio: `bodySHA256` means JSON); else the source's (`auto`: by the
+        Content-Type, which nothing signs)."""
+        proven = self.verifier.signed_format(request)
+        if proven is not None:
+            return proven
         return format_for(self.body_format, request.headers.get("content-type"))
 
     def parse_body(self, body: bytes, body_format: BodyFormat | None = None) -> Any:
@@ -380,9 +386,10 @@ class Source:
 
         try:
             selected = self.events.select(payload)
+            ids = self.delivery_ids(selected, base)
         except EventMappingError as exc:
             return Reading(whole_body_id=base(), payload=payload, unselectable=exc)
-        return Reading(events=list(zip(self.delivery_ids(selected, base), selected, strict=True)))
+        return Reading(events=list(zip(ids, selected, strict=True)))
 
     def fingerprint(self, event: Any) -> Any:
         """What must be equal for two deliveries of one id to be the same event: the event
@@ -393,8 +400,10 @@ class Source:
 
     def base_delivery_id(self, request: SignedRequest, payload: Any = None) -> str:
         """The delivery's own id, from signed material only: the scheme's signed delivery
-        header, else the SHA-256 of the body (of its fingerprint, where the sender changes
-        fields between attempts, so that a retry keeps its id)."""
+        header, else the SHA-256 of what the signature covers (the body's bytes, or for a
+        scheme that signs fields rather than bytes, those fields as signed: reordered bytes
+        are the same delivery), of its fingerprint where the sender changes fields between
+        attempts, so that a retry keeps its id."""
         signed = self.verifier.delivery_id(request)
         if signed:
             return signed
@@ -403,7 +412,7 @@ class Source:
                 self.fingerprint(payload), sort_keys=True, separators=(",", ":")
             ).encode()
             return _body_id(canonical)
-        return _body_id(request.body)
+        return _body_id(self.verifier.signed_content(request))
 
     def delivery_ids(self, events: list[Any], base: Callable[[], str]) -> list[str]:
         """One id per event: the `deliveryId` expression (or the sender's event id field),
@@ -418,13 +427,21 @@ class Source:
         return [event_id or f"{shared}:{index}" for index, event_id in enumerate(own)]
 
     def _event_id(self, event: Any) -> str | None:
+        """The event's own id; None where it has none (the delivery's id stands in). An id
+        expression that fails, or gives a list or an object (a form field sent twice), is an
+        error, never a silent fall-back: the fall-back would hash bytes an attacker can vary,
+        and a captured request would replay under a new id each time (security review #28,
+        finding 2)."""
         if self.event_id is None:
             return None
         try:
             value = self.event_id(event)
-        except JMESPathError:
-            return None
-        if value is None or isinstance(value, dict | list) or value == "":
+        except JMESPathError as exc:
+            raise EventMappingError([FieldError("deliveryId", str(exc))]) from None
+        if isinstance(value, dict | list):
+            kind = "a list" if isinstance(value, list) else "an object"
+            raise EventMappingError([FieldError("deliveryId", f"gave {kind}, not an id")])
+        if value is None or value == "":
             return None
         return str(value)
 

@@ -7,6 +7,9 @@ import hashlib
 import json
 from typing import Any
 
+import pytest
+
+from skipcall_bridge.mapping import EventMappingError
 from skipcall_bridge.sources import SourceCatalog, parse_sources
 from skipcall_bridge.verify import Headers, SignedRequest
 
@@ -95,12 +98,26 @@ def test_signed_header_ids_and_explicit_expressions() -> None:
     assert ids(pipedrive, b"{}", [v1]) == ["991:1764147600:42"]
 
 
-def test_an_id_expression_that_fails_or_yields_an_object_falls_back() -> None:
+def test_an_id_expression_that_fails_or_yields_a_list_or_an_object_is_an_error() -> None:
+    """Security review #28, finding 2: it fell back to a hash of the body, so a captured Twilio
+    request with a signed field repeated (a list) replayed under a new id each time. The
+    delivery is now kept whole, for a person, rather than acted on under a made-up id."""
     odd = source("odd", auth={"scheme": "bearer", "secretId": "s"}, deliveryId="abs(id)")
-    digest = "sha256:" + hashlib.sha256(b"{}").hexdigest()
-    assert ids(odd, b"{}", [{"id": "text"}]) == [digest]
+    with pytest.raises(EventMappingError, match="deliveryId"):
+        ids(odd, b"{}", [{"id": "text"}])
     nested = source("nested", auth={"scheme": "bearer", "secretId": "s"}, deliveryId="id")
-    assert ids(nested, b"{}", [{"id": {"a": 1}}]) == [digest]
+    for value in ({"a": 1}, ["a", "a"]):
+        with pytest.raises(EventMappingError, match="deliveryId"):
+            ids(nested, b"{}", [{"id": value}])
+    body = json.dumps({"id": ["a", "a"]}).encode()
+    request = SignedRequest("POST", "https://h.example/webhooks/nested", body)
+    reading = nested.read(request)
+    assert reading.events == []
+    assert reading.unselectable is not None
+    assert reading.whole_body_id == "sha256:" + hashlib.sha256(body).hexdigest()
+    # an id that is absent is no error: the delivery's own id stands in
+    digest = "sha256:" + hashlib.sha256(b"{}").hexdigest()
+    assert ids(nested, b"{}", [{"name": "no id"}]) == [digest]
 
 
 def test_the_body_is_not_hashed_when_every_event_has_its_own_id() -> None:

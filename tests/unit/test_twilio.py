@@ -4,6 +4,7 @@ dependency): what it accepts we accept, what we sign it accepts, and a change br
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any
 from urllib.parse import urlencode
 
@@ -12,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
 
-from skipcall_bridge.errors import InvalidSignature
+from skipcall_bridge.errors import InvalidForm, InvalidSignature
+from skipcall_bridge.form_body import parse_form
 from skipcall_bridge.verify import Headers, SignedRequest
 from skipcall_bridge.verify.twilio import TwilioVerifier
 
@@ -107,12 +109,13 @@ values = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_si
 
 
 @settings(max_examples=150)
-@given(pairs=st.lists(st.tuples(names, values), max_size=8), port=st.booleans())
+@given(pairs=st.lists(st.tuples(names, values), max_size=8, unique=True), port=st.booleans())
 def test_twilio_s_validator_and_this_scheme_agree_on_any_form(
     pairs: list[tuple[str, str]], port: bool
 ) -> None:
-    """Repeated names, repeated values, empty values, any characters: the same verdicts both
-    ways (their signature verifies here; ours validates there)."""
+    """Repeated names, repeated values under other names, empty values, any characters: the
+    same verdicts both ways (their signature verifies here; ours validates there). A (name,
+    value) pair sent twice is refused here: see the next tests."""
     url = "https://hooks.example.com:443/webhooks/twilio" if port else URL
     body = urlencode(pairs).encode()
     fields = fields_of(pairs)
@@ -122,17 +125,76 @@ def test_twilio_s_validator_and_this_scheme_agree_on_any_form(
     assert RequestValidator(TOKEN).validate(url, fields, ours)
 
 
-@given(pairs=st.lists(st.tuples(names, values), min_size=1, max_size=6), data=st.data())
-def test_a_changed_or_added_field_breaks_the_signature(
+@given(
+    pairs=st.lists(st.tuples(names, values), min_size=1, max_size=6, unique=True),
+    data=st.data(),
+)
+def test_a_changed_added_or_repeated_field_is_refused(
     pairs: list[tuple[str, str]], data: Any
 ) -> None:
+    """Security review #28, finding 2: Twilio signs each name's distinct values, so a pair sent
+    again kept the signature valid, and the form parser made a list of it. A pair sent twice is
+    refused, like any other change."""
     body = urlencode(pairs).encode()
     signature = VERIFIER.sign(body, TOKEN, NOW, method="POST", url=URL)["X-Twilio-Signature"]
-    extra = data.draw(st.tuples(names, values))
-    if extra[1] in fields_of(pairs).get(extra[0], []):
-        return  # the same pair again: Twilio signs distinct values, so this one is no change
+    extra = data.draw(st.one_of(st.tuples(names, values), st.sampled_from(pairs)))
     with pytest.raises(InvalidSignature):
         VERIFIER.verify(request(URL, urlencode([*pairs, extra]).encode(), signature), [TOKEN], NOW)
+
+
+def test_json_sent_as_a_form_is_read_as_the_json_its_signature_binds() -> None:
+    """Security review #28, finding 3: with `bodyFormat: auto`, JSON bytes bound by
+    `bodySHA256` but sent as a form were parsed as form fields, text inside a JSON string
+    becoming top-level fields (another delivery id and action, from a genuine signature)."""
+    from skipcall_bridge.sources import SourceCatalog, parse_sources
+
+    config = {"sources": {"twilio": {
+        "auth": {"scheme": "twilio", "secretId": "t"}, "bodyFormat": "auto", "deliveryId": "id",
+        "sequence": {"name": "{{ name }}", "creatorId": "c", "assignedToIds": ["c"]},
+    }}}  # fmt: skip
+    twilio = SourceCatalog.from_config(parse_sources(json.dumps(config))).get("twilio")
+    assert twilio is not None
+    body = json.dumps({"id": "evt-1", "name": "x&id=forged&action=unenrol"}).encode()
+    url = VERIFIER.signed_url(URL, TOKEN, body)
+    signature = VERIFIER.sign(body, TOKEN, NOW, method="POST", url=url)["X-Twilio-Signature"]
+    sent = SignedRequest(
+        "POST",
+        url,
+        body,
+        Headers(
+            {"X-Twilio-Signature": signature, "Content-Type": "application/x-www-form-urlencoded"}
+        ),
+    )
+    VERIFIER.verify(sent, [TOKEN], NOW)
+    reading = twilio.read(sent)
+    assert [event_id for event_id, _ in reading.events] == ["evt-1"]
+    assert reading.events[0][1]["name"] == "x&id=forged&action=unenrol"
+    # a form body is never read from bytes that are JSON, whatever the source says
+    with pytest.raises(InvalidForm):
+        parse_form(body)
+
+
+def test_a_form_delivery_s_id_is_that_of_its_fields_as_signed_not_of_their_order() -> None:
+    """The fall-back id hashes what Twilio signs (sorted fields), not the bytes: reordered
+    fields verify alike, and are the same delivery."""
+    from skipcall_bridge.sources import SourceCatalog, parse_sources
+
+    config = {"sources": {"twilio": {
+        "auth": {"scheme": "twilio", "secretId": "t"}, "bodyFormat": "form",
+        "sequence": {"name": "{{ Body }}", "creatorId": "c", "assignedToIds": ["c"]},
+    }}}  # fmt: skip
+    # no MessageSid or CallSid: the delivery's own id stands in
+    twilio = SourceCatalog.from_config(parse_sources(json.dumps(config))).get("twilio")
+    assert twilio is not None
+    pairs = [("From", "+33612345678"), ("Body", "hello"), ("To", "+33700000000")]
+    ids = set()
+    for order in (pairs, pairs[::-1]):
+        body = urlencode(order).encode()
+        signature = VERIFIER.sign(body, TOKEN, NOW, method="POST", url=URL)["X-Twilio-Signature"]
+        sent = request(URL, body, signature)
+        VERIFIER.verify(sent, [TOKEN], NOW)
+        ids.add(twilio.read(sent).events[0][0])
+    assert len(ids) == 1
 
 
 def test_signed_url_adds_the_body_hash_for_json_only() -> None:

@@ -9,6 +9,7 @@ import hmac
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 from skipcall_bridge.errors import ConfigurationError, InvalidSignature
 
@@ -57,6 +58,16 @@ class Verifier(ABC):
         self, body: bytes, secret: str, now: float, *, method: str, url: str
     ) -> dict[str, str]:
         """The headers a sender would add: for the CLI, the samples in events/ and the tests."""
+
+    def signed_content(self, request: SignedRequest) -> bytes:
+        """What the signature covers of the body, as bytes to identify the delivery by: the
+        body itself, for schemes that sign its bytes."""
+        return request.body
+
+    def signed_format(self, request: SignedRequest) -> Literal["json", "form"] | None:
+        """The body format the signature proves, for schemes that sign a format (else None:
+        the source's configured format decides)."""
+        return None
 
     @property
     def signs_url(self) -> bool:

@@ -143,8 +143,10 @@ class TwilioAuth(_AuthBase):
 
     body_format = "auto"  # form fields mostly; JSON (with bodySHA256) for newer products
     # A message or call and the status it reports: each status callback is its own event.
+    # Without either sid, no id of its own (not ":", which every such delivery would share).
     default_delivery_id = (
-        "join(':', [MessageSid || CallSid || '', MessageStatus || CallStatus || SmsStatus || ''])"
+        "(MessageSid || CallSid) && join(':', [MessageSid || CallSid,"
+        " MessageStatus || CallStatus || SmsStatus || ''])"
     )
     default_budget_seconds = 10.0  # Twilio waits 15 s for an answer
 

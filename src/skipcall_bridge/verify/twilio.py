@@ -20,6 +20,7 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Callable, Sequence
+from typing import Literal
 from urllib.parse import SplitResult, parse_qs, parse_qsl, urlsplit, urlunsplit
 
 from skipcall_bridge.errors import InvalidSignature
@@ -45,6 +46,18 @@ class TwilioVerifier(Verifier):
     @property
     def signs_url(self) -> bool:
         return True
+
+    def signed_format(self, request: SignedRequest) -> Literal["json", "form"]:
+        """`bodySHA256` in the URL: Twilio sent JSON and signed its hash; else it signed form
+        fields. The Content-Type, which nothing signs, does not decide (finding 3: JSON bytes
+        sent as a form turned text inside a JSON string into top-level fields)."""
+        return "json" if BODY_HASH_PARAMETER in parse_qs(urlsplit(request.url).query) else "form"
+
+    def signed_content(self, request: SignedRequest) -> bytes:
+        """A form's fields as Twilio signs them (sorted): their bytes' order is not signed."""
+        if self.signed_format(request) == "json":
+            return request.body
+        return signed_fields(request.body).encode()
 
     def verify(self, request: SignedRequest, secrets: Sequence[str], now: float) -> None:
         received = decode_base64(require(request.headers.get(SIGNATURE_HEADER)))
@@ -88,14 +101,18 @@ class TwilioVerifier(Verifier):
 
 def signed_fields(body: bytes) -> str:
     """The form fields as Twilio signs them: sorted names, each with its sorted distinct
-    values. A body that is not UTF-8 form fields signs as nothing Twilio would send."""
+    values. A body that is not UTF-8 form fields signs as nothing Twilio would send; nor does
+    one with a (name, value) pair twice: the signature cannot tell it from the pair once, so a
+    captured request could be replayed with the pair repeated as a new body (finding 2)."""
     try:
         pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, errors="strict")
     except ValueError:
         raise InvalidSignature from None
     values: dict[str, set[str]] = {}
     for name, value in pairs:
-        values.setdefault(name, set()).add(value)
+        if value in values.setdefault(name, set()):
+            raise InvalidSignature
+        values[name].add(value)
     return "".join(name + value for name in sorted(values) for value in sorted(values[name]))
 
 
