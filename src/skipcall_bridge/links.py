@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 
+from skipcall_bridge.mapping import NAME_SCOPE_SEPARATOR
 from skipcall_bridge.ports import NameLink
 
 
@@ -30,11 +31,20 @@ class MemoryLinks:
         with self._lock:
             if name in self._names:
                 return False
-            self._names[name] = NameLink("creating", claimed_by=token, claimed_at=now)
+            self._names[name] = NameLink(
+                "creating", claimed_by=token, claimed_at=now, shared=_shared(name)
+            )
             return True
 
     def link(self, name: str, sequence_id: str) -> None:
-        self._names[name] = NameLink("linked", sequence_id=sequence_id)
+        self._names[name] = NameLink("linked", sequence_id=sequence_id, shared=_shared(name))
+
+    def adopt(self, name: str, sequence_id: str) -> bool:
+        with self._lock:
+            if name in self._names:
+                return False
+            self._names[name] = NameLink("linked", sequence_id=sequence_id)
+            return True
 
     def mark_unknown(self, name: str, token: str) -> None:
         with self._lock:
@@ -52,3 +62,7 @@ class MemoryLinks:
     def _owns(self, name: str, token: str) -> bool:
         link = self._names.get(name)
         return link is not None and link.state == "creating" and link.claimed_by == token
+
+
+def _shared(name: str) -> bool:
+    return NAME_SCOPE_SEPARATOR not in name

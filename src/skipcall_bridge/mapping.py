@@ -92,6 +92,8 @@ ACTIONS = ("create", "enrol", "unenrol")
 # A target name is a key of the link table: DynamoDB takes at most 2,048 bytes (with the key's
 # prefix). Longer is a mapping failure, not an outage.
 MAX_NAME_BYTES = 1024
+# What separates a source's scope from a name in the link table (naming.SCOPE_SEPARATOR)
+NAME_SCOPE_SEPARATOR = "::"
 
 
 class TemplateSyntaxError(ValueError):
@@ -451,6 +453,10 @@ def _target_problem(key: str, value: str) -> str | None:
         return f"rendered {json.dumps(value)[:80]}; a Skipcall sequence id is a UUID"
     if key == "name" and len(value.encode()) > MAX_NAME_BYTES:
         return f"a name of {len(value.encode())} bytes; at most {MAX_NAME_BYTES}"
+    if key == "name" and NAME_SCOPE_SEPARATOR in value:
+        # `crm::VIP` is crm's private link key: a name rendered from a sharing source's event
+        # must not reach it (security review #28, finding 4)
+        return f"a name may not hold {NAME_SCOPE_SEPARATOR!r}"
     return None
 
 

@@ -36,6 +36,7 @@ from skipcall_bridge.errors import Unavailable
 from skipcall_bridge.failures import ErrorInfo, Reason
 from skipcall_bridge.identity import links_unavailable
 from skipcall_bridge.keyed_locks import KeyedLocks
+from skipcall_bridge.mapping import NAME_SCOPE_SEPARATOR
 from skipcall_bridge.observability import logger
 from skipcall_bridge.ports import NameLink, SequenceNames
 from skipcall_bridge.skipcall.models import CallFailed, Created
@@ -102,6 +103,8 @@ class SequenceNamer:
         """The id of the sequence called `name` in `scope` (a source; None: the shared
         names), created with `create` when no run has (None: never created, and `create` is
         None: an unenrol has nothing to take contacts out of)."""
+        if SCOPE_SEPARATOR in name:  # a letter's kept name that no mapping would render
+            return _not_a_name(name)
         key = scoped_name(scope, name)
         if (known := self._cached(key)) is not None:
             return known
@@ -116,14 +119,17 @@ class SequenceNamer:
 
     def _adopt(self, key: str, name: str) -> Resolved | None:
         """A sequence this name was linked to before names were scoped, linked under the
-        source's scope too (None: nothing to adopt)."""
+        source's scope too (None: nothing to adopt). Only such a link: one a sharing source
+        wrote since is marked `shared`, and stays the sharing sources' (security review #28,
+        finding 4); the write is conditional (finding 12)."""
         try:
             if self._names.lookup(key) is not None:
                 return None
             legacy = self._names.lookup(name)
-            if legacy is None or legacy.sequence_id is None:
+            if legacy is None or legacy.sequence_id is None or legacy.shared:
                 return None
-            self._names.link(key, legacy.sequence_id)
+            if not self._names.adopt(key, legacy.sequence_id):
+                return None  # written meanwhile: _resolve reads what is there
         except Unavailable:
             return None  # _resolve meets the outage and says so
         logger.info("Shared sequence name adopted by its source", extra={"sequenceName": name})
@@ -235,7 +241,9 @@ class SequenceNamer:
         return Resolved(sequence_id, created)
 
 
-SCOPE_SEPARATOR = "::"  # source names are [a-z0-9_-]: the first `::` ends the scope
+# Source names are [a-z0-9_-], and a name holding it is refused when it is rendered: the
+# first `::` ends the scope.
+SCOPE_SEPARATOR = NAME_SCOPE_SEPARATOR
 
 
 def scoped_name(scope: str | None, name: str) -> str:
@@ -259,6 +267,13 @@ def _pending(name: str, link: NameLink | None) -> CallFailed:
         attempts=0,
         error=ErrorInfo(code="SEQUENCE_PENDING", message=f"Sequence {name!r}: {why}."),
     )
+
+
+def _not_a_name(name: str) -> CallFailed:
+    error = ErrorInfo(
+        code="MAPPING_FAILED", message=f"A sequence name may not hold {SCOPE_SEPARATOR!r}."
+    )
+    return CallFailed(Reason.MAPPING_FAILED, retryable=False, attempts=0, error=error)
 
 
 def _unreadable(name: str) -> CallFailed:

@@ -97,6 +97,9 @@ class NameLink:
     sequence_id: str | None = None
     claimed_by: str | None = None
     claimed_at: float | None = None
+    # Written under the shared names by a version that scopes names: not a link from before
+    # names were scoped, so no source adopts it as its own.
+    shared: bool = False
 
 
 class SequenceNames(Protocol):
@@ -110,6 +113,9 @@ class SequenceNames(Protocol):
 
     def link(self, name: str, sequence_id: str) -> None:
         """Remember the name's sequence (over a claim, or an operator's correction)."""
+
+    def adopt(self, name: str, sequence_id: str) -> bool:
+        """Link the name unless it has a record (a conditional write): False when it had one."""
 
     def mark_unknown(self, name: str, token: str) -> None:
         """The claim's creation may or may not have happened: keep it for a person."""

@@ -40,3 +40,26 @@ def test_a_released_claim_can_be_taken_by_the_next_container(receiver: Receiver)
     first.release("Renewals", "token-first")  # its create provably did nothing
     assert second.lookup("Renewals") is None
     assert second.claim("Renewals", "token-second", NOW + 1)
+
+
+def test_an_adoption_is_conditional_and_only_an_unmarked_shared_link_is_adoptable(
+    receiver: Receiver,
+) -> None:
+    """Security review #28, findings 4 and 12, on DynamoDB: a shared name written now carries
+    its mark (a link from before names were scoped has none), and a scoped name is adopted only
+    while nothing is written under it."""
+    links = DynamoDbLinks(LINKS_TABLE)
+    links.link("VIP", "seq-shared")
+    shared = links.lookup("VIP")
+    assert shared is not None
+    assert shared.shared
+    links.link("crm::VIP", "seq-private")
+    private = links.lookup("crm::VIP")
+    assert private is not None
+    assert not private.shared
+    assert not links.adopt("crm::VIP", "seq-shared")  # written already: left as it is
+    assert links.lookup("crm::VIP") == private
+    assert links.adopt("crm::Inbound", "seq-legacy")
+    adopted = links.lookup("crm::Inbound")
+    assert adopted is not None
+    assert (adopted.state, adopted.sequence_id) == ("linked", "seq-legacy")

@@ -125,6 +125,26 @@ def test_a_target_name_too_long_for_the_link_table_is_a_mapping_failure() -> Non
     assert error.message.endswith("at most 1024")
 
 
+def test_a_target_name_holding_the_scope_separator_is_a_mapping_failure() -> None:
+    """Security review #28, finding 4: a sharing source could render `crm::VIP`, crm's private
+    link key, and enrol into crm's sequence."""
+    named = mapper(
+        action="enrol",
+        target={"name": "{{ name }}"},
+        contactIds="{{ contacts }}",
+        sequence={"creatorId": CREATOR, "assignedToIds": [CREATOR]},
+    )
+    with pytest.raises(EventMappingError) as caught:
+        named.map({"name": "crm::VIP", "contacts": ["c1"]})
+    [error] = caught.value.errors
+    assert (error.field, error.message) == ("target.name", "a name may not hold '::'")
+    assert named.map({"name": "crm: VIP", "contacts": ["c1"]}) is not None  # one colon is fine
+    # nor does a name kept in a letter (never rendered again) reach the link table
+    refused = namer().resolve("crm::VIP", lambda: sequence(1), Deadline(5))
+    assert isinstance(refused, CallFailed)
+    assert (refused.reason, refused.retryable) == (Reason.MAPPING_FAILED, False)
+
+
 def test_an_action_that_is_not_one_teaches_the_three() -> None:
     with pytest.raises(EventMappingError) as caught:
         mapper(**{**ROUTED, "action": "{{ stage }}"}).map({"stage": "subscribe"})
@@ -245,11 +265,41 @@ def test_names_belong_to_their_source_unless_it_shares_them() -> None:
 
 def test_a_name_linked_before_names_were_scoped_is_adopted_not_created_again() -> None:
     links = MemoryLinks()
-    links.link("Inbound", "seq-legacy")  # written by an earlier version, unscoped
+    links._names["Inbound"] = NameLink("linked", "seq-legacy")  # an earlier version's, unmarked
     never = namer(links).resolve("Inbound", lambda: failed(Reason.SKIPCALL_REJECTED),
                                  Deadline(5), scope="hubspot")  # fmt: skip
     assert never == Resolved("seq-legacy", created=False)
     assert links.lookup("hubspot::Inbound") is not None  # adopted under its source's scope
+
+
+def test_a_shared_name_written_since_names_were_scoped_is_never_a_private_source_s() -> None:
+    """Security review #28, finding 4: a sharing source's link (shared names) was taken over by
+    the first private source that used the name."""
+    links, created = MemoryLinks(), []
+    shared = namer(links).resolve("VIP", lambda: sequence(1), Deadline(5))  # a sharing source
+    assert shared == Resolved("seq-1", True)
+    private = namer(links).resolve("VIP", lambda: created.append(2) or sequence(2), Deadline(5),
+                                   scope="crm")  # fmt: skip
+    assert private == Resolved("seq-2", True)  # its own sequence, not the shared one
+    assert created == [2]
+
+
+class WrittenMeanwhile(MemoryLinks):
+    """Another run links the scoped name while this run reads the unscoped one."""
+
+    def lookup(self, name: str) -> NameLink | None:
+        if name == "Inbound" and "hubspot::Inbound" not in self._names:
+            self._names["hubspot::Inbound"] = NameLink("linked", "seq-other-run")
+        return super().lookup(name)
+
+
+def test_an_adoption_never_overwrites_what_another_run_wrote_meanwhile() -> None:
+    """Security review #28, finding 12: adoption was a look-up then an unconditional put."""
+    links = WrittenMeanwhile()
+    links._names["Inbound"] = NameLink("linked", "seq-legacy")
+    found = namer(links).resolve("Inbound", None, Deadline(5), scope="hubspot")
+    assert found == Resolved("seq-other-run", created=False)
+    assert links.lookup("hubspot::Inbound") == NameLink("linked", "seq-other-run")
 
 
 def test_a_name_is_created_once_then_found() -> None:
@@ -340,7 +390,7 @@ def test_created_but_not_linked_keeps_the_id_for_the_letter() -> None:
     assert result.failure.reason is Reason.LINKS_UNAVAILABLE
     links = MemoryLinks()
     assert namer(links).remember("N", "seq-3") is None  # what the replay does
-    assert links.lookup("N") == NameLink("linked", sequence_id="seq-3")
+    assert links.lookup("N") == NameLink("linked", sequence_id="seq-3", shared=True)
 
 
 # -- the fate of every event of a batch of enrolments ------------------------------------

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from skipcall_bridge.aws.config import AwsClients
 from skipcall_bridge.errors import Unavailable
+from skipcall_bridge.mapping import NAME_SCOPE_SEPARATOR
 from skipcall_bridge.observability import logger
 from skipcall_bridge.ports import NameLink
 
@@ -66,11 +67,13 @@ class DynamoDbLinks:
             sequence_id=sequence_id,
             claimed_by=item.get("claimedBy", {}).get("S"),
             claimed_at=float(claimed_at) if claimed_at else None,
+            shared="shared" in item,
         )
 
     def claim(self, name: str, token: str, now: float) -> bool:
         item = {
             **name_key(name),
+            **_shared(name),
             "state": {"S": "creating"},
             "claimedBy": {"S": token},
             "claimedAt": {"N": f"{now:.3f}"},
@@ -82,10 +85,18 @@ class DynamoDbLinks:
         return True
 
     def link(self, name: str, sequence_id: str) -> None:
-        self._call(
-            "put_item",
-            Item={**name_key(name), "state": {"S": "linked"}, "sequenceId": {"S": sequence_id}},
-        )
+        self._call("put_item", Item=_linked(name, sequence_id))
+
+    def adopt(self, name: str, sequence_id: str) -> bool:
+        """A scoped name takes the sequence its name had before names were scoped, only while
+        nothing is written under it: two runs adopting, or one adopting while another claims,
+        never overwrite each other (security review #28, finding 12)."""
+        item = {**name_key(name), "state": {"S": "linked"}, "sequenceId": {"S": sequence_id}}
+        try:
+            self._call("put_item", Item=item, ConditionExpression="attribute_not_exists(id)")
+        except _ConditionFailed:
+            return False
+        return True
 
     def mark_unknown(self, name: str, token: str) -> None:
         self._owned("put_item", name, token, Item={
@@ -131,6 +142,21 @@ class DynamoDbLinks:
     def _unavailable(self, exc: Exception) -> Unavailable:
         logger.error("Link table unreachable", extra={"error": type(exc).__name__})
         return Unavailable("The link table cannot be reached; retry later.")
+
+
+def _shared(name: str) -> dict[str, Any]:
+    """The mark of a shared name written by a version that scopes names (a link from before
+    has none, and only such a link is adopted by a source)."""
+    return {} if NAME_SCOPE_SEPARATOR in name else {"shared": {"BOOL": True}}
+
+
+def _linked(name: str, sequence_id: str) -> dict[str, Any]:
+    return {
+        **name_key(name),
+        **_shared(name),
+        "state": {"S": "linked"},
+        "sequenceId": {"S": sequence_id},
+    }
 
 
 class _ConditionFailed(Exception):
