@@ -126,6 +126,28 @@ def test_a_gzip_field_inflates_but_never_past_its_bound() -> None:
     assert "inflates past" in error.message
 
 
+def test_an_event_s_inflation_is_bounded_in_all_not_per_call() -> None:
+    """Security review #28, finding 8: over a projection, each call had its own bound, and a
+    245 KB body inflated to 188 MB. Three parts of 4 MB each pass one at a time; together they
+    are past the event's bound."""
+    import base64
+    import gzip
+
+    from skipcall_bridge.mapping import MAX_INFLATED_BYTES, ActionMapper
+
+    part = base64.b64encode(gzip.compress(b"0" * (4 * 1024 * 1024), compresslevel=9)).decode()
+    assert MAX_INFLATED_BYTES < 3 * 4 * 1024 * 1024
+    sequence = {"name": "{{ to_string(length(join('', parts[*].powertools_base64_gzip(@)))) }}",
+                "creatorId": CREATOR, "assignedToIds": CREATOR}  # fmt: skip
+    mapper = ActionMapper("create", sequence)
+    assert mapper.map({"parts": [part, part]}) is not None  # 8 MB in all: within the bound
+    with pytest.raises(EventMappingError) as caught:
+        mapper.map({"parts": [part, part, part]})
+    assert "inflates past" in caught.value.errors[0].message
+    # the bound is the event's: the next event has its own
+    assert mapper.map({"parts": [part, part]}) is not None
+
+
 def test_missing_required_fields_are_listed_by_name() -> None:
     with pytest.raises(EventMappingError) as caught:
         MAPPER.map({"firstName": "Ada"})
