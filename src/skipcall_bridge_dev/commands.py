@@ -160,7 +160,10 @@ def _dev(args: argparse.Namespace) -> int:
             for name in catalog.names:
                 print(_dev_credential(catalog, name, endpoints.gateway))
             print(f"health     {endpoints.gateway}/health")
-            print(f"sandbox    {endpoints.sandbox}  (state: {endpoints.sandbox}/_sandbox/state)")
+            print(
+                f"sandbox    {endpoints.sandbox}  (state: {endpoints.sandbox}/_sandbox/state; "
+                f"its POST /_sandbox/* need X-Inspector-Token: {endpoints.control_token})"
+            )
             print(f"moto       {endpoints.moto}")
             print(f"DLQ        {endpoints.queue_url}")
             if "zapier" in catalog.names:

@@ -28,6 +28,8 @@ SHOWN_BODY = 4096
 REDACTED = "[redacted]"
 SECRET_HEADER = re.compile(r"authorization|api-key|signature|sig-hash|token|cookie", re.I)
 SECRET_PARAMETER = re.compile(r"token|code|key|secret", re.I)
+# A Salesforce Outbound Message carries a live API session (its SessionId element)
+SESSION_ID = re.compile(r"(<(?:[\w.-]+:)?SessionId\b[^>]*>)[^<]*(</(?:[\w.-]+:)?SessionId>)", re.I)
 # A value is redacted whatever its header's name when it looks like a credential: an
 # Authorization-style scheme, or a long token of letters and digits (a custom `X-Auth`).
 SECRET_VALUE = re.compile(
@@ -73,6 +75,8 @@ class Inspector:
         resend: Callable[[Exchange], object],
         replay: Callable[[str, str], Replayed],
         preview: Callable[[Exchange], dict[str, Any]],
+        token: str | None = None,
+        secret_parameters: Callable[[], frozenset[str]] = frozenset,
     ) -> None:
         self._records: deque[Record] = deque(maxlen=MAX_RECORDS)
         self._finished: dict[tuple[str, str], float] = {}  # (source, delivery id) -> when
@@ -82,7 +86,9 @@ class Inspector:
         self._resend = resend
         self._replay = replay
         self._preview = preview
-        self.token = secrets.token_urlsafe(24)  # this run's: the page hands it to its script
+        # this run's: the page hands it to its script (and the sandbox's control asks for it)
+        self.token = token or secrets.token_urlsafe(24)
+        self._secret_parameters = secret_parameters
 
     def observe(self, exchange: Exchange) -> None:
         if exchange.path.startswith("/_inspect"):
@@ -133,13 +139,17 @@ class Inspector:
             records = list(self._records)
             finished = dict(self._finished)
             replayed = dict(self._replayed)
-        items = "\n".join(_record(record, finished, replayed) for record in records)
+        hidden = self._secret_parameters()
+        items = "\n".join(_record(record, finished, replayed, hidden) for record in records)
         items = items or "<p>No delivery yet.</p>"
         return PAGE.replace("{{records}}", items).replace("{{token}}", self.token)
 
 
 def _record(
-    record: Record, finished: dict[tuple[str, str], float], replayed: dict[tuple[str, str], float]
+    record: Record,
+    finished: dict[tuple[str, str], float],
+    replayed: dict[tuple[str, str], float],
+    hidden: frozenset[str] = frozenset(),
 ) -> str:
     exchange = record.exchange
     status = int(exchange.result.get("statusCode", 0))
@@ -153,7 +163,7 @@ def _record(
 <summary><span class="status s{status // 100}">{status}</span> {at} {html.escape(source)}
  <span class="verdict">{verdict}</span> {exchange.seconds * 1000:.0f} ms</summary>
 <button class="resend" data-number="{record.number}">Send again</button>
-<h3>Request</h3><pre class="request">{html.escape(_request(exchange))}</pre>
+<h3>Request</h3><pre class="request">{html.escape(_request(exchange, hidden))}</pre>
 <h3>Events</h3><table class="events"><tr><th>delivery id</th><th>outcome</th><th>DTO</th>
 <th></th></tr>{rows}</table>
 <h3>Answer</h3><pre class="answer">{html.escape(json.dumps(answer, indent=2))}</pre>
@@ -209,11 +219,15 @@ def _event(
     )
 
 
-def _request(exchange: Exchange) -> str:
-    lines = [f"{exchange.method} {redact_url(exchange.path)}"]
+def _request(exchange: Exchange, hidden: frozenset[str] = frozenset()) -> str:
+    """The request as the page shows it: credentials in headers, in the query (those of the
+    names below, and the sources' own query-key parameters, whatever they are called) and a
+    Salesforce Outbound Message's SessionId (a live API session) redacted."""
+    lines = [f"{exchange.method} {redact_url(exchange.path, hidden)}"]
     lines += [f"{name}: {REDACTED if _secret(name, value) else value}"
               for name, value in exchange.headers]  # fmt: skip
-    body = exchange.body[:SHOWN_BODY].decode("utf-8", errors="replace")
+    body = SESSION_ID.sub(rf"\1{REDACTED}\2", exchange.body.decode("utf-8", errors="replace"))
+    body = body[:SHOWN_BODY]
     more = (
         f"\n… {len(exchange.body) - SHOWN_BODY} more bytes"
         if len(exchange.body) > SHOWN_BODY
@@ -226,11 +240,11 @@ def _secret(name: str, value: str) -> bool:
     return SECRET_HEADER.search(name) is not None or SECRET_VALUE.search(value) is not None
 
 
-def redact_url(path: str) -> str:
+def redact_url(path: str, hidden: frozenset[str] = frozenset()) -> str:
     parts = urlsplit(path)
     if not parts.query:
         return path
-    query = [(name, REDACTED if SECRET_PARAMETER.search(name) else value)
+    query = [(name, REDACTED if SECRET_PARAMETER.search(name) or name in hidden else value)
              for name, value in parse_qsl(parts.query, keep_blank_values=True)]  # fmt: skip
     return f"{parts.path}?{urlencode(query)}"
 

@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import hmac
 import json
 import math
 import re
@@ -58,6 +59,7 @@ class SkipcallSandbox(BackgroundHTTPServer):
         window_seconds: float = 60.0,
         host: str = "127.0.0.1",
         port: int = 0,
+        control_token: str | None = None,
     ) -> None:
         self.state = SandboxState(
             api_keys=set(api_keys),
@@ -65,7 +67,8 @@ class SkipcallSandbox(BackgroundHTTPServer):
             rate_limit=rate_limit,
             window_seconds=window_seconds,
         )
-        super().__init__(host, port, type("BoundHandler", (_Handler,), {"state": self.state}))
+        bound = {"state": self.state, "control_token": control_token}
+        super().__init__(host, port, type("BoundHandler", (_Handler,), bound))
 
     def inject(
         self,
@@ -108,6 +111,10 @@ class SkipcallSandbox(BackgroundHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     state: SandboxState
+    # With one (`make dev`: the inspector's), a POST to /_sandbox/* must carry it in
+    # X-Inspector-Token: a page of another origin can send a POST but never read the token
+    # (security review #28, finding 7).
+    control_token: str | None = None
     _generation: int = 0  # of the request being answered
     protocol_version = "HTTP/1.1"  # keep-alive, as the real API behind a load balancer
     # One write per answer and no Nagle delay: otherwise every keep-alive answer stalls ~40 ms
@@ -163,7 +170,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        if self.path == "/_sandbox/faults":
+        if self.path.startswith("/_sandbox/") and not self._controller():
+            self._error(HTTPStatus.FORBIDDEN, "FORBIDDEN", "X-Inspector-Token is missing or wrong")
+        elif self.path == "/_sandbox/faults":
             self._control(raw)
         elif self.path == "/_sandbox/reset":
             self.state.reset()
@@ -193,6 +202,12 @@ class _Handler(BaseHTTPRequestHandler):
             )
         else:
             self._error(HTTPStatus.NOT_FOUND, "NOT_FOUND", f"Cannot DELETE {self.path}")
+
+    def _controller(self) -> bool:
+        if self.control_token is None:
+            return True
+        presented = self.headers.get("X-Inspector-Token") or ""
+        return hmac.compare_digest(presented.encode(), self.control_token.encode())
 
     def _control(self, raw: bytes) -> None:
         try:

@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 import os
+import secrets
 import socket
 import tempfile
 import threading
@@ -19,6 +20,7 @@ from skipcall_bridge.errors import ConfigurationError
 from skipcall_bridge.sources import SourceCatalog, VerifyToken, load_sources
 from skipcall_bridge_dev import devdata
 from skipcall_bridge_dev.gateway import LocalGateway
+from skipcall_bridge_dev.http_server import addressed_locally, allowed_names
 from skipcall_bridge_dev.inspector import Exchange, Inspector, Replayed
 from skipcall_bridge_dev.sandbox import SkipcallSandbox
 from skipcall_bridge_dev.work_poller import WorkQueuePoller, worker_poller
@@ -36,25 +38,47 @@ class StackEndpoints:
     sandbox: str
     moto: str
     queue_url: str
+    # the inspector's token, which the sandbox's /_sandbox/* control also asks for
+    control_token: str = ""
 
 
 class MotoServer:
-    """moto in server mode: boto3 talks real HTTP to it through AWS_ENDPOINT_URL."""
+    """moto in server mode: boto3 talks real HTTP to it through AWS_ENDPOINT_URL. Like every
+    development server it answers only requests addressed by a local name: moto signs anything
+    and holds the API key, so a page whose DNS name was rebound to 127.0.0.1 could otherwise
+    read the key and put letters on the queues (security review #28, finding 7)."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        from moto.server import ThreadedMotoServer
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server
 
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log per AWS call
-        self._server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+        moto = DomainDispatcherApplication(create_backend_app)
+        allowed = allowed_names(host)
+
+        def local_only(environ: dict[str, Any], start_response: Any) -> Any:
+            if addressed_locally(environ.get("HTTP_HOST"), allowed):
+                return moto(environ, start_response)
+            start_response("421 Misdirected Request", [("Content-Type", "text/plain")])
+            return [b"This development server answers only local names\n"]
+
+        self._server = make_server(
+            host, port, local_only, threaded=True, request_handler=MotoRequestHandler
+        )
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     def start(self) -> MotoServer:
-        self._server.start()
+        self._thread.start()
         return self
 
     @property
     def url(self) -> str:
-        host, port = self._server.get_host_and_port()
-        return f"http://{host}:{port}"
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
 
     def client(self, service: str) -> Any:
         import boto3
@@ -68,7 +92,9 @@ class MotoServer:
         )
 
     def stop(self) -> None:
-        self._server.stop()
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
 
 
 IDEMPOTENCY_TABLE = "skipcall-bridge-idempotency"
@@ -344,9 +370,11 @@ class LocalStack:
         self.moto = MotoServer(self._host, moto_port).start()
         queue_url = seed_aws(self.moto, catalog)
         work_queue_url = create_work_queue(self.moto, devdata.WORK_QUEUE, queue_url)
+        control_token = secrets.token_urlsafe(24)
         self.sandbox = SkipcallSandbox(
-            {devdata.API_KEY}, devdata.MEMBERS, host=self._host, port=sandbox_port
-        ).start()
+            {devdata.API_KEY}, devdata.MEMBERS, host=self._host, port=sandbox_port,
+            control_token=control_token,
+        ).start()  # fmt: skip
         live = Path(self._workdir.name) / "sources.json"
         self.watcher = SourcesWatcher(self._sources_path, live, self.moto, say).start()
         # The handler reads its settings from this process's environment, once.
@@ -363,6 +391,8 @@ class LocalStack:
             ),
             replay=_replay_one,
             preview=lambda exchange: _mapped(live, exchange),
+            token=control_token,
+            secret_parameters=lambda: _query_credentials(live),
         )  # fmt: skip
         gateway.inspector = inspector
         gateway.observers = [*([console] if console else []), inspector.observe]
@@ -377,7 +407,9 @@ class LocalStack:
         # URL-signing senders (HubSpot) sign the URL they call; the handler's runtime loads on
         # the first request, so the bound port is known in time.
         os.environ["PUBLIC_BASE_URL"] = self.gateway.url
-        return StackEndpoints(self.gateway.url, self.sandbox.url, self.moto.url, queue_url)
+        return StackEndpoints(
+            self.gateway.url, self.sandbox.url, self.moto.url, queue_url, control_token
+        )
 
     def stop(self) -> None:
         if self.worker is not None:
@@ -388,6 +420,24 @@ class LocalStack:
             if part is not None:
                 part.stop()
         self._workdir.cleanup()
+
+
+def _query_credentials(live: Path) -> frozenset[str]:
+    """The query parameters that carry a source's credential (query-key's `parameter`,
+    Salesforce's `tokenParameter`), whatever they are called: the inspector redacts them."""
+    try:
+        catalog = load_sources(live)
+    except ConfigurationError:
+        return frozenset()
+    names = set()
+    for name in catalog.names:
+        source = catalog.get(name)
+        auth = source.config.auth if source is not None else None
+        for field in ("parameter", "token_parameter"):
+            value = getattr(auth, field, None)
+            if isinstance(value, str):
+                names.add(value)
+    return frozenset(names)
 
 
 def _replay_one(source: str, delivery_id: str) -> Replayed:

@@ -25,6 +25,7 @@ class Stack:
     sandbox: str
     moto: str
     queue_url: str
+    control_token: str
 
     def post(self, target: str, body: bytes, headers: dict[str, str]) -> tuple[int, Any]:
         """POST to a path on the gateway, or a full URL; JSON answers are decoded."""

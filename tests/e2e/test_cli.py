@@ -78,12 +78,13 @@ def test_usage_errors_exit_2() -> None:
 
 def test_send_exits_1_when_the_delivery_is_dead_lettered(stack: Stack, tmp_path: Path) -> None:
     fault = json.dumps({"kind": "status", "status": 503, "count": 8}).encode()
-    urllib3.request("POST", f"{stack.sandbox}/_sandbox/faults", body=fault)
+    control = {"X-Inspector-Token": stack.control_token}
+    urllib3.request("POST", f"{stack.sandbox}/_sandbox/faults", body=fault, headers=control)
     body = tmp_path / "zap.json"
     body.write_text(json.dumps({"name": "kept", "creatorId": CREATOR, "assignedToIds": [CREATOR]}))
     result = cli("send", "zapier", str(body), "--sources", str(EXAMPLE_SOURCES),
                  "--url", stack.gateway)  # fmt: skip
-    urllib3.request("POST", f"{stack.sandbox}/_sandbox/reset")  # no fault left for others
+    urllib3.request("POST", f"{stack.sandbox}/_sandbox/reset", headers=control)  # no fault left
     assert result.stdout.startswith("HTTP 202")
     assert result.returncode == 1
 

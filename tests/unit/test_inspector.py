@@ -107,3 +107,25 @@ def test_a_422_delivery_lists_each_event_with_its_field_errors() -> None:
     assert "unmapped sequence.creatorId: missing" in page
     assert "unmapped sequence.name: empty" in page
     assert page.count('class="replay"') == 2
+
+
+def test_a_salesforce_session_and_a_source_s_own_query_key_are_redacted() -> None:
+    """Security review #28, finding 7: the inspector showed a Salesforce Outbound Message's
+    SessionId (a live API session), and a query-key parameter named other than token/code/key."""
+    body = (b'<soapenv:Envelope><soapenv:Body><notifications><sf:SessionId>00Dxx!AQ4AQ.live'
+            b'</sf:SessionId><OrganizationId>00D</OrganizationId></notifications>'
+            b"</soapenv:Body></soapenv:Envelope>")  # fmt: skip
+    result = {"statusCode": 200, "body": "{}"}
+    inspector = Inspector(
+        resend=lambda exchange: None,
+        replay=lambda source, delivery: Replayed("", done=False),
+        preview=lambda exchange: {},
+        secret_parameters=lambda: frozenset({"auth"}),
+    )
+    inspector.observe(Exchange("POST", "/webhooks/sf?auth=pw-42&x=1", [], body, result, 0.01))
+    page = inspector.handle("GET", "/_inspect")[2]
+    assert "00Dxx!AQ4AQ.live" not in page
+    assert "SessionId&gt;[redacted]&lt;/sf:SessionId" in page
+    assert "OrganizationId&gt;00D&lt;" in page  # the rest stays readable
+    assert "pw-42" not in page
+    assert "x=1" in page
