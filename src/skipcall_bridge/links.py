@@ -39,6 +39,14 @@ class MemoryLinks:
     def link(self, name: str, sequence_id: str) -> None:
         self._names[name] = NameLink("linked", sequence_id=sequence_id, shared=_shared(name))
 
+    def settle(self, name: str, sequence_id: str) -> bool:
+        with self._lock:
+            link = self._names.get(name)
+            if link is not None and link.sequence_id is not None:
+                return False
+            self._names[name] = NameLink("linked", sequence_id=sequence_id, shared=_shared(name))
+            return True
+
     def adopt(self, name: str, sequence_id: str) -> bool:
         with self._lock:
             if name in self._names:

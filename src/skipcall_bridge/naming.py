@@ -174,12 +174,22 @@ class SequenceNamer:
                 self._cache.popitem(last=False)
 
     def remember(self, name: str, sequence_id: str, scope: str | None = None) -> CallFailed | None:
-        """Link a sequence created earlier (by a run whose link was not written)."""
+        """Link a sequence created earlier (by a run whose link was not written), over the
+        creating run's claim only: a name already linked keeps its link. A letter that says
+        `created` is not proof (anyone who may send to the queue can write one), and an
+        operator's `links set` meanwhile wins (security review #28, finding 5)."""
+        if SCOPE_SEPARATOR in name:
+            return _not_a_name(name)
         key = scoped_name(scope, name)
         try:
-            self._names.link(key, sequence_id)
+            settled = self._names.settle(key, sequence_id)
         except Unavailable as exc:
             return links_unavailable(exc)
+        if not settled:
+            logger.warning(
+                "Sequence name already linked: its link is kept", extra={"sequenceName": name}
+            )
+            return None
         self._remember(key, sequence_id)
         return None
 

@@ -117,6 +117,10 @@ class SequenceNames(Protocol):
     def adopt(self, name: str, sequence_id: str) -> bool:
         """Link the name unless it has a record (a conditional write): False when it had one."""
 
+    def settle(self, name: str, sequence_id: str) -> bool:
+        """Link the name unless it is linked already (a conditional write over a claim, or
+        nothing): False when it was linked, to this id or another."""
+
     def mark_unknown(self, name: str, token: str) -> None:
         """The claim's creation may or may not have happened: keep it for a person."""
 

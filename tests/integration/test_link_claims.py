@@ -59,6 +59,10 @@ def test_an_adoption_is_conditional_and_only_an_unmarked_shared_link_is_adoptabl
     assert not private.shared
     assert not links.adopt("crm::VIP", "seq-shared")  # written already: left as it is
     assert links.lookup("crm::VIP") == private
+    assert not links.settle("crm::VIP", "seq-forged")  # linked: a letter cannot re-point it
+    assert links.lookup("crm::VIP") == private
+    assert links.claim("crm::New", "token", NOW)
+    assert links.settle("crm::New", "seq-new")  # over a claim: linked
     assert links.adopt("crm::Inbound", "seq-legacy")
     adopted = links.lookup("crm::Inbound")
     assert adopted is not None

@@ -393,6 +393,18 @@ def test_created_but_not_linked_keeps_the_id_for_the_letter() -> None:
     assert links.lookup("N") == NameLink("linked", sequence_id="seq-3", shared=True)
 
 
+def test_a_letter_saying_created_never_re_points_a_linked_name() -> None:
+    """Security review #28, finding 5: `created: true` in a letter was an unconditional put, so
+    anyone who may send to the work queue could point a name at another sequence. The link is
+    written over the creating run's claim only."""
+    links = MemoryLinks()
+    links.claim("N", "the-creating-run", 1_000.0)
+    assert namer(links).remember("N", "seq-3") is None  # over the claim: linked
+    assert links.lookup("N") == NameLink("linked", sequence_id="seq-3", shared=True)
+    assert namer(links).remember("N", "seq-forged") is None
+    assert links.lookup("N") == NameLink("linked", sequence_id="seq-3", shared=True)
+
+
 # -- the fate of every event of a batch of enrolments ------------------------------------
 
 

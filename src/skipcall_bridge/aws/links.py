@@ -87,6 +87,17 @@ class DynamoDbLinks:
     def link(self, name: str, sequence_id: str) -> None:
         self._call("put_item", Item=_linked(name, sequence_id))
 
+    def settle(self, name: str, sequence_id: str) -> bool:
+        try:
+            self._call(
+                "put_item",
+                Item=_linked(name, sequence_id),
+                ConditionExpression="attribute_not_exists(sequenceId)",
+            )
+        except _ConditionFailed:
+            return False
+        return True
+
     def adopt(self, name: str, sequence_id: str) -> bool:
         """A scoped name takes the sequence its name had before names were scoped, only while
         nothing is written under it: two runs adopting, or one adopting while another claims,
