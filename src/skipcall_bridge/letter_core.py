@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar, cast
 
+from pydantic import ValidationError
+
 from skipcall_bridge.budget import Deadline
 from skipcall_bridge.envelope import DeadLetter
 from skipcall_bridge.errors import InvalidBody
@@ -233,6 +235,8 @@ class LetterCore:
         try:
             body = letter.payload if raw is None else source.parse_body(raw, letter.body_format)
             events = source.events.select(body)
+            if letter.event_index is None:
+                ids = source.delivery_ids(events, lambda: letter.delivery_id)
         except (InvalidBody, EventMappingError) as exc:
             raise _Failed(_not_mapped(str(exc))) from None
         if letter.event_index is not None:
@@ -240,7 +244,6 @@ class LetterCore:
                 raise _Failed(_not_mapped("the body no longer has this event"))
             event = events[letter.event_index]
             return [_Item(letter.delivery_id, event, kept)]
-        ids = source.delivery_ids(events, lambda: letter.delivery_id)
         pairs = zip(ids, events, strict=True)
         return [_Item(delivery_id, event, None, selected=True) for delivery_id, event in pairs]
 
@@ -444,7 +447,13 @@ def _kept_intent(letter: DeadLetter) -> Intent | None:
     if letter.action in (None, "create"):
         if letter.sequence is None:
             return None
-        return CreateIntent(CreateSequenceDto.model_validate(letter.sequence))
+        try:
+            return CreateIntent(CreateSequenceDto.model_validate(letter.sequence))
+        except ValidationError as exc:
+            # A letter written by hand, or by something else than a receiver: it is a person's
+            # to look at, and the rest of its batch goes on (security review #28, finding 5).
+            fields = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors())
+            raise _Failed(_not_mapped(f"the letter's sequence is not valid ({fields})")) from None
     if letter.target is None or not letter.contact_ids:
         return None
     action = cast(Literal["enrol", "unenrol"], letter.action)

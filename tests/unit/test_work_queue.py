@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from skipcall_bridge.envelope import DeadLetter
 from skipcall_bridge.failures import Reason
 from skipcall_bridge.links import MemoryLinks
 from skipcall_bridge.naming import SequenceNamer
@@ -266,6 +267,35 @@ def test_an_unreadable_message_is_left_to_sqs_s_redrive() -> None:
     world = deferring_world()
     verdict = worker(world).handle('{"not": "an envelope"}', 3)
     assert (verdict.leaves, verdict.kept, verdict.wait_seconds) == (False, "unreadable", 40)
+
+
+def test_a_letter_whose_kept_dto_does_not_validate_goes_to_the_dlq_and_the_batch_goes_on() -> None:
+    """Security review #28, finding 5: a letter that reads as an envelope but whose kept DTO is
+    not one (written by hand, or by another program) raised on every receive, and stopped a
+    replay run. It is a mapping failure for a person; the next message is worked."""
+    world = deferring_world()
+    world.send([event(1), event(2)], time_left=NO_BUDGET)
+    assert world.work is not None
+    forged, good = world.work.letters
+    body = json.loads(forged.to_message_body())
+    body["sequence"] = {"name": 5, "creatorId": "nobody", "assignedToIds": "nobody"}
+    world.work.letters = []
+    work = worker(world)
+    first = work.handle(json.dumps(body), 1)
+    second = work.handle(good.to_message_body(), 1)
+    assert (first.leaves, first.kept) == (True, "dead-lettered")
+    assert (second.leaves, second.kept) == (True, "replayed")
+    (stored,) = world.queue.letters
+    assert (stored.delivery_id, stored.reason, stored.retryable) == (
+        "1", Reason.MAPPING_FAILED, False)  # fmt: skip
+    assert world.created() == Counter({"E2": 1})
+
+    # the scheduled replay meets the same letter in the DLQ: left for a person, the run goes on
+    replay = Replayer(world.catalog, world.queue, world.skipcall, world.guard,
+                      namer=SequenceNamer(MemoryLinks()))  # fmt: skip
+    finished = replay.finish(DeadLetter.model_validate_json(json.dumps(body)))
+    assert (finished.outcome, finished.failure and finished.failure.reason) == (
+        "failed", Reason.MAPPING_FAILED)  # fmt: skip
 
 
 def test_an_event_another_run_holds_comes_back_in_seconds() -> None:
