@@ -239,6 +239,9 @@ class LetterCore:
                 ids = source.delivery_ids(events, lambda: letter.delivery_id)
         except (InvalidBody, EventMappingError) as exc:
             raise _Failed(_not_mapped(str(exc))) from None
+        if len(events) > source.config.max_events:  # as the receiver refuses it: a letter
+            # is no way around the source's limit (security review #28, finding 5)
+            raise _Failed(_not_mapped(f"more than {source.config.max_events} events (maxEvents)"))
         if letter.event_index is not None:
             if letter.event_index >= len(events):
                 raise _Failed(_not_mapped("the body no longer has this event"))

@@ -139,10 +139,13 @@ def test_a_target_name_holding_the_scope_separator_is_a_mapping_failure() -> Non
     [error] = caught.value.errors
     assert (error.field, error.message) == ("target.name", "a name may not hold '::'")
     assert named.map({"name": "crm: VIP", "contacts": ["c1"]}) is not None  # one colon is fine
-    # nor does a name kept in a letter (never rendered again) reach the link table
-    refused = namer().resolve("crm::VIP", lambda: sequence(1), Deadline(5))
-    assert isinstance(refused, CallFailed)
-    assert (refused.reason, refused.retryable) == (Reason.MAPPING_FAILED, False)
+    # nor does a name kept in a letter (never rendered again) reach the link table, nor one
+    # longer than mapping renders (finding 5: a letter is no way around the limits)
+    for kept in ("crm::VIP", "N" * 3000):
+        refused = namer().resolve(kept, lambda: sequence(1), Deadline(5))
+        assert isinstance(refused, CallFailed)
+        assert (refused.reason, refused.retryable) == (Reason.MAPPING_FAILED, False)
+        assert namer().remember(kept, "seq-1") == refused
 
 
 def test_an_action_that_is_not_one_teaches_the_three() -> None:

@@ -5,6 +5,7 @@ the replay's core. In-memory ports; the integration suite runs the same on moto 
 
 from __future__ import annotations
 
+import base64
 import heapq
 import itertools
 import json
@@ -296,6 +297,26 @@ def test_a_letter_whose_kept_dto_does_not_validate_goes_to_the_dlq_and_the_batch
     finished = replay.finish(DeadLetter.model_validate_json(json.dumps(body)))
     assert (finished.outcome, finished.failure and finished.failure.reason) == (
         "failed", Reason.MAPPING_FAILED)  # fmt: skip
+
+
+def test_a_letter_holding_more_events_than_the_source_takes_is_not_worked() -> None:
+    """Security review #28, finding 5: a body kept whole in a letter was selected again with no
+    limit, so a message written to the queue bypassed `maxEvents`."""
+    world = deferring_world()
+    world.send([event(1)], time_left=NO_BUDGET)
+    assert world.work is not None
+    (letter,) = world.work.letters
+    world.work.letters = []
+    body = json.dumps([event(n) for n in range(1, 102)]).encode()  # hubspot takes 100
+    whole = json.loads(letter.to_message_body()) | {
+        "payload": base64.b64encode(body).decode(), "payloadEncoding": "base64",
+        "payloadScope": "body"}  # fmt: skip
+    verdict = worker(world).handle(json.dumps(whole), 1)
+    assert (verdict.leaves, verdict.kept) == (True, "dead-lettered")
+    (stored,) = world.queue.letters
+    assert stored.reason is Reason.MAPPING_FAILED
+    assert "maxEvents" in stored.error.message
+    assert world.skipcall.received == []
 
 
 def test_an_event_another_run_holds_comes_back_in_seconds() -> None:
