@@ -33,7 +33,7 @@ from skipcall_bridge.inbound import InboundDelivery
 from skipcall_bridge.observability import logger, metrics
 from skipcall_bridge.pipeline import Pipeline
 from skipcall_bridge.ports import NoIdempotency
-from skipcall_bridge.replay import Replayer, ReplayFilter
+from skipcall_bridge.replay import ReplayFilter
 from skipcall_bridge.skipcall.client import SkipcallClient
 from skipcall_bridge.sources import SourceCatalog, parse_sources
 from skipcall_bridge.verify import Headers, SignedRequest
@@ -565,6 +565,7 @@ def calls(moto: MotoServer, sources: Path, rows: list[Row]) -> None:
 
 def burst(moto: MotoServer, sources: Path, rows: list[Row]) -> None:
     from skipcall_bridge.handler import lambda_handler
+    from skipcall_bridge.runtime import replayer_of
     from skipcall_bridge_dev.gateway import LocalContext
 
     sandbox = SkipcallSandbox({API_KEY}, devdata.MEMBERS, rate_limit=100, window_seconds=2).start()
@@ -579,7 +580,7 @@ def burst(moto: MotoServer, sources: Path, rows: list[Row]) -> None:
             statuses[int(answer["statusCode"])] += 1
         runtime = current_runtime()
         for _ in range(10):
-            summary = Replayer.from_runtime(runtime).run(ReplayFilter())
+            summary = replayer_of(runtime).run(ReplayFilter())
             if not summary.counts:
                 break
         logger.setLevel("INFO")

@@ -25,8 +25,8 @@ from skipcall_bridge.failures import Reason
 from skipcall_bridge.mapping import EventMappingError
 from skipcall_bridge.naming import CACHE_SECONDS, scoped_name
 from skipcall_bridge.observability import logger
-from skipcall_bridge.replay import OUTCOMES, Replayer, ReplayFilter, ReplaySummary
-from skipcall_bridge.runtime import current_runtime
+from skipcall_bridge.replay import OUTCOMES, ReplayFilter, ReplaySummary
+from skipcall_bridge.runtime import current_runtime, replayer_of
 from skipcall_bridge.settings import Settings
 from skipcall_bridge.skipcall.models import CallFailed
 from skipcall_bridge.sources import SourceCatalog, json_schema, load_sources
@@ -216,7 +216,7 @@ def _replay(args: argparse.Namespace) -> int:
     runtime = current_runtime()
     # Which sources file maps the letters again: a wrong one rewrites their errors.
     print(f"sources: {runtime.settings.sources_config}", file=sys.stderr)
-    replayer = Replayer.from_runtime(runtime)
+    replayer = replayer_of(runtime)
     waiting = runtime.dead_letters.depth()
     total = min(waiting, args.max_messages) if args.max_messages is not None else waiting
     print(f"{waiting} dead letters waiting", file=sys.stderr)

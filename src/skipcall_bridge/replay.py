@@ -24,7 +24,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from skipcall_bridge.envelope import DeadLetter
 from skipcall_bridge.errors import Unavailable
@@ -37,9 +37,6 @@ from skipcall_bridge.observability import logger
 from skipcall_bridge.ports import IdempotencyGuard, PacedActions, ReplayQueue
 from skipcall_bridge.skipcall.models import CallFailed
 from skipcall_bridge.sources import Source, SourceCatalog
-
-if TYPE_CHECKING:  # the runtime builds replayers; this module only reads one's parts
-    from skipcall_bridge.runtime import Runtime
 
 ReplayOutcome = Literal[
     "replayed",  # done now (created, enrolled, unenrolled)
@@ -143,24 +140,6 @@ class Replayer:
             phase=phase,
         )
         self._context_registered = False
-
-    @classmethod
-    def from_runtime(cls, runtime: Runtime, queue: ReplayQueue | None = None) -> Replayer:
-        """The container's replayer: the same sources, clients, table and settings, on the
-        dead-letter queue; or, given the work queue, the worker's (its waits deferred, its
-        records under phase `work`)."""
-        worker = queue is not None
-        return cls(
-            runtime.catalog,
-            runtime.dead_letters if queue is None else queue,
-            runtime.skipcall,
-            runtime.guard,
-            identity=runtime.identity,
-            namer=runtime.namer,
-            max_attempts=runtime.settings.replay_max_attempts,
-            defer_waits=worker,
-            phase="work" if worker else "replay",
-        )
 
     @property
     def phase(self) -> str:

@@ -8,8 +8,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from skipcall_bridge.observability import logger, metrics
-from skipcall_bridge.replay import Replayer, ReplayFilter
-from skipcall_bridge.runtime import current_runtime
+from skipcall_bridge.replay import ReplayFilter
+from skipcall_bridge.runtime import current_runtime, replayer_of
 
 # Left for the run to end cleanly (release what it holds, flush the metrics).
 FINISH_SECONDS = 20
@@ -18,7 +18,7 @@ FINISH_SECONDS = 20
 @logger.inject_lambda_context(log_event=False, clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    replayer = Replayer.from_runtime(current_runtime())
+    replayer = replayer_of(current_runtime())
     replayer.register(context)  # a run cut short holds its claims no longer than its time
     summary = replayer.run(
         ReplayFilter(max_messages=event.get("max") if isinstance(event, dict) else None),

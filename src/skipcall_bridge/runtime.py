@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     from skipcall_bridge.links import MemoryLinks
     from skipcall_bridge.naming import SequenceNamer
     from skipcall_bridge.pipeline import Pipeline
-    from skipcall_bridge.ports import ContactLinks, IdempotencyGuard, TokenLedger
+    from skipcall_bridge.ports import ContactLinks, IdempotencyGuard, ReplayQueue, TokenLedger
+    from skipcall_bridge.replay import Replayer
     from skipcall_bridge.settings import Settings
     from skipcall_bridge.skipcall.client import SkipcallClient
     from skipcall_bridge.skipcall.pacing import Pacing
@@ -207,12 +208,32 @@ def current_runtime() -> Runtime:
     return build_runtime(Settings.from_environ())
 
 
+def replayer_of(runtime: Runtime, queue: ReplayQueue | None = None) -> Replayer:
+    """The container's replayer: the same sources, clients, table and settings, on the
+    dead-letter queue; or, given the work queue, the worker's (its waits deferred, its records
+    under phase `work`). Built here, where the parts are: the replay reads none of the
+    runtime."""
+    from skipcall_bridge.replay import Replayer
+
+    worker = queue is not None
+    return Replayer(
+        runtime.catalog,
+        runtime.dead_letters if queue is None else queue,
+        runtime.skipcall,
+        runtime.guard,
+        identity=runtime.identity,
+        namer=runtime.namer,
+        max_attempts=runtime.settings.replay_max_attempts,
+        defer_waits=worker,
+        phase="work" if worker else "replay",
+    )
+
+
 @functools.cache
 def current_worker() -> Worker:
     """The container's worker: the replay's core on the work queue, without sleeping through
     Skipcall's rate-limit windows (a message waits hidden in the queue instead)."""
     from skipcall_bridge.errors import ConfigurationError
-    from skipcall_bridge.replay import Replayer
     from skipcall_bridge.worker import Worker
 
     runtime = current_runtime()
@@ -221,7 +242,7 @@ def current_worker() -> Worker:
     skipcall = runtime.skipcall
     skipcall.ask_near_window_end()  # what was deferred to it is the worker's to finish
     return Worker(
-        Replayer.from_runtime(runtime, runtime.work_queue),
+        replayer_of(runtime, runtime.work_queue),
         runtime.work_queue,
         runtime.dead_letters,
         max_receives=runtime.settings.work_max_receive_count,

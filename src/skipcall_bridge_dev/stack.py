@@ -443,10 +443,10 @@ def _query_credentials(live: Path) -> frozenset[str]:
 def _replay_one(source: str, delivery_id: str) -> Replayed:
     """The inspector's Replay button: the replay, for this one letter."""
     from skipcall_bridge.cli import summary_table  # the CLI's own table
-    from skipcall_bridge.replay import Replayer, ReplayFilter, ReplayOutcome
-    from skipcall_bridge.runtime import current_runtime
+    from skipcall_bridge.replay import ReplayFilter, ReplayOutcome
+    from skipcall_bridge.runtime import current_runtime, replayer_of
 
-    replayer = Replayer.from_runtime(current_runtime())
+    replayer = replayer_of(current_runtime())
     summary = replayer.run(ReplayFilter(source=source, delivery_id=delivery_id))
     left_the_queue: tuple[ReplayOutcome, ...] = ("replayed", "already-created", "ignored")
     done = any(summary.total(outcome) for outcome in left_the_queue)

@@ -19,8 +19,8 @@ import pytest
 
 from skipcall_bridge.cli import main
 from skipcall_bridge.observability import logger
-from skipcall_bridge.replay import Replayer, ReplayFilter
-from skipcall_bridge.runtime import current_runtime
+from skipcall_bridge.replay import ReplayFilter
+from skipcall_bridge.runtime import current_runtime, replayer_of
 from skipcall_bridge.verify.hubspot import HubSpotVerifier
 from skipcall_bridge_dev.gateway import to_event
 from skipcall_bridge_dev.sandbox import SkipcallSandbox, workspace_membership_id
@@ -254,7 +254,7 @@ def test_a_create_with_no_known_outcome_holds_the_name_for_a_person(
     sqs = actions.moto.client("sqs")
     for held in (letter, pending):
         sqs.send_message(QueueUrl=actions.queue_url, MessageBody=held["_raw"])
-    summary = Replayer.from_runtime(current_runtime()).run(ReplayFilter(include_unknown=True))
+    summary = replayer_of(current_runtime()).run(ReplayFilter(include_unknown=True))
     assert summary.total("replayed") == 2
     assert len(actions.sandbox.sequences) == 1
     assert in_sequence(actions.sandbox, "Maybe") == [first_contact, second_contact]
@@ -273,7 +273,7 @@ def test_a_name_skipcall_never_created_is_forgotten_then_created_once(
     assert main(["links", "show", "Lost", "--source", "enrol"]) == 1
     capsys.readouterr()
     actions.moto.client("sqs").send_message(QueueUrl=actions.queue_url, MessageBody=letter["_raw"])
-    summary = Replayer.from_runtime(current_runtime()).run(ReplayFilter(include_unknown=True))
+    summary = replayer_of(current_runtime()).run(ReplayFilter(include_unknown=True))
     assert summary.total("replayed") == 1
     assert in_sequence(actions.sandbox, "Lost") == [contact]
 
@@ -346,7 +346,7 @@ def test_an_outage_between_create_and_link_is_finished_by_the_replay(
         actions.sandbox.state.calls.clear()
         sqs = actions.moto.client("sqs")
         sqs.send_message(QueueUrl=actions.queue_url, MessageBody=letter["_raw"])
-        summary = Replayer.from_runtime(current_runtime()).run(ReplayFilter())
+        summary = replayer_of(current_runtime()).run(ReplayFilter())
         assert summary.total("replayed") == 1
         assert dict(actions.sandbox.state.calls) == {"POST /v1/sequences/{id}/contacts": 1}
         assert enrol(actions, "Outage", [second]).status == 201  # the link is there now
@@ -371,7 +371,7 @@ def test_an_enrolment_that_fails_is_replayed_as_the_same_action(actions: Receive
     actions.sandbox.state.faults.clear()
     sqs = actions.moto.client("sqs")
     sqs.send_message(QueueUrl=actions.queue_url, MessageBody=letter["_raw"])
-    summary = Replayer.from_runtime(current_runtime()).run(ReplayFilter())
+    summary = replayer_of(current_runtime()).run(ReplayFilter())
     assert summary.total("replayed") == 1
     assert in_sequence(actions.sandbox, "Replayed") == contacts
     assert len(actions.sandbox.sequences) == 1
@@ -389,9 +389,9 @@ def test_a_replay_whose_create_fails_releases_the_name_and_a_later_one_creates_i
     assert (letter["reason"], letter["retryable"]) == ("SKIPCALL_UNAVAILABLE", True)
     sqs = actions.moto.client("sqs")
     sqs.send_message(QueueUrl=actions.queue_url, MessageBody=letter["_raw"])
-    replayer = Replayer.from_runtime(current_runtime())
+    replayer = replayer_of(current_runtime())
     assert replayer.run(ReplayFilter()).total("failed") == 1
     actions.sandbox.state.faults.clear()
-    assert Replayer.from_runtime(current_runtime()).run(ReplayFilter()).total("replayed") == 1
+    assert replayer_of(current_runtime()).run(ReplayFilter()).total("replayed") == 1
     assert in_sequence(actions.sandbox, "Later") == [contact]
     assert len(actions.sandbox.sequences) == 1

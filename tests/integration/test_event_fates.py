@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 from skipcall_bridge.aws.config import aws_session
 from skipcall_bridge.envelope import MAX_MESSAGE_BYTES
 from skipcall_bridge.failures import Reason
-from skipcall_bridge.replay import Replayer, ReplayFilter, ReplaySummary
-from skipcall_bridge.runtime import current_runtime
+from skipcall_bridge.replay import ReplayFilter, ReplaySummary
+from skipcall_bridge.runtime import current_runtime, replayer_of
 from skipcall_bridge.settings import MAX_BODY_BYTES
 from skipcall_bridge.verify.hubspot import HubSpotVerifier
 from skipcall_bridge.verify.salesforce import SalesforceVerifier
@@ -125,7 +125,7 @@ def names(receiver: Receiver) -> list[str]:
 
 
 def replay(**filters: Any) -> ReplaySummary:
-    return Replayer.from_runtime(current_runtime()).run(ReplayFilter(**filters))
+    return replayer_of(current_runtime()).run(ReplayFilter(**filters))
 
 
 def test_the_issue_hubspot_batch_with_a_brief_sqs_outage(

@@ -40,8 +40,8 @@ from skipcall_bridge.aws.dead_letter import SqsDeadLetterQueue
 from skipcall_bridge.envelope import DeadLetter
 from skipcall_bridge.failures import Reason
 from skipcall_bridge.observability import logger
-from skipcall_bridge.replay import Replayer, ReplayFilter
-from skipcall_bridge.runtime import current_runtime, current_worker
+from skipcall_bridge.replay import ReplayFilter
+from skipcall_bridge.runtime import current_runtime, current_worker, replayer_of
 from skipcall_bridge.verify.standard_webhooks import StandardWebhooksVerifier
 from skipcall_bridge_dev.gateway import LocalContext, to_event
 from skipcall_bridge_dev.sandbox import SkipcallSandbox
@@ -329,7 +329,7 @@ def test_nothing_is_lost_and_nothing_is_created_twice(
     replayed = 0
     runtime = current_runtime()
     for _ in range(5):  # drain: Skipcall is healthy again
-        summary = Replayer.from_runtime(runtime).run(ReplayFilter())
+        summary = replayer_of(runtime).run(ReplayFilter())
         replayed += summary.total("replayed")
         if not summary.total("failed"):
             break
@@ -338,9 +338,7 @@ def test_nothing_is_lost_and_nothing_is_created_twice(
     assert {letter.reason for letter in left} <= {Reason.OUTCOME_UNKNOWN}, left
     unknown = len(left)
     confirmed = resolve_unknown(queue_url, Skipcall(sandbox).letter_done)
-    replayed += (
-        Replayer.from_runtime(runtime).run(ReplayFilter(include_unknown=True)).total("replayed")
-    )
+    replayed += replayer_of(runtime).run(ReplayFilter(include_unknown=True)).total("replayed")
     after = Skipcall(sandbox)
     assert read_dead_letters(queue_url) == []
     assert max(after.names.values()) == 1, "a replay created a sequence twice"

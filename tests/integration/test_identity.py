@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from skipcall_bridge.replay import Replayer, ReplayFilter
-from skipcall_bridge.runtime import current_runtime
+from skipcall_bridge.replay import ReplayFilter
+from skipcall_bridge.runtime import current_runtime, replayer_of
 from skipcall_bridge_dev.stack import LINKS_TABLE
 
 from .conftest import BEARER_TOKEN, CREATOR, MEMBERS, Receiver
@@ -97,7 +97,7 @@ def test_a_directory_outage_waits_in_the_dlq_and_the_replay_maps_it_again(crm: R
     )  # fmt: skip
     crm.moto.client("sqs").send_message(QueueUrl=crm.queue_url, MessageBody=letter["_raw"])
     runtime = current_runtime()
-    summary = Replayer.from_runtime(runtime).run(ReplayFilter())
+    summary = replayer_of(runtime).run(ReplayFilter())
     assert summary.total("replayed") == 1
     (sequence,) = crm.sandbox.sequences
     assert sequence["request"]["creatorId"] == CREATOR

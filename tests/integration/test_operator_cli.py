@@ -11,8 +11,8 @@ import pytest
 
 from skipcall_bridge.cli import main
 from skipcall_bridge.observability import logger
-from skipcall_bridge.replay import Replayer, ReplayFilter
-from skipcall_bridge.runtime import current_runtime
+from skipcall_bridge.replay import ReplayFilter
+from skipcall_bridge.runtime import current_runtime, replayer_of
 
 from .conftest import EVENT, MEMBERS, Receiver
 
@@ -45,7 +45,7 @@ def test_list_show_delete(letters: Receiver, capsys: pytest.CaptureFixture[str])
     assert (shown["reason"], shown["sequence"]["name"]) == ("OUTCOME_UNKNOWN", "maybe")
 
     # Reading hid nothing: the replay sees both at once.
-    summary = Replayer.from_runtime(current_runtime()).run(ReplayFilter(dry_run=True))
+    summary = replayer_of(current_runtime()).run(ReplayFilter(dry_run=True))
     assert (summary.total("would-replay"), summary.total("not-retryable")) == (1, 1)
 
     # "maybe" exists in Skipcall: the person deletes its letter.
