@@ -226,9 +226,12 @@ class LetterCore:
         """The events this letter stands for, as a delivery would have selected them."""
         kept = None if letter.reason is Reason.MAPPING_FAILED else _kept_intent(letter)
         if letter.payload_scope == "event":
-            # A delivery accepted whole claimed none of its events: claimed here as it would.
+            # The event is claimed under its delivery's `receive` key too, whoever acts on it:
+            # a delivery whose claim was released (its letter's send looked failed but was
+            # stored) or a message both worked and redriven is then acted on once. A delivery
+            # accepted whole claimed none of its events: its `unmapped` records are its own.
             flag = letter.unclaimed
-            return [_Item(letter.delivery_id, letter.payload, kept, selected=flag, unclaimed=flag)]
+            return [_Item(letter.delivery_id, letter.payload, kept, selected=True, unclaimed=flag)]
         if source is None:
             raise _Failed(_not_mapped(f"no source named {letter.source!r} is configured"))
         raw = letter.stored_body()
@@ -316,7 +319,12 @@ class LetterCore:
         if not item.selected:
             return DeliveryKey.none(self._records)
         key = event_key(run.source, source, item.delivery_id, item.payload, "receive")
-        return DeliveryKey.claim(self._records, key, retaken, adopt_unmapped=not item.unclaimed)
+        # a run handed an unknown outcome (on a person's word) may act over the delivery's
+        # record of it, as over its own
+        sends_unknown = retaken or run.retakes_unknown
+        return DeliveryKey.claim(
+            self._records, key, sends_unknown, adopt_unmapped=not item.unclaimed
+        )
 
     def _keep(self, key: dict[str, Any], failed: _Failed) -> _Failed:
         """The failure ends the message: recorded with the letter still to store, so that

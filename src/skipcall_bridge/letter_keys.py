@@ -46,6 +46,10 @@ class DeliveryKey:
     held: bool = False
     earlier: dict[str, Any] | None = None
     busy: bool = False
+    # The delivery's own record of an event it left to its letter (deferred, dead-lettered):
+    # its answer stays the one repeats of the delivery get; the run's outcome is added to it
+    # (`finished`), for the next run to find.
+    answer: dict[str, Any] | None = None
 
     @classmethod
     def none(cls, records: EventRecords) -> DeliveryKey:
@@ -73,23 +77,46 @@ class DeliveryKey:
             return cls(records)
         if claim.refused is not None:
             return cls(records, busy=True)
-        stored = claim.stored or {}
+        return cls._found(records, key, claim.stored or {}, retaken, adopt_unmapped)
+
+    @classmethod
+    def _found(
+        cls,
+        records: EventRecords,
+        key: dict[str, Any],
+        stored: dict[str, Any],
+        retaken: bool,
+        adopt_unmapped: bool,
+    ) -> DeliveryKey:
+        """What a record under the key leaves this run to do."""
         status = stored.get("status")
         unknown = status == "dead-lettered" and stored.get("reason") == Reason.OUTCOME_UNKNOWN.value
         if (status == "unmapped" and adopt_unmapped) or (retaken and unknown):
             # Nothing was done by a delivery: a resend acts under the replay key the run holds.
             return cls(records, key)
+        if status == "deferred" or (status == "dead-lettered" and not unknown):
+            # The delivery left the event to its letter, which this run finishes: its outcome
+            # goes on this key too, so that the worker and the replay find it done whichever
+            # comes next (security review #28, finding 6); the sender's repeats keep their
+            # first answer.
+            finished = stored.get("finished")
+            if isinstance(finished, dict):
+                return cls(records, earlier=finished)
+            return cls(records, key, answer=stored)
         return cls(records, earlier=stored)
 
     def done(self, delivery_id: str, record: dict[str, Any]) -> None:
         """What the run did (its own record), for a later delivery of the body to answer."""
-        if self.key is not None:
+        if self.key is not None and self.answer is not None:
+            self.records.record(self.key, {**self.answer, "finished": record})
+        elif self.key is not None:
             outcome = replayed_outcome(delivery_id, record)
             self.records.record(self.key, outcome.stored_form())
 
     def kept(self, delivery_id: str, failure: CallFailed) -> None:
-        """A failure the run keeps: a later delivery of the body answers that it waits."""
-        if self.key is not None:
+        """A failure the run keeps: a later delivery of the body answers that it waits (a
+        delivery's own record of the event already says so)."""
+        if self.key is not None and self.answer is None:
             outcome = EventOutcome(
                 delivery_id=delivery_id, status="dead-lettered", reason=failure.reason
             )

@@ -148,6 +148,9 @@ class RecordingDeadLetters:
     calls: int = 0  # sends (one per flush of the pipeline)
     batches: int = 0  # SendMessageBatch calls that reached the queue
     on_batch: Callable[[], None] = lambda: None  # each call's time passing on a test's clock
+    # SQS stored the batch, but its answer was lost (a read timeout): the client reports every
+    # letter unstored
+    answer_lost: bool = False
 
     delays: list[int] = field(default_factory=list)  # DelaySeconds of each stored letter
     postponed: list[tuple[str, int]] = field(default_factory=list)  # ChangeMessageVisibility
@@ -168,7 +171,7 @@ class RecordingDeadLetters:
                 assert len(body.encode()) <= MAX_LETTER_BYTES, "SQS would refuse this letter"
                 self.letters.append(DeadLetter.model_validate_json(body))  # what a reader gets
                 self.delays.append(delay_seconds)
-        return unstored
+        return list(letters) if self.answer_lost else unstored
 
     def postpone(self, receipt: str, seconds: int) -> None:
         assert 0 <= seconds <= 12 * 3600, "SQS refuses a visibility timeout past 12 hours"

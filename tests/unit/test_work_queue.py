@@ -85,7 +85,8 @@ def test_a_100_event_batch_with_no_budget_is_deferred_and_the_worker_creates_eac
     assert all(v.leaves for v in verdicts)
     assert world.created() == Counter({f"E{n}": 1 for n in range(1, 101)})
 
-    # HubSpot's retry of the batch (attemptNumber + 1): answered from the records
+    # HubSpot's retry of the batch (attemptNumber + 1): answered from the records, as the
+    # first time
     retry = world.send([event(n, attempt=1) for n in range(1, 101)], time_left=NO_BUDGET)
     assert statuses(retry) == ["deferred"] * 100
     assert all(outcome.duplicate for outcome in retry.events)
@@ -112,6 +113,45 @@ def test_a_work_queue_unreachable_at_the_tail_leaves_the_events_to_the_sender_s_
     retry = world.send([event(n, attempt=1) for n in range(1, 6)], time_left=NO_BUDGET)
     assert statuses(retry) == ["deferred"] * 5
     assert [letter.delivery_id for letter in world.work.letters] == ["1", "2", "3", "4", "5"]
+
+
+@pytest.mark.parametrize("worker_first", [False, True])
+def test_letters_stored_by_a_send_that_looked_failed_are_acted_on_once(worker_first: bool) -> None:
+    """Security review #28, finding 6: SQS stored the letters but the client timed out; the
+    receiver released its claims and answered 503. The sender's retry acted under the
+    delivery's key and the worker under its own: created twice. Now whoever acts on the event
+    claims the delivery's key, so the other finds it done, whichever comes first."""
+    world = deferring_world()
+    assert world.work is not None
+    world.work.answer_lost = True
+    first = world.send([event(n) for n in range(1, 4)], time_left=NO_BUDGET)
+    assert statuses(first) == ["unfinished"] * 3
+    assert delivery_response(first).status_code == 503
+    assert len(world.work.letters) == 3  # stored all the same
+    world.work.answer_lost = False
+    if worker_first:
+        assert {v.kept for v in drain(world)} == {"replayed"}
+    retry = world.send([event(n, attempt=1) for n in range(1, 4)])  # with time to act
+    assert statuses(retry) == ["created"] * 3
+    drain(world)  # the stored letters (and, worker first, nothing new)
+    assert world.created() == Counter({"E1": 1, "E2": 1, "E3": 1})
+
+
+def test_a_message_the_worker_finished_and_sqs_redrove_is_not_acted_on_by_the_replay() -> None:
+    """Security review #28, finding 6 (suspected there): the worker created it, its deletes
+    failed, SQS moved the message to the DLQ, and the replay acted again under its own phase.
+    The worker's outcome is on the delivery's key: the replay finds it done. The sender's
+    repeat still gets its first answer."""
+    world = deferring_world()
+    world.send([event(1)], time_left=NO_BUDGET)
+    assert world.work is not None
+    (letter,) = world.work.letters
+    assert {v.kept for v in drain(world)} == {"replayed"}
+    replay = Replayer(world.catalog, world.queue, world.skipcall, world.guard,
+                      namer=SequenceNamer(MemoryLinks()))  # fmt: skip
+    assert replay.finish(letter).outcome == "already-created"
+    assert world.created() == Counter({"E1": 1})
+    assert statuses(world.send([event(1, attempt=1)])) == ["deferred"]
 
 
 def test_a_429_is_deferred_until_skipcall_s_window_reopens() -> None:
