@@ -7,6 +7,7 @@ import argparse
 import json
 import os
 import re
+import secrets
 import signal
 import sys
 import threading
@@ -133,6 +134,9 @@ def _dev(args: argparse.Namespace) -> int:
                 delivery_line(exchange.path, exchange.result, exchange.seconds, colour), flush=True
             )
 
+    # This stack's own dev secrets (devdata.salt): drawn here unless the environment names a
+    # salt (empty: the fixed values the samples in events/ were signed with).
+    os.environ.setdefault(devdata.SALT_VARIABLE, secrets.token_hex(8))
     # One console line per delivery instead of the handler's JSON logs and EMF (--verbose keeps
     # them); what the handler logs on Lambda does not change.
     try:
@@ -149,6 +153,7 @@ def _dev(args: argparse.Namespace) -> int:
     state.write_text(json.dumps({
         "pid": str(os.getpid()), "gateway": endpoints.gateway, "sandbox": endpoints.sandbox,
         "moto": endpoints.moto, "sources": str(args.sources),
+        "salt": os.environ[devdata.SALT_VARIABLE],
     }))  # fmt: skip
     try:
         if args.json:

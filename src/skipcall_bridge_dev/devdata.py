@@ -1,13 +1,20 @@
 """Fixed identities and secrets of the local stack, shared by `make dev`, events/ and tests.
 
-Signing secrets are derived from the secret id, so `make events` can sign samples that the
-stack will accept without either reading the other's state. None of these are real secrets.
+Signing secrets are derived from the secret id and the running stack's salt: `make dev` draws a
+salt of its own (and writes it to its state file, where `make events`, `sign --dev` and the
+other verbs find it), since secrets derived from this public code alone would let anyone who
+reaches the stack sign deliveries to it (security review #28, finding 7). With no stack
+running, or SKIPCALL_BRIDGE_DEV_SALT set (empty: the fixed values, as the samples in events/
+and the tests use), that decides. None of these are real secrets.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import json
+import os
+from pathlib import Path
 
 REGION = "us-east-1"
 API_KEY_SECRET_ID = "skipcall-bridge/api-key"  # noqa: S105 - a secret's name
@@ -25,9 +32,34 @@ SANDBOX_PORT = 4010
 MOTO_PORT = 5000
 
 
+# Where a running `make dev` says it listens (the directory it was started in): every `--dev`
+# command reads it, so a stack on other ports is found as the default one is.
+STATE_FILE = Path(".dev") / "stack.json"
+SALT_VARIABLE = "SKIPCALL_BRIDGE_DEV_SALT"
+
+
+def running_stack(state_file: Path = STATE_FILE) -> dict[str, str]:
+    """The endpoints a live `make dev` wrote ({} when none runs: no file, or its process is
+    gone, as after a kill -9)."""
+    try:
+        state = json.loads(state_file.read_text())
+        os.kill(int(state["pid"]), 0)  # signal 0: only whether the process exists
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    return {key: value for key, value in state.items() if isinstance(value, str)}
+
+
+def salt() -> str:
+    """SKIPCALL_BRIDGE_DEV_SALT when set, else the running stack's, else none."""
+    if SALT_VARIABLE in os.environ:
+        return os.environ[SALT_VARIABLE]
+    return running_stack().get("salt", "")
+
+
 def signing_secret(secret_id: str, scheme: str) -> str:
     """The dev value of a signing secret, in the format its scheme expects."""
-    seed = hashlib.sha256(f"skipcall-bridge-dev:{secret_id}".encode()).digest()
+    prefix = f"skipcall-bridge-dev:{salt()}:" if salt() else "skipcall-bridge-dev:"
+    seed = hashlib.sha256(f"{prefix}{secret_id}".encode()).digest()
     if scheme == "standard-webhooks":
         return "whsec_" + base64.b64encode(seed[:24]).decode()
     if scheme == "close":  # Close signature keys are hex

@@ -290,9 +290,8 @@ def receiver_environment(
     }
 
 
-# Where a running `make dev` says it listens (the directory it was started in): every `--dev`
-# command reads it, so a stack on other ports is found as the default one is.
-STATE_FILE = Path(".dev") / "stack.json"
+STATE_FILE = devdata.STATE_FILE
+running_stack = devdata.running_stack
 
 
 def dev_stack_environment(sources: Path) -> dict[str, str]:
@@ -304,17 +303,6 @@ def dev_stack_environment(sources: Path) -> dict[str, str]:
     queue_url = f"{moto}/123456789012/{devdata.DEAD_LETTER_QUEUE}"
     work_queue_url = f"{moto}/123456789012/{devdata.WORK_QUEUE}"
     return receiver_environment(moto, sandbox, queue_url, sources, work_queue_url)
-
-
-def running_stack(state_file: Path = STATE_FILE) -> dict[str, str]:
-    """The endpoints a live `make dev` wrote ({} when none runs: no file, or its process is
-    gone, as after a kill -9)."""
-    try:
-        state = json.loads(state_file.read_text())
-        os.kill(int(state["pid"]), 0)  # signal 0: only whether the process exists
-    except (OSError, ValueError, KeyError, TypeError):
-        return {}
-    return {key: value for key, value in state.items() if isinstance(value, str)}
 
 
 def check_ports_free(host: str, ports: dict[str, tuple[int, str]]) -> None:

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import urllib3
 
 from skipcall_bridge_dev import devdata
@@ -219,6 +220,38 @@ def test_a_resend_after_the_fix_is_done_once_and_the_replay_finds_it_done(tmp_pa
         assert "already-created" in replayed.stdout, replayed.stdout
         state = urllib3.request("GET", f"{stack['sandbox']}/_sandbox/state").json()
         assert [sequence["name"] for sequence in state["sequences"]] == ["Call Ada"]
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=15) == 0
+
+
+def test_make_dev_draws_its_own_dev_secrets_and_the_dev_verbs_find_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Security review #28, finding 7: the dev secrets were derived from public code alone, so
+    anyone who reached the stack could sign to it. `make dev` draws a salt, writes it to its
+    state file, and `send` (run where the stack runs) signs with it."""
+    monkeypatch.delenv("SKIPCALL_BRIDGE_DEV_SALT")
+    sources, process = start_dev(tmp_path, "--json", stderr=subprocess.DEVNULL)
+    try:
+        assert process.stdout is not None
+        stack = json.loads(process.stdout.readline())
+        salt = json.loads((tmp_path / ".dev" / "stack.json").read_text())["salt"]
+        assert len(salt) == 16
+        monkeypatch.setenv("SKIPCALL_BRIDGE_DEV_SALT", "")
+        assert post(stack["gateway"], "mine", "dev/mine") == 401  # the public derivation
+        monkeypatch.setenv("SKIPCALL_BRIDGE_DEV_SALT", salt)
+        assert post(stack["gateway"], "mine", "dev/mine") == 201
+        monkeypatch.delenv("SKIPCALL_BRIDGE_DEV_SALT")
+        body = tmp_path / "lead.json"
+        body.write_text(json.dumps({"name": "sent by the CLI"}))
+        sent = subprocess.run(  # noqa: S603 - our own CLI, where the stack runs
+            [sys.executable, "-m", "skipcall_bridge.cli", "send", "mine", str(body),
+             "--sources", str(sources), "--url", stack["gateway"]],
+            capture_output=True, text=True, cwd=tmp_path, check=False,
+            env={k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
+        )  # fmt: skip
+        assert sent.stdout.startswith("HTTP 201"), sent.stdout + sent.stderr
     finally:
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=15) == 0
