@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 
-from skipcall_bridge.mapping import NAME_SCOPE_SEPARATOR
+from skipcall_bridge.naming import shared_key
 from skipcall_bridge.ports import NameLink
 
 
@@ -32,19 +32,19 @@ class MemoryLinks:
             if name in self._names:
                 return False
             self._names[name] = NameLink(
-                "creating", claimed_by=token, claimed_at=now, shared=_shared(name)
+                "creating", claimed_by=token, claimed_at=now, shared=shared_key(name)
             )
             return True
 
     def link(self, name: str, sequence_id: str) -> None:
-        self._names[name] = NameLink("linked", sequence_id=sequence_id, shared=_shared(name))
+        self._names[name] = NameLink("linked", sequence_id=sequence_id, shared=shared_key(name))
 
     def settle(self, name: str, sequence_id: str) -> bool:
         with self._lock:
             link = self._names.get(name)
             if link is not None and link.sequence_id is not None:
                 return False
-            self._names[name] = NameLink("linked", sequence_id=sequence_id, shared=_shared(name))
+            self._names[name] = NameLink("linked", sequence_id=sequence_id, shared=shared_key(name))
             return True
 
     def adopt(self, name: str, sequence_id: str) -> bool:
@@ -70,7 +70,3 @@ class MemoryLinks:
     def _owns(self, name: str, token: str) -> bool:
         link = self._names.get(name)
         return link is not None and link.state == "creating" and link.claimed_by == token
-
-
-def _shared(name: str) -> bool:
-    return NAME_SCOPE_SEPARATOR not in name

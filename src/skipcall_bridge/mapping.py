@@ -473,9 +473,15 @@ class ActionMapper:
 def _target_problem(key: str, value: str) -> str | None:
     if key == "id" and SKIPCALL_ID.fullmatch(value) is None:
         return f"rendered {json.dumps(value)[:80]}; a Skipcall sequence id is a UUID"
-    if key == "name" and len(value.encode()) > MAX_NAME_BYTES:
-        return f"a name of {len(value.encode())} bytes; at most {MAX_NAME_BYTES}"
-    if key == "name" and NAME_SCOPE_SEPARATOR in value:
+    return name_problem(value) if key == "name" else None
+
+
+def name_problem(name: str) -> str | None:
+    """Why `name` cannot be a target name, a key of the link table (None: it can). Checked where
+    a template renders it, and again where a letter kept it (naming)."""
+    if len(name.encode()) > MAX_NAME_BYTES:
+        return f"a name of {len(name.encode())} bytes; at most {MAX_NAME_BYTES}"
+    if NAME_SCOPE_SEPARATOR in name:
         # `crm::VIP` is crm's private link key: a name rendered from a sharing source's event
         # must not reach it (security review #28, finding 4)
         return f"a name may not hold {NAME_SCOPE_SEPARATOR!r}"

@@ -36,7 +36,7 @@ from skipcall_bridge.errors import Unavailable
 from skipcall_bridge.failures import ErrorInfo, Reason
 from skipcall_bridge.identity import links_unavailable
 from skipcall_bridge.keyed_locks import KeyedLocks
-from skipcall_bridge.mapping import MAX_NAME_BYTES, NAME_SCOPE_SEPARATOR
+from skipcall_bridge.mapping import NAME_SCOPE_SEPARATOR, name_problem
 from skipcall_bridge.observability import logger
 from skipcall_bridge.ports import NameLink, SequenceNames
 from skipcall_bridge.skipcall.models import CallFailed, Created
@@ -103,8 +103,8 @@ class SequenceNamer:
         """The id of the sequence called `name` in `scope` (a source; None: the shared
         names), created with `create` when no run has (None: never created, and `create` is
         None: an unenrol has nothing to take contacts out of)."""
-        if not_a_name(name):  # a letter's kept name that no mapping would render
-            return _not_a_name(name)
+        if (problem := name_problem(name)) is not None:  # a letter's kept name, not rendered
+            return _not_a_name(problem)
         key = scoped_name(scope, name)
         if (known := self._cached(key)) is not None:
             return known
@@ -178,8 +178,8 @@ class SequenceNamer:
         creating run's claim only: a name already linked keeps its link. A letter that says
         `created` is not proof (anyone who may send to the queue can write one), and an
         operator's `links set` meanwhile wins (security review #28, finding 5)."""
-        if not_a_name(name):
-            return _not_a_name(name)
+        if (problem := name_problem(name)) is not None:
+            return _not_a_name(problem)
         key = scoped_name(scope, name)
         try:
             settled = self._names.settle(key, sequence_id)
@@ -279,18 +279,13 @@ def _pending(name: str, link: NameLink | None) -> CallFailed:
     )
 
 
-def not_a_name(name: str) -> bool:
-    """What mapping refuses to render as a name (the link table's key limit, the scope's
-    separator): a letter's kept name is checked again."""
-    return SCOPE_SEPARATOR in name or len(name.encode()) > MAX_NAME_BYTES
+def shared_key(key: str) -> bool:
+    """A link table key of the shared names (no source's scope in it)."""
+    return SCOPE_SEPARATOR not in key
 
 
-def _not_a_name(name: str) -> CallFailed:
-    error = ErrorInfo(
-        code="MAPPING_FAILED",
-        message=f"A sequence name may not hold {SCOPE_SEPARATOR!r}, nor pass {MAX_NAME_BYTES} "
-        "bytes.",
-    )
+def _not_a_name(problem: str) -> CallFailed:
+    error = ErrorInfo(code="MAPPING_FAILED", message=f"Not a sequence name: {problem}.")
     return CallFailed(Reason.MAPPING_FAILED, retryable=False, attempts=0, error=error)
 
 

@@ -21,11 +21,12 @@ from skipcall_bridge.errors import ConfigurationError
 from skipcall_bridge.sources import SourceCatalog, load_sources
 from skipcall_bridge_dev import devdata
 from skipcall_bridge_dev.console import delivery_line
+from skipcall_bridge_dev.devdata import STATE_FILE, running_stack
 from skipcall_bridge_dev.events import write_events
 from skipcall_bridge_dev.inspector import Exchange
 from skipcall_bridge_dev.preview import preview_report
 from skipcall_bridge_dev.samples import SignedSample, curl_command, sample_body, sign_sample
-from skipcall_bridge_dev.stack import STATE_FILE, LocalStack, running_stack
+from skipcall_bridge_dev.stack import LocalStack
 
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

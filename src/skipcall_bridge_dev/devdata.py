@@ -58,7 +58,8 @@ def salt() -> str:
 
 def signing_secret(secret_id: str, scheme: str) -> str:
     """The dev value of a signing secret, in the format its scheme expects."""
-    prefix = f"skipcall-bridge-dev:{salt()}:" if salt() else "skipcall-bridge-dev:"
+    drawn = salt()  # read once: it may come from the state file
+    prefix = f"skipcall-bridge-dev:{drawn}:" if drawn else "skipcall-bridge-dev:"
     seed = hashlib.sha256(f"{prefix}{secret_id}".encode()).digest()
     if scheme == "standard-webhooks":
         return "whsec_" + base64.b64encode(seed[:24]).decode()

@@ -290,14 +290,10 @@ def receiver_environment(
     }
 
 
-STATE_FILE = devdata.STATE_FILE
-running_stack = devdata.running_stack
-
-
 def dev_stack_environment(sources: Path) -> dict[str, str]:
     """The environment of the running `make dev` stack (for the CLI): where its state file says
     it listens, else the default ports."""
-    state = running_stack()
+    state = devdata.running_stack()
     moto = state.get("moto") or f"http://127.0.0.1:{devdata.MOTO_PORT}"
     sandbox = state.get("sandbox") or f"http://127.0.0.1:{devdata.SANDBOX_PORT}"
     queue_url = f"{moto}/123456789012/{devdata.DEAD_LETTER_QUEUE}"

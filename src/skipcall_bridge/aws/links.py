@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from skipcall_bridge.aws.config import AwsClients
 from skipcall_bridge.errors import Unavailable
-from skipcall_bridge.mapping import NAME_SCOPE_SEPARATOR
+from skipcall_bridge.naming import shared_key
 from skipcall_bridge.observability import logger
 from skipcall_bridge.ports import NameLink
 
@@ -102,9 +102,12 @@ class DynamoDbLinks:
         """A scoped name takes the sequence its name had before names were scoped, only while
         nothing is written under it: two runs adopting, or one adopting while another claims,
         never overwrite each other (security review #28, finding 12)."""
-        item = {**name_key(name), "state": {"S": "linked"}, "sequenceId": {"S": sequence_id}}
         try:
-            self._call("put_item", Item=item, ConditionExpression="attribute_not_exists(id)")
+            self._call(
+                "put_item",
+                Item=_linked(name, sequence_id),
+                ConditionExpression="attribute_not_exists(id)",
+            )
         except _ConditionFailed:
             return False
         return True
@@ -158,7 +161,7 @@ class DynamoDbLinks:
 def _shared(name: str) -> dict[str, Any]:
     """The mark of a shared name written by a version that scopes names (a link from before
     has none, and only such a link is adopted by a source)."""
-    return {} if NAME_SCOPE_SEPARATOR in name else {"shared": {"BOOL": True}}
+    return {"shared": {"BOOL": True}} if shared_key(name) else {}
 
 
 def _linked(name: str, sequence_id: str) -> dict[str, Any]:

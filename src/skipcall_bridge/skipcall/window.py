@@ -83,9 +83,9 @@ class WindowView:
         last = self.last
         return (
             self.asks
-            and last is not None
-            and last.remaining - self._in_flight >= 1
             and self._in_flight == 0
+            and last is not None
+            and last.remaining >= 1
             and now - self._asked_at >= ASK_INTERVAL_SECONDS
         )
 
