@@ -110,14 +110,19 @@ def test_what_does_not_map_says_why(event: dict[str, Any], field: str, words: st
     assert words in error.message
 
 
-def test_a_target_name_too_long_for_the_link_table_is_a_mapping_failure() -> None:
-    """#22 finding 15: it was reported as "Link table unreachable", a retryable outage."""
-    named = mapper(
+def by_rendered_name() -> Any:
+    """Enrols into the target its event names (`name`), created from `sequence` if need be."""
+    return mapper(
         action="enrol",
         target={"name": "{{ name }}"},
         contactIds="{{ contacts }}",
         sequence={"creatorId": CREATOR, "assignedToIds": [CREATOR]},
     )
+
+
+def test_a_target_name_too_long_for_the_link_table_is_a_mapping_failure() -> None:
+    """#22 finding 15: it was reported as "Link table unreachable", a retryable outage."""
+    named = by_rendered_name()
     with pytest.raises(EventMappingError) as caught:
         named.map({"name": "N" * 3000, "contacts": ["c1"]})
     [error] = caught.value.errors
@@ -128,12 +133,7 @@ def test_a_target_name_too_long_for_the_link_table_is_a_mapping_failure() -> Non
 def test_a_target_name_holding_the_scope_separator_is_a_mapping_failure() -> None:
     """Security review #28, finding 4: a sharing source could render `crm::VIP`, crm's private
     link key, and enrol into crm's sequence."""
-    named = mapper(
-        action="enrol",
-        target={"name": "{{ name }}"},
-        contactIds="{{ contacts }}",
-        sequence={"creatorId": CREATOR, "assignedToIds": [CREATOR]},
-    )
+    named = by_rendered_name()
     with pytest.raises(EventMappingError) as caught:
         named.map({"name": "crm::VIP", "contacts": ["c1"]})
     [error] = caught.value.errors

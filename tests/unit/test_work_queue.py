@@ -99,15 +99,20 @@ def test_a_100_event_batch_with_no_budget_is_deferred_and_the_worker_creates_eac
     assert len(world.skipcall.created) == 100
 
 
+def answered_503(world: HubSpot, count: int) -> None:
+    """Events 1 to `count`, with no budget, left to the sender's retry: each unfinished, 503."""
+    first = world.send([event(n) for n in range(1, count + 1)], time_left=NO_BUDGET)
+    assert statuses(first) == ["unfinished"] * count
+    assert delivery_response(first).status_code == 503
+
+
 def test_a_work_queue_unreachable_at_the_tail_leaves_the_events_to_the_sender_s_retry() -> None:
     """Nothing could be deferred: 503, the claims released, nothing in either queue; HubSpot's
     retry defers each event once."""
     world = deferring_world()
     assert world.work is not None
     world.work.broken = True
-    first = world.send([event(n) for n in range(1, 6)], time_left=NO_BUDGET)
-    assert statuses(first) == ["unfinished"] * 5
-    assert delivery_response(first).status_code == 503
+    answered_503(world, 5)
     assert (world.work.letters, world.queue.letters) == ([], [])
     world.work.broken = False
     retry = world.send([event(n, attempt=1) for n in range(1, 6)], time_left=NO_BUDGET)
@@ -124,9 +129,7 @@ def test_letters_stored_by_a_send_that_looked_failed_are_acted_on_once(worker_fi
     world = deferring_world()
     assert world.work is not None
     world.work.answer_lost = True
-    first = world.send([event(n) for n in range(1, 4)], time_left=NO_BUDGET)
-    assert statuses(first) == ["unfinished"] * 3
-    assert delivery_response(first).status_code == 503
+    answered_503(world, 3)
     assert len(world.work.letters) == 3  # stored all the same
     world.work.answer_lost = False
     if worker_first:
