@@ -72,6 +72,10 @@ def test_monday_accepts_the_openssl_token_raw_or_as_bearer() -> None:
         ("e30." + base64.urlsafe_b64encode(json.dumps(CLAIMS).encode()).decode() + ".", IAT, URL),
         (OPENSSL_JWT[:-2] + "AA", IAT + 10, URL),
         ("not a jwt", IAT + 10, URL),
+        # a segment no base64 can be (one character past a multiple of four): refused, where
+        # the canonical-spelling check once raised binascii.Error (a 503, retried forever)
+        (OPENSSL_JWT.rsplit(".", 1)[0] + ".A", IAT + 10, URL),
+        (OPENSSL_JWT.rsplit(".", 1)[0] + ".a+b", IAT + 10, URL),
         # #22 finding 11: numbers JSON lets a forger write, and a token made to live for years
         (forge({**CLAIMS, "exp": float("inf")}), IAT + 10, URL),
         (forge({**CLAIMS, "iat": float("nan")}), IAT + 10, URL),

@@ -6,6 +6,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from typing import Literal
 
 from skipcall_bridge.errors import ConfigurationError, InvalidSignature
 
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
 # A shorter key authenticates nobody: an empty one is what a forger would guess first.
 MIN_KEY_BYTES = 16
 
@@ -150,14 +152,22 @@ def decode_hex(value: str) -> bytes:
         raise InvalidSignature from None
 
 
-def decode_base64(value: str) -> bytes:
-    """A signature or credential as an encoder writes it: the same bytes spelled with other
-    unused bits in the last character are refused, so that one signature has one spelling (a
-    property test flipped such a bit and had it accepted)."""
+def decode_base64(value: str, *, url: bool = False) -> bytes:
+    """A signature or credential as an encoder writes it (`url`: base64url without padding, as
+    a JWT's segments are): the same bytes spelled another way (other unused bits in the last
+    character, padding where there is none) are refused, so that one signature has one
+    spelling. Anything else that is not base64 is InvalidSignature too."""
     try:
-        decoded = base64.b64decode(value, validate=True)
+        if url:
+            if _BASE64URL.fullmatch(value) is None:
+                raise InvalidSignature
+            decoded = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+            spelled = base64.urlsafe_b64encode(decoded).rstrip(b"=")
+        else:
+            decoded = base64.b64decode(value, validate=True)
+            spelled = base64.b64encode(decoded)
     except (ValueError, binascii.Error):
         raise InvalidSignature from None
-    if base64.b64encode(decoded).decode("ascii") != value:
+    if spelled.decode("ascii") != value:
         raise InvalidSignature
     return decoded

@@ -6,19 +6,22 @@ accepted, whatever the token's header says."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import math
-import re
 from collections.abc import Sequence
 from urllib.parse import urlsplit, urlunsplit
 
 from skipcall_bridge.errors import InvalidSignature
-from skipcall_bridge.verify.base import SignedRequest, Verifier, require, signing_key
+from skipcall_bridge.verify.base import (
+    SignedRequest,
+    Verifier,
+    decode_base64,
+    require,
+    signing_key,
+)
 
 ALGORITHM = "HS256"
 MAX_TOKEN_CHARS = 8192
-_BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
 
 
 class JwtVerifier(Verifier):
@@ -121,18 +124,17 @@ def _finite(value: object) -> float | None:
 
 def _canonical(token: str) -> bool:
     """Three base64url segments written the one way an encoder writes them: no padding, no
-    stray bits in the last character. PyJWT also accepts a signature with `=` padding or other
-    trailing bits, so one token could be written several ways; the single-use ledger keys the
-    token's text, and each spelling would pass it once (security review #28, finding 1)."""
+    stray bits in the last character. PyJWT also accepts a signature with `=` padding, so one
+    token could be written several ways; the single-use ledger keys the token's text, and each
+    spelling would pass it once (security review #28, finding 1)."""
     segments = token.split(".")
     if len(segments) != 3:
         return False
-    for segment in segments:
-        if _BASE64URL.fullmatch(segment) is None:
-            return False
-        decoded = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-        if base64.urlsafe_b64encode(decoded).rstrip(b"=").decode() != segment:
-            return False
+    try:
+        for segment in segments:
+            decode_base64(segment, url=True)
+    except InvalidSignature:
+        return False
     return True
 
 
