@@ -238,8 +238,9 @@ class LetterCore:
         try:
             body = letter.payload if raw is None else source.parse_body(raw, letter.body_format)
             events = source.events.select(body)
-            if letter.event_index is None:
-                ids = source.delivery_ids(events, lambda: letter.delivery_id)
+            # every event's id, unless the letter stands for one of them (it has its own)
+            whole = letter.event_index is None
+            ids = source.delivery_ids(events, lambda: letter.delivery_id) if whole else []
         except (InvalidBody, EventMappingError) as exc:
             raise _Failed(_not_mapped(str(exc))) from None
         if len(events) > source.config.max_events:  # as the receiver refuses it: a letter
