@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from skipcall_bridge.envelope import DeadLetter, Target, fitted_letter
+from skipcall_bridge.acting import Failed, budget_exhausted
+from skipcall_bridge.envelope import DeadLetter, fitted_letter
 from skipcall_bridge.failures import ErrorInfo, Reason
 from skipcall_bridge.letter_post import LetterPost
-from skipcall_bridge.mapping import FieldError, MembershipIntent
-from skipcall_bridge.membership import Held, membership_letter_fields
+from skipcall_bridge.mapping import FieldError
+from skipcall_bridge.membership import membership_letter_fields
 from skipcall_bridge.outcomes import EventOutcome, OutcomeStatus
-from skipcall_bridge.skipcall.models import CallFailed, CreateSequenceDto
 from skipcall_bridge.sources import Source
 from skipcall_bridge.verify import SignedRequest
 
@@ -100,56 +100,31 @@ class EventLetters:
         )
         return self.stored(letter, errors, status)
 
-    def not_created(
-        self, event: DeliveryEvent, dto: CreateSequenceDto | None, result: CallFailed
-    ) -> EventOutcome:
-        letter = self.letter(
-            event,
-            reason=result.reason,
-            retryable=result.retryable,
-            error=result.error,
-            sequence=dto.to_json() if dto is not None else None,
-            extra={"action": "create"} if dto is not None else None,
-        )
-        return self.stored(letter, (), "dead-lettered")
-
-    def membership(
-        self,
-        event: DeliveryEvent,
-        intent: MembershipIntent,
-        target: Target,
-        failure: CallFailed,
-        dto: dict[str, Any] | None,
-        *,
-        created: bool = False,
-    ) -> EventOutcome:
-        letter = self._membership_letter(event, intent, target, failure, dto, created=created)
-        return self.stored(letter, (), "dead-lettered")
-
-    def held(self, one: Held, failure: CallFailed) -> DeadLetter:
-        """The letter of an enrolment whose grouped call failed."""
-        event = DeliveryEvent(one.index, one.delivery_id, one.payload)
-        return self._membership_letter(
-            event, one.intent, one.target, failure, one.sequence, created=one.created
-        )
-
-    def _membership_letter(
-        self,
-        event: DeliveryEvent,
-        intent: MembershipIntent,
-        target: Target,
-        failure: CallFailed,
-        dto: dict[str, Any] | None,
-        *,
-        created: bool,
-    ) -> DeadLetter:
+    def of_failure(self, failed: Failed) -> DeadLetter:
+        """The letter of an event the acting core could not do: what it keeps to do it
+        again (the DTO of a create; an enrolment's action, target and contacts)."""
+        task, failure = failed.task, failed.failure
+        event = DeliveryEvent(task.index, task.delivery_id, task.payload)
+        if failure.reason is Reason.MAPPING_FAILED:
+            return self.letter(
+                event,
+                reason=Reason.MAPPING_FAILED,
+                retryable=False,
+                error=mapping_error(failed.errors) if failed.errors else failure.error,
+                sequence=None,
+            )
+        extra: dict[str, Any] | None = None
+        if failed.intent is not None and failed.target is not None:
+            extra = membership_letter_fields(failed.intent, failed.target, failed.created)
+        elif failed.create:
+            extra = {"action": "create"}
         return self.letter(
             event,
             reason=failure.reason,
             retryable=failure.retryable,
             error=failure.error,
-            sequence=dto,
-            extra=membership_letter_fields(intent, target, created),
+            sequence=failed.dto,
+            extra=extra,
         )
 
     def stored(
@@ -195,15 +170,6 @@ def unfinished(event: DeliveryEvent, retry_after_seconds: int = 30) -> EventOutc
         delivery_id=event.delivery_id,
         status="unfinished",
         retry_after_seconds=retry_after_seconds,
-    )
-
-
-def budget_exhausted() -> CallFailed:
-    return CallFailed(
-        reason=Reason.BUDGET_EXHAUSTED,
-        retryable=True,
-        attempts=0,
-        error=ErrorInfo(code="BUDGET_EXHAUSTED", message="No time left in the budget."),
     )
 
 

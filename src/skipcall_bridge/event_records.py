@@ -1,11 +1,12 @@
-"""The record each event leaves, one per key: the persistence every path to an event's fate
-shares (the receiver's `EventCore`, and the replay's core that the worker runs too), as
-Powertools' IdempotencyHandler keeps its persistence layer behind one interface.
+"""The record each event leaves, one key per event whoever acts on it: the persistence every
+path to an event's fate shares (the receiver, the worker, the replay), as Powertools'
+IdempotencyHandler keeps its persistence layer behind one interface.
 
 A key is absent, then claimed (one run works on it), then recorded (what came of it; a later
-claim gets that back) -- or released (absent again: a later run does it). The store is the
-IdempotencyGuard port (Powertools on DynamoDB). Whatever the table answers is a `Claim`, never
-an exception: each caller decides what a refusal means for its event.
+claim gets that back) -- or released (absent again: a later run does it). A record that leaves
+its event to a later run (`event_state`) is taken: held again, by one run, only while it is
+still the record that run read. The store is the IdempotencyGuard port (DynamoDB). Whatever the
+table answers is a `Claim`, never an exception: each caller decides what a refusal means.
 """
 
 from __future__ import annotations
@@ -71,6 +72,20 @@ class EventRecords:
             return Claim(key, refused="in-progress")
         except Unavailable:
             return Claim(key, refused="down")
+
+    def take(self, claim: Claim) -> Claim:
+        """Hold the key of the record `claim` found, if it is still that record (the worker
+        and the replay take a receiver's `deferred` or `dead-lettered` one this way): held,
+        or what the record says now, or refused."""
+        assert claim.stored is not None
+        try:
+            return Claim(claim.key, stored=self._guard.take(claim.key, claim.stored))
+        except DeliveryConflict:
+            return Claim(claim.key, refused="conflict")
+        except InProgress:
+            return Claim(claim.key, refused="in-progress")
+        except Unavailable:
+            return Claim(claim.key, refused="down")
 
     def claim_all(self, keys: list[dict[str, Any]]) -> list[Claim]:
         """Each key's claim, at most CONCURRENT_WRITES in flight, in the keys' order."""

@@ -2,11 +2,12 @@
 event: claim, map, act or dead-letter, record. No AWS or HTTP details.
 
 The parts, each in its module: `EventCore` takes an event from claimed to recorded (or
-released); `EventWork` maps it and acts on Skipcall (enrolments and removals held, then sent
-grouped by sequence); `EventLetters` builds and stores its letter, in the dead-letter queue or,
-for what the worker can still finish, the work queue (`LetterPost`); `run_events` starts the
-claimed events, up to the source's `concurrency` at once, while the budget carries them. `_Run`
-walks one delivery's events through them.
+released); `EventWork` acts through the acting core (`acting.py`: enrolments and removals held,
+then sent grouped by sequence) and turns a failure into the event's letter; `EventLetters`
+builds and stores that letter, in the dead-letter queue or, for what the worker can still
+finish, the work queue (`LetterPost`); `run_events` starts the claimed events, up to the
+source's `concurrency` at once, while the budget carries them. `_Run` walks one delivery's
+events through them.
 
 One event never decides another's fate: whatever goes wrong while one event is handled ends
 that event (a stored letter with its reason, a conflict, or unfinished) and the loop goes on.
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from skipcall_bridge.acting import ActingCore
 from skipcall_bridge.budget import CallWindow, Deadline
 from skipcall_bridge.errors import (
     ConfigurationError,
@@ -43,10 +45,10 @@ from skipcall_bridge.event_letters import (
     EventLetters,
     unfinished,
 )
-from skipcall_bridge.event_records import EventRecords
+from skipcall_bridge.event_records import Claim, EventRecords
 from skipcall_bridge.event_repeats import UnmappedRepeats, reopens
 from skipcall_bridge.event_schedule import run_events
-from skipcall_bridge.event_work import EventWork, Services
+from skipcall_bridge.event_work import EventWork
 from skipcall_bridge.handshakes import HandshakeAnswer, answer_get, echo_challenge
 from skipcall_bridge.identity import IdentityServices
 from skipcall_bridge.inbound import InboundDelivery
@@ -64,7 +66,6 @@ from skipcall_bridge.ports import (
     NoIdempotency,
     PacedActions,
     SigningSecrets,
-    SkipcallActions,
     TokenLedger,
 )
 from skipcall_bridge.skipcall.pacing import Pacing
@@ -72,7 +73,7 @@ from skipcall_bridge.sources import Source, SourceCatalog
 from skipcall_bridge.verify import SignedRequest
 
 if TYPE_CHECKING:  # loaded by the first repeat of an unmapped event, not on cold start
-    from skipcall_bridge.letter_core import LetterCore
+    from skipcall_bridge.letter_run import LetterRuns
 
 # Kept back from the Lambda's remaining time so a failed delivery can still reach the DLQ.
 DEAD_LETTER_RESERVE_SECONDS = 1.5
@@ -104,15 +105,13 @@ class Pipeline:
         records = EventRecords(guard or NoIdempotency())
         namer = namer or SequenceNamer(MemoryLinks())
         self._ports = _Ports(
-            skipcall,
+            ActingCore(skipcall, namer, identity),
             LetterPost(
                 dead_letters,
                 work_queue,
                 pacing or Pacing(lambda: skipcall.rate_limit, wall_clock=wall_clock),
             ),
             records,
-            identity,
-            namer,
             functools.cache(
                 functools.partial(
                     _repeat_core,
@@ -241,12 +240,10 @@ def _rejected(source: Source, message: str) -> None:
 
 @dataclass(frozen=True)
 class _Ports:
-    skipcall: SkipcallActions
+    acting: ActingCore
     post: LetterPost  # the dead-letter queue, or the work queue for what the worker can finish
     records: EventRecords  # each event's deduplication record
-    identity: IdentityServices | None
-    namer: SequenceNamer
-    letters: Callable[[], LetterCore]  # acts on an unmapped event's letter, for its repeat
+    letters: Callable[[], LetterRuns]  # acts on an unmapped event again, for its repeat
 
 
 def _repeat_core(
@@ -257,22 +254,18 @@ def _repeat_core(
     identity: IdentityServices | None,
     namer: SequenceNamer,
     wall_clock: Callable[[], float],
-) -> LetterCore:
-    """The replay's core, for repeats of unmapped events (under their letters' keys); built,
-    and imported, when the first such repeat comes, off the cold start. It never sleeps for a
-    rate-limit window: the letter waits for the replay instead."""
-    from skipcall_bridge.letter_core import LetterCore
+) -> LetterRuns:
+    """The letter runs, for repeats of unmapped events; built, and imported, when the first
+    such repeat comes, off the cold start. They never sleep for a rate-limit window: the
+    letter waits for the replay instead."""
+    from skipcall_bridge.acting import DeferringPacer
+    from skipcall_bridge.letter_run import LetterRuns
 
-    return LetterCore(
-        catalog,
-        skipcall,
-        records,
-        identity=identity,
-        namer=namer,
-        budget_seconds=0.0,  # unused: `again` acts within the delivery's deadline
-        wall_clock=wall_clock,
-        defer_waits=True,
+    acting = ActingCore(
+        skipcall, namer, identity, pacer=DeferringPacer(skipcall, wall_clock), counts=False
     )
+    # the budget is unused: `again` acts within the delivery's deadline
+    return LetterRuns(catalog, acting, records, actor="replay", budget_seconds=0.0)
 
 
 # The end-of-budget path ends this long after the budget, whatever the queue's pace: letters go
@@ -292,10 +285,10 @@ class _Run:
         self._letters = EventLetters(ports.post, source, request, received_at)
         self._records = ports.records
         self._core = EventCore(ports.records, source, self._letters)
-        services = Services(ports.skipcall, ports.identity, ports.namer)
-        self._work = EventWork(services, source, self._letters, self._core)
-        self._repeats = UnmappedRepeats(ports.letters, ports.records, source)
-        self._first: dict[int, EventOutcome] = {}  # repeats evaluated again: their first outcome
+        self._work = EventWork(ports.acting, source, self._letters, self._core)
+        self._repeats = UnmappedRepeats(ports.letters, source)
+        # repeats evaluated again: their first outcome, and the claim that found it
+        self._first: dict[int, tuple[EventOutcome, Claim]] = {}
 
     def events(self, events: list[DeliveryEvent], deadline: Deadline) -> list[EventOutcome]:
         """Every event claimed at once (a bounded pool), then the ones this run holds worked,
@@ -314,7 +307,7 @@ class _Run:
             if settled is None:
                 todo.append((event, claim.key))
             elif reopens(settled):  # a repeat of an unmapped event: evaluated again
-                self._first[event.index] = settled
+                self._first[event.index] = (settled, claim)
                 todo.append((event, claim.key))
             else:
                 outcomes[event.index] = settled
@@ -324,7 +317,7 @@ class _Run:
         fresh = []
         for event, key in schedule.not_started:
             if event.index in self._first:  # not evaluated in time: its letter still waits
-                outcomes[event.index] = self._first[event.index]
+                outcomes[event.index] = self._first[event.index][0]
             else:
                 fresh.append((event, key))
         if fresh:
@@ -345,7 +338,7 @@ class _Run:
         try:
             first = self._first.get(event.index)
             if first is not None:
-                return self._repeats.evaluate(event, first, key, budget)
+                return self._repeats.evaluate(event, *first, budget)
             return self._core.work(event, key, functools.partial(self._work.handle, event, budget))
         finally:
             logger.thread_safe_remove_keys(["delivery_id"])

@@ -169,6 +169,12 @@ class IdempotencyGuard(Protocol):
         An outcome: what an earlier run stored. Raises InProgress (another run holds it),
         DeliveryConflict (the id was seen with another payload) or Unavailable (store down)."""
 
+    def take(self, key: dict[str, Any], found: Outcome) -> Outcome | None:
+        """Hold a key whose record is `found` (an outcome that leaves the event to a later
+        run: deferred, dead-lettered, unmapped): None, this run holds it now (complete it, or
+        put `found` back); an outcome, what the record says instead (it changed meanwhile).
+        Raises InProgress or Unavailable, as `claim` does."""
+
     def complete(self, key: dict[str, Any], outcome: Outcome) -> None:
         """Store the outcome of a held key. Raises Unavailable."""
 
@@ -212,6 +218,9 @@ class NoIdempotency:
         return None
 
     def claim(self, key: dict[str, Any]) -> Outcome | None:
+        return None
+
+    def take(self, key: dict[str, Any], found: Outcome) -> Outcome | None:
         return None
 
     def complete(self, key: dict[str, Any], outcome: Outcome) -> None:

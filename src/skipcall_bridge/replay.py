@@ -1,12 +1,11 @@
 """DLQ redrive, as the scheduled ReplayFunction (replay_handler.py) and `skipcall-bridge replay`
 run it: which letters are taken, and what becomes of each message. What one letter's events do
-once more is `LetterCore`'s, which the work queue's worker runs too.
+once more is `LetterRuns`' (through the acting core), which the work queue's worker runs too.
 
 Each letter's events are acted on again (the same action: create, enrol or unenrol), paced by
 Skipcall's X-RateLimit-* headers,
-through the same deduplication as deliveries (phase `replay`), so a sender's retry and a replay
-never create a sequence twice (a sender's repeat of an event that did not map acts under its
-letter's key: `event_repeats.py`). An enrol or unenrol letter keeps its resolved target and contact
+under the one key each event has (`event_state`), so a sender's retry, the worker and a replay
+never create a sequence twice. An enrol or unenrol letter keeps its resolved target and contact
 ids; a target created by name whose link was not written is linked first, never created again.
 A MAPPING_FAILED letter, or one whose identities could not be
 resolved, is mapped again from its payload with the current sources file; a letter that kept
@@ -26,12 +25,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from skipcall_bridge.acting import ActingCore, DeferringPacer, SleepingPacer
 from skipcall_bridge.envelope import DeadLetter
 from skipcall_bridge.errors import Unavailable
 from skipcall_bridge.event_records import EventRecords
+from skipcall_bridge.event_state import Actor
 from skipcall_bridge.failures import Reason
 from skipcall_bridge.identity import IdentityServices
-from skipcall_bridge.letter_core import Finished, LetterCore
+from skipcall_bridge.letter_run import Finished, Kept, LetterRuns
 from skipcall_bridge.naming import SequenceNamer
 from skipcall_bridge.observability import logger
 from skipcall_bridge.ports import IdempotencyGuard, PacedActions, ReplayQueue
@@ -46,12 +47,13 @@ ReplayOutcome = Literal[
     "gave-up",  # not created at its last attempt; kept with retryable=false
     "not-retryable",  # left in place: needs a fix or a person's check first
     "skipped",  # not selected by the filters
+    "duplicate",  # another letter of the event is the one kept for a person: this one goes
     "busy",  # another run holds it, or deduplication is down: left for later
     "would-replay",  # --dry-run
 ]
 OUTCOMES: tuple[ReplayOutcome, ...] = (
     "replayed", "already-created", "ignored", "failed", "gave-up", "not-retryable", "busy",
-    "would-replay",
+    "duplicate", "would-replay",
 )  # fmt: skip
 
 
@@ -115,35 +117,28 @@ class Replayer:
         budget_seconds: float = 10.0,
         sleep: Callable[[float], None] = time.sleep,
         wall_clock: Callable[[], float] = time.time,
-        defer_waits: bool = False,
-        phase: Literal["replay", "work"] = "replay",
+        actor: Actor = "replay",
     ) -> None:
         self._catalog = catalog
         self._queue = queue
         self._records = EventRecords(guard)
         self._max_attempts = max_attempts
         self._budget = budget_seconds
-        self._core = LetterCore(
-            catalog,
-            skipcall,
-            self._records,
-            identity=identity,
-            namer=namer,
-            budget_seconds=budget_seconds,
-            sleep=sleep,
-            wall_clock=wall_clock,
-            # the worker does not sleep through a rate-limit window: its message waits instead
-            defer_waits=defer_waits,
-            # the worker's records (phase `work`) keep a failure that ends a message, so a
-            # message SQS delivers again is not acted on again; the replay's (phase `replay`)
-            # release a failure, but keep an unknown outcome until a person replays it
-            phase=phase,
+        # The worker does not sleep through a rate-limit window: its message waits instead.
+        pacer = (
+            DeferringPacer(skipcall, wall_clock)
+            if actor == "worker"
+            else SleepingPacer(skipcall, sleep, wall_clock)
+        )
+        acting = ActingCore(skipcall, namer, identity, pacer=pacer, counts=False)
+        self._runs = LetterRuns(
+            catalog, acting, self._records, actor=actor, budget_seconds=budget_seconds
         )
         self._context_registered = False
 
     @property
-    def phase(self) -> str:
-        return self._core.phase
+    def actor(self) -> Actor:
+        return self._runs.actor
 
     def register(self, lambda_context: Any) -> None:
         self._records.register(lambda_context)
@@ -220,19 +215,21 @@ class Replayer:
         outcome = finished.outcome
         if outcome == "busy":
             return "busy", letter.reason
-        assert outcome != "already-dead-lettered"  # the worker's records only (phase `work`)
         self._queue.delete(receipt)
+        if outcome == "already-dead-lettered":  # a second letter of an event (SQS's redrive)
+            logger.warning("Duplicate letter removed", extra={"deliveryId": letter.delivery_id})
+            return "duplicate", letter.reason
         return outcome, letter.reason
 
     def finish(self, letter: DeadLetter, *, last_attempt: bool = False) -> Finished:
         """Acts on each event of the letter once (claim, act, record), as the scheduled replay
         and the work queue's worker both do. `last_attempt`: a failure ends the message even
         when it is retryable (the worker's last receive)."""
-        return self._core.finish(letter, last_attempt=last_attempt)
+        return self._runs.finish(letter, last_attempt=last_attempt)
 
-    def settle(self, kept: dict[str, Any]) -> None:
+    def settle(self, kept: Kept) -> None:
         """The kept failure's letter is stored: a later delivery of the message just leaves."""
-        self._core.settle(kept)
+        self._runs.settle(kept)
 
     def _requeue(self, receipt: str, letter: DeadLetter, failure: CallFailed) -> ReplayOutcome:
         again = attempted_again(letter, failure)

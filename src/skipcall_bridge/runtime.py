@@ -210,8 +210,8 @@ def current_runtime() -> Runtime:
 
 def replayer_of(runtime: Runtime, queue: ReplayQueue | None = None) -> Replayer:
     """The container's replayer: the same sources, clients, table and settings, on the
-    dead-letter queue; or, given the work queue, the worker's (its waits deferred, its records
-    under phase `work`). Built here, where the parts are: the replay reads none of the
+    dead-letter queue; or, given the work queue, the worker's (its waits deferred, its failures
+    kept on the event's key). Built here, where the parts are: the replay reads none of the
     runtime."""
     from skipcall_bridge.replay import Replayer
 
@@ -224,8 +224,7 @@ def replayer_of(runtime: Runtime, queue: ReplayQueue | None = None) -> Replayer:
         identity=runtime.identity,
         namer=runtime.namer,
         max_attempts=runtime.settings.replay_max_attempts,
-        defer_waits=worker,
-        phase="work" if worker else "replay",
+        actor="worker" if worker else "replay",
     )
 
 

@@ -2,10 +2,9 @@
 
 Each message is a letter the receiver claimed and recorded as `deferred`: its budget was spent,
 or Skipcall asked to slow down or was briefly unavailable. The worker acts on it with the
-replay's core (`Replayer.finish`: claim, act, record), under a phase of its own (`work`), so a
-worker and a second delivery of the same message never act on an event twice. The scheduled
-replay keeps its own records (phase `replay`): an event reaches the DLQ from the worker only
-when the worker did not do it.
+replay's runs (`Replayer.finish`: take the event's one key, act, record), so a worker, a second
+delivery of the same message and the replay never act on an event twice: an event reaches the
+DLQ from the worker only when the worker did not do it.
 
 A message's fate:
 - done (or done before): it leaves the queue;
@@ -17,7 +16,7 @@ A message's fate:
   hidden for a backoff that grows with each receive, and comes back;
 - a failure that needs a person or a later replay (a mapping failure, an unknown outcome, a
   rejection), or the receive before the last one SQS allows: its letter goes to the dead-letter
-  queue with that failure, the record keeps that (phase `work`: a second delivery of the message
+  queue with that failure, the event's record keeps that (a second delivery of the message
   stores nothing and acts on nothing), and the message leaves the queue. SQS's own redrive to
   the DLQ is left for a worker that crashed or timed out on every receive: it moves the letter
   as the receiver wrote it.
@@ -35,7 +34,7 @@ from pydantic import ValidationError
 
 from skipcall_bridge.envelope import DeadLetter
 from skipcall_bridge.failures import Reason
-from skipcall_bridge.letter_core import Finished
+from skipcall_bridge.letter_run import Finished
 from skipcall_bridge.observability import logger
 from skipcall_bridge.ports import DeadLetterSink, WorkQueue
 from skipcall_bridge.replay import Replayer, attempted_again
@@ -73,8 +72,8 @@ class Worker:
         pacing: Pacing | None = None,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
-        if replayer.phase != "work":  # a released failure would be acted on again
-            raise ValueError("the worker's replayer keeps its records under phase 'work'")
+        if replayer.actor != "worker":  # a failure put back would be acted on again
+            raise ValueError("the worker needs a replayer that acts as the worker")
         self._replayer = replayer
         self._work_queue = work_queue
         self._dead_letters = dead_letters

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from skipcall_bridge.acting import ActingCore
 from skipcall_bridge.budget import Deadline
 from skipcall_bridge.failures import Reason
 from skipcall_bridge.inbound import InboundDelivery
@@ -135,7 +136,8 @@ def test_an_interrupted_run_blocks_retries_only_until_its_answer_was_due(
     settings = Settings.from_environ()
     runtime = build_runtime(settings)
     ports = runtime.pipeline._ports
-    runtime.pipeline._ports = dataclasses.replace(ports, skipcall=KilledSkipcall())
+    killed = ActingCore(KilledSkipcall(), runtime.namer, runtime.identity)
+    runtime.pipeline._ports = dataclasses.replace(ports, acting=killed)
     body = json.dumps(EVENT).encode()
     request = SignedRequest("POST", "https://h/webhooks/zapier", body,
                             Headers({"Authorization": f"Bearer {BEARER_TOKEN}"}))  # fmt: skip

@@ -1,5 +1,5 @@
-"""The deduplication store's three conditional writes on moto's DynamoDB, over HTTP: what a
-claim gets back in each state of a record, when a claim lapses, and that the items are the ones
+"""The deduplication store's conditional writes on moto's DynamoDB, over HTTP: what a claim
+(and a take) gets back in each state of a record, when a claim lapses, and that the items are the ones
 Powertools idempotency wrote before (a table from an earlier version reads the same). The
 clocks are injected: nothing here waits."""
 
@@ -65,6 +65,31 @@ def test_claim_complete_and_release(table: str) -> None:
     assert store.claim(key("d2")) is None
     store.release(key("d2"))
     assert store.claim(key("d2")) is None  # released: a later run does it
+
+
+def test_a_record_is_taken_only_while_it_is_the_one_the_run_read(table: str) -> None:
+    """The worker and the replay hold an event's one key by taking the receiver's record: one
+    run at a time, and never over a record that changed after it was read (review #28)."""
+    clock = Clock(NOW)
+    store = DynamoDbIdempotency(table, 3600, "us-east-1", wall_clock=clock)
+    deferred = {"status": "deferred", "deliveryId": "d1"}
+    assert store.claim(key()) is None
+    store.complete(key(), deferred)
+    found = store.claim(key())
+    assert found == deferred
+    assert store.take(key(), found) is None  # held by this run now
+    with pytest.raises(InProgress):  # a second run, and a sender's repeat, wait
+        store.take(key(), found)
+    with pytest.raises(InProgress):
+        store.claim(key())
+    done = {**deferred, "finished": {"action": "create", "sequenceId": "s1"}}
+    store.complete(key(), done)
+    assert store.take(key(), found) == done  # it changed: what it says now, not held
+    assert store.claim(key()) == done
+    store.release(key())
+    assert store.take(key(), found) is None  # gone: claimed as any absent key
+    with pytest.raises(DeliveryConflict):
+        store.take(key(payload={"other": True}), found)
 
 
 def test_a_record_past_its_expiry_is_claimed_afresh(table: str) -> None:

@@ -212,11 +212,27 @@ class MemoryIdempotency:
         self.records[ident] = (fingerprint, None)
         return None
 
+    def take(self, key: dict[str, Any], found: dict[str, Any]) -> dict[str, Any] | None:
+        with self._lock:  # DynamoDB's conditional update on the outcome the run read
+            if self.down:
+                raise Unavailable("table down")
+            ident = (key["source"], key["deliveryId"], key["phase"])
+            record = self.records.get(ident)
+            if record is None:
+                return self._claim(key)
+            if record[1] is None:
+                raise InProgress
+            if record[1] != found:
+                return self._claim(key)  # the record as it is now
+            self.records[ident] = (record[0], None)
+            return None
+
     def complete(self, key: dict[str, Any], outcome: dict[str, Any]) -> None:
         if self.down:
             raise Unavailable("table down")
         ident = (key["source"], key["deliveryId"], key["phase"])
-        self.records[ident] = (self.records[ident][0], outcome)
+        # kept as the table keeps it: JSON, read back as a new dict
+        self.records[ident] = (self.records[ident][0], json.loads(json.dumps(outcome)))
 
     def release(self, key: dict[str, Any]) -> None:
         if not self.down:

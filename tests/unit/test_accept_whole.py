@@ -158,7 +158,7 @@ class FixedAfterwards(RepeatWorld):
     def work_all(self) -> None:
         replayer = Replayer(
             self.catalog, self.work, self.skipcall, self.guard,
-            namer=SequenceNamer(self.links), defer_waits=True, phase="work",
+            namer=SequenceNamer(self.links), actor="worker",
         )  # fmt: skip
         worker = Worker(replayer, self.work, self.queue, max_receives=5)
         messages, self.work.letters = self.work.letters, []

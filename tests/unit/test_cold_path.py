@@ -76,7 +76,7 @@ def test_without_deduplication_every_client_is_built_without_boto3(tmp_path: Pat
     assert "boto3" not in loaded  # ...from botocore alone
     # The replay's core loads with the first repeat of an event that did not map, not before.
     assert "skipcall_bridge.pipeline" in loaded
-    assert "skipcall_bridge.letter_core" not in loaded
+    assert "skipcall_bridge.letter_run" not in loaded
 
 
 def test_a_sources_file_builds_only_the_schemes_it_uses() -> None:

@@ -1,4 +1,4 @@
-"""The replay's core (what the worker runs too) on paths no batch reaches by itself: an
+"""The letter runs (the replay's and the worker's) on paths no batch reaches by itself: an
 unenrolment replayed, a record that conflicts or is held by another run, and the table failing
 after Skipcall acted."""
 
@@ -20,19 +20,24 @@ from .test_actions import SOURCES, Crm
 
 
 class ReplayTable(MemoryIdempotency):
-    """The table as the replay meets it (`phase` replay): held by another run, or failing when
-    the outcome is written."""
+    """The table as the replay meets it, once the flags are set: the event's key held by
+    another run, or failing when the outcome is written."""
 
     held_elsewhere: bool = False
     fails_on_complete: bool = False
 
     def claim(self, key: dict[str, Any]) -> dict[str, Any] | None:
-        if key["phase"] == "replay" and self.held_elsewhere:
+        if self.held_elsewhere:
             raise InProgress
         return super().claim(key)
 
+    def take(self, key: dict[str, Any], found: dict[str, Any]) -> dict[str, Any] | None:
+        if self.held_elsewhere:
+            raise InProgress
+        return super().take(key, found)
+
     def complete(self, key: dict[str, Any], outcome: dict[str, Any]) -> None:
-        if key["phase"] == "replay" and self.fails_on_complete:
+        if self.fails_on_complete:
             raise Unavailable("table down")
         super().complete(key, outcome)
 
@@ -86,7 +91,7 @@ def test_a_replay_whose_id_was_replayed_with_other_content_is_a_conflict_for_a_p
     world = Crm()
     letter = unenrol_letter(world)
     calls = len(world.skipcall.membership_calls)
-    ident = ("crm", letter.delivery_id, "replay")
+    ident = ("crm", letter.delivery_id, "receive")  # the event's one key
     world.guard.records[ident] = ('"another payload"', {"action": "unenrol"})
     finished = replayer(world).finish(letter)
     assert finished.outcome == "failed"

@@ -9,6 +9,7 @@ import base64
 import heapq
 import itertools
 import json
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -21,13 +22,14 @@ from skipcall_bridge.envelope import DeadLetter
 from skipcall_bridge.failures import Reason
 from skipcall_bridge.links import MemoryLinks
 from skipcall_bridge.naming import SequenceNamer
-from skipcall_bridge.replay import Replayer
+from skipcall_bridge.replay import Replayer, ReplayFilter
 from skipcall_bridge.responses import delivery_response
 from skipcall_bridge.skipcall.retry import RateLimit
 from skipcall_bridge.worker import Verdict, Worker
 
-from .fakes import RecordingDeadLetters
+from .fakes import MemoryReplayQueue, RecordingDeadLetters
 from .test_event_fates import NOW, HubSpot, event, statuses
+from .test_repeats import Gate
 
 NO_BUDGET = 1.5  # seconds left in the invocation: all of it the DLQ's reserve
 
@@ -47,8 +49,7 @@ def worker(
         world.guard,
         namer=SequenceNamer(MemoryLinks()),
         wall_clock=clock,
-        defer_waits=True,
-        phase="work",
+        actor="worker",
     )
     return Worker(
         replayer,
@@ -155,6 +156,29 @@ def test_a_message_the_worker_finished_and_sqs_redrove_is_not_acted_on_by_the_re
     assert replay.finish(letter).outcome == "already-created"
     assert world.created() == Counter({"E1": 1})
     assert statuses(world.send([event(1, attempt=1)])) == ["deferred"]
+
+
+def test_a_worker_and_a_replay_at_once_act_on_the_event_once() -> None:
+    """Security review #28, item 1: one key, whoever acts. The worker is at Skipcall with the
+    event when SQS redrives its message to the DLQ (it ran past its visibility) and the replay
+    takes the letter: the replay finds the event's key held and leaves the letter for later,
+    then finds it done. With a key per phase, both created it."""
+    world = deferring_world()
+    world.send([event(1)], time_left=NO_BUDGET)
+    assert world.work is not None
+    (letter,) = world.work.letters
+    gate = Gate()
+    world.skipcall.fault_for = gate
+    working = threading.Thread(target=drain, args=(world,))
+    working.start()
+    assert gate.entered.wait(30)
+    replay = Replayer(world.catalog, world.queue, world.skipcall, world.guard,
+                      namer=SequenceNamer(MemoryLinks()))  # fmt: skip
+    assert replay.finish(letter).outcome == "busy"
+    gate.opened.set()
+    working.join(30)
+    assert replay.finish(letter).outcome == "already-created"
+    assert world.created() == Counter({"E1": 1})
 
 
 def test_a_429_is_deferred_until_skipcall_s_window_reopens() -> None:
@@ -303,7 +327,7 @@ def test_the_worker_refuses_a_replayer_whose_records_would_release_failures() ->
     assert world.work is not None
     replayer = Replayer(world.catalog, world.work, world.skipcall, world.guard,
                         namer=SequenceNamer(MemoryLinks()))  # fmt: skip
-    with pytest.raises(ValueError, match="phase 'work'"):
+    with pytest.raises(ValueError, match="acts as the worker"):
         Worker(replayer, world.work, world.queue, max_receives=5)
 
 
@@ -367,18 +391,24 @@ def test_an_event_another_run_holds_comes_back_in_seconds() -> None:
     world.send([event(1)], time_left=NO_BUDGET)
     assert world.work is not None
     (letter,) = world.work.letters
-    key = {"source": "hubspot", "deliveryId": "1", "phase": "work", "payload": None}
+    key = {"source": "hubspot", "deliveryId": "1", "phase": "receive", "payload": None}
     key["payload"] = world.catalog.get("hubspot").fingerprint(letter.payload)  # type: ignore[union-attr]
-    assert world.guard.claim(key) is None  # another worker holds it now
+    deferred = world.guard.claim(key)  # the receiver's record: deferred, for a worker
+    assert deferred is not None
+    assert deferred["status"] == "deferred"
+    assert world.guard.take(key, deferred) is None  # another worker holds it now
     (verdict,) = drain(world)
     assert (verdict.leaves, verdict.kept, verdict.wait_seconds) == (False, "busy", 5)
 
 
 # ---------------------------------------------------------------------------------------------
-# The property, with the work queue and its worker: whatever the budget, Skipcall's transient
-# failures, SQS storing letters while the client saw its answer lost (the receiver answers 503
-# and the sender retries), SQS delivering a message twice and workers dying before the delete,
-# every event ends created once or in the dead-letter queue once, and the work queue ends empty.
+# The property, through the one acting core for the receiver, the worker and the replay:
+# whatever the budget, Skipcall's transient failures, SQS storing letters while the client saw
+# its answer lost (the receiver answers 503 and the sender retries), SQS delivering a message
+# twice, workers dying before the delete, and SQS redriving a message to the DLQ (one the worker
+# finished but could not delete, or one it had not finished), every event ends created once or
+# held once for a person in the DLQ, once the scheduled replay has run; the work queue ends
+# empty.
 
 STATS: Counter[str] = Counter()
 SQS_MAX_RECEIVES = 5  # the work queue's maxReceiveCount, as worker() is told
@@ -392,9 +422,9 @@ TRANSIENT = ["none", "none", "none", "429", "5xx", "timeout"]
 )
 @given(
     # per event: Skipcall's fault, SQS delivering its message twice, its worker dying before
-    # the delete (once at most)
+    # the delete (once at most), its message redriven to the DLQ after its first receive
     plan=st.lists(
-        st.tuples(st.sampled_from(TRANSIENT), st.booleans(), st.booleans()),
+        st.tuples(st.sampled_from(TRANSIENT), st.booleans(), st.booleans(), st.booleans()),
         min_size=1,
         max_size=60,
     ),
@@ -403,13 +433,27 @@ TRANSIENT = ["none", "none", "none", "429", "5xx", "timeout"]
 )
 # an unknown outcome the worker meets, delivered twice: POST once, one letter (found by this
 # property when the worker released a failure that ended the message)
-@example(plan=[("none", False, False), ("timeout", True, False)], spent_after=1, answer_lost=False)
+@example(
+    plan=[("none", False, False, False), ("timeout", True, False, False)],
+    spent_after=1,
+    answer_lost=False,
+)
 # security review #28, finding 6: the letters stored, the answer lost, the sender's retry acts
-@example(plan=[("none", False, False), ("none", False, False)], spent_after=1, answer_lost=True)
-def test_every_deferred_event_ends_created_once_or_dead_lettered_once(
-    plan: list[tuple[str, bool, bool]], spent_after: int | None, answer_lost: bool
+@example(
+    plan=[("none", False, False, False), ("none", False, False, False)],
+    spent_after=1,
+    answer_lost=True,
+)
+# finding 6, suspected there: the worker's success redriven to the DLQ, and the replay
+@example(
+    plan=[("none", False, False, False), ("5xx", False, False, True)],
+    spent_after=1,
+    answer_lost=False,
+)
+def test_every_event_ends_created_once_or_held_once_for_a_person(
+    plan: list[tuple[str, bool, bool, bool]], spent_after: int | None, answer_lost: bool
 ) -> None:
-    faults = [fault for fault, _, _ in plan]
+    faults = [fault for fault, _, _, _ in plan]
     world = deferring_world()
     world.spend_budget_at = spent_after
     calls: Counter[str] = Counter()
@@ -447,14 +491,23 @@ def test_every_deferred_event_ends_created_once_or_dead_lettered_once(
 
     take_put_backs()
     crashed: set[str] = set()  # a worker dies at most once per message
+    moved: set[str] = set()  # a message SQS redrove to the DLQ
     while queue:  # each message until it leaves; some twice, some outliving their worker
         visible_at, _, body, receives = heapq.heappop(queue)
         clock[0] = max(clock[0], visible_at)
         assert receives <= SQS_MAX_RECEIVES, "SQS would have moved it to the DLQ as it was"
         assert clock[0] - NOW < 3600, "a message waited an hour: the worker is stuck"
         verdict = worker(world, clock=lambda: clock[0]).handle(body, receives)
-        _, delivered_twice, dies = plan[int(json.loads(body)["deliveryId"]) - 1]
+        _, delivered_twice, dies, redriven = plan[int(json.loads(body)["deliveryId"]) - 1]
         died = dies and body not in crashed
+        if redriven and body not in moved:
+            # SQS moves it to the DLQ as it was written: its deletes failed after the worker
+            # finished, or it was not finished and its receives ran out
+            moved.add(body)
+            STATS["redriven to the DLQ"] += 1
+            world.queue.send([DeadLetter.model_validate_json(body)])
+            if not verdict.leaves:
+                continue
         if delivered_twice:
             STATS["delivered twice"] += 1
             worker(world, clock=lambda: clock[0]).handle(body, receives + 1)
@@ -469,16 +522,28 @@ def test_every_deferred_event_ends_created_once_or_dead_lettered_once(
         STATS["put back"] += len(world.work.letters)
         take_put_backs()
 
+    # The scheduled replay over the DLQ: what the worker left, and what SQS redrove.
+    dead_letters = MemoryReplayQueue()
+    dead_letters.send(world.queue.letters)
+    replay = Replayer(world.catalog, dead_letters, world.skipcall, world.guard,
+                      namer=SequenceNamer(MemoryLinks()), sleep=lambda s: None,
+                      wall_clock=lambda: clock[0])  # fmt: skip
+    left = -1
+    while len(dead_letters.messages) != left:  # runs on schedule: one letter of an event a run
+        left = len(dead_letters.messages)
+        STATS["replayed"] += replay.run(ReplayFilter()).total("replayed")
+    world.guard.lapse_claims()
     created = world.created()
-    stored = Counter(letter.delivery_id for letter in world.queue.letters)
+    stored = Counter(letter.delivery_id for letter in dead_letters.letters)
     for number, fault in enumerate(faults, start=1):
         name = f"E{number}"
         STATS["events"] += 1
         assert created[name] <= 1, f"{name} created twice"
         assert stored[str(number)] <= 1, f"{name} dead-lettered twice"
         assert created[name] + stored[str(number)] >= 1, f"{name} lost"
-        if created[name] and stored[str(number)]:
-            assert world.letter_reason(str(number)) is Reason.OUTCOME_UNKNOWN, f"{name} twice"
+        if stored[str(number)]:  # held for a person: only what Skipcall may have done
+            (kept,) = [x for x in dead_letters.letters if x.delivery_id == str(number)]
+            assert kept.reason is Reason.OUTCOME_UNKNOWN, f"{name} left in the DLQ"
         if fault == "timeout" and not created[name]:  # POST /v1/sequences at most once
             sent = sum(dto.name.split()[0] == name for dto in world.skipcall.received)
             assert sent == 1, f"{name}: an unknown outcome sent again"

@@ -1,8 +1,10 @@
-"""Deduplication on DynamoDB: one record per event, three conditional writes owned here.
+"""Deduplication on DynamoDB: one record per event, its conditional writes owned here.
 
 A record is keyed by `[source, deliveryId, phase]` and carries the SHA-256 of the event's
 fingerprint (the same id with another payload is a conflict). Its life: `claim` puts it
 INPROGRESS unless a live one exists (a conditional PutItem that hands back the record it found),
+`take` holds a COMPLETED record that leaves its event to a later run (a conditional UpdateItem
+on the very outcome that run read: the worker and the replay hold the receiver's key this way),
 `complete` stores the outcome (COMPLETED), `release` deletes it. A claim taken in a Lambda
 invocation lapses when that invocation's time is up, so a run cut short does not hold it.
 
@@ -120,6 +122,48 @@ class DynamoDbIdempotency:
             return _earlier(found, validation)
         except (BotoCoreError, OutOfTime) as exc:
             raise _unavailable(exc, "claim") from None
+        return None
+
+    def take(self, key: dict[str, Any], found: dict[str, Any]) -> dict[str, Any] | None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        now = self._wall_clock()
+        lapse = self._lapse_ms(now)
+        setting = "SET #status = :inprogress"
+        values: dict[str, Any] = {
+            ":inprogress": {"S": INPROGRESS},
+            ":completed": {"S": COMPLETED},
+            ":found": {"S": json.dumps(found, sort_keys=True)},
+        }
+        if lapse is not None:
+            setting += ", #lapse = :lapse"
+            values[":lapse"] = {"N": str(lapse)}
+        try:
+            self._dynamodb().update_item(
+                TableName=self._table,
+                Key={"id": {"S": record_id(key)}},
+                UpdateExpression=setting,
+                # the outcome this run read, still there: nobody took or changed it meanwhile
+                ConditionExpression="#status = :completed AND #data = :found",
+                ExpressionAttributeNames={
+                    "#status": "status",
+                    "#data": "data",
+                    "#lapse": "in_progress_expiration",
+                }
+                if lapse is not None
+                else {"#status": "status", "#data": "data"},
+                ExpressionAttributeValues=values,
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise _unavailable(exc, "take") from None
+            found_now = cast("dict[str, Any]", exc.response).get("Item")
+            if not found_now:  # gone (expired, released): what a claim finds now
+                return self.claim(key)
+            return _earlier(found_now, _digest(key.get("payload")))
+        except (BotoCoreError, OutOfTime) as exc:
+            raise _unavailable(exc, "take") from None
         return None
 
     def complete(self, key: dict[str, Any], outcome: dict[str, Any]) -> None:
