@@ -28,8 +28,8 @@ from pathlib import Path
 from artifact_twin import TRACING, TWIN, build_twin, python313
 from bench import SOURCES, SandboxProcess, body, environment, event_for, start_aws
 
-from skipcall_bridge.envelope import DeadLetter
-from skipcall_bridge.failures import ErrorInfo, Reason
+from skipcall_bridge.common.envelope import DeadLetter
+from skipcall_bridge.common.failures import ErrorInfo, Reason
 from skipcall_bridge_dev.stack import MotoServer, create_work_queue
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -29,13 +29,13 @@ from typing import Any
 import urllib3
 from artifact_twin import TRACING, TWIN, build_twin, python313
 
-from skipcall_bridge.inbound import InboundDelivery
-from skipcall_bridge.observability import logger, metrics
-from skipcall_bridge.pipeline import Pipeline
-from skipcall_bridge.ports import NoIdempotency
-from skipcall_bridge.replay import ReplayFilter
+from skipcall_bridge.common.observability import logger, metrics
+from skipcall_bridge.common.ports import NoIdempotency
+from skipcall_bridge.letters.replay import ReplayFilter
+from skipcall_bridge.receive.inbound import InboundDelivery
+from skipcall_bridge.receive.pipeline import Pipeline
 from skipcall_bridge.skipcall.client import SkipcallClient
-from skipcall_bridge.sources import SourceCatalog, parse_sources
+from skipcall_bridge.sources.catalog import SourceCatalog, parse_sources
 from skipcall_bridge.verify import Headers, SignedRequest
 from skipcall_bridge_dev import devdata
 from skipcall_bridge_dev.gateway import to_event
@@ -442,7 +442,7 @@ def no_growth(rows: list[Row], *, named: bool = False) -> None:
     every delivery); `named`: each one enrols into a sequence of a new name."""
     import tracemalloc
 
-    from skipcall_bridge.naming import SequenceNamer
+    from skipcall_bridge.acting.naming import SequenceNamer
 
     catalog = SourceCatalog.from_config(
         parse_sources(json.dumps(NAMED_SOURCES if named else SOURCES))

@@ -37,8 +37,8 @@ def unlocked(lock: Path) -> list[str]:
 
 def check(sources: Path) -> None:
     # imported only once the versions are known to be the locked ones
-    from skipcall_bridge.errors import ConfigurationError  # noqa: PLC0415
-    from skipcall_bridge.sources import load_sources  # noqa: PLC0415
+    from skipcall_bridge.common.errors import ConfigurationError  # noqa: PLC0415
+    from skipcall_bridge.sources.catalog import load_sources  # noqa: PLC0415
 
     try:
         catalog = load_sources(sources)

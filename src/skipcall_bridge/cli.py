@@ -17,19 +17,19 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
+from skipcall_bridge.acting.naming import CACHE_SECONDS, scoped_name
 from skipcall_bridge.aws.dead_letter import SqsDeadLetterQueue
 from skipcall_bridge.aws.links import DynamoDbLinks
-from skipcall_bridge.budget import Deadline
-from skipcall_bridge.errors import BridgeError, ConfigurationError
-from skipcall_bridge.failures import Reason
-from skipcall_bridge.mapping import EventMappingError
-from skipcall_bridge.naming import CACHE_SECONDS, scoped_name
-from skipcall_bridge.observability import logger
-from skipcall_bridge.replay import OUTCOMES, ReplayFilter, ReplaySummary
+from skipcall_bridge.common.budget import Deadline
+from skipcall_bridge.common.errors import BridgeError, ConfigurationError
+from skipcall_bridge.common.failures import Reason
+from skipcall_bridge.common.observability import logger
+from skipcall_bridge.letters.replay import OUTCOMES, ReplayFilter, ReplaySummary
 from skipcall_bridge.runtime import current_runtime, replayer_of
 from skipcall_bridge.settings import Settings
 from skipcall_bridge.skipcall.models import CallFailed
-from skipcall_bridge.sources import SourceCatalog, json_schema, load_sources
+from skipcall_bridge.sources.catalog import SourceCatalog, json_schema, load_sources
+from skipcall_bridge.sources.mapping import EventMappingError
 
 DEFAULT_SOURCES = Path("sources.example.json")
 EXTENSIONS = "skipcall_bridge.cli"  # the entry point group other packages extend this CLI by
@@ -384,7 +384,7 @@ def _check_config(args: argparse.Namespace) -> int:
 
 def _sample_warnings(catalog: SourceCatalog, directory: Path, given: list[str]) -> list[str]:
     """Template paths no sample has, per source with samples (sources without are skipped)."""
-    from skipcall_bridge.sample_paths import sample_events, unmatched
+    from skipcall_bridge.sources.sample_paths import sample_events, unmatched
 
     files: dict[str, list[Path]] = {}
     for name in catalog.names:

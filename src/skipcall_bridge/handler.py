@@ -9,11 +9,16 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from skipcall_bridge.errors import BridgeError, ConfigurationError, RouteNotFound, Unavailable
-from skipcall_bridge.gateway_event import signed_request
-from skipcall_bridge.inbound import InboundDelivery
-from skipcall_bridge.observability import logger, metrics, traced
-from skipcall_bridge.responses import (
+from skipcall_bridge.common.errors import (
+    BridgeError,
+    ConfigurationError,
+    RouteNotFound,
+    Unavailable,
+)
+from skipcall_bridge.common.observability import logger, metrics, traced
+from skipcall_bridge.receive.gateway_event import signed_request
+from skipcall_bridge.receive.inbound import InboundDelivery
+from skipcall_bridge.receive.responses import (
     JsonResponse,
     delivery_response,
     error_response,

@@ -7,8 +7,8 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from skipcall_bridge.observability import logger, metrics
-from skipcall_bridge.replay import ReplayFilter
+from skipcall_bridge.common.observability import logger, metrics
+from skipcall_bridge.letters.replay import ReplayFilter
 from skipcall_bridge.runtime import current_runtime, replayer_of
 
 # Left for the run to end cleanly (release what it holds, flush the metrics).

@@ -16,22 +16,27 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
+    from skipcall_bridge.acting.memory_links import MemoryLinks
+    from skipcall_bridge.acting.naming import SequenceNamer
     from skipcall_bridge.aws.dead_letter import SqsDeadLetterQueue
     from skipcall_bridge.aws.links import DynamoDbLinks
     from skipcall_bridge.aws.secrets import SecretsManagerStore
-    from skipcall_bridge.budget import CallWindow
-    from skipcall_bridge.gateway_event import PublicUrl
-    from skipcall_bridge.identity import IdentityServices
-    from skipcall_bridge.links import MemoryLinks
-    from skipcall_bridge.naming import SequenceNamer
-    from skipcall_bridge.pipeline import Pipeline
-    from skipcall_bridge.ports import ContactLinks, IdempotencyGuard, ReplayQueue, TokenLedger
-    from skipcall_bridge.replay import Replayer
+    from skipcall_bridge.common.budget import CallWindow
+    from skipcall_bridge.common.ports import (
+        ContactLinks,
+        IdempotencyGuard,
+        ReplayQueue,
+        TokenLedger,
+    )
+    from skipcall_bridge.letters.replay import Replayer
+    from skipcall_bridge.letters.worker import Worker
+    from skipcall_bridge.receive.gateway_event import PublicUrl
+    from skipcall_bridge.receive.pipeline import Pipeline
     from skipcall_bridge.settings import Settings
     from skipcall_bridge.skipcall.client import SkipcallClient
     from skipcall_bridge.skipcall.pacing import Pacing
-    from skipcall_bridge.sources import SourceCatalog
-    from skipcall_bridge.worker import Worker
+    from skipcall_bridge.sources.catalog import SourceCatalog
+    from skipcall_bridge.sources.identity import IdentityServices
 
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
@@ -58,7 +63,7 @@ class Runtime:
         called, no secret read (SnapStart's snapshot)."""
         from skipcall_bridge.aws.idempotency import DynamoDbIdempotency
         from skipcall_bridge.aws.links import DynamoDbLinks
-        from skipcall_bridge.pipeline import TAIL_SECONDS
+        from skipcall_bridge.receive.run import TAIL_SECONDS
 
         budgets = [self.catalog.get(name) for name in self.catalog.names]
         seconds = max((s.budget_seconds for s in budgets if s), default=4.0) + TAIL_SECONDS
@@ -73,7 +78,7 @@ class Runtime:
 
     def public_url(self, source_name: str) -> PublicUrl:
         """The URL `source_name`'s senders call, as far as the configuration says it."""
-        from skipcall_bridge.gateway_event import PublicUrl
+        from skipcall_bridge.receive.gateway_event import PublicUrl
 
         source = self.catalog.get(source_name)
         own = source.config.public_url if source is not None else None
@@ -88,14 +93,14 @@ class Runtime:
 
 
 def build_runtime(settings: Settings) -> Runtime:
+    from skipcall_bridge.acting.naming import SequenceNamer
     from skipcall_bridge.aws.dead_letter import SqsDeadLetterQueue
     from skipcall_bridge.aws.secrets import SecretsManagerStore
-    from skipcall_bridge.budget import CallWindow
-    from skipcall_bridge.naming import SequenceNamer
-    from skipcall_bridge.pipeline import Pipeline
+    from skipcall_bridge.common.budget import CallWindow
+    from skipcall_bridge.receive.pipeline import Pipeline
     from skipcall_bridge.skipcall.client import SkipcallClient
     from skipcall_bridge.skipcall.pacing import Pacing
-    from skipcall_bridge.sources import load_sources
+    from skipcall_bridge.sources.catalog import load_sources
 
     catalog = load_sources(settings.sources_config)
     window = CallWindow()
@@ -150,8 +155,8 @@ def build_runtime(settings: Settings) -> Runtime:
 
 def link_table(settings: Settings, window: CallWindow | None = None) -> DynamoDbLinks | MemoryLinks:
     """LINKS_TABLE, or links kept per container when it is unset."""
+    from skipcall_bridge.acting.memory_links import MemoryLinks
     from skipcall_bridge.aws.links import DynamoDbLinks
-    from skipcall_bridge.links import MemoryLinks
 
     if settings.links_table:
         return DynamoDbLinks(settings.links_table, settings.aws_region, window)
@@ -161,7 +166,7 @@ def link_table(settings: Settings, window: CallWindow | None = None) -> DynamoDb
 def identity_services(
     settings: Settings, skipcall: SkipcallClient, links: ContactLinks
 ) -> IdentityServices:
-    from skipcall_bridge.identity import (
+    from skipcall_bridge.sources.identity import (
         ContactResolver,
         IdentityServices,
         MemberDirectory,
@@ -179,7 +184,7 @@ def token_ledger(settings: Settings, window: CallWindow | None = None) -> TokenL
     """Single-use tokens beside the idempotency records (one table, one TTL), or in this
     container's memory without a table."""
     from skipcall_bridge.aws.token_ledger import DynamoDbTokenLedger
-    from skipcall_bridge.ports import MemoryTokenLedger
+    from skipcall_bridge.common.ports import MemoryTokenLedger
 
     if settings.idempotency_table is None:
         return MemoryTokenLedger()
@@ -188,7 +193,7 @@ def token_ledger(settings: Settings, window: CallWindow | None = None) -> TokenL
 
 def idempotency_guard(settings: Settings, window: CallWindow | None = None) -> IdempotencyGuard:
     from skipcall_bridge.aws.idempotency import DynamoDbIdempotency
-    from skipcall_bridge.ports import NoIdempotency
+    from skipcall_bridge.common.ports import NoIdempotency
 
     if settings.idempotency_table is None:
         return NoIdempotency()
@@ -213,7 +218,7 @@ def replayer_of(runtime: Runtime, queue: ReplayQueue | None = None) -> Replayer:
     dead-letter queue; or, given the work queue, the worker's (its waits deferred, its failures
     kept on the event's key). Built here, where the parts are: the replay reads none of the
     runtime."""
-    from skipcall_bridge.replay import Replayer
+    from skipcall_bridge.letters.replay import Replayer
 
     worker = queue is not None
     return Replayer(
@@ -232,8 +237,8 @@ def replayer_of(runtime: Runtime, queue: ReplayQueue | None = None) -> Replayer:
 def current_worker() -> Worker:
     """The container's worker: the replay's core on the work queue, without sleeping through
     Skipcall's rate-limit windows (a message waits hidden in the queue instead)."""
-    from skipcall_bridge.errors import ConfigurationError
-    from skipcall_bridge.worker import Worker
+    from skipcall_bridge.common.errors import ConfigurationError
+    from skipcall_bridge.letters.worker import Worker
 
     runtime = current_runtime()
     if runtime.work_queue is None:

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from skipcall_bridge.errors import ConfigurationError
+from skipcall_bridge.common.errors import ConfigurationError
 
 # SOURCES_CONFIG defaults to `sources.json` beside the package (the root of the Lambda zip).
 DEFAULT_SOURCES_PATH = Path(__file__).resolve().parent.parent / "sources.json"

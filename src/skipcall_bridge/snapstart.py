@@ -27,8 +27,8 @@ def register() -> bool:
 
 
 def before_snapshot() -> None:
-    from skipcall_bridge.envelope import DeadLetter, Target, not_sqs_text
-    from skipcall_bridge.failures import ErrorInfo
+    from skipcall_bridge.common.envelope import DeadLetter, Target, not_sqs_text
+    from skipcall_bridge.common.failures import ErrorInfo
     from skipcall_bridge.runtime import current_runtime
     from skipcall_bridge.skipcall.models import (
         AddContactsBody,

@@ -27,9 +27,9 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from skipcall_bridge.observability import logger, metrics
+from skipcall_bridge.common.observability import logger, metrics
+from skipcall_bridge.letters.worker import Verdict, Worker
 from skipcall_bridge.runtime import current_worker
-from skipcall_bridge.worker import Verdict, Worker
 
 processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 # SQS hands a function at most 10 messages a batch: one thread for each

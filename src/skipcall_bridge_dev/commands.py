@@ -16,9 +16,9 @@ from pathlib import Path
 import urllib3
 
 from skipcall_bridge.cli import DEFAULT_SOURCES, dead_letters
-from skipcall_bridge.envelope import DeadLetter
-from skipcall_bridge.errors import ConfigurationError
-from skipcall_bridge.sources import SourceCatalog, load_sources
+from skipcall_bridge.common.envelope import DeadLetter
+from skipcall_bridge.common.errors import ConfigurationError
+from skipcall_bridge.sources.catalog import SourceCatalog, load_sources
 from skipcall_bridge_dev import devdata
 from skipcall_bridge_dev.console import delivery_line
 from skipcall_bridge_dev.devdata import STATE_FILE, running_stack

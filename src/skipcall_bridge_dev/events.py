@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from skipcall_bridge.sources import load_sources
+from skipcall_bridge.sources.catalog import load_sources
 from skipcall_bridge_dev import devdata
 from skipcall_bridge_dev.gateway import to_event
 from skipcall_bridge_dev.samples import SAMPLE_BODIES, sample_body, sign_sample

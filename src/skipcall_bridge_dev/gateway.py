@@ -66,7 +66,7 @@ class LocalGateway(BackgroundHTTPServer):
         self.inspector: Inspector | None = None  # serves /_inspect when set
         self._quiet = quiet  # the handler's own output (JSON logs, EMF) is dropped
         if quiet:
-            from skipcall_bridge.observability import logger
+            from skipcall_bridge.common.observability import logger
 
             log_handler = logger.registered_handler
             if isinstance(log_handler, logging.StreamHandler):

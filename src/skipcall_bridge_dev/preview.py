@@ -14,20 +14,20 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from skipcall_bridge.budget import Deadline
-from skipcall_bridge.envelope import DeadLetter
-from skipcall_bridge.errors import ConfigurationError, InvalidBody, InvalidSignature
-from skipcall_bridge.identity import (
+from skipcall_bridge.acting.memory_links import MemoryLinks
+from skipcall_bridge.common.budget import Deadline
+from skipcall_bridge.common.envelope import DeadLetter
+from skipcall_bridge.common.errors import ConfigurationError, InvalidBody, InvalidSignature
+from skipcall_bridge.skipcall.models import CallFailed
+from skipcall_bridge.sources.catalog import Source
+from skipcall_bridge.sources.identity import (
     ContactResolver,
     IdentityError,
     MemberDirectory,
     Resolution,
 )
-from skipcall_bridge.links import MemoryLinks
-from skipcall_bridge.mapping import CreateIntent, EventMappingError
-from skipcall_bridge.payloads import BodyFormat, format_for
-from skipcall_bridge.skipcall.models import CallFailed
-from skipcall_bridge.sources import Source
+from skipcall_bridge.sources.mapping import CreateIntent, EventMappingError
+from skipcall_bridge.sources.payloads import BodyFormat, format_for
 from skipcall_bridge.verify import Headers, SignedRequest
 from skipcall_bridge.verify.hmac_grammar import HmacGrammar
 from skipcall_bridge_dev import devdata

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from skipcall_bridge.sources import SourceCatalog
+from skipcall_bridge.sources.catalog import SourceCatalog
 from skipcall_bridge_dev import devdata
 
 REP_ID = next(member for member in devdata.MEMBERS if member != devdata.CREATOR_ID)

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from skipcall_bridge.errors import ConfigurationError
-from skipcall_bridge.sources import SourceCatalog, VerifyToken, load_sources
+from skipcall_bridge.common.errors import ConfigurationError
+from skipcall_bridge.sources.catalog import SourceCatalog, VerifyToken, load_sources
 from skipcall_bridge_dev import devdata
 from skipcall_bridge_dev.gateway import LocalGateway
 from skipcall_bridge_dev.http_server import addressed_locally, allowed_names
@@ -213,7 +213,7 @@ class SourcesWatcher:
 
 def create_dead_letter_queue(moto: ServesAws, name: str) -> str:
     """The DLQ as template.yaml declares it: 14 days, SSE, messages up to 1 MiB."""
-    from skipcall_bridge.envelope import MAX_MESSAGE_BYTES
+    from skipcall_bridge.common.envelope import MAX_MESSAGE_BYTES
 
     queue = moto.client("sqs").create_queue(
         QueueName=name,
@@ -239,7 +239,7 @@ def create_work_queue(
     """The work queue as template.yaml declares it: SSE, messages up to 1 MiB, and SQS's own
     redrive to the DLQ after `max_receives` (for a worker that crashed or timed out). A message
     whose worker could not set its wait comes back after `visibility_seconds`."""
-    from skipcall_bridge.envelope import MAX_MESSAGE_BYTES
+    from skipcall_bridge.common.envelope import MAX_MESSAGE_BYTES
 
     sqs = moto.client("sqs")
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dead_letter_queue_url, AttributeNames=["QueueArn"])[
@@ -427,7 +427,7 @@ def _query_credentials(live: Path) -> frozenset[str]:
 def _replay_one(source: str, delivery_id: str) -> Replayed:
     """The inspector's Replay button: the replay, for this one letter."""
     from skipcall_bridge.cli import summary_table  # the CLI's own table
-    from skipcall_bridge.replay import ReplayFilter, ReplayOutcome
+    from skipcall_bridge.letters.replay import ReplayFilter, ReplayOutcome
     from skipcall_bridge.runtime import current_runtime, replayer_of
 
     replayer = replayer_of(current_runtime())

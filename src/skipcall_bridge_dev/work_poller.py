@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from skipcall_bridge.observability import logger
+from skipcall_bridge.common.observability import logger
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 

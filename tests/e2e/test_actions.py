@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import urllib3
 
-from skipcall_bridge.sources import load_sources
+from skipcall_bridge.sources.catalog import load_sources
 from skipcall_bridge_dev import devdata
 from skipcall_bridge_dev.samples import FOLLOW_UP_BODIES, sample_body, sign_sample
 from skipcall_bridge_dev.sandbox import workspace_membership_id

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 
-from skipcall_bridge.sources import load_sources
+from skipcall_bridge.sources.catalog import load_sources
 from skipcall_bridge_dev import devdata
 from skipcall_bridge_dev.samples import SAMPLE_BODIES, sample_body, sign_sample
 

@@ -8,7 +8,7 @@ import json
 
 import urllib3
 
-from skipcall_bridge.sources import load_sources
+from skipcall_bridge.sources.catalog import load_sources
 from skipcall_bridge_dev import devdata
 
 from .conftest import EXAMPLE_SOURCES, Stack

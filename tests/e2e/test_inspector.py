@@ -19,7 +19,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
-from skipcall_bridge.sources import load_sources
+from skipcall_bridge.sources.catalog import load_sources
 from skipcall_bridge_dev.samples import curl_command, sample_body, sign_sample
 
 from .browser import require_browser

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import urllib3
 
-from skipcall_bridge.sources import load_sources
+from skipcall_bridge.sources.catalog import load_sources
 from skipcall_bridge_dev import devdata
 from skipcall_bridge_dev.events import write_events
 from skipcall_bridge_dev.samples import (

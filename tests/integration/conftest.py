@@ -192,7 +192,7 @@ def no_budget(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every delivery finds its budget spent while its invocation still has its 25 s: all of it
     is the DLQ's reserve. (An invocation given 1.5 s would meet its own end, as on Lambda, before
     a loaded machine's moto answered its writes: the AWS calls are bounded by it.)"""
-    from skipcall_bridge import pipeline
+    from skipcall_bridge.receive import pipeline
 
     monkeypatch.setattr(pipeline, "DEAD_LETTER_RESERVE_SECONDS", 25.0)
     # The end-of-budget path's own second (what it stores by then) is a matter of time on a

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from skipcall_bridge.cli import main
-from skipcall_bridge.observability import logger
-from skipcall_bridge.replay import ReplayFilter
+from skipcall_bridge.common.observability import logger
+from skipcall_bridge.letters.replay import ReplayFilter
 from skipcall_bridge.runtime import current_runtime, replayer_of
 from skipcall_bridge.verify.hubspot import HubSpotVerifier
 from skipcall_bridge_dev.gateway import to_event

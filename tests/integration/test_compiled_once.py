@@ -8,7 +8,7 @@ import jmespath
 import pytest
 
 from skipcall_bridge import settings as settings_module
-from skipcall_bridge import sources as sources_module
+from skipcall_bridge.sources import catalog as sources_module
 
 from .conftest import EVENT, Receiver
 

@@ -19,9 +19,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from skipcall_bridge.aws.config import aws_session
-from skipcall_bridge.envelope import MAX_MESSAGE_BYTES
-from skipcall_bridge.failures import Reason
-from skipcall_bridge.replay import ReplayFilter, ReplaySummary
+from skipcall_bridge.common.envelope import MAX_MESSAGE_BYTES
+from skipcall_bridge.common.failures import Reason
+from skipcall_bridge.letters.replay import ReplayFilter, ReplaySummary
 from skipcall_bridge.runtime import current_runtime, replayer_of
 from skipcall_bridge.settings import MAX_BODY_BYTES
 from skipcall_bridge.verify.hubspot import HubSpotVerifier

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from skipcall_bridge.acting import ActingCore
-from skipcall_bridge.budget import Deadline
-from skipcall_bridge.failures import Reason
-from skipcall_bridge.inbound import InboundDelivery
-from skipcall_bridge.replay import Replayer, ReplayFilter, ReplaySummary
+from skipcall_bridge.acting.core import ActingCore
+from skipcall_bridge.common.budget import Deadline
+from skipcall_bridge.common.failures import Reason
+from skipcall_bridge.letters.replay import Replayer, ReplayFilter, ReplaySummary
+from skipcall_bridge.receive.inbound import InboundDelivery
 from skipcall_bridge.runtime import build_runtime, current_runtime
 from skipcall_bridge.settings import Settings
 from skipcall_bridge.skipcall.models import CreateResult, CreateSequenceDto

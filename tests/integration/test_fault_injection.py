@@ -37,10 +37,10 @@ import pytest
 import urllib3
 
 from skipcall_bridge.aws.dead_letter import SqsDeadLetterQueue
-from skipcall_bridge.envelope import DeadLetter
-from skipcall_bridge.failures import Reason
-from skipcall_bridge.observability import logger
-from skipcall_bridge.replay import ReplayFilter
+from skipcall_bridge.common.envelope import DeadLetter
+from skipcall_bridge.common.failures import Reason
+from skipcall_bridge.common.observability import logger
+from skipcall_bridge.letters.replay import ReplayFilter
 from skipcall_bridge.runtime import current_runtime, current_worker, replayer_of
 from skipcall_bridge.verify.standard_webhooks import StandardWebhooksVerifier
 from skipcall_bridge_dev.gateway import LocalContext, to_event

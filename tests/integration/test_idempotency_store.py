@@ -1,7 +1,7 @@
 """The deduplication store's conditional writes on moto's DynamoDB, over HTTP: what a claim
-(and a take) gets back in each state of a record, when a claim lapses, and that the items are the ones
-Powertools idempotency wrote before (a table from an earlier version reads the same). The
-clocks are injected: nothing here waits."""
+(and a take) gets back in each state of a record, when a claim lapses, and that the items are
+the ones Powertools idempotency wrote before (a table from an earlier version reads the same).
+The clocks are injected: nothing here waits."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 import urllib3
 
 from skipcall_bridge.aws.idempotency import DynamoDbIdempotency, record_id
-from skipcall_bridge.budget import CallWindow, Deadline
-from skipcall_bridge.errors import DeliveryConflict, InProgress
+from skipcall_bridge.common.budget import CallWindow, Deadline
+from skipcall_bridge.common.errors import DeliveryConflict, InProgress
 from skipcall_bridge_dev.stack import MotoServer, create_idempotency_table
 
 NOW = 1_800_000_000.0

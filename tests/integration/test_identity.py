@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from skipcall_bridge.replay import ReplayFilter
+from skipcall_bridge.letters.replay import ReplayFilter
 from skipcall_bridge.runtime import current_runtime, replayer_of
 from skipcall_bridge_dev.stack import LINKS_TABLE
 

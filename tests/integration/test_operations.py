@@ -13,7 +13,7 @@ import pytest
 from aws_lambda_powertools.metrics.provider import cold_start
 from cfnlint.decode import cfn_yaml
 
-from skipcall_bridge.observability import NAMESPACE
+from skipcall_bridge.common.observability import NAMESPACE
 from skipcall_bridge.runtime import current_runtime, current_worker
 from skipcall_bridge_dev.gateway import LocalContext
 from skipcall_bridge_dev.stack import create_work_queue
@@ -83,7 +83,7 @@ def run_the_worker(receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
     """Deferred events (EventsDeferred), then WorkerFunction: one done, one waiting again after
     503s, one dead-lettered after a 500 (its outcome unknown)."""
 
-    from skipcall_bridge import pipeline
+    from skipcall_bridge.receive import pipeline
 
     monkeypatch.setattr(pipeline, "DEAD_LETTER_RESERVE_SECONDS", 25.0)  # no budget
     monkeypatch.setattr(pipeline, "TAIL_SECONDS", 20.0)  # as the no_budget fixture

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import pytest
 
 from skipcall_bridge.cli import main
-from skipcall_bridge.observability import logger
-from skipcall_bridge.replay import ReplayFilter
+from skipcall_bridge.common.observability import logger
+from skipcall_bridge.letters.replay import ReplayFilter
 from skipcall_bridge.runtime import current_runtime, replayer_of
 
 from .conftest import EVENT, MEMBERS, Receiver

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 import urllib3
 
-from skipcall_bridge.observability import logger
+from skipcall_bridge.common.observability import logger
 from skipcall_bridge.verify.hmac_sha256 import HmacSha256Verifier
 from skipcall_bridge.verify.standard_webhooks import StandardWebhooksVerifier
 

@@ -12,7 +12,7 @@ import pytest
 import urllib3
 
 from skipcall_bridge.runtime import current_runtime
-from skipcall_bridge.sources import load_sources
+from skipcall_bridge.sources.catalog import load_sources
 from skipcall_bridge_dev import devdata
 from skipcall_bridge_dev.events import DOCKER_HOST, write_events
 from skipcall_bridge_dev.gateway import LocalContext

@@ -8,10 +8,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from skipcall_bridge.budget import Deadline
-from skipcall_bridge.envelope import MAX_LETTER_BYTES, DeadLetter
-from skipcall_bridge.errors import DeliveryConflict, InProgress, Unavailable
-from skipcall_bridge.failures import ErrorInfo, Reason
+from skipcall_bridge.common.budget import Deadline
+from skipcall_bridge.common.envelope import MAX_LETTER_BYTES, DeadLetter
+from skipcall_bridge.common.errors import DeliveryConflict, InProgress, Unavailable
+from skipcall_bridge.common.failures import ErrorInfo, Reason
 from skipcall_bridge.skipcall.models import (
     AddContactsBody,
     CallFailed,

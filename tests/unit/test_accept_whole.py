@@ -12,13 +12,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from skipcall_bridge.event_accept import ACCEPT_WHOLE_ABOVE
-from skipcall_bridge.naming import SequenceNamer
-from skipcall_bridge.pipeline import Pipeline
-from skipcall_bridge.replay import Replayer
-from skipcall_bridge.responses import delivery_response
-from skipcall_bridge.sources import SourceCatalog, parse_sources
-from skipcall_bridge.worker import Worker
+from skipcall_bridge.acting.naming import SequenceNamer
+from skipcall_bridge.letters.replay import Replayer
+from skipcall_bridge.letters.worker import Worker
+from skipcall_bridge.receive.accept_whole import ACCEPT_WHOLE_ABOVE
+from skipcall_bridge.receive.pipeline import Pipeline
+from skipcall_bridge.receive.responses import delivery_response
+from skipcall_bridge.sources.catalog import SourceCatalog, parse_sources
 
 from . import test_event_fates
 from .fakes import RecordingDeadLetters, StaticSecrets

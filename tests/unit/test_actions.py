@@ -12,25 +12,25 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from skipcall_bridge.budget import Deadline
-from skipcall_bridge.envelope import Target
-from skipcall_bridge.errors import ConfigurationError, Unavailable
-from skipcall_bridge.failures import ErrorInfo, Reason
-from skipcall_bridge.inbound import InboundDelivery
-from skipcall_bridge.links import MemoryLinks
-from skipcall_bridge.mapping import CreateIntent, EventMappingError, MembershipIntent
-from skipcall_bridge.membership import Held, changes
-from skipcall_bridge.naming import (
+from skipcall_bridge.acting.membership import Held, changes
+from skipcall_bridge.acting.memory_links import MemoryLinks
+from skipcall_bridge.acting.naming import (
     STALE_CLAIM_SECONDS,
     CreatedNotLinked,
     Resolved,
     SequenceNamer,
 )
-from skipcall_bridge.pipeline import Pipeline
-from skipcall_bridge.ports import NameLink
-from skipcall_bridge.responses import delivery_response
+from skipcall_bridge.common.budget import Deadline
+from skipcall_bridge.common.envelope import Target
+from skipcall_bridge.common.errors import ConfigurationError, Unavailable
+from skipcall_bridge.common.failures import ErrorInfo, Reason
+from skipcall_bridge.common.ports import NameLink
+from skipcall_bridge.receive.inbound import InboundDelivery
+from skipcall_bridge.receive.pipeline import Pipeline
+from skipcall_bridge.receive.responses import delivery_response
 from skipcall_bridge.skipcall.models import CallFailed, Created, SequenceDto
-from skipcall_bridge.sources import SourceCatalog, parse_sources
+from skipcall_bridge.sources.catalog import SourceCatalog, parse_sources
+from skipcall_bridge.sources.mapping import CreateIntent, EventMappingError, MembershipIntent
 from skipcall_bridge.verify import Headers, SignedRequest
 
 from .fakes import MemoryIdempotency, RecordingDeadLetters, ScriptedSkipcall, StaticSecrets

@@ -20,8 +20,8 @@ from skipcall_bridge.aws.config import (
     CallLimits,
     limits_within,
 )
-from skipcall_bridge.budget import CallWindow, Deadline
-from skipcall_bridge.errors import OutOfTime, Unavailable
+from skipcall_bridge.common.budget import CallWindow, Deadline
+from skipcall_bridge.common.errors import OutOfTime, Unavailable
 
 
 class Clock:

@@ -29,8 +29,8 @@ def loaded() -> set[str]:
         "aws_lambda_powertools.utilities.idempotency",
         "urllib3",
         "defusedxml",
-        "skipcall_bridge.pipeline",
-        "skipcall_bridge.sources",
+        "skipcall_bridge.receive.pipeline",
+        "skipcall_bridge.sources.catalog",
     ],
 )
 def test_importing_the_handler_does_not_load(loaded: set[str], module: str) -> None:
@@ -75,15 +75,15 @@ def test_without_deduplication_every_client_is_built_without_boto3(tmp_path: Pat
     assert "botocore.client" in loaded  # the clients were built...
     assert "boto3" not in loaded  # ...from botocore alone
     # The replay's core loads with the first repeat of an event that did not map, not before.
-    assert "skipcall_bridge.pipeline" in loaded
-    assert "skipcall_bridge.letter_run" not in loaded
+    assert "skipcall_bridge.receive.pipeline" in loaded
+    assert "skipcall_bridge.letters.runs" not in loaded
 
 
 def test_a_sources_file_builds_only_the_schemes_it_uses() -> None:
     # Each scheme's model is built on its first validation (about 0.8 ms each, eleven of them).
     code = (
         "import json\n"
-        "from skipcall_bridge.sources import parse_sources\n"
+        "from skipcall_bridge.sources.catalog import parse_sources\n"
         "from skipcall_bridge.verify import schemes\n"
         "auth = {'scheme': 'bearer', 'secretId': 's'}\n"
         "sequence = {'name': 'n', 'creatorId': 'c', 'assignedToIds': ['c']}\n"

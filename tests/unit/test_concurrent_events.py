@@ -12,19 +12,19 @@ from typing import Any
 
 import pytest
 
-from skipcall_bridge.budget import Deadline
-from skipcall_bridge.envelope import Target
-from skipcall_bridge.event_letters import DeliveryEvent
-from skipcall_bridge.event_schedule import run_events, tail_reserve
-from skipcall_bridge.keyed_locks import KeyedLocks
-from skipcall_bridge.mapping import MembershipIntent
-from skipcall_bridge.membership import Held
-from skipcall_bridge.observability import SerialisedEMF
-from skipcall_bridge.outcomes import EventOutcome
+from skipcall_bridge.acting.membership import Held
+from skipcall_bridge.common.budget import Deadline
+from skipcall_bridge.common.envelope import Target
+from skipcall_bridge.common.keyed_locks import KeyedLocks
+from skipcall_bridge.common.observability import SerialisedEMF
+from skipcall_bridge.common.outcomes import EventOutcome
+from skipcall_bridge.receive.letters import DeliveryEvent
+from skipcall_bridge.receive.schedule import run_events, tail_reserve
 from skipcall_bridge.skipcall.client import SkipcallClient
 from skipcall_bridge.skipcall.models import CallFailed, RemoveContactsBody
 from skipcall_bridge.skipcall.retry import RateLimit
 from skipcall_bridge.skipcall.window import WindowView
+from skipcall_bridge.sources.mapping import MembershipIntent
 
 
 class Keys:

@@ -12,8 +12,8 @@ from botocore.exceptions import EndpointConnectionError
 from botocore.stub import Stubber
 
 from skipcall_bridge.aws.dead_letter import SqsDeadLetterQueue
-from skipcall_bridge.envelope import DeadLetter
-from skipcall_bridge.failures import ErrorInfo, Reason
+from skipcall_bridge.common.envelope import DeadLetter
+from skipcall_bridge.common.failures import ErrorInfo, Reason
 
 QUEUE = "https://sqs.eu-west-3.amazonaws.com/123456789012/dlq"
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from skipcall_bridge.mapping import EventMappingError
-from skipcall_bridge.sources import SourceCatalog, parse_sources
+from skipcall_bridge.sources.catalog import SourceCatalog, parse_sources
+from skipcall_bridge.sources.mapping import EventMappingError
 from skipcall_bridge.verify import Headers, SignedRequest
 
 SEQUENCE = {"name": "n", "creatorId": "c", "assignedToIds": ["a"]}

@@ -19,15 +19,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from skipcall_bridge.envelope import MAX_LETTER_BYTES
-from skipcall_bridge.failures import Reason
-from skipcall_bridge.inbound import InboundDelivery
-from skipcall_bridge.outcomes import DeliveryReport
-from skipcall_bridge.pipeline import Pipeline
-from skipcall_bridge.responses import delivery_response
+from skipcall_bridge.common.envelope import MAX_LETTER_BYTES
+from skipcall_bridge.common.failures import Reason
+from skipcall_bridge.common.outcomes import DeliveryReport
+from skipcall_bridge.receive.inbound import InboundDelivery
+from skipcall_bridge.receive.pipeline import Pipeline
+from skipcall_bridge.receive.responses import delivery_response
 from skipcall_bridge.settings import MAX_BODY_BYTES
 from skipcall_bridge.skipcall.models import CreateSequenceDto
-from skipcall_bridge.sources import SourceCatalog, parse_sources
+from skipcall_bridge.sources.catalog import SourceCatalog, parse_sources
 from skipcall_bridge.verify import Headers, SignedRequest
 from skipcall_bridge.verify.hubspot import HubSpotVerifier
 
@@ -492,7 +492,7 @@ def test_a_mapper_that_raises_ends_its_event_only(monkeypatch: pytest.MonkeyPatc
 def test_a_body_nested_deeper_than_any_sender_is_stored_once_never_503() -> None:
     """#22 finding 9: a body hundreds deep made a walk over it raise RecursionError: 503 for
     every retry, never stored. Deeper than MAX_DEPTH it is an invalid body, kept whole once."""
-    from skipcall_bridge.payloads import MAX_DEPTH
+    from skipcall_bridge.sources.payloads import MAX_DEPTH
 
     world = HubSpot()
     depth = MAX_DEPTH + 1
@@ -527,8 +527,8 @@ def test_a_volatile_field_is_not_looked_for_through_a_hostile_depth_of_lists() -
 def test_a_delivery_of_more_events_than_the_source_takes_is_refused_before_any_work() -> None:
     """#22 finding 6: one 56 KB batch of 3,000 events ran 117 s against a 4 s budget and wrote
     3,000 letters. Past `maxEvents` (100 by default, HubSpot's batch) it is 413 at once."""
-    from skipcall_bridge.errors import PayloadTooLarge
-    from skipcall_bridge.responses import error_response
+    from skipcall_bridge.common.errors import PayloadTooLarge
+    from skipcall_bridge.receive.responses import error_response
 
     world = HubSpot()
     with pytest.raises(PayloadTooLarge, match="101 events") as refused:

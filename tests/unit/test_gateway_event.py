@@ -7,8 +7,8 @@ import base64
 import pytest
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
-from skipcall_bridge.errors import InvalidJson
-from skipcall_bridge.gateway_event import PublicUrl, signed_request
+from skipcall_bridge.common.errors import InvalidJson
+from skipcall_bridge.receive.gateway_event import PublicUrl, signed_request
 from skipcall_bridge_dev.gateway import to_event
 
 

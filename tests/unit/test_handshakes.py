@@ -7,12 +7,17 @@ from typing import Any
 
 import pytest
 
-from skipcall_bridge.errors import InvalidSignature, RouteNotFound
-from skipcall_bridge.handshakes import HandshakeAnswer, answer_get, echo_challenge, verify_token
-from skipcall_bridge.observability import metrics
-from skipcall_bridge.pipeline import Pipeline
-from skipcall_bridge.responses import handshake_response
-from skipcall_bridge.sources import Source, SourceCatalog, parse_sources
+from skipcall_bridge.common.errors import InvalidSignature, RouteNotFound
+from skipcall_bridge.common.observability import metrics
+from skipcall_bridge.receive.handshakes import (
+    HandshakeAnswer,
+    answer_get,
+    echo_challenge,
+    verify_token,
+)
+from skipcall_bridge.receive.pipeline import Pipeline
+from skipcall_bridge.receive.responses import handshake_response
+from skipcall_bridge.sources.catalog import Source, SourceCatalog, parse_sources
 from skipcall_bridge.verify import SignedRequest
 
 from .fakes import RecordingDeadLetters, ScriptedSkipcall, StaticSecrets
@@ -75,7 +80,7 @@ def test_the_challenge_is_answered_as_the_sender_expects() -> None:
 
 
 def test_a_header_answer_needs_its_header_named() -> None:
-    from skipcall_bridge.errors import ConfigurationError
+    from skipcall_bridge.common.errors import ConfigurationError
 
     with pytest.raises(ConfigurationError, match="go together"):
         source({"type": "echo-challenge", "answer": "header"})
@@ -110,7 +115,7 @@ def test_anything_else_is_refused(change: dict[str, str]) -> None:
 
 def test_a_verify_token_too_short_to_authenticate_anyone_is_refused() -> None:
     """#22 finding 13: a one-letter token would be found by the first few guesses."""
-    from skipcall_bridge.errors import ConfigurationError
+    from skipcall_bridge.common.errors import ConfigurationError
 
     class Short:
         def signing_secrets(self, secret_id: str) -> list[str]:

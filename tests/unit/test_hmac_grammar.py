@@ -12,8 +12,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from skipcall_bridge.errors import ConfigurationError, InvalidSignature
-from skipcall_bridge.sources import load_sources, parse_sources
+from skipcall_bridge.common.errors import ConfigurationError, InvalidSignature
+from skipcall_bridge.sources.catalog import load_sources, parse_sources
 from skipcall_bridge.verify import Headers, SignedRequest
 from skipcall_bridge.verify.base import Verifier
 
@@ -139,7 +139,7 @@ def test_a_key_that_is_not_what_the_grammar_says_is_a_configuration_error() -> N
 
 
 def load_sources_text(config: dict[str, Any]) -> Any:
-    from skipcall_bridge.sources import SourceCatalog
+    from skipcall_bridge.sources.catalog import SourceCatalog
 
     return SourceCatalog.from_config(parse_sources(json.dumps(config)))
 

@@ -4,11 +4,11 @@ run's look-up and its claim. This run never creates the sequence: it waits for t
 
 from __future__ import annotations
 
-from skipcall_bridge.budget import Deadline
-from skipcall_bridge.failures import Reason
-from skipcall_bridge.links import MemoryLinks
-from skipcall_bridge.naming import Resolved, SequenceNamer
-from skipcall_bridge.ports import NameLink
+from skipcall_bridge.acting.memory_links import MemoryLinks
+from skipcall_bridge.acting.naming import Resolved, SequenceNamer
+from skipcall_bridge.common.budget import Deadline
+from skipcall_bridge.common.failures import Reason
+from skipcall_bridge.common.ports import NameLink
 from skipcall_bridge.skipcall.models import CallFailed, Created, SequenceDto
 
 OTHERS = "5f0c8a0e-0000-4000-8000-0000000000aa"
@@ -64,7 +64,7 @@ def test_the_loser_leaves_the_event_pending_while_the_winner_is_still_creating()
 def test_a_warm_container_remembers_a_bounded_number_of_names() -> None:
     """Target names rendered from payloads are new for every event: the cache keeps the most
     recent CACHE_NAMES and forgets the oldest, so a warm container does not grow with them."""
-    from skipcall_bridge.naming import CACHE_NAMES
+    from skipcall_bridge.acting.naming import CACHE_NAMES
 
     names = MemoryLinks()
     namer = SequenceNamer(names, clock=lambda: 1_000.0, sleep=lambda _: None)
@@ -81,7 +81,7 @@ def test_a_forgotten_name_is_created_again_once_the_cache_has_lapsed() -> None:
     """#23 item 7: `links forget` deletes the link; a warm container that read the old id goes
     on using it only until CACHE_SECONDS have passed (what the command tells the operator),
     then reads the table again and creates the name anew."""
-    from skipcall_bridge.naming import CACHE_SECONDS
+    from skipcall_bridge.acting.naming import CACHE_SECONDS
 
     now = [1_000.0]
     names = MemoryLinks()

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from skipcall_bridge.observability import metrics, per_source
+from skipcall_bridge.common.observability import metrics, per_source
 
 
 def test_a_source_dimension_set_is_added_once_per_flush() -> None:

@@ -11,17 +11,17 @@ from typing import Any
 
 import pytest
 
-from skipcall_bridge.errors import (
+from skipcall_bridge.common.errors import (
     InvalidForm,
     InvalidSignature,
     PayloadTooLarge,
     Unavailable,
     UnknownSource,
 )
-from skipcall_bridge.failures import Reason
-from skipcall_bridge.inbound import InboundDelivery
-from skipcall_bridge.pipeline import Pipeline
-from skipcall_bridge.sources import SourceCatalog, parse_sources
+from skipcall_bridge.common.failures import Reason
+from skipcall_bridge.receive.inbound import InboundDelivery
+from skipcall_bridge.receive.pipeline import Pipeline
+from skipcall_bridge.sources.catalog import SourceCatalog, parse_sources
 from skipcall_bridge.verify import Headers, SignedRequest
 from skipcall_bridge.verify.standard_webhooks import StandardWebhooksVerifier
 

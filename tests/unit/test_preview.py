@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from skipcall_bridge.envelope import DeadLetter
-from skipcall_bridge.errors import InvalidSignature
-from skipcall_bridge.failures import ErrorInfo, Reason
-from skipcall_bridge.sources import load_sources
+from skipcall_bridge.common.envelope import DeadLetter
+from skipcall_bridge.common.errors import InvalidSignature
+from skipcall_bridge.common.failures import ErrorInfo, Reason
+from skipcall_bridge.sources.catalog import load_sources
 from skipcall_bridge_dev.preview import preview
 from skipcall_bridge_dev.samples import sample_body, sign_sample
 
@@ -154,7 +154,7 @@ def test_a_missing_signature_header_is_named_for_every_scheme() -> None:
 def test_a_typo_in_a_named_target_s_sequence_block_shows_before_the_name_is_created() -> None:
     """#23 item 5: the `sequence` block of a target by name renders only when the name is
     first created; preview renders it every time, so its typo shows now."""
-    from skipcall_bridge.sources import SourceCatalog, parse_sources
+    from skipcall_bridge.sources.catalog import SourceCatalog, parse_sources
     from skipcall_bridge_dev.preview import preview_report
 
     example = json.loads((ROOT / "sources.example.json").read_text())["sources"]["zoho"]
@@ -172,7 +172,7 @@ def test_a_typo_in_a_named_target_s_sequence_block_shows_before_the_name_is_crea
 def test_sign_signs_for_a_source_s_public_url_and_sends_to_the_given_one() -> None:
     """A HubSpot source behind its own domain (`publicUrl`): `sign`/`send` post to the local
     URL, signed for the public one, which is what the receiver checks."""
-    from skipcall_bridge.sources import SourceCatalog, parse_sources
+    from skipcall_bridge.sources.catalog import SourceCatalog, parse_sources
     from skipcall_bridge.verify import Headers, SignedRequest
 
     public = "https://crm-hooks.example.org/in/hubspot"

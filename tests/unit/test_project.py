@@ -98,7 +98,7 @@ def test_the_template_points_at_the_real_handler() -> None:
 
 
 def test_the_readme_curl_is_the_one_the_dev_stack_accepts() -> None:
-    from skipcall_bridge.sources import load_sources
+    from skipcall_bridge.sources.catalog import load_sources
     from skipcall_bridge_dev.samples import curl_command, sample_body, sign_sample
 
     catalog = load_sources(ROOT / "sources.example.json")
@@ -118,7 +118,7 @@ def test_the_readme_curl_is_the_one_the_dev_stack_accepts() -> None:
 def test_the_queue_takes_the_largest_letter_and_the_data_outlives_the_stack() -> None:
     from cfnlint.decode import cfn_yaml
 
-    from skipcall_bridge.envelope import MAX_MESSAGE_BYTES
+    from skipcall_bridge.common.envelope import MAX_MESSAGE_BYTES
 
     resources = cfn_yaml.load(str(ROOT / "template.yaml"))["Resources"]
     queue = resources["DeadLetterQueue"]

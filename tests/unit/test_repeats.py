@@ -19,19 +19,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from skipcall_bridge.envelope import DeadLetter
-from skipcall_bridge.failures import Reason
-from skipcall_bridge.inbound import InboundDelivery
-from skipcall_bridge.links import MemoryLinks
-from skipcall_bridge.naming import SequenceNamer
-from skipcall_bridge.observability import metrics
-from skipcall_bridge.outcomes import DeliveryReport, EventOutcome
-from skipcall_bridge.pipeline import Pipeline
-from skipcall_bridge.replay import Replayer, ReplayFilter, ReplaySummary
-from skipcall_bridge.responses import delivery_response
+from skipcall_bridge.acting.memory_links import MemoryLinks
+from skipcall_bridge.acting.naming import SequenceNamer
+from skipcall_bridge.common.envelope import DeadLetter
+from skipcall_bridge.common.failures import Reason
+from skipcall_bridge.common.observability import metrics
+from skipcall_bridge.common.outcomes import DeliveryReport, EventOutcome
+from skipcall_bridge.letters.replay import Replayer, ReplayFilter, ReplaySummary
+from skipcall_bridge.receive.inbound import InboundDelivery
+from skipcall_bridge.receive.pipeline import Pipeline
+from skipcall_bridge.receive.responses import delivery_response
 from skipcall_bridge.skipcall.models import CreateSequenceDto
 from skipcall_bridge.skipcall.retry import RateLimit
-from skipcall_bridge.sources import SourceCatalog, parse_sources
+from skipcall_bridge.sources.catalog import SourceCatalog, parse_sources
 from skipcall_bridge.verify import Headers, SignedRequest
 
 from .fakes import MemoryIdempotency, MemoryReplayQueue, ScriptedSkipcall, StaticSecrets

@@ -7,13 +7,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from skipcall_bridge.errors import InProgress, Unavailable
-from skipcall_bridge.failures import Reason
-from skipcall_bridge.links import MemoryLinks
-from skipcall_bridge.naming import SequenceNamer
-from skipcall_bridge.replay import Replayer
+from skipcall_bridge.acting.memory_links import MemoryLinks
+from skipcall_bridge.acting.naming import SequenceNamer
+from skipcall_bridge.common.errors import InProgress, Unavailable
+from skipcall_bridge.common.failures import Reason
+from skipcall_bridge.letters.replay import Replayer
 from skipcall_bridge.skipcall.models import CallFailed
-from skipcall_bridge.sources import SourceCatalog, parse_sources
+from skipcall_bridge.sources.catalog import SourceCatalog, parse_sources
 
 from .fakes import MemoryIdempotency, unavailable
 from .test_actions import SOURCES, Crm

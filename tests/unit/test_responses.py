@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from skipcall_bridge import errors
-from skipcall_bridge.failures import Reason
-from skipcall_bridge.outcomes import DeliveryReport, EventOutcome
-from skipcall_bridge.responses import STATUS_BY_CODE, delivery_response, error_response
+from skipcall_bridge.common import errors
+from skipcall_bridge.common.failures import Reason
+from skipcall_bridge.common.outcomes import DeliveryReport, EventOutcome
+from skipcall_bridge.receive.responses import STATUS_BY_CODE, delivery_response, error_response
 
 ERRORS = [
     (errors.InvalidJson("x"), 400),

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from skipcall_bridge.aws.secrets import parse_api_key, parse_signing_secrets
-from skipcall_bridge.errors import ConfigurationError
+from skipcall_bridge.common.errors import ConfigurationError
 from skipcall_bridge.settings import DEFAULT_SOURCES_PATH, Settings
 
 REQUIRED = {"SKIPCALL_API_KEY_SECRET_ID": "key", "DEAD_LETTER_QUEUE_URL": "https://sqs/q"}

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from skipcall_bridge.errors import ConfigurationError, InvalidSignature, InvalidXml
-from skipcall_bridge.payloads import parse_outbound_message
+from skipcall_bridge.common.errors import ConfigurationError, InvalidSignature, InvalidXml
+from skipcall_bridge.sources.payloads import parse_outbound_message
 from skipcall_bridge.verify import Headers, SignedRequest
 from skipcall_bridge.verify.attio import AttioVerifier
 from skipcall_bridge.verify.basic import BasicVerifier

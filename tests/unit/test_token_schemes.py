@@ -12,8 +12,8 @@ from pathlib import Path
 import jwt
 import pytest
 
-from skipcall_bridge.errors import InvalidSignature
-from skipcall_bridge.sources import load_sources
+from skipcall_bridge.common.errors import InvalidSignature
+from skipcall_bridge.sources.catalog import load_sources
 from skipcall_bridge.verify import Headers, SignedRequest
 from skipcall_bridge.verify.base import Verifier
 
@@ -125,8 +125,8 @@ def test_meta_style_verifies_its_openssl_vector() -> None:
 
 
 def single_use_pipeline(single_use: bool):  # type: ignore[no-untyped-def]
-    from skipcall_bridge.pipeline import Pipeline
-    from skipcall_bridge.sources import SourceCatalog, parse_sources
+    from skipcall_bridge.receive.pipeline import Pipeline
+    from skipcall_bridge.sources.catalog import SourceCatalog, parse_sources
 
     from .fakes import RecordingDeadLetters, ScriptedSkipcall, StaticSecrets
 
@@ -151,7 +151,7 @@ def test_a_single_use_token_is_good_for_its_first_body_and_that_body_s_retries(
 ) -> None:
     """#22 finding 11: a JWT's claims say nothing of the body, so a captured token could carry
     any body for its life. `singleUse` binds it to the body it first came with."""
-    from skipcall_bridge.inbound import InboundDelivery
+    from skipcall_bridge.receive.inbound import InboundDelivery
 
     pipeline = single_use_pipeline(single_use)
     owner = "7d1f6a52-1c7e-4d4e-9a55-0f3c2b1a0001"
@@ -180,7 +180,7 @@ def test_a_single_use_token_written_another_way_is_refused() -> None:
     """Security review #28, finding 1: PyJWT accepts a signature with `=` padding; the ledger
     keyed the token's text, so the same token written a second way carried a second body. Only
     the canonical spelling is accepted."""
-    from skipcall_bridge.inbound import InboundDelivery
+    from skipcall_bridge.receive.inbound import InboundDelivery
 
     pipeline = single_use_pipeline(True)
     owner = "7d1f6a52-1c7e-4d4e-9a55-0f3c2b1a0001"

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from skipcall_bridge.aws.secrets import parse_signing_secrets
-from skipcall_bridge.errors import ConfigurationError, InvalidSignature
+from skipcall_bridge.common.errors import ConfigurationError, InvalidSignature
 from skipcall_bridge.verify import Headers, SignedRequest
 from skipcall_bridge.verify.bearer import BearerVerifier
 from skipcall_bridge.verify.close import CloseVerifier

@@ -18,14 +18,14 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from skipcall_bridge.envelope import DeadLetter
-from skipcall_bridge.failures import Reason
-from skipcall_bridge.links import MemoryLinks
-from skipcall_bridge.naming import SequenceNamer
-from skipcall_bridge.replay import Replayer, ReplayFilter
-from skipcall_bridge.responses import delivery_response
+from skipcall_bridge.acting.memory_links import MemoryLinks
+from skipcall_bridge.acting.naming import SequenceNamer
+from skipcall_bridge.common.envelope import DeadLetter
+from skipcall_bridge.common.failures import Reason
+from skipcall_bridge.letters.replay import Replayer, ReplayFilter
+from skipcall_bridge.letters.worker import Verdict, Worker
+from skipcall_bridge.receive.responses import delivery_response
 from skipcall_bridge.skipcall.retry import RateLimit
-from skipcall_bridge.worker import Verdict, Worker
 
 from .fakes import MemoryReplayQueue, RecordingDeadLetters
 from .test_event_fates import NOW, HubSpot, event, statuses

@@ -20,13 +20,13 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from skipcall_bridge.errors import OutOfTime
+from skipcall_bridge.common.errors import OutOfTime
 
 if TYPE_CHECKING:
     from botocore.config import Config
     from botocore.session import Session
 
-    from skipcall_bridge.budget import CallWindow
+    from skipcall_bridge.common.budget import CallWindow
 
 # Every AWS service this package creates a client for; src/Makefile ships botocore's data for
 # these only, and for TRACING_SERVICES (a test keeps the lists equal).

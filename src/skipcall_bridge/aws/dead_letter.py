@@ -14,15 +14,15 @@ from typing import TYPE_CHECKING, Any, cast
 from pydantic import ValidationError
 
 from skipcall_bridge.aws.config import AwsClients
-from skipcall_bridge.envelope import MAX_MESSAGE_BYTES, DeadLetter
-from skipcall_bridge.errors import OutOfTime, Unavailable
-from skipcall_bridge.observability import logger
+from skipcall_bridge.common.envelope import MAX_MESSAGE_BYTES, DeadLetter
+from skipcall_bridge.common.errors import OutOfTime, Unavailable
+from skipcall_bridge.common.observability import logger
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
 
-    from skipcall_bridge.budget import CallWindow
+    from skipcall_bridge.common.budget import CallWindow
 
 MAX_BATCH_ENTRIES = 10
 MAX_DELAY_SECONDS = 900  # SQS's DelaySeconds cap

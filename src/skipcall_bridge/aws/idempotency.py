@@ -24,13 +24,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
 from skipcall_bridge.aws.config import AwsClients
-from skipcall_bridge.errors import DeliveryConflict, InProgress, OutOfTime, Unavailable
-from skipcall_bridge.observability import logger
+from skipcall_bridge.common.errors import DeliveryConflict, InProgress, OutOfTime, Unavailable
+from skipcall_bridge.common.observability import logger
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-    from skipcall_bridge.budget import CallWindow
+    from skipcall_bridge.common.budget import CallWindow
 
 KEY_PREFIX = "skipcall-bridge"
 # A delivery's claims lapse this long after its answer is due: its last writes may land a

@@ -13,16 +13,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, cast
 
+from skipcall_bridge.acting.naming import shared_key
 from skipcall_bridge.aws.config import AwsClients
-from skipcall_bridge.errors import Unavailable
-from skipcall_bridge.naming import shared_key
-from skipcall_bridge.observability import logger
-from skipcall_bridge.ports import NameLink
+from skipcall_bridge.common.errors import Unavailable
+from skipcall_bridge.common.observability import logger
+from skipcall_bridge.common.ports import NameLink
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-    from skipcall_bridge.budget import CallWindow
+    from skipcall_bridge.common.budget import CallWindow
 
 NAME_PREFIX = "sequence:"
 

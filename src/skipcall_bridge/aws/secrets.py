@@ -19,13 +19,13 @@ import time
 from typing import TYPE_CHECKING, cast
 
 from skipcall_bridge.aws.config import AwsClients
-from skipcall_bridge.errors import ConfigurationError, Unavailable
-from skipcall_bridge.observability import logger
+from skipcall_bridge.common.errors import ConfigurationError, Unavailable
+from skipcall_bridge.common.observability import logger
 
 if TYPE_CHECKING:  # botocore loads on first use, not on cold start
     from mypy_boto3_secretsmanager import SecretsManagerClient
 
-    from skipcall_bridge.budget import CallWindow
+    from skipcall_bridge.common.budget import CallWindow
 
 
 class SecretsManagerStore:

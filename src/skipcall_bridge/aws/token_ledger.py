@@ -8,13 +8,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, cast
 
 from skipcall_bridge.aws.config import AwsClients
-from skipcall_bridge.errors import Unavailable
-from skipcall_bridge.observability import logger
+from skipcall_bridge.common.errors import Unavailable
+from skipcall_bridge.common.observability import logger
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-    from skipcall_bridge.budget import CallWindow
+    from skipcall_bridge.common.budget import CallWindow
 
 PREFIX = "token#"
 

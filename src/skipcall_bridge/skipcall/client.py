@@ -17,11 +17,11 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import ValidationError
 
 from skipcall_bridge import __version__
-from skipcall_bridge.budget import Deadline
-from skipcall_bridge.errors import ConfigurationError, Unavailable
-from skipcall_bridge.failures import ErrorInfo, Reason
-from skipcall_bridge.observability import logger, metrics
-from skipcall_bridge.ports import ApiKeySource
+from skipcall_bridge.common.budget import Deadline
+from skipcall_bridge.common.errors import ConfigurationError, Unavailable
+from skipcall_bridge.common.failures import ErrorInfo, Reason
+from skipcall_bridge.common.observability import logger, metrics
+from skipcall_bridge.common.ports import ApiKeySource
 from skipcall_bridge.skipcall.models import (
     SKIPCALL_ID,
     AddContactsBody,

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator
 
-from skipcall_bridge.failures import ErrorInfo, Reason
+from skipcall_bridge.common.failures import ErrorInfo, Reason
 
 # Skipcall's ids (sequences, contacts, memberships, workspaces) are UUIDs.
 SKIPCALL_ID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from skipcall_bridge.errors import ConfigurationError, InvalidSignature
+from skipcall_bridge.common.errors import ConfigurationError, InvalidSignature
 
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
 # A shorter key authenticates nobody: an empty one is what a forger would guess first.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Sequence
 
-from skipcall_bridge.errors import ConfigurationError, InvalidSignature
+from skipcall_bridge.common.errors import ConfigurationError, InvalidSignature
 from skipcall_bridge.verify.base import (
     MIN_KEY_BYTES,
     SignedRequest,

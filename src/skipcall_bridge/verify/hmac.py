@@ -26,7 +26,7 @@ import hmac as hmac_module
 import uuid
 from collections.abc import Sequence
 
-from skipcall_bridge.errors import ConfigurationError, InvalidSignature
+from skipcall_bridge.common.errors import ConfigurationError, InvalidSignature
 from skipcall_bridge.verify.base import (
     Headers,
     SignedRequest,

@@ -17,7 +17,7 @@ import hashlib
 import re
 from collections.abc import Sequence
 
-from skipcall_bridge.errors import InvalidSignature
+from skipcall_bridge.common.errors import InvalidSignature
 from skipcall_bridge.verify.base import (
     SignedRequest,
     Verifier,

@@ -11,7 +11,7 @@ import math
 from collections.abc import Sequence
 from urllib.parse import urlsplit, urlunsplit
 
-from skipcall_bridge.errors import InvalidSignature
+from skipcall_bridge.common.errors import InvalidSignature
 from skipcall_bridge.verify.base import (
     SignedRequest,
     Verifier,

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from skipcall_bridge.errors import InvalidSignature
+from skipcall_bridge.common.errors import InvalidSignature
 from skipcall_bridge.verify.base import (
     SignedRequest,
     Verifier,

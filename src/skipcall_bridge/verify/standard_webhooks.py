@@ -11,7 +11,7 @@ import binascii
 import hashlib
 from collections.abc import Sequence
 
-from skipcall_bridge.errors import ConfigurationError, InvalidSignature
+from skipcall_bridge.common.errors import ConfigurationError, InvalidSignature
 from skipcall_bridge.verify.base import (
     SignedRequest,
     Verifier,

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from typing import Literal
 from urllib.parse import SplitResult, parse_qs, parse_qsl, urlsplit, urlunsplit
 
-from skipcall_bridge.errors import InvalidSignature
+from skipcall_bridge.common.errors import InvalidSignature
 from skipcall_bridge.verify.base import (
     SignedRequest,
     Verifier,
