@@ -88,8 +88,9 @@ dev: setup  ## run the receiver locally: moto + Skipcall sandbox + gateway on 12
 events: setup  ## re-sign the samples in events/ with the dev secrets and the current time
 	$(BIN)/skipcall-bridge events --sources sources.example.json --out events
 
-invoke: events sources $(SAM_VENV)/.installed  ## sam local invoke one sample against `make dev HOST=0.0.0.0` (needs Docker)
-	$(SAM) build && $(SAM) local invoke ReceiverFunction -e $(EVENT) --env-vars events/env.json
+invoke: events sources $(SAM_VENV)/.installed  ## sam local invoke one sample against `make dev` (needs Docker with host networking)
+	$(SAM) build && $(SAM) local invoke ReceiverFunction -e $(EVENT) --env-vars events/env.json \
+		--docker-network host
 
 replay: setup  ## replay the DLQ of `make dev` (ARGS="--dry-run", "--source hubspot", "--max 10")
 	$(BIN)/skipcall-bridge replay --dev --sources $(SOURCES) $(ARGS)

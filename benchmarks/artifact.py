@@ -30,7 +30,7 @@ from bench import SOURCES, SandboxProcess, body, environment, event_for, start_a
 
 from skipcall_bridge.common.envelope import DeadLetter
 from skipcall_bridge.common.failures import ErrorInfo, Reason
-from skipcall_bridge_dev.stack import MotoServer, create_work_queue
+from skipcall_bridge_dev.moto_stack import MotoServer, create_work_queue
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = max(5, int(os.environ.get("BENCH_ARTIFACT_RUNS", "7")))

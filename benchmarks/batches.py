@@ -36,16 +36,16 @@ import urllib3
 
 from skipcall_bridge_dev import devdata, quick_sqs
 from skipcall_bridge_dev.gateway import LocalContext, to_event
-from skipcall_bridge_dev.sandbox import SkipcallSandbox
-from skipcall_bridge_dev.stack import (
+from skipcall_bridge_dev.moto_stack import (
     LINKS_TABLE,
     MotoServer,
     create_dead_letter_queue,
     create_idempotency_table,
     create_table,
     create_work_queue,
-    receiver_environment,
 )
+from skipcall_bridge_dev.sandbox import SkipcallSandbox
+from skipcall_bridge_dev.stack import receiver_environment
 from skipcall_bridge_dev.tcp_proxy import TcpProxy
 from skipcall_bridge_dev.work_poller import WorkQueuePoller, worker_poller
 

@@ -35,18 +35,19 @@ from skipcall_bridge.letters.replay import ReplayFilter
 from skipcall_bridge.receive.inbound import InboundDelivery
 from skipcall_bridge.receive.pipeline import Pipeline
 from skipcall_bridge.skipcall.client import SkipcallClient
-from skipcall_bridge.sources.catalog import SourceCatalog, parse_sources
+from skipcall_bridge.sources.catalog import SourceCatalog
+from skipcall_bridge.sources.config import parse_sources
 from skipcall_bridge.verify import Headers, SignedRequest
 from skipcall_bridge_dev import devdata
 from skipcall_bridge_dev.gateway import to_event
-from skipcall_bridge_dev.sandbox import SkipcallSandbox
-from skipcall_bridge_dev.stack import (
+from skipcall_bridge_dev.moto_stack import (
     LINKS_TABLE,
     MotoServer,
     create_idempotency_table,
     create_table,
-    receiver_environment,
 )
+from skipcall_bridge_dev.sandbox import SkipcallSandbox
+from skipcall_bridge_dev.stack import receiver_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = max(5, int(os.environ.get("BENCH_RUNS", "7")))  # fresh processes per cold row

@@ -108,7 +108,8 @@ def _calling_function(start: Any = None) -> str | None:
     function = getattr(_submitted_by, "function", None)
     while frame is not None:
         code = frame.f_code
-        if code.co_filename.endswith(f"skipcall_bridge{os.sep}replay.py") and code.co_name == "run":
+        replay = f"skipcall_bridge{os.sep}letters{os.sep}replay.py"
+        if code.co_filename.endswith(replay) and code.co_name == "run":
             return "ReplayFunction"
         if code.co_filename.endswith(f"skipcall_bridge{os.sep}worker_handler.py") and (
             code.co_name == "lambda_handler"

@@ -166,12 +166,8 @@ def link_table(settings: Settings, window: CallWindow | None = None) -> DynamoDb
 def identity_services(
     settings: Settings, skipcall: SkipcallClient, links: ContactLinks
 ) -> IdentityServices:
-    from skipcall_bridge.sources.identity import (
-        ContactResolver,
-        IdentityServices,
-        MemberDirectory,
-        WorkspaceDirectory,
-    )
+    from skipcall_bridge.sources.directories import MemberDirectory, WorkspaceDirectory
+    from skipcall_bridge.sources.identity import ContactResolver, IdentityServices
 
     return IdentityServices(
         MemberDirectory(skipcall, settings.members_cache_seconds),

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import urllib3
 
-from skipcall_bridge.cli import DEFAULT_SOURCES, dead_letters
+from skipcall_bridge.cli.dead_letters import dead_letters
+from skipcall_bridge.cli.options import DEFAULT_SOURCES
 from skipcall_bridge.common.envelope import DeadLetter
 from skipcall_bridge.common.errors import ConfigurationError
 from skipcall_bridge.sources.catalog import SourceCatalog, load_sources
@@ -40,7 +41,8 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     dev.add_argument(
         "--host",
         default="127.0.0.1",
-        help="the address every server binds (0.0.0.0 for `sam local invoke`; default %(default)s)",
+        help="the address the gateway, sandbox and inspector bind (moto: 127.0.0.1 always; "
+        "default %(default)s)",
     )
     dev.add_argument(
         "--gateway-port",

@@ -13,11 +13,13 @@ from typing import Any
 from skipcall_bridge.sources.catalog import load_sources
 from skipcall_bridge_dev import devdata
 from skipcall_bridge_dev.gateway import to_event
-from skipcall_bridge_dev.samples import SAMPLE_BODIES, sample_body, sign_sample
-from skipcall_bridge_dev.stack import IDEMPOTENCY_TABLE, LINKS_TABLE
+from skipcall_bridge_dev.moto_stack import IDEMPOTENCY_TABLE, LINKS_TABLE
+from skipcall_bridge_dev.sample_bodies import SAMPLE_BODIES
+from skipcall_bridge_dev.samples import sample_body, sign_sample
 
-# From inside the SAM container, the host's dev stack (run with `make dev HOST=0.0.0.0`).
-DOCKER_HOST = "host.docker.internal"
+# From inside the SAM container, which `make invoke` runs on the host's network
+# (`--docker-network host`): the dev stack on the loopback, moto included.
+DOCKER_HOST = "127.0.0.1"
 PUBLIC_HOST = f"localhost:{devdata.GATEWAY_PORT}"
 
 

@@ -18,16 +18,13 @@ from skipcall_bridge.acting.memory_links import MemoryLinks
 from skipcall_bridge.common.budget import Deadline
 from skipcall_bridge.common.envelope import DeadLetter
 from skipcall_bridge.common.errors import ConfigurationError, InvalidBody, InvalidSignature
+from skipcall_bridge.common.payloads import BodyFormat, format_for
 from skipcall_bridge.skipcall.models import CallFailed
 from skipcall_bridge.sources.catalog import Source
-from skipcall_bridge.sources.identity import (
-    ContactResolver,
-    IdentityError,
-    MemberDirectory,
-    Resolution,
-)
-from skipcall_bridge.sources.mapping import CreateIntent, EventMappingError
-from skipcall_bridge.sources.payloads import BodyFormat, format_for
+from skipcall_bridge.sources.directories import IdentityError, MemberDirectory
+from skipcall_bridge.sources.identity import ContactResolver, Resolution
+from skipcall_bridge.sources.mapping import CreateIntent
+from skipcall_bridge.sources.templates import EventMappingError
 from skipcall_bridge.verify import Headers, SignedRequest
 from skipcall_bridge.verify.hmac_grammar import HmacGrammar
 from skipcall_bridge_dev import devdata

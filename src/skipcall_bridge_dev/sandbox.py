@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hmac
 import json
-import math
 import re
 import time
 from collections.abc import Callable
@@ -266,7 +265,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not self._authorized():
             self._error(HTTPStatus.UNAUTHORIZED, "UNAUTHORIZED", "Invalid or revoked API key")
             return
-        limit_headers, limited = self._rate_limit()
+        limit_headers, limited = self.state.spend_one(time.time())
         if limited:
             with self.state.lock:
                 self.state.throttled += 1
@@ -294,22 +293,6 @@ class _Handler(BaseHTTPRequestHandler):
     def _authorized(self) -> bool:
         scheme, _, key = (self.headers.get("Authorization") or "").partition(" ")
         return scheme == "Bearer" and key in self.state.api_keys
-
-    def _rate_limit(self) -> tuple[dict[str, str], bool]:
-        now = time.time()
-        state = self.state
-        with state.lock:
-            if now - state.window_start >= state.window_seconds:
-                state.window_start, state.window_count = now, 0
-            state.window_count += 1
-            remaining = state.rate_limit - state.window_count
-            reset = state.window_start + state.window_seconds
-        headers = {
-            "X-RateLimit-Limit": str(state.rate_limit),
-            "X-RateLimit-Remaining": str(max(remaining, 0)),
-            "X-RateLimit-Reset": str(math.ceil(reset)),
-        }
-        return headers, remaining < 0
 
     def _apply_fault(
         self, api: SandboxApi, headers: dict[str, str], body: Any, endpoint: Endpoint

@@ -4,6 +4,7 @@ with. Shared by the HTTP handler's threads under one lock."""
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 from collections import Counter, deque
@@ -105,3 +106,19 @@ class SandboxState:
             self.most_in_flight = self.gather = 0
             self.window_start = 0.0  # a new window: one left from before could end mid-test
             self.generation += 1
+
+    def spend_one(self, now: float) -> tuple[dict[str, str], bool]:
+        """One request counted in the key's window: its X-RateLimit-* headers, and whether it
+        is over the limit (a 429)."""
+        with self.lock:
+            if now - self.window_start >= self.window_seconds:
+                self.window_start, self.window_count = now, 0
+            self.window_count += 1
+            remaining = self.rate_limit - self.window_count
+            reset = self.window_start + self.window_seconds
+        headers = {
+            "X-RateLimit-Limit": str(self.rate_limit),
+            "X-RateLimit-Remaining": str(max(remaining, 0)),
+            "X-RateLimit-Reset": str(math.ceil(reset)),
+        }
+        return headers, remaining < 0

@@ -86,3 +86,42 @@ def test_dev_commands_find_the_stack_where_it_listens_and_sigterm_stops_it(
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=15) == 0
     assert not state_file.exists()
+
+
+def _own_address() -> str | None:
+    """This machine's address on its first non-loopback interface (a UDP socket's route: no
+    packet is sent), or None when it has none."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1: only the route is looked up
+        except OSError:
+            return None
+        address = str(probe.getsockname()[0])
+    return None if address.startswith("127.") else address
+
+
+def test_moto_listens_on_the_loopback_whatever_host_says(tmp_path: Path) -> None:
+    """Security review #28, finding 7: `HOST=0.0.0.0` opened the other servers to the network,
+    and moto with them (it signs anything and holds the API key)."""
+    address = _own_address()
+    if address is None:
+        pytest.skip("this machine has no address but the loopback")
+    process = subprocess.Popen(  # noqa: S603 - our own CLI
+        [*CLI, "dev", "--json", "--sources", str(EXAMPLE_SOURCES), "--host", "0.0.0.0",  # noqa: S104
+         "--gateway-port", "0", "--sandbox-port", "0", "--moto-port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=ENVIRONMENT,
+        cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        endpoints = json.loads(process.stdout.readline())
+        moto_port = int(endpoints["moto"].rsplit(":", 1)[1])
+        gateway_port = int(endpoints["gateway"].rsplit(":", 1)[1])
+        assert endpoints["moto"] == f"http://127.0.0.1:{moto_port}"
+        with socket.create_connection((address, gateway_port), timeout=5):
+            pass  # the gateway does listen on every address, as asked
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection((address, moto_port), timeout=5).close()
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=15)

@@ -15,7 +15,8 @@ from collections import Counter
 
 from skipcall_bridge.sources.catalog import load_sources
 from skipcall_bridge_dev import devdata
-from skipcall_bridge_dev.samples import SAMPLE_BODIES, sample_body, sign_sample
+from skipcall_bridge_dev.sample_bodies import SAMPLE_BODIES
+from skipcall_bridge_dev.samples import sample_body, sign_sample
 
 from .conftest import EXAMPLE_SOURCES, Stack
 

@@ -12,12 +12,8 @@ import urllib3
 from skipcall_bridge.sources.catalog import load_sources
 from skipcall_bridge_dev import devdata
 from skipcall_bridge_dev.events import write_events
-from skipcall_bridge_dev.samples import (
-    SAMPLE_BODIES,
-    salesforce_outbound_message,
-    sample_body,
-    sign_sample,
-)
+from skipcall_bridge_dev.sample_bodies import SAMPLE_BODIES, salesforce_outbound_message
+from skipcall_bridge_dev.samples import sample_body, sign_sample
 
 from .conftest import EXAMPLE_SOURCES, Stack
 

@@ -16,15 +16,15 @@ import urllib3
 from skipcall_bridge.aws.config import aws_session
 from skipcall_bridge.runtime import current_runtime
 from skipcall_bridge_dev.gateway import LocalContext, to_event
-from skipcall_bridge_dev.sandbox import SkipcallSandbox
-from skipcall_bridge_dev.stack import (
+from skipcall_bridge_dev.moto_stack import (
     LINKS_TABLE,
     MotoServer,
     create_dead_letter_queue,
     create_idempotency_table,
     create_table,
-    receiver_environment,
 )
+from skipcall_bridge_dev.sandbox import SkipcallSandbox
+from skipcall_bridge_dev.stack import receiver_environment
 
 API_KEY = "sk_test_integration_key"
 CREATOR = "7d1f6a52-1c7e-4d4e-9a55-0f3c2b1a0001"

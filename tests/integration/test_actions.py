@@ -17,14 +17,14 @@ from typing import Any
 
 import pytest
 
-from skipcall_bridge.cli import main
+from skipcall_bridge.cli.main import main
 from skipcall_bridge.common.observability import logger
 from skipcall_bridge.letters.replay import ReplayFilter
 from skipcall_bridge.runtime import current_runtime, replayer_of
 from skipcall_bridge.verify.hubspot import HubSpotVerifier
 from skipcall_bridge_dev.gateway import to_event
+from skipcall_bridge_dev.moto_stack import LINKS_TABLE
 from skipcall_bridge_dev.sandbox import SkipcallSandbox, workspace_membership_id
-from skipcall_bridge_dev.stack import LINKS_TABLE
 from skipcall_bridge_dev.tcp_proxy import TcpProxy
 
 from .conftest import BEARER_TOKEN, CREATOR, REP, Receiver

@@ -13,8 +13,8 @@ import urllib3
 from skipcall_bridge_dev import devdata
 from skipcall_bridge_dev.gateway import LocalGateway
 from skipcall_bridge_dev.http_server import host_name
+from skipcall_bridge_dev.moto_stack import MotoServer
 from skipcall_bridge_dev.sandbox import SkipcallSandbox
-from skipcall_bridge_dev.stack import MotoServer
 
 FORGED = "rebound.attacker.example:4566"
 

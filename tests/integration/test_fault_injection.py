@@ -44,8 +44,7 @@ from skipcall_bridge.letters.replay import ReplayFilter
 from skipcall_bridge.runtime import current_runtime, current_worker, replayer_of
 from skipcall_bridge.verify.standard_webhooks import StandardWebhooksVerifier
 from skipcall_bridge_dev.gateway import LocalContext, to_event
-from skipcall_bridge_dev.sandbox import SkipcallSandbox
-from skipcall_bridge_dev.stack import (
+from skipcall_bridge_dev.moto_stack import (
     WORK_MAX_RECEIVE_COUNT,
     MotoServer,
     create_dead_letter_queue,
@@ -53,6 +52,7 @@ from skipcall_bridge_dev.stack import (
     create_table,
     create_work_queue,
 )
+from skipcall_bridge_dev.sandbox import SkipcallSandbox
 from skipcall_bridge_dev.tcp_proxy import TcpProxy
 from skipcall_bridge_dev.work_poller import WorkQueuePoller, worker_poller
 

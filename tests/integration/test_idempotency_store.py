@@ -14,7 +14,7 @@ import urllib3
 from skipcall_bridge.aws.idempotency import DynamoDbIdempotency, record_id
 from skipcall_bridge.common.budget import CallWindow, Deadline
 from skipcall_bridge.common.errors import DeliveryConflict, InProgress
-from skipcall_bridge_dev.stack import MotoServer, create_idempotency_table
+from skipcall_bridge_dev.moto_stack import MotoServer, create_idempotency_table
 
 NOW = 1_800_000_000.0
 

@@ -10,7 +10,7 @@ import pytest
 
 from skipcall_bridge.letters.replay import ReplayFilter
 from skipcall_bridge.runtime import current_runtime, replayer_of
-from skipcall_bridge_dev.stack import LINKS_TABLE
+from skipcall_bridge_dev.moto_stack import LINKS_TABLE
 
 from .conftest import BEARER_TOKEN, CREATOR, MEMBERS, Receiver
 

@@ -5,7 +5,7 @@ the winner's link ends it."""
 from __future__ import annotations
 
 from skipcall_bridge.aws.links import DynamoDbLinks
-from skipcall_bridge_dev.stack import LINKS_TABLE
+from skipcall_bridge_dev.moto_stack import LINKS_TABLE
 
 from .conftest import Receiver
 

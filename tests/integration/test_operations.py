@@ -16,7 +16,7 @@ from cfnlint.decode import cfn_yaml
 from skipcall_bridge.common.observability import NAMESPACE
 from skipcall_bridge.runtime import current_runtime, current_worker
 from skipcall_bridge_dev.gateway import LocalContext
-from skipcall_bridge_dev.stack import create_work_queue
+from skipcall_bridge_dev.moto_stack import create_work_queue
 from skipcall_bridge_dev.work_poller import worker_poller
 
 from .conftest import EVENT, Receiver

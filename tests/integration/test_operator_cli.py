@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from skipcall_bridge.cli import main
+from skipcall_bridge.cli.main import main
 from skipcall_bridge.common.observability import logger
 from skipcall_bridge.letters.replay import ReplayFilter
 from skipcall_bridge.runtime import current_runtime, replayer_of

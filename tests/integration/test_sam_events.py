@@ -16,8 +16,8 @@ from skipcall_bridge.sources.catalog import load_sources
 from skipcall_bridge_dev import devdata
 from skipcall_bridge_dev.events import DOCKER_HOST, write_events
 from skipcall_bridge_dev.gateway import LocalContext
+from skipcall_bridge_dev.moto_stack import MotoServer, seed_aws
 from skipcall_bridge_dev.sandbox import SkipcallSandbox
-from skipcall_bridge_dev.stack import MotoServer, seed_aws
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "sources.example.json"

@@ -13,7 +13,7 @@ from skipcall_bridge.runtime import current_runtime
 from skipcall_bridge.verify.hubspot import HubSpotVerifier
 from skipcall_bridge.verify.salesforce import SalesforceVerifier
 from skipcall_bridge_dev.gateway import LocalContext, to_event
-from skipcall_bridge_dev.samples import salesforce_outbound_message
+from skipcall_bridge_dev.sample_bodies import salesforce_outbound_message
 
 from .conftest import CREATOR, SEQUENCE, Receiver
 

@@ -9,7 +9,7 @@ import pytest
 
 from skipcall_bridge.aws.token_ledger import PREFIX, DynamoDbTokenLedger
 from skipcall_bridge.common.errors import Unavailable
-from skipcall_bridge_dev.stack import IDEMPOTENCY_TABLE
+from skipcall_bridge_dev.moto_stack import IDEMPOTENCY_TABLE
 
 from .conftest import Receiver
 

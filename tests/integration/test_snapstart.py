@@ -61,7 +61,7 @@ def test_after_restore_nothing_from_before_the_snapshot_is_used(
 ) -> None:
     assert receiver.bearer(EVENT).status == 201  # a connection and a secret from "before"
     runtime = current_runtime()
-    pool_before = runtime.skipcall._pool
+    pool_before = runtime.skipcall._transport._pool
     before = [s for s in sockets if _peer(s) == _port(receiver.sandbox.url)]
     assert before
     assert all(s.fileno() != -1 for s in before)
@@ -70,7 +70,7 @@ def test_after_restore_nothing_from_before_the_snapshot_is_used(
     state = random.getstate()  # what every copy of the snapshot would draw
     snapstart.after_restore()
     assert all(s.fileno() == -1 for s in before)  # closed, not carried over
-    assert runtime.skipcall._pool is not pool_before
+    assert runtime.skipcall._transport._pool is not pool_before
     assert random.random() != _draw(state)
     assert powertools_logging.is_cold_start  # the next invocation is logged as a cold start
     assert cold_start.is_cold_start  # ... and counted as one (the ColdStart metric)

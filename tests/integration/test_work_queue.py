@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from skipcall_bridge.runtime import current_runtime, current_worker
-from skipcall_bridge_dev.stack import WORK_MAX_RECEIVE_COUNT, MotoServer, create_work_queue
+from skipcall_bridge_dev.moto_stack import WORK_MAX_RECEIVE_COUNT, MotoServer, create_work_queue
 from skipcall_bridge_dev.work_poller import WorkQueuePoller, worker_poller
 
 from .conftest import BEARER_TOKEN, CREATOR, REP, Receiver

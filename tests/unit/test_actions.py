@@ -29,8 +29,10 @@ from skipcall_bridge.receive.inbound import InboundDelivery
 from skipcall_bridge.receive.pipeline import Pipeline
 from skipcall_bridge.receive.responses import delivery_response
 from skipcall_bridge.skipcall.models import CallFailed, Created, SequenceDto
-from skipcall_bridge.sources.catalog import SourceCatalog, parse_sources
-from skipcall_bridge.sources.mapping import CreateIntent, EventMappingError, MembershipIntent
+from skipcall_bridge.sources.catalog import SourceCatalog
+from skipcall_bridge.sources.config import parse_sources
+from skipcall_bridge.sources.mapping import CreateIntent, MembershipIntent
+from skipcall_bridge.sources.templates import EventMappingError
 from skipcall_bridge.verify import Headers, SignedRequest
 
 from .fakes import MemoryIdempotency, RecordingDeadLetters, ScriptedSkipcall, StaticSecrets

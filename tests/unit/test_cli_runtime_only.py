@@ -19,17 +19,19 @@ def run(code: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_the_operator_verbs_run_without_the_development_package() -> None:
-    checked = run("from skipcall_bridge.cli import main; "
+    checked = run("from skipcall_bridge.cli.main import main; "
                   "sys.exit(main(['check-config', 'sources.example.json']))")  # fmt: skip
     assert checked.returncode == 0, checked.stderr
     assert "26 sources OK" in checked.stdout
-    helped = run("from skipcall_bridge.cli import main; main(['--help'])")
+    helped = run("from skipcall_bridge.cli.main import main; main(['--help'])")
     for verb in ("check-config", "schema", "replay", "dlq", "members", "links"):
         assert verb in helped.stdout
     assert "preview" not in helped.stdout.split("positional arguments")[-1]
 
 
 def test_dev_without_the_development_package_says_so() -> None:
-    done = run("from skipcall_bridge.cli import main; sys.exit(main(['dlq', '--dev', 'list']))")
+    done = run(
+        "from skipcall_bridge.cli.main import main; sys.exit(main(['dlq', '--dev', 'list']))"
+    )
     assert done.returncode == 2
     assert "needs the development package" in done.stderr

@@ -178,15 +178,15 @@ def test_no_call_starts_once_the_requests_in_flight_spend_what_the_window_has_le
     client = SkipcallClient("http://127.0.0.1:9", Keys(), sleep=sleep, wall_clock=lambda: clock[0])
     client.rate_limit = RateLimit(limit=20, remaining=2, reset_epoch=1_003.0)
     deadline = Deadline(10, lambda: 0.0)
-    assert client._may_start(deadline, 0) is None
-    assert client._may_start(deadline, 0) is None
+    assert client._transport._may_start(deadline, 0) is None
+    assert client._transport._may_start(deadline, 0) is None
     assert slept == []
     # Two in flight spend the two left: the third waits for the reset, then goes.
-    assert client._may_start(deadline, 0) is None
-    assert slept == [pytest.approx(3.0 + client._policy.reset_slack)]
+    assert client._transport._may_start(deadline, 0) is None
+    assert slept == [pytest.approx(3.0 + client._transport._policy.reset_slack)]
     # With less budget than the wait, it is not sent at all.
     client.rate_limit = RateLimit(limit=20, remaining=0, reset_epoch=clock[0] + 3)
-    refused = client._may_start(Deadline(1, lambda: 0.0), 0)
+    refused = client._transport._may_start(Deadline(1, lambda: 0.0), 0)
     assert isinstance(refused, CallFailed)
     assert refused.error.code == "RATE_LIMIT_WINDOW"
 

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from skipcall_bridge.sources.catalog import SourceCatalog, parse_sources
-from skipcall_bridge.sources.mapping import EventMappingError
+from skipcall_bridge.sources.catalog import SourceCatalog
+from skipcall_bridge.sources.config import parse_sources
+from skipcall_bridge.sources.templates import EventMappingError
 from skipcall_bridge.verify import Headers, SignedRequest
 
 SEQUENCE = {"name": "n", "creatorId": "c", "assignedToIds": ["a"]}

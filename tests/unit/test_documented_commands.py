@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from skipcall_bridge.cli import _parser
+from skipcall_bridge.cli.main import _parser
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]

@@ -27,7 +27,8 @@ from skipcall_bridge.receive.pipeline import Pipeline
 from skipcall_bridge.receive.responses import delivery_response
 from skipcall_bridge.settings import MAX_BODY_BYTES
 from skipcall_bridge.skipcall.models import CreateSequenceDto
-from skipcall_bridge.sources.catalog import SourceCatalog, parse_sources
+from skipcall_bridge.sources.catalog import SourceCatalog
+from skipcall_bridge.sources.config import parse_sources
 from skipcall_bridge.verify import Headers, SignedRequest
 from skipcall_bridge.verify.hubspot import HubSpotVerifier
 
@@ -492,7 +493,7 @@ def test_a_mapper_that_raises_ends_its_event_only(monkeypatch: pytest.MonkeyPatc
 def test_a_body_nested_deeper_than_any_sender_is_stored_once_never_503() -> None:
     """#22 finding 9: a body hundreds deep made a walk over it raise RecursionError: 503 for
     every retry, never stored. Deeper than MAX_DEPTH it is an invalid body, kept whole once."""
-    from skipcall_bridge.sources.payloads import MAX_DEPTH
+    from skipcall_bridge.common.payloads import MAX_DEPTH
 
     world = HubSpot()
     depth = MAX_DEPTH + 1

@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from skipcall_bridge.common.errors import InvalidForm
-from skipcall_bridge.sources.form_body import MAX_BRACKETS, MAX_FIELDS, parse_form
-from skipcall_bridge.sources.payloads import format_for, parse_body
+from skipcall_bridge.common.form_body import MAX_BRACKETS, MAX_FIELDS, parse_form
+from skipcall_bridge.common.payloads import format_for, parse_body
 
 # ActiveCampaign's `subscribe`, as it posts it (bracket names, PHP style)
 ACTIVECAMPAIGN = (

@@ -17,7 +17,8 @@ from skipcall_bridge.receive.handshakes import (
 )
 from skipcall_bridge.receive.pipeline import Pipeline
 from skipcall_bridge.receive.responses import handshake_response
-from skipcall_bridge.sources.catalog import Source, SourceCatalog, parse_sources
+from skipcall_bridge.sources.catalog import Source, SourceCatalog
+from skipcall_bridge.sources.config import parse_sources
 from skipcall_bridge.verify import SignedRequest
 
 from .fakes import RecordingDeadLetters, ScriptedSkipcall, StaticSecrets

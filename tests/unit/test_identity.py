@@ -11,16 +11,16 @@ from skipcall_bridge.acting.memory_links import MemoryLinks
 from skipcall_bridge.common.budget import Deadline
 from skipcall_bridge.common.failures import ErrorInfo, Reason
 from skipcall_bridge.skipcall.models import CallFailed
-from skipcall_bridge.sources.catalog import SourceCatalog, parse_sources
-from skipcall_bridge.sources.identity import (
+from skipcall_bridge.sources.catalog import SourceCatalog
+from skipcall_bridge.sources.config import parse_sources
+from skipcall_bridge.sources.directories import (
     MIN_REFRESH_SECONDS,
-    ContactResolver,
     DirectoryUnavailable,
-    IdentityServices,
     MemberDirectory,
-    normalise_phones,
 )
-from skipcall_bridge.sources.mapping import CreateIntent, EventMappingError
+from skipcall_bridge.sources.identity import ContactResolver, IdentityServices, normalise_phones
+from skipcall_bridge.sources.mapping import CreateIntent
+from skipcall_bridge.sources.templates import EventMappingError
 
 NO_PHONE = "no phone number: `contact.phone`/`contact.phones` read nothing from this record"
 
@@ -227,7 +227,7 @@ class FakeWorkspaces:
 
 
 def test_an_assignee_is_the_members_active_workspace_membership() -> None:
-    from skipcall_bridge.sources.identity import IdentityError, WorkspaceDirectory
+    from skipcall_bridge.sources.directories import IdentityError, WorkspaceDirectory
 
     api = FakeWorkspaces({
         "w1": [
@@ -250,7 +250,7 @@ def test_an_assignee_is_the_members_active_workspace_membership() -> None:
 
 
 def test_workspaces_that_cannot_be_read_make_the_event_wait() -> None:
-    from skipcall_bridge.sources.identity import DirectoryUnavailable, WorkspaceDirectory
+    from skipcall_bridge.sources.directories import DirectoryUnavailable, WorkspaceDirectory
 
     class Down(FakeWorkspaces):
         def list_workspaces(self, deadline: Deadline) -> list[Any] | CallFailed:

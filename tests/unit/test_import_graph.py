@@ -1,9 +1,10 @@
 """The import graph of src/, read from the source (every import, at the top or inside a
 function): no module reaches itself again, not even through imports made only for type
 checking (a circle of responsibilities all the same: #28 found runtime, replay and worker in
-one); the runtime package never imports the development one; and the domain modules import
-neither boto3 nor urllib3 when they run (those belong to the adapters: aws/,
-skipcall/client.py)."""
+one); each package imports only what docs/development.md's map allows it; the runtime package
+never imports the development one; the domain modules import neither boto3 nor urllib3 when
+they run (those belong to the adapters: aws/, skipcall/client.py and skipcall/transport.py);
+and no module or class outgrows what one reader takes in."""
 
 from __future__ import annotations
 
@@ -11,10 +12,15 @@ import ast
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[2] / "src"
-ADAPTERS = ("skipcall_bridge.aws", "skipcall_bridge.skipcall.client")
+ADAPTERS = (
+    "skipcall_bridge.aws",
+    "skipcall_bridge.skipcall.client",
+    "skipcall_bridge.skipcall.transport",
+)
 # Entry points and composition roots: they wire adapters to the domain.
 WIRING = {
-    "skipcall_bridge.cli", "skipcall_bridge.runtime", "skipcall_bridge.handler",
+    "skipcall_bridge.cli.main", "skipcall_bridge.cli.dead_letters", "skipcall_bridge.cli.links",
+    "skipcall_bridge.runtime", "skipcall_bridge.handler",
     "skipcall_bridge.replay_handler", "skipcall_bridge.worker_handler",
     "skipcall_bridge.snapstart",
 }  # fmt: skip
@@ -114,3 +120,65 @@ def test_the_mended_circles_stay_mended_even_for_type_checking() -> None:
                 if isinstance(node, ast.ImportFrom)
             }
             assert other not in every, f"{name} imports {other}"
+
+
+# Which packages each package of the runtime may import (besides itself): the map in
+# docs/development.md. `skipcall.models` and `skipcall.retry` are the vocabulary of Skipcall's
+# answers, which every layer speaks; the rest of skipcall/ is the adapter.
+VOCABULARY = {"common", "skipcall.models", "skipcall.retry"}
+MAY_IMPORT = {
+    "common": VOCABULARY,
+    "verify": VOCABULARY,
+    "sources": VOCABULARY | {"verify"},
+    "acting": VOCABULARY | {"sources"},
+    "receive": VOCABULARY | {"sources", "verify", "acting", "skipcall.pacing", "letters"},
+    "letters": VOCABULARY | {"sources", "acting", "skipcall.pacing"},
+    "skipcall.models": {"common"},
+    "skipcall.retry": set(),
+    "skipcall.window": {"skipcall.retry"},
+    "skipcall.pacing": {"skipcall.retry"},
+    "skipcall.transport": VOCABULARY | {"skipcall.window", "root"},
+    "skipcall.client": VOCABULARY | {"skipcall.transport"},
+    "aws": VOCABULARY,
+}
+
+
+def package(module: str) -> str:
+    """`skipcall_bridge.receive.run` -> `receive`; skipcall/'s modules each stand alone."""
+    parts = module.split(".")[1:]
+    if not parts:
+        return "root"
+    if parts[0] == "skipcall" and len(parts) > 1:
+        return f"skipcall.{parts[1]}"
+    return parts[0]
+
+
+def test_each_package_imports_only_what_the_map_allows() -> None:
+    strays = {
+        (name, target)
+        for name, targets in graph(typing_too=True).items()
+        if name.startswith("skipcall_bridge.") and package(name) in MAY_IMPORT
+        for target in targets
+        if target.startswith("skipcall_bridge")
+        and package(target) != package(name)
+        and package(target) not in MAY_IMPORT[package(name)]
+    }
+    assert strays == set()
+
+
+MAX_MODULE_LINES = 400
+MAX_CLASS_LINES = 250
+
+
+def test_no_module_or_class_outgrows_one_reading() -> None:
+    too_long = []
+    for path in SRC.rglob("*.py"):
+        text = path.read_text()
+        if len(text.splitlines()) > MAX_MODULE_LINES:
+            too_long.append(f"{module_name(path)}: {len(text.splitlines())} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.ClassDef):
+                size = (node.end_lineno or node.lineno) - node.lineno + 1
+                if size > MAX_CLASS_LINES:
+                    too_long.append(f"{module_name(path)}.{node.name}: {size} lines")
+    assert too_long == []

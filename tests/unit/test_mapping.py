@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from skipcall_bridge.sources.mapping import (
+from skipcall_bridge.sources.mapping import SequenceMapper
+from skipcall_bridge.sources.templates import (
     EventMappingError,
     EventSelector,
-    SequenceMapper,
     TemplateSyntaxError,
     compile_template,
 )
@@ -108,7 +108,7 @@ def test_a_gzip_field_inflates_but_never_past_its_bound() -> None:
     import base64
     import gzip
 
-    from skipcall_bridge.sources.mapping import MAX_INFLATED_BYTES
+    from skipcall_bridge.sources.templates import MAX_INFLATED_BYTES
 
     def packed(data: bytes) -> str:
         return base64.b64encode(gzip.compress(data, compresslevel=9)).decode()
@@ -133,7 +133,8 @@ def test_an_event_s_inflation_is_bounded_in_all_not_per_call() -> None:
     import base64
     import gzip
 
-    from skipcall_bridge.sources.mapping import MAX_INFLATED_BYTES, ActionMapper
+    from skipcall_bridge.sources.mapping import ActionMapper
+    from skipcall_bridge.sources.templates import MAX_INFLATED_BYTES
 
     part = base64.b64encode(gzip.compress(b"0" * (4 * 1024 * 1024), compresslevel=9)).decode()
     assert MAX_INFLATED_BYTES < 3 * 4 * 1024 * 1024

@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from skipcall_bridge.common.errors import InvalidJson, InvalidXml
-from skipcall_bridge.sources.payloads import parse_body, parse_outbound_message
-from skipcall_bridge_dev.samples import salesforce_outbound_message
+from skipcall_bridge.common.payloads import parse_body, parse_outbound_message
+from skipcall_bridge_dev.sample_bodies import salesforce_outbound_message
 
 ORG = "00D5e000000AbCdEAA"
 

@@ -21,7 +21,8 @@ from skipcall_bridge.common.errors import (
 from skipcall_bridge.common.failures import Reason
 from skipcall_bridge.receive.inbound import InboundDelivery
 from skipcall_bridge.receive.pipeline import Pipeline
-from skipcall_bridge.sources.catalog import SourceCatalog, parse_sources
+from skipcall_bridge.sources.catalog import SourceCatalog
+from skipcall_bridge.sources.config import parse_sources
 from skipcall_bridge.verify import Headers, SignedRequest
 from skipcall_bridge.verify.standard_webhooks import StandardWebhooksVerifier
 

@@ -92,7 +92,7 @@ def test_a_good_signature_and_why_a_bad_one_fails() -> None:
 def test_a_raw_http_request_gives_the_headers_the_path_and_the_body(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from skipcall_bridge.cli import main
+    from skipcall_bridge.cli.main import main
 
     body = sample_body("hubspot")
     signed = sign_sample(CATALOG, "hubspot", body, url="http://127.0.0.1:3000")
@@ -154,7 +154,8 @@ def test_a_missing_signature_header_is_named_for_every_scheme() -> None:
 def test_a_typo_in_a_named_target_s_sequence_block_shows_before_the_name_is_created() -> None:
     """#23 item 5: the `sequence` block of a target by name renders only when the name is
     first created; preview renders it every time, so its typo shows now."""
-    from skipcall_bridge.sources.catalog import SourceCatalog, parse_sources
+    from skipcall_bridge.sources.catalog import SourceCatalog
+    from skipcall_bridge.sources.config import parse_sources
     from skipcall_bridge_dev.preview import preview_report
 
     example = json.loads((ROOT / "sources.example.json").read_text())["sources"]["zoho"]
@@ -172,7 +173,8 @@ def test_a_typo_in_a_named_target_s_sequence_block_shows_before_the_name_is_crea
 def test_sign_signs_for_a_source_s_public_url_and_sends_to_the_given_one() -> None:
     """A HubSpot source behind its own domain (`publicUrl`): `sign`/`send` post to the local
     URL, signed for the public one, which is what the receiver checks."""
-    from skipcall_bridge.sources.catalog import SourceCatalog, parse_sources
+    from skipcall_bridge.sources.catalog import SourceCatalog
+    from skipcall_bridge.sources.config import parse_sources
     from skipcall_bridge.verify import Headers, SignedRequest
 
     public = "https://crm-hooks.example.org/in/hubspot"

@@ -13,7 +13,8 @@ from skipcall_bridge.common.errors import InProgress, Unavailable
 from skipcall_bridge.common.failures import Reason
 from skipcall_bridge.letters.replay import Replayer
 from skipcall_bridge.skipcall.models import CallFailed
-from skipcall_bridge.sources.catalog import SourceCatalog, parse_sources
+from skipcall_bridge.sources.catalog import SourceCatalog
+from skipcall_bridge.sources.config import parse_sources
 
 from .fakes import MemoryIdempotency, unavailable
 from .test_actions import SOURCES, Crm

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from skipcall_bridge.common.errors import ConfigurationError, InvalidSignature, InvalidXml
-from skipcall_bridge.sources.payloads import parse_outbound_message
+from skipcall_bridge.common.payloads import parse_outbound_message
 from skipcall_bridge.verify import Headers, SignedRequest
 from skipcall_bridge.verify.attio import AttioVerifier
 from skipcall_bridge.verify.basic import BasicVerifier
@@ -20,7 +20,7 @@ from skipcall_bridge.verify.close import CloseVerifier
 from skipcall_bridge.verify.hubspot import HubSpotVerifier, hubspot_uri
 from skipcall_bridge.verify.query_key import QueryKeyVerifier
 from skipcall_bridge.verify.salesforce import SalesforceVerifier
-from skipcall_bridge_dev.samples import salesforce_outbound_message
+from skipcall_bridge_dev.sample_bodies import salesforce_outbound_message
 
 
 def request(

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from skipcall_bridge.common.errors import ConfigurationError
-from skipcall_bridge.sources.catalog import SourceCatalog, load_sources, parse_sources
+from skipcall_bridge.sources.catalog import SourceCatalog, load_sources
+from skipcall_bridge.sources.config import parse_sources
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -154,7 +155,7 @@ SCHEMA_FILE = ROOT / "schema" / "sources.schema.json"
 
 def test_the_committed_schema_is_the_models_schema() -> None:
     """`make schema` renews it; editors validate and complete sources files with it."""
-    from skipcall_bridge.sources.catalog import json_schema
+    from skipcall_bridge.sources.config import json_schema
 
     assert json.loads(SCHEMA_FILE.read_text()) == json_schema(), "run `make schema`"
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
 
 from skipcall_bridge.common.errors import InvalidForm, InvalidSignature
-from skipcall_bridge.sources.form_body import parse_form
+from skipcall_bridge.common.form_body import parse_form
 from skipcall_bridge.verify import Headers, SignedRequest
 from skipcall_bridge.verify.twilio import TwilioVerifier
 
@@ -146,7 +146,8 @@ def test_json_sent_as_a_form_is_read_as_the_json_its_signature_binds() -> None:
     """Security review #28, finding 3: with `bodyFormat: auto`, JSON bytes bound by
     `bodySHA256` but sent as a form were parsed as form fields, text inside a JSON string
     becoming top-level fields (another delivery id and action, from a genuine signature)."""
-    from skipcall_bridge.sources.catalog import SourceCatalog, parse_sources
+    from skipcall_bridge.sources.catalog import SourceCatalog
+    from skipcall_bridge.sources.config import parse_sources
 
     config = {"sources": {"twilio": {
         "auth": {"scheme": "twilio", "secretId": "t"}, "bodyFormat": "auto", "deliveryId": "id",
@@ -177,7 +178,8 @@ def test_json_sent_as_a_form_is_read_as_the_json_its_signature_binds() -> None:
 def test_a_form_delivery_s_id_is_that_of_its_fields_as_signed_not_of_their_order() -> None:
     """The fall-back id hashes what Twilio signs (sorted fields), not the bytes: reordered
     fields verify alike, and are the same delivery."""
-    from skipcall_bridge.sources.catalog import SourceCatalog, parse_sources
+    from skipcall_bridge.sources.catalog import SourceCatalog
+    from skipcall_bridge.sources.config import parse_sources
 
     config = {"sources": {"twilio": {
         "auth": {"scheme": "twilio", "secretId": "t"}, "bodyFormat": "form",

@@ -35,14 +35,10 @@ from skipcall_bridge.common.outcomes import EventOutcome
 from skipcall_bridge.common.ports import SkipcallActions
 from skipcall_bridge.skipcall.models import CallFailed, Created, CreateSequenceDto
 from skipcall_bridge.sources.catalog import Source
-from skipcall_bridge.sources.identity import DirectoryUnavailable, IdentityServices, Resolution
-from skipcall_bridge.sources.mapping import (
-    CreateIntent,
-    EventMappingError,
-    FieldError,
-    Intent,
-    MembershipIntent,
-)
+from skipcall_bridge.sources.directories import DirectoryUnavailable
+from skipcall_bridge.sources.identity import IdentityServices, Resolution
+from skipcall_bridge.sources.mapping import CreateIntent, Intent, MembershipIntent
+from skipcall_bridge.sources.templates import EventMappingError, FieldError
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import threading
 
-from skipcall_bridge.acting.naming import shared_key
-from skipcall_bridge.common.ports import NameLink
+from skipcall_bridge.common.ports import NameLink, shared_key
 
 
 class MemoryLinks:

@@ -36,10 +36,10 @@ from skipcall_bridge.common.errors import Unavailable
 from skipcall_bridge.common.failures import ErrorInfo, Reason
 from skipcall_bridge.common.keyed_locks import KeyedLocks
 from skipcall_bridge.common.observability import logger
-from skipcall_bridge.common.ports import NameLink, SequenceNames
+from skipcall_bridge.common.ports import SCOPE_SEPARATOR, NameLink, SequenceNames, scoped_name
 from skipcall_bridge.skipcall.models import CallFailed, Created
 from skipcall_bridge.sources.identity import links_unavailable
-from skipcall_bridge.sources.mapping import NAME_SCOPE_SEPARATOR, name_problem
+from skipcall_bridge.sources.mapping import name_problem
 
 # Longer than any run holds a claim: a receiver's budget (<= 25 s) or a replay unit (10 s).
 STALE_CLAIM_SECONDS = 120.0
@@ -253,12 +253,6 @@ class SequenceNamer:
 
 # Source names are [a-z0-9_-], and a name holding it is refused when it is rendered: the
 # first `::` ends the scope.
-SCOPE_SEPARATOR = NAME_SCOPE_SEPARATOR
-
-
-def scoped_name(scope: str | None, name: str) -> str:
-    """The link table's name for `name` in `scope` (None: the shared namespace)."""
-    return name if scope is None else f"{scope}{SCOPE_SEPARATOR}{name}"
 
 
 def _pending(name: str, link: NameLink | None) -> CallFailed:
@@ -277,11 +271,6 @@ def _pending(name: str, link: NameLink | None) -> CallFailed:
         attempts=0,
         error=ErrorInfo(code="SEQUENCE_PENDING", message=f"Sequence {name!r}: {why}."),
     )
-
-
-def shared_key(key: str) -> bool:
-    """A link table key of the shared names (no source's scope in it)."""
-    return SCOPE_SEPARATOR not in key
 
 
 def _not_a_name(problem: str) -> CallFailed:

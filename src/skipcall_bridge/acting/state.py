@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from skipcall_bridge.common.failures import ErrorInfo, Reason
-from skipcall_bridge.common.outcomes import DONE, EventOutcome, replayed_outcome
+from skipcall_bridge.common.outcomes import DONE, EventOutcome, OutcomeStatus, replayed_outcome
 from skipcall_bridge.skipcall.models import CallFailed
 from skipcall_bridge.sources.catalog import Source
 
@@ -186,6 +186,16 @@ def kept_failure(found: Found | None, delivery_id: str, failure: CallFailed) -> 
         return {**found.answer, "pendingLetter": pending}
     answer = EventOutcome(delivery_id=delivery_id, status="dead-lettered", reason=failure.reason)
     return {**answer.stored_form(), "pendingLetter": pending}
+
+
+def waiting(actor: Actor, key: dict[str, Any], failure: CallFailed | None) -> dict[str, Any]:
+    """The record a run leaves of an event it held from no record (a delivery accepted whole,
+    or one whose claim was released) and did not do: its letter waits in the run's queue (the
+    work queue's for the worker, the DLQ's for the replay), which the next run takes."""
+    status: OutcomeStatus = "deferred" if actor == "worker" else "dead-lettered"
+    reason = failure.reason if failure is not None else None
+    outcome = EventOutcome(delivery_id=key["deliveryId"], status=status, reason=reason)
+    return outcome.stored_form()
 
 
 def letter_stored(record: dict[str, Any]) -> dict[str, Any]:

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, cast
 
-from skipcall_bridge.acting.naming import shared_key
 from skipcall_bridge.aws.config import AwsClients
 from skipcall_bridge.common.errors import Unavailable
 from skipcall_bridge.common.observability import logger
-from skipcall_bridge.common.ports import NameLink
+from skipcall_bridge.common.ports import NameLink, shared_key
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from skipcall_bridge.common.envelope import Action
 from skipcall_bridge.common.failures import Reason
-from skipcall_bridge.sources.payloads import BodyFormat
+from skipcall_bridge.common.payloads import BodyFormat
 
 OutcomeStatus = Literal[
     "created", "enrolled", "unenrolled", "ignored", "dead-lettered", "unmapped", "invalid-body",

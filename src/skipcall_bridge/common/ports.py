@@ -84,6 +84,21 @@ class ContactLinks(Protocol):
     def put(self, link_id: str, contact_id: str) -> None: ...
 
 
+# What separates a source's scope from a name in the link table: `crm::VIP` is crm's `VIP`;
+# a key without it is one of the shared names.
+SCOPE_SEPARATOR = "::"
+
+
+def scoped_name(scope: str | None, name: str) -> str:
+    """The link table's name for `name` in `scope` (None: the shared namespace)."""
+    return name if scope is None else f"{scope}{SCOPE_SEPARATOR}{name}"
+
+
+def shared_key(key: str) -> bool:
+    """A link table key of the shared names (no source's scope in it)."""
+    return SCOPE_SEPARATOR not in key
+
+
 NameState = Literal["linked", "creating", "unknown"]
 
 

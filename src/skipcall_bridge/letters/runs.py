@@ -32,6 +32,7 @@ from skipcall_bridge.acting.state import (
     finished,
     kept_failure,
     letter_stored,
+    waiting,
 )
 from skipcall_bridge.common.budget import Deadline
 from skipcall_bridge.common.envelope import DeadLetter
@@ -40,13 +41,8 @@ from skipcall_bridge.common.failures import ErrorInfo, Reason
 from skipcall_bridge.common.observability import logger
 from skipcall_bridge.skipcall.models import CallFailed, CreateSequenceDto
 from skipcall_bridge.sources.catalog import Source, SourceCatalog
-from skipcall_bridge.sources.mapping import (
-    CreateIntent,
-    EventMappingError,
-    FieldError,
-    Intent,
-    MembershipIntent,
-)
+from skipcall_bridge.sources.mapping import CreateIntent, Intent, MembershipIntent
+from skipcall_bridge.sources.templates import EventMappingError, FieldError
 
 # A record that changes between this run's read and its take is read again, this many times.
 TAKE_ATTEMPTS = 3
@@ -244,18 +240,21 @@ class LetterRuns:
     ) -> Finished:
         failure = fate.failure
         if not run.keeps(failure):
-            self._put_back(key, found)
+            self._put_back(key, found, failure)
             return Finished("failed", failure, errors=fate.errors)
         record = kept_failure(found, item.delivery_id, failure)
         if not self._records.record(key, record):  # the claim lapses with the invocation
             return Finished("failed", failure, errors=fate.errors)
         return Finished("failed", failure, Kept(key, record), errors=fate.errors)
 
-    def _put_back(self, key: dict[str, Any], found: Found | None) -> None:
-        """Nothing was done: the key as this run found it, for a later run."""
-        if found is None:
-            self._records.release(key)
-        elif not self._records.record(key, found.record):
+    def _put_back(
+        self, key: dict[str, Any], found: Found | None, failure: CallFailed | None = None
+    ) -> None:
+        """Nothing was done: the key as this run found it, for a later run; a key it found
+        empty says where the letter waits (`waiting`), so the next run takes it as any other
+        (a run never deletes a record)."""
+        record = found.record if found is not None else waiting(self._actor, key, failure)
+        if not self._records.record(key, record):
             logger.warning("Event record not put back: it lapses with this run's claim")
 
     def _items(self, letter: DeadLetter, source: Source | None) -> list[_Item] | Finished:

@@ -77,7 +77,7 @@ class EventCore:
         if stored.get("pending_letter"):
             return self._store_pending(event, claim.key, stored["pending_letter"])
         first = EventOutcome.model_validate({**stored, "duplicate": True})
-        if not reopens(first):  # else its caller evaluates it again (event_repeats), or says so
+        if not reopens(first):  # else its caller evaluates it again (repeats.py), or says so
             _answered_from_record()
         return first
 

@@ -22,7 +22,8 @@ from typing import Literal
 from skipcall_bridge.common.errors import InvalidSignature, RouteNotFound
 from skipcall_bridge.common.observability import logger
 from skipcall_bridge.common.ports import SigningSecrets
-from skipcall_bridge.sources.catalog import EchoChallenge, Reachability, Source, VerifyToken
+from skipcall_bridge.sources.catalog import Source
+from skipcall_bridge.sources.config import EchoChallenge, Reachability, VerifyToken
 from skipcall_bridge.verify.base import SignedRequest, shared_secret
 
 MAX_CHALLENGE_CHARS = 512  # a challenge is a token, not a document: longer is not a handshake

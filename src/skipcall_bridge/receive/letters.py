@@ -17,7 +17,7 @@ from skipcall_bridge.common.failures import ErrorInfo, Reason
 from skipcall_bridge.common.outcomes import EventOutcome, OutcomeStatus
 from skipcall_bridge.receive.letter_post import LetterPost
 from skipcall_bridge.sources.catalog import Source
-from skipcall_bridge.sources.mapping import FieldError
+from skipcall_bridge.sources.templates import FieldError
 from skipcall_bridge.verify import SignedRequest
 
 

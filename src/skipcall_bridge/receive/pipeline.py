@@ -59,7 +59,7 @@ from skipcall_bridge.receive.run import TAIL_SECONDS, DeliveryRun, RunPorts, rep
 from skipcall_bridge.skipcall.pacing import Pacing
 from skipcall_bridge.sources.catalog import Source, SourceCatalog
 from skipcall_bridge.sources.identity import IdentityServices
-from skipcall_bridge.sources.mapping import FieldError
+from skipcall_bridge.sources.templates import FieldError
 from skipcall_bridge.verify import SignedRequest
 
 # Kept back from the Lambda's remaining time so a failed delivery can still reach the DLQ.

@@ -117,7 +117,7 @@ def delivery_response(report: DeliveryReport) -> Response[Any]:  # noqa: PLR0911
         repeat = all(event.duplicate for event in report.events)
         return error_response(
             MappingFailed(
-                # A repeat is mapped again with the sources file as it is now (event_repeats)
+                # A repeat is mapped again with the sources file as it is now (receive/repeats.py)
                 "These events were seen before; evaluated again with the sources file as it "
                 "is now, they still do not map. Their first letters wait in the DLQ (no new "
                 "one is written); details name each field."

@@ -33,7 +33,7 @@ from skipcall_bridge.receive.repeats import UnmappedRepeats, reopens
 from skipcall_bridge.receive.schedule import run_events
 from skipcall_bridge.sources.catalog import Source, SourceCatalog
 from skipcall_bridge.sources.identity import IdentityServices
-from skipcall_bridge.sources.mapping import FieldError
+from skipcall_bridge.sources.templates import FieldError
 from skipcall_bridge.verify import SignedRequest
 
 if TYPE_CHECKING:  # loaded by the first repeat of an unmapped event, not on cold start

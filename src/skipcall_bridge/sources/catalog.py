@@ -1,280 +1,41 @@
-"""The sources file: pydantic models, loading, validation and compilation (once, at load)."""
+"""The sources file compiled (once, at load): each source's verifier, parser, selector and
+mappers (`Source`), and the catalog the receiver, the worker and the replay look them up in."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar, get_args
+from typing import Any
 
 from jmespath.exceptions import JMESPathError
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    JsonValue,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
 
 from skipcall_bridge.common.budget import Deadline
 from skipcall_bridge.common.errors import ConfigurationError, InvalidBody
+from skipcall_bridge.common.payloads import BodyFormat, ConfiguredFormat, format_for, parse_body
+from skipcall_bridge.sources.config import (
+    CONTACT_DEFAULTS,
+    IDENTITY_CALL,
+    SourceConfig,
+    SourcesFile,
+    VerifyToken,
+    parse_sources,
+)
 from skipcall_bridge.sources.identity import ContactRules, IdentityServices, Resolution
-from skipcall_bridge.sources.mapping import (
-    ACTIONS,
-    PLACEHOLDER,
-    ActionMapper,
+from skipcall_bridge.sources.mapping import ActionMapper
+from skipcall_bridge.sources.templates import (
     EventMappingError,
     EventSelector,
     FieldError,
-    TemplateSyntaxError,
     compile_expression,
-    compile_template,
     field_path,
 )
-from skipcall_bridge.sources.payloads import BodyFormat, ConfiguredFormat, format_for, parse_body
 from skipcall_bridge.verify import SignedRequest, Verifier
 from skipcall_bridge.verify.hmac_grammar import HmacGrammar, grammar_warnings
 from skipcall_bridge.verify.registry import build_verifier
-from skipcall_bridge.verify.schemes import AuthConfig, UnmappedStatus
-
-T = TypeVar("T")
-SOURCE_NAME = r"^[a-z0-9][a-z0-9_-]{0,63}$"
-ContactField = Literal[
-    "id", "firstName", "lastName", "name", "phone", "phones", "email", "company", "aliases"
-]  # fmt: skip
-CONTACT_DEFAULTS = {name: name for name in get_args(ContactField)}
-IDENTITY_CALL = re.compile(r"\b(member|contact|linked)\s*\(")
-
-
-def _check_compiles(compile_: Callable[[T], object], value: T) -> T:
-    """Compile once to report syntax errors at load, as pydantic errors on the field."""
-    try:
-        compile_(value)
-    except TemplateSyntaxError as exc:
-        raise ValueError(str(exc)) from None
-    return value
-
-
-class SequenceTemplates(BaseModel):
-    """One template per CreateSequenceDto field; unknown fields are refused at load. `name` may
-    be left out only where the name comes from a `target`."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: JsonValue = None
-    creatorId: JsonValue
-    assignedToIds: JsonValue
-    contactIds: JsonValue = None
-
-    @field_validator("*")
-    @classmethod
-    def _compiles(cls, value: JsonValue) -> JsonValue:
-        return _check_compiles(compile_template, value)
-
-
-class EchoChallenge(BaseModel):
-    """The sender POSTs `{"<field>": "<challenge>"}` once to check the URL, and expects the value
-    back (monday.com: the same JSON). Answered without verification: it creates nothing."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    type: Literal["echo-challenge"]
-    field: str = Field(default="challenge", min_length=1)
-    answer: Literal["json", "text", "header"] = "json"
-    header: str | None = Field(default=None, pattern=r"^[A-Za-z0-9-]+$")  # answer "header"
-    # Only a body holding nothing but the field is a handshake, unless this says otherwise.
-    other_fields: bool = Field(default=False, alias="otherFields")
-
-    @model_validator(mode="after")
-    def _header_named(self) -> EchoChallenge:
-        if (self.answer == "header") != (self.header is not None):
-            raise ValueError('answer "header" and `header` go together')
-        return self
-
-
-class VerifyToken(BaseModel):
-    """The sender GETs `?hub.mode=subscribe&hub.challenge=…&hub.verify_token=…` (Meta style) and
-    expects the challenge back as text when the token is the one it was given."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    type: Literal["verify-token"]
-    secret_id: str = Field(alias="secretId", min_length=1)  # the verify token's secret
-    mode_parameter: str = Field(default="hub.mode", alias="modeParameter", min_length=1)
-    mode: str = "subscribe"
-    challenge_parameter: str = Field(
-        default="hub.challenge", alias="challengeParameter", min_length=1
-    )
-    token_parameter: str = Field(default="hub.verify_token", alias="tokenParameter", min_length=1)
-
-
-class Reachability(BaseModel):
-    """The sender GETs the URL once before saving it and wants a 200 (Mailchimp). Answered
-    only when the GET passes the source's own check (a query key in the URL: the one scheme a
-    GET can carry); it creates nothing."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    type: Literal["reachability"]
-
-
-Handshake = Annotated[EchoChallenge | VerifyToken | Reachability, Field(discriminator="type")]
-
-
-class TargetTemplates(BaseModel):
-    """The sequence an enrol or unenrol acts on: `{"id": ...}`, or `{"name": ...}`, the sequence
-    with this name, created from `sequence` the first time it is needed."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    id: JsonValue = None
-    name: JsonValue = None
-
-    @model_validator(mode="after")
-    def _one_of_id_or_name(self) -> TargetTemplates:
-        given = [value for value in (self.id, self.name) if value is not None]
-        if len(given) != 1:
-            raise ValueError('give exactly one of "id" and "name"')
-        _check_compiles(compile_template, given[0])
-        return self
-
-
-def _constant(template: JsonValue) -> JsonValue | None:
-    """The template's value when it has no placeholder, else None."""
-    if isinstance(template, str) and PLACEHOLDER.search(template):
-        return None
-    return template
-
-
-class SourceConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    # A note for people (JSON has no comments): where the preset comes from, what it expects.
-    comment: str | None = Field(default=None, alias="$comment")
-    auth: AuthConfig
-    # How bodies are read: json, form (application/x-www-form-urlencoded), xml (a Salesforce
-    # outbound message), or auto by each request's Content-Type; unset: the scheme's own.
-    body_format: ConfiguredFormat | None = Field(default=None, alias="bodyFormat")
-    # The URL senders call for this source, when a URL-signing scheme (HubSpot, Twilio, a
-    # grammar's {url}, JWT `aud`) must see it and the Lambda cannot (a custom domain, a proxy).
-    public_url: str | None = Field(
-        default=None, alias="publicUrl", pattern=r"^https?://[^?#\s]+$", max_length=2048
-    )
-    events: str | None = None
-    delivery_id: str | None = Field(default=None, alias="deliveryId")
-    # What each event does: create (a new sequence from `sequence`), enrol or unenrol (the
-    # contacts of `contactIds` into or out of `target`); a template, null/empty = ignored.
-    action: JsonValue = "create"
-    sequence: SequenceTemplates | None = None
-    target: TargetTemplates | None = None
-    contact_ids: JsonValue = Field(default=None, alias="contactIds")
-    assign_to: JsonValue = Field(default=None, alias="assignTo")  # an email or CRM owner id
-    workspace_id: str | None = Field(default=None, alias="workspaceId")
-    budget_seconds: float | None = Field(default=None, alias="budgetSeconds", gt=0, le=25)
-    # How many of one delivery's events are worked at once (their Skipcall calls in flight
-    # together); 1 works them one after another.
-    concurrency: int = Field(default=8, ge=1, le=16)
-    # Target names belong to the source; true shares them with every source that says so
-    # (and with the names created before names were scoped).
-    shared_sequence_names: bool = Field(default=False, alias="sharedSequenceNames")
-    # The most events one delivery may carry (HubSpot batches 100): more is refused with 413
-    # before any work, rather than letting one request spend minutes and write thousands.
-    max_events: int = Field(default=100, alias="maxEvents", ge=1, le=1000)
-    # Identity resolution: member() looks here first (email or CRM owner id -> membership id);
-    # contact() reads the CRM object's fields through `contact` and normalises phone numbers
-    # with `defaultRegion`.
-    members: dict[str, str] = Field(default_factory=dict)
-    contact: dict[ContactField, str] = Field(default_factory=dict)
-    default_region: str | None = Field(default=None, alias="defaultRegion", pattern=r"^[A-Z]{2}$")
-    # Fields the sender changes between attempts of one delivery (beside its scheme's own):
-    # left out of the fingerprint that tells a retry from a conflicting reuse of an id.
-    volatile_fields: list[str] = Field(default_factory=list, alias="volatileFields")
-    # A create that may have reached Skipcall is dead-lettered OUTCOME_UNKNOWN; "retry" lets the
-    # replay send it again (a rare duplicate rather than a manual check).
-    on_unknown_outcome: Literal["keep", "retry"] = Field(default="keep", alias="onUnknownOutcome")
-    unmapped_status: UnmappedStatus | None = Field(default=None, alias="unmappedStatus")
-    # How the sender checks the URL before sending anything (monday.com, Meta-style senders).
-    handshake: Handshake | None = None
-
-    @field_validator("action", "contact_ids", "assign_to")
-    @classmethod
-    def _template_compiles(cls, value: JsonValue) -> JsonValue:
-        return _check_compiles(compile_template, value)
-
-    @model_validator(mode="after")
-    def _action_has_what_it_needs(self) -> SourceConfig:
-        action = _constant(self.action)
-        if action is not None and action not in ACTIONS:
-            raise ValueError(f"action: {json.dumps(action)} is not one of {', '.join(ACTIONS)}")
-        if action == "create" and (self.sequence is None or self.sequence.name is None):
-            raise ValueError("action create: `sequence` (with its name) is required")
-        moves = action in ("enrol", "unenrol") or (
-            action is None and (self.target is not None or self.contact_ids is not None)
-        )
-        if moves and (self.target is None or self.contact_ids is None):
-            raise ValueError("action enrol/unenrol: `target` and `contactIds` are required")
-        # (an action template that renders enrol without it fails that event's mapping)
-        by_name = self.target is not None and self.target.name is not None
-        if by_name and action == "enrol" and self.sequence is None:
-            raise ValueError(
-                "target by name: `sequence` (creatorId, assignedToIds) is required to create it"
-            )
-        if self.assign_to is not None and action in ("create", "unenrol"):
-            raise ValueError("assignTo: only an enrol assigns contacts")
-        return self
-
-    @field_validator("contact")
-    @classmethod
-    def _contact_fields_compile(cls, value: dict[str, str]) -> dict[str, str]:
-        for expression in value.values():
-            _check_compiles(compile_expression, expression)
-        return value
-
-    @field_validator("members")
-    @classmethod
-    def _member_keys_ignore_case(cls, value: dict[str, str]) -> dict[str, str]:
-        return {
-            key.strip().lower() if "@" in key else key.strip(): member
-            for key, member in value.items()
-        }
-
-    @field_validator("volatile_fields")
-    @classmethod
-    def _volatile_fields_are_paths(cls, value: list[str]) -> list[str]:
-        for path in value:
-            _check_compiles(compile_expression, path)
-            if field_path(path) is None:
-                raise ValueError(f"{path!r} is not a path of field names (e.g. meta.attempt)")
-        return value
-
-    @field_validator("events", "delivery_id")
-    @classmethod
-    def _expression_compiles(cls, value: str | None) -> str | None:
-        return value if value is None else _check_compiles(compile_expression, value)
-
-
-class SourcesFile(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        frozen=True,
-        populate_by_name=True,
-        title="skipcall-bridge sources file",
-    )
-
-    # Where editors find schema/sources.schema.json (generated from these models).
-    schema_: str | None = Field(default=None, alias="$schema")
-    sources: dict[Annotated[str, Field(pattern=SOURCE_NAME)], SourceConfig]
-
-
-def json_schema() -> dict[str, Any]:
-    """The sources file's JSON Schema, as `schema/sources.schema.json` holds it."""
-    schema = SourcesFile.model_json_schema(by_alias=True)
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
+from skipcall_bridge.verify.schemes import UnmappedStatus
 
 
 @dataclass(frozen=True)
@@ -529,26 +290,9 @@ class SourceCatalog:
         return cls({name: Source.compile(name, source) for name, source in config.sources.items()})
 
 
-def parse_sources(text: str | bytes, origin: str = "sources file") -> SourcesFile:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigurationError(f"{origin}: not valid JSON: {exc}") from None
-    try:
-        return SourcesFile.model_validate(data)
-    except ValidationError as exc:
-        lines = [f"  - {_location(error['loc'])}: {error['msg']}" for error in exc.errors()]
-        raise ConfigurationError(f"{origin} is invalid:\n" + "\n".join(lines)) from None
-
-
 def load_sources(path: Path) -> SourceCatalog:
     try:
         text = path.read_bytes()
     except OSError as exc:
         raise ConfigurationError(f"cannot read sources file {path}: {exc.strerror}") from None
     return SourceCatalog.from_config(parse_sources(text, origin=str(path)))
-
-
-def _location(loc: tuple[int | str, ...]) -> str:
-    # ('sources', 'zapier', 'auth', 'secretId') -> sources.zapier.auth.secretId
-    return ".".join(str(part) for part in loc)

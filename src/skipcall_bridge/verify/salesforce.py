@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from skipcall_bridge.common.errors import InvalidSignature, InvalidXml
-from skipcall_bridge.sources.payloads import parse_outbound_message
+from skipcall_bridge.common.payloads import parse_outbound_message
 from skipcall_bridge.verify.base import SignedRequest, Verifier, any_digest_matches
 
 

@@ -23,7 +23,7 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
-from skipcall_bridge.sources.payloads import ConfiguredFormat
+from skipcall_bridge.common.payloads import ConfiguredFormat
 from skipcall_bridge.verify.fields import HeaderName, Tolerance
 from skipcall_bridge.verify.hmac_grammar import HmacGrammar
 

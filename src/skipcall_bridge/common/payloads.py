@@ -7,7 +7,7 @@ import json
 from typing import TYPE_CHECKING, Any, Literal
 
 from skipcall_bridge.common.errors import InvalidJson, InvalidXml
-from skipcall_bridge.sources.form_body import parse_form
+from skipcall_bridge.common.form_body import parse_form
 
 if TYPE_CHECKING:
     from xml.etree.ElementTree import Element

@@ -16,10 +16,10 @@ import jmespath
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from jmespath.exceptions import JMESPathError
 
+from skipcall_bridge.common.payloads import format_for
 from skipcall_bridge.receive.gateway_event import raw_body
 from skipcall_bridge.sources.catalog import Source
-from skipcall_bridge.sources.mapping import PLACEHOLDER
-from skipcall_bridge.sources.payloads import format_for
+from skipcall_bridge.sources.templates import PLACEHOLDER
 from skipcall_bridge.verify import Headers
 
 Path = tuple[str, ...]

@@ -1,0 +1,112 @@
+"""The verbs on what Skipcall holds for the sources: `links show|set|forget` (names linked to
+sequences) and `members` (the users the API key sees)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from skipcall_bridge.acting.naming import CACHE_SECONDS
+from skipcall_bridge.aws.links import DynamoDbLinks
+from skipcall_bridge.cli.dead_letters import format_age
+from skipcall_bridge.cli.options import operator_environment, stack_options, verb_stack_options
+from skipcall_bridge.common.budget import Deadline
+from skipcall_bridge.common.errors import ConfigurationError
+from skipcall_bridge.common.ports import scoped_name
+from skipcall_bridge.runtime import current_runtime
+from skipcall_bridge.settings import Settings
+from skipcall_bridge.skipcall.models import CallFailed
+
+
+def links_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    links = commands.add_parser(
+        "links",
+        help="see or settle which Skipcall sequence a target name stands for",
+        description="A `target` name is created once and remembered in the link table "
+        "(LINKS_TABLE). When a create's outcome is unknown, its name waits (SEQUENCE_PENDING) "
+        "for a person: look in Skipcall, then `set` the id it has, or `forget` the name so the "
+        "next event creates it.",
+    )
+    stack_options(links)
+    verbs = links.add_subparsers(required=True, metavar="VERB")
+    show = verbs.add_parser("show", help="what the table holds for a name")
+    link = verbs.add_parser("set", help="the name stands for this sequence id")
+    forget = verbs.add_parser("forget", help="forget the name: the next enrol creates it")
+    for verb in (show, link, forget):
+        verb.add_argument("name")
+        verb.add_argument(
+            "--source",
+            help="the source whose name it is (names belong to their source); without it, "
+            "the shared names (sharedSequenceNames, and names created before names were scoped)",
+        )
+    link.add_argument("sequence_id")
+    show.set_defaults(run=links_show)
+    link.set_defaults(run=links_set)
+    forget.set_defaults(run=links_forget)
+    verb_stack_options(verbs)
+
+
+def link_table(args: argparse.Namespace) -> DynamoDbLinks:
+    operator_environment(args)
+    settings = Settings.from_environ()
+    if not settings.links_table:
+        raise ConfigurationError("LINKS_TABLE is not set: names are kept per container")
+    return DynamoDbLinks(settings.links_table, settings.aws_region)
+
+
+def links_show(args: argparse.Namespace) -> int:
+    link = link_table(args).lookup(scoped_name(args.source, args.name))
+    if link is None:
+        print(f"{args.name!r}: no record (the next enrol creates it)")
+        return 1
+    if link.sequence_id is not None:
+        print(f"{args.name!r}: sequence {link.sequence_id}")
+    elif link.state == "creating":
+        age = format_age(time.time() - (link.claimed_at or 0))
+        print(f"{args.name!r}: being created (claimed {age} ago)")
+    else:
+        print(f"{args.name!r}: unknown whether Skipcall created it; check, then `set` or `forget`")
+    return 0
+
+
+def links_set(args: argparse.Namespace) -> int:
+    link_table(args).link(scoped_name(args.source, args.name), args.sequence_id)
+    print(f"{args.name!r} -> sequence {args.sequence_id}")
+    return 0
+
+
+def links_forget(args: argparse.Namespace) -> int:
+    link_table(args).forget(scoped_name(args.source, args.name))
+    print(
+        f"{args.name!r} forgotten: the next enrol creates it. Running receivers may still "
+        f"enrol into the old id for up to {CACHE_SECONDS:.0f} s (what they read last): wait "
+        "that long before replaying."
+    )
+    return 0
+
+
+def members_command(args: argparse.Namespace) -> int:
+    operator_environment(args)
+    users = current_runtime().skipcall.list_users(Deadline(15))
+    if isinstance(users, CallFailed):
+        print(f"error: Skipcall did not list its users: {users.error.message}", file=sys.stderr)
+        return 1
+    rows = [("email", "name", "organizationMembershipId")]
+    mapping = {}
+    for user in users:
+        if not isinstance(user, dict):
+            continue
+        member = user.get("organizationMembershipId") or user.get("id") or ""
+        email = str(user.get("email") or "")
+        name = " ".join(str(user.get(key) or "") for key in ("firstName", "lastName")).strip()
+        rows.append((email, name, str(member)))
+        if email and member:
+            mapping[email.lower()] = str(member)
+    widths = [max(len(row[i]) for row in rows) for i in range(2)]
+    for email, name, member in rows:
+        print(f"{email:<{widths[0]}}  {name:<{widths[1]}}  {member}")
+    print("\nFor a source (CRM owner ids can be added as keys too):")
+    print(json.dumps({"members": mapping}, indent=2))
+    return 0
