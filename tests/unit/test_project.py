@@ -128,6 +128,33 @@ def test_the_queue_takes_the_largest_letter_and_the_data_outlives_the_stack() ->
         assert resources[name]["UpdateReplacePolicy"] == "Retain", name
 
 
+def test_only_the_stack_s_functions_and_named_operators_may_send_letters() -> None:
+    """Security review #28, finding 5: a letter names a source and acts in its scope, so the
+    queues refuse SendMessage to every principal but the functions that write letters there
+    (and the `OperatorPrincipalArns` a deployer names, for a workstation's `replay`)."""
+    from cfnlint.decode import cfn_yaml
+
+    resources = cfn_yaml.load(str(ROOT / "template.yaml"))["Resources"]
+    senders = {
+        "WorkQueuePolicy": ["ReceiverFunctionRole", "WorkerFunctionRole"],
+        "DeadLetterQueuePolicy": [
+            "ReceiverFunctionRole", "WorkerFunctionRole", "ReplayFunctionRole",
+        ],
+    }  # fmt: skip
+    for policy, roles in senders.items():
+        statements = resources[policy]["Properties"]["PolicyDocument"]["Statement"]
+        (deny,) = [s for s in statements if s.get("Sid") == "OnlyTheStackSendsLetters"]
+        assert (deny["Effect"], deny["Principal"], deny["Action"]) == (
+            "Deny", "*", "sqs:SendMessage",
+        )  # fmt: skip
+        condition, *branches = deny["Condition"]["ArnNotLike"]["aws:PrincipalArn"]["Fn::If"]
+        assert condition == "HasOperators"
+        with_operators, functions_only = (b["Fn::Split"][1]["Fn::Sub"] for b in branches)
+        expected = ",".join(f"${{{role}.Arn}}" for role in roles)
+        assert functions_only == expected, policy
+        assert with_operators == f"{expected},${{OperatorPrincipalArns}}", policy
+
+
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
 def test_packaging_never_creates_the_deployed_sources_file() -> None:
     """#23 item 9: `make test` packages; had it created src/sources.json from the example,
