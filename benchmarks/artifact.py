@@ -37,6 +37,9 @@ RUNS = max(5, int(os.environ.get("BENCH_ARTIFACT_RUNS", "7")))
 TARGET = 0.9  # the first production delivery, ours over the best hand-written one
 
 
+LOADED_CRYPTOGRAPHY: list[bool] = []  # per cold start of ours: did `cryptography` load?
+
+
 def fresh(python: str, action: str, stack: str, env: dict[str, str]) -> float:
     done = subprocess.run(  # noqa: S603 - our own script, on the artifact
         [python, "-I", "-S", str(ROOT / "benchmarks" / "fresh.py"), action, stack],
@@ -45,7 +48,10 @@ def fresh(python: str, action: str, stack: str, env: dict[str, str]) -> float:
     )  # fmt: skip
     if done.returncode != 0:
         raise RuntimeError(f"{action} {stack} failed:\n{done.stderr[-3000:]}")
-    return float(json.loads(done.stdout.strip().splitlines()[-1])["ms"])
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    if stack == "receiver":
+        LOADED_CRYPTOGRAPHY.append(bool(result.get("cryptography")))
+    return float(result["ms"])
 
 
 def spread(samples: list[float]) -> str:
@@ -105,6 +111,9 @@ def main() -> int:
         rows += [
             ("ReceiverFunction: first delivery, production configuration", spread(ours),
              spread(best), f"{ratio:.2f}", f"<= {TARGET}", ratio <= TARGET),
+            ("ReceiverFunction, no public-key source: loads `cryptography`",
+             "yes" if any(LOADED_CRYPTOGRAPHY) else "no", "", "", "no",
+             not any(LOADED_CRYPTOGRAPHY)),
             ("WorkerFunction: import + one deferred create", spread(worker), "", "", "reported",
              None),
             ("ReplayFunction: import + a scheduled run (empty DLQ)", spread(replayer), "", "",

@@ -22,6 +22,7 @@ from skipcall_bridge.common.errors import ConfigurationError
 from skipcall_bridge.sources.catalog import SourceCatalog, load_sources
 from skipcall_bridge_dev import devdata
 from skipcall_bridge_dev.console import delivery_line
+from skipcall_bridge_dev.dev_keys import dev_signing_key
 from skipcall_bridge_dev.devdata import STATE_FILE, running_stack
 from skipcall_bridge_dev.events import write_events
 from skipcall_bridge_dev.inspector import Exchange
@@ -195,8 +196,11 @@ def _dev_credential(catalog: SourceCatalog, name: str, gateway: str) -> str:
     source = catalog.get(name)
     assert source is not None
     auth = source.config.auth
-    secret = devdata.signing_secret(source.secret_id, auth.scheme)
     url = f"{gateway}/webhooks/{name}"
+    if auth.scheme == "public-key":  # a private key is no line to paste: the tools sign
+        where = f"secret {source.secret_id}" if source.secret_id else "the sources file"
+        return f"  {name:<18} {url}\n  {'':<18} dev public key in {where} (make events signs)"
+    secret = dev_signing_key(source)
     if auth.scheme == "basic":
         credential = f"basic auth   {secret}"
     elif auth.scheme == "bearer":
@@ -213,7 +217,11 @@ def _dev_credential(catalog: SourceCatalog, name: str, gateway: str) -> str:
 
 def _signing_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--sources", type=Path, default=DEFAULT_SOURCES)
-    command.add_argument("--secret", help="signing secret (default: the local stack's dev secret)")
+    command.add_argument(
+        "--secret",
+        help="signing secret, or @FILE (a public-key source's private key, PEM); default: the "
+        "local stack's dev secret",
+    )
     command.add_argument(
         "--url", default=None,
         help="receiver base URL (default: the running make dev's, as .dev/stack.json says)",
@@ -226,7 +234,10 @@ def _signed(args: argparse.Namespace) -> SignedSample:
         raise ConfigurationError(f"no source {args.source!r} in {args.sources}")
     body = args.body.read_bytes()
     url = args.url or _dev_gateway()
-    return sign_sample(catalog, args.source, body, url=url, secret=args.secret)
+    secret = args.secret
+    if secret is not None and secret.startswith("@"):
+        secret = Path(secret[1:]).read_text()
+    return sign_sample(catalog, args.source, body, url=url, secret=secret)
 
 
 def _dev_gateway() -> str:

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from skipcall_bridge.sources.catalog import SourceCatalog
 from skipcall_bridge.sources.config import VerifyToken
 from skipcall_bridge_dev import devdata
+from skipcall_bridge_dev.dev_keys import dev_secret_value
 from skipcall_bridge_dev.http_server import addressed_locally, allowed_names
 
 
@@ -127,8 +128,8 @@ def seed_signing_secrets(moto: MotoServer, catalog: SourceCatalog) -> None:
     for name in catalog.names:
         source = catalog.get(name)
         assert source is not None
-        values = {source.secret_id: devdata.signing_secret(source.secret_id,
-                                                           source.config.auth.scheme)}  # fmt: skip
+        value = dev_secret_value(source)
+        values = {source.secret_id: value} if source.secret_id and value else {}
         handshake = source.config.handshake
         if isinstance(handshake, VerifyToken):  # a verify token is a plain string
             values[handshake.secret_id] = devdata.signing_secret(handshake.secret_id, "bearer")

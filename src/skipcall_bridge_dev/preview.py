@@ -26,8 +26,8 @@ from skipcall_bridge.sources.identity import ContactResolver, Resolution
 from skipcall_bridge.sources.mapping import CreateIntent
 from skipcall_bridge.sources.templates import EventMappingError
 from skipcall_bridge.verify import Headers, SignedRequest
-from skipcall_bridge.verify.hmac_grammar import HmacGrammar
-from skipcall_bridge_dev import devdata
+from skipcall_bridge.verify.hmac_grammar import SignedGrammar
+from skipcall_bridge_dev.dev_keys import dev_secret_value
 from skipcall_bridge_dev.samples import content_type
 
 # What each scheme reads: its signature header(s) and, where it signs one, its timestamp
@@ -230,9 +230,9 @@ def _format(source: Source, request: SignedRequest, letter: DeadLetter | None) -
 def signature_report(source: Source, request: SignedRequest) -> list[str]:
     """Whether the dev secret verifies the request and, if not, the likely reason."""
     scheme = source.config.auth.scheme
-    secret = devdata.signing_secret(source.secret_id, scheme)
+    secret = dev_secret_value(source)
     try:
-        source.verifier.verify(request, [secret], time.time())
+        source.verifier.verify(request, [secret] if secret else [], time.time())
     except InvalidSignature:
         return [f"signature ({scheme}): REFUSED, 401", *_why(source, request)]
     except ConfigurationError as exc:
@@ -248,7 +248,7 @@ def _signature_headers(source: Source) -> tuple[str, ...]:
         names = SCHEME_HEADERS[scheme][0]
         header = getattr(auth, "header", None)  # bearer with its own header
         return (header.lower(),) if isinstance(header, str) else names
-    if isinstance(auth, HmacGrammar):
+    if isinstance(auth, SignedGrammar):
         return tuple(h.lower() for h in (auth.signature.header, *auth.signature.alternatives))
     if scheme == "twilio":
         return ("x-twilio-signature",)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from skipcall_bridge.sources.catalog import SourceCatalog
-from skipcall_bridge_dev import devdata
+from skipcall_bridge_dev.dev_keys import dev_signing_key
 from skipcall_bridge_dev.sample_bodies import SAMPLE_BODIES, form_body
 
 # The second half of the enrolment presets: what takes the contacts out again.
@@ -131,8 +131,7 @@ def sign_sample(
     configured = catalog.get(source)
     if configured is None:
         raise KeyError(source)
-    scheme = configured.config.auth.scheme
-    key = secret if secret is not None else devdata.signing_secret(configured.secret_id, scheme)
+    key = secret if secret is not None else dev_signing_key(configured)
     verifier = configured.verifier
     target = verifier.signed_url(f"{url.rstrip('/')}/webhooks/{source}", key, body)
     # the URL the receiver checks: the source's publicUrl where one is set, with the query

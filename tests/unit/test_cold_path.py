@@ -77,6 +77,9 @@ def test_without_deduplication_every_client_is_built_without_boto3(tmp_path: Pat
     # The replay's core loads with the first repeat of an event that did not map, not before.
     assert "skipcall_bridge.receive.pipeline" in loaded
     assert "skipcall_bridge.letters.runs" not in loaded
+    # No source of the example signs with a public key: `cryptography` is never loaded (#29).
+    assert "skipcall_bridge.verify.public_key" not in loaded
+    assert not any(name.split(".")[0] == "cryptography" for name in loaded)
 
 
 def test_a_sources_file_builds_only_the_schemes_it_uses() -> None:

@@ -59,7 +59,8 @@ def test_every_direct_import_of_the_runtime_is_declared() -> None:
     """What src/ imports from outside the standard library is a declared dependency."""
     modules = {
         "aws_lambda_powertools": "aws-lambda-powertools", "boto3": "boto3",
-        "botocore": "boto3", "defusedxml": "defusedxml", "jmespath": "jmespath",
+        "botocore": "boto3", "cryptography": "cryptography", "defusedxml": "defusedxml",
+        "jmespath": "jmespath",
         "phonenumbers": "phonenumberslite", "pydantic": "pydantic",
         # pydantic pins its own core exactly; custom types use its public schema API.
         "pydantic_core": "pydantic", "urllib3": "urllib3",

@@ -73,7 +73,9 @@ def answer_get(
     a source with neither, InvalidSignature when the GET does not pass)."""
     handshake = source.config.handshake if source is not None else None
     if source is not None and isinstance(handshake, Reachability):
-        source.verifier.verify(request, secrets.signing_secrets(source.secret_id), now)
+        secret_id = source.secret_id  # None: a public-key source's keys are all in the file
+        keys = secrets.signing_secrets(secret_id) if secret_id else ()
+        source.verifier.verify(request, keys, now)
         logger.info(
             "Handshake answered", extra={"source": source.name, "handshake": "reachability"}
         )

@@ -206,7 +206,8 @@ class Pipeline:
 
     def _verify(self, source: Source, request: SignedRequest) -> None:
         try:
-            secrets = self._secrets.signing_secrets(source.secret_id)
+            secret_id = source.secret_id  # None: a public-key source's keys are all in the file
+            secrets = self._secrets.signing_secrets(secret_id) if secret_id else ()
             source.verifier.verify(request, secrets, self._wall_clock())
             self._use_once(source, request)
         except InvalidSignature:

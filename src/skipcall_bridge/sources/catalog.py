@@ -33,9 +33,9 @@ from skipcall_bridge.sources.templates import (
     field_path,
 )
 from skipcall_bridge.verify import SignedRequest, Verifier
-from skipcall_bridge.verify.hmac_grammar import HmacGrammar, grammar_warnings
+from skipcall_bridge.verify.hmac_grammar import SignedGrammar, grammar_warnings
 from skipcall_bridge.verify.registry import build_verifier
-from skipcall_bridge.verify.schemes import UnmappedStatus
+from skipcall_bridge.verify.schemes import PublicKeyAuth, UnmappedStatus
 
 
 @dataclass(frozen=True)
@@ -58,8 +58,13 @@ class Source:
     unmapped_status: UnmappedStatus
 
     @property
-    def secret_id(self) -> str:
-        return self.config.auth.secret_id
+    def secret_id(self) -> str | None:
+        """The secret its verifier reads: the signing secret, or a public-key source's
+        `publicKeysSecretId` (None: its keys are all in the sources file)."""
+        auth = self.config.auth
+        if isinstance(auth, PublicKeyAuth):
+            return auth.public_keys_secret_id
+        return auth.secret_id
 
     @property
     def name_scope(self) -> str | None:
@@ -257,13 +262,13 @@ class SourceCatalog:
         return sorted(self._sources)
 
     def warnings(self) -> list[str]:
-        """Sources that load but verify weakly (a declarative HMAC grammar without a signed
+        """Sources that load but verify weakly (a declared signature without a signed
         timestamp, with sha1, or signing its own signature header), or whose signature covers a
         URL that nothing here names, one line each."""
         weak = [
             f"{name}: {warning}"
             for name in self.names
-            if isinstance(auth := self._sources[name].config.auth, HmacGrammar)
+            if isinstance(auth := self._sources[name].config.auth, SignedGrammar)
             for warning in grammar_warnings(auth)
         ]
         return weak + [
@@ -277,7 +282,7 @@ class SourceCatalog:
 
     def secret_ids(self) -> list[str]:
         """Every Secrets Manager id the sources need: signing secrets and verify tokens."""
-        ids = {source.secret_id for source in self._sources.values()}
+        ids = {source.secret_id for source in self._sources.values() if source.secret_id}
         ids |= {
             handshake.secret_id
             for source in self._sources.values()

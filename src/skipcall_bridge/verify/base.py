@@ -10,6 +10,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Literal
 
 from skipcall_bridge.common.errors import ConfigurationError, InvalidSignature
@@ -122,6 +123,28 @@ def parse_timestamp(value: str | None) -> int:
     if not text.isascii() or not text.isdigit() or len(text) > 15:
         raise InvalidSignature
     return int(text)
+
+
+# RFC 3339: a date, a time (fractions of a second allowed) and a zone, `Z` or an offset. A
+# time without a zone is not a moment (it would be read in whatever zone the server runs in).
+_RFC3339 = re.compile(
+    r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})"
+)
+
+
+def parse_rfc3339(value: str | None) -> float:
+    """An RFC 3339 timestamp (`2026-12-08T09:30:00Z`, `...:00.123+01:00`) as Unix seconds;
+    anything else fails the check."""
+    text = require(value)
+    match = _RFC3339.fullmatch(text) if text.isascii() else None
+    if match is None:
+        raise InvalidSignature
+    date, clock, fraction, zone = match.groups()
+    try:
+        when = datetime.fromisoformat(f"{date}T{clock}{'+00:00' if zone in 'Zz' else zone}")
+    except ValueError:  # a 30th of February, a 25th hour
+        raise InvalidSignature from None
+    return when.timestamp() + (int(fraction) / 10 ** len(fraction) if fraction else 0.0)
 
 
 def signing_key(key: bytes) -> bytes:

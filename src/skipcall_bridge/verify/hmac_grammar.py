@@ -1,7 +1,9 @@
-"""The declarative HMAC grammar: where the signature and the timestamp are, what the HMAC
-covers (the `signed` template and its placeholders), and what is wrong with a grammar. The
-sources file's model (verify/schemes.py) and the verifier (verify/hmac.py) both read it here,
-so neither imports the other."""
+"""The declarative signature grammar: where the signature and the timestamp are, what the
+signature covers (the `signed` template and its placeholders), and what is wrong with a
+grammar; with what it is made: an HMAC under a shared secret (`HmacGrammar`), or a private key
+whose public half the receiver holds (`PublicKeyGrammar`). The sources file's models
+(verify/schemes.py) and the verifiers (verify/hmac.py, verify/public_key.py) all read it here,
+so none imports another."""
 
 from __future__ import annotations
 
@@ -61,7 +63,7 @@ class TimestampSpec(BaseModel):
 
     header: HeaderName | None = None
     list_key: str | None = Field(default=None, alias="listKey", min_length=1)
-    unit: Literal["s", "ms"] = "s"
+    unit: Literal["s", "ms", "iso8601"] = "s"
     tolerance_seconds: Tolerance = 300
 
     @model_validator(mode="after")
@@ -71,21 +73,20 @@ class TimestampSpec(BaseModel):
         return self
 
 
-class HmacGrammar(BaseModel):
-    """The declarative HMAC scheme (verify/hmac.py says what each field means)."""
+class SignedGrammar(BaseModel):
+    """Where a signature is and what it covers, whatever makes it (verify/hmac.py says what
+    each field means)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
-    algorithm: Literal["sha1", "sha256", "sha512"] = "sha256"
     signature: SignatureSpec
     encoding: Literal["hex", "base64"] = "hex"
     signed: str = "{body}"
     timestamp: TimestampSpec | None = None
     id_header: HeaderName | None = Field(default=None, alias="idHeader")
-    key_encoding: Literal["utf8", "hex", "base64"] = Field(default="utf8", alias="keyEncoding")
 
     @model_validator(mode="after")
-    def _coherent(self) -> HmacGrammar:
+    def _coherent(self) -> SignedGrammar:
         problems = template_errors(
             self.signed, has_timestamp=self.timestamp is not None, has_id=self.id_header is not None
         )
@@ -99,24 +100,65 @@ class HmacGrammar(BaseModel):
         return self
 
 
-def grammar_warnings(grammar: HmacGrammar) -> list[str]:
+class HmacGrammar(SignedGrammar):
+    """The declarative HMAC scheme."""
+
+    algorithm: Literal["sha1", "sha256", "sha512"] = "sha256"
+    key_encoding: Literal["utf8", "hex", "base64"] = Field(default="utf8", alias="keyEncoding")
+
+
+PublicKeyAlgorithm = Literal["ed25519", "rsa-sha256", "rsa-pss-sha256", "ecdsa-p256-sha256"]
+
+
+class PublicKeyGrammar(SignedGrammar):
+    """A signature made with the sender's private key, checked with its published public keys
+    (verify/public_key.py): the keys are given here, or held in a secret, or both."""
+
+    algorithm: PublicKeyAlgorithm
+    encoding: Literal["hex", "base64"] = "base64"
+    public_keys: list[str] = Field(default_factory=list, alias="publicKeys", max_length=8)
+    public_keys_secret_id: str | None = Field(
+        default=None, alias="publicKeysSecretId", min_length=1
+    )
+
+    @model_validator(mode="after")
+    def _has_keys(self) -> PublicKeyGrammar:
+        if not self.public_keys and self.public_keys_secret_id is None:
+            raise ValueError("give publicKeys, or publicKeysSecretId (a secret holding them)")
+        return self
+
+
+# Header names that say they hold a time: signed but unchecked, such a header is a timestamp no
+# one compares with the clock (Zendesk's X-Zendesk-Webhook-Signature-Timestamp, declared as a
+# {header:...} placeholder).
+_TIME_HEADER = re.compile(r"time|date", re.IGNORECASE)
+
+
+def grammar_warnings(grammar: SignedGrammar) -> list[str]:
     """What makes a valid grammar weak (check-config and `make package` print these)."""
     warnings = []
-    if grammar.timestamp is None:
+    signed_headers = [
+        match.group(1).removeprefix("header:")
+        for match in PLACEHOLDER.finditer(grammar.signed)
+        if match.group(1).startswith("header:")
+    ]
+    unchecked = [name for name in signed_headers if _TIME_HEADER.search(name)]
+    if grammar.timestamp is None and unchecked:
+        warnings.append(
+            f"the signed header {unchecked[0]} is a timestamp that is never checked: declare it "
+            "as `timestamp` (unit s, ms or iso8601) and sign {timestamp} instead, so a "
+            "captured request goes stale"
+        )
+    elif grammar.timestamp is None:
         warnings.append(
             "no signed timestamp: a captured request verifies again for as long as the "
             "idempotency records last (IDEMPOTENCY_EXPIRES_AFTER_SECONDS, 4 days by default)"
         )
-    if grammar.algorithm == "sha1":
+    if isinstance(grammar, HmacGrammar) and grammar.algorithm == "sha1":
         warnings.append("algorithm sha1: use sha256 where the sender offers it")
     signature_headers = {
         header.lower() for header in (grammar.signature.header, *grammar.signature.alternatives)
     }
-    signed_headers = {
-        match.group(1).removeprefix("header:").lower()
-        for match in PLACEHOLDER.finditer(grammar.signed)
-        if match.group(1).startswith("header:")
-    }
-    if signature_headers & signed_headers:
+    if signature_headers & {name.lower() for name in signed_headers}:
         warnings.append("the signature's own header is inside what it signs")
     return warnings

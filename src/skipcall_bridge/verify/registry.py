@@ -26,6 +26,7 @@ from skipcall_bridge.verify.schemes import (
     HmacSha256Auth,
     HubSpotAuth,
     JwtAuth,
+    PublicKeyAuth,
     QueryKeyAuth,
     SalesforceAuth,
     StandardWebhooksAuth,
@@ -34,10 +35,19 @@ from skipcall_bridge.verify.schemes import (
 from skipcall_bridge.verify.standard_webhooks import StandardWebhooksVerifier
 from skipcall_bridge.verify.twilio import TwilioVerifier
 
+
+def _public_key(auth: Any) -> Verifier:
+    # only where a source uses it: an HMAC-only deployment never loads `cryptography`
+    from skipcall_bridge.verify.public_key import PublicKeyVerifier  # noqa: PLC0415
+
+    return PublicKeyVerifier(auth)
+
+
 # Each scheme's verifier, from its validated `auth` block.
 BUILDERS: dict[type, Callable[[Any], Verifier]] = {
     BearerAuth: lambda auth: BearerVerifier(auth.header),
     HmacAuth: HmacVerifier,
+    PublicKeyAuth: _public_key,
     JwtAuth: lambda auth: JwtVerifier(
         auth.header,
         auth.audience,

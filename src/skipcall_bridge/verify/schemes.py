@@ -19,13 +19,15 @@ from pydantic import (
     GetCoreSchemaHandler,
     GetJsonSchemaHandler,
     TypeAdapter,
+    model_validator,
 )
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
+from skipcall_bridge.common.errors import ConfigurationError
 from skipcall_bridge.common.payloads import ConfiguredFormat
 from skipcall_bridge.verify.fields import HeaderName, Tolerance
-from skipcall_bridge.verify.hmac_grammar import HmacGrammar
+from skipcall_bridge.verify.hmac_grammar import HmacGrammar, PublicKeyGrammar
 
 UnmappedStatus = Literal[202, 422]
 SalesforceOrgId = Annotated[str, Field(pattern=r"^00D[A-Za-z0-9]{12}([A-Za-z0-9]{3})?$")]
@@ -52,6 +54,26 @@ class BearerAuth(_AuthBase):
 
 class HmacAuth(_AuthBase, HmacGrammar):
     scheme: Literal["hmac"]
+
+
+class PublicKeyAuth(_AuthBase, PublicKeyGrammar):
+    """A signature made with the sender's private key (verify/public_key.py). No `secretId`:
+    a public key is no secret; `publicKeysSecretId` may hold the keys instead of the file."""
+
+    scheme: Literal["public-key"]
+    secret_id: None = Field(default=None, alias="secretId")  # type: ignore[assignment]
+
+    @model_validator(mode="after")
+    def _keys_load(self) -> PublicKeyAuth:
+        # only a source of this scheme loads `cryptography`
+        from skipcall_bridge.verify.public_key import load_public_key  # noqa: PLC0415
+
+        for number, text in enumerate(self.public_keys, start=1):
+            try:
+                load_public_key(text, self.algorithm)
+            except ConfigurationError as exc:
+                raise ValueError(f"publicKeys[{number - 1}]: {exc}") from None
+        return self
 
 
 class JwtAuth(_AuthBase):
@@ -156,6 +178,7 @@ class TwilioAuth(_AuthBase):
 AUTH_MODELS = (
     BearerAuth,
     HmacAuth,
+    PublicKeyAuth,
     JwtAuth,
     QueryKeyAuth,
     HmacSha256Auth,
@@ -170,6 +193,7 @@ AUTH_MODELS = (
 AuthModel = (
     BearerAuth
     | HmacAuth
+    | PublicKeyAuth
     | JwtAuth
     | QueryKeyAuth
     | HmacSha256Auth
@@ -191,7 +215,7 @@ _SCHEME_LIST = ", ".join(SCHEMES)  # for the messages below
 def validate_auth(value: Any) -> _AuthBase:
     """The `auth` block, validated by its scheme's model alone: a model is built on first use,
     so a sources file pays only for the schemes it uses (a pydantic discriminated union builds
-    all twelve, about 10 ms of every cold start)."""
+    all thirteen, about 10 ms of every cold start)."""
     if isinstance(value, _AuthBase):
         return value
     if not isinstance(value, dict):
