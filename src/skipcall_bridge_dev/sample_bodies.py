@@ -343,4 +343,21 @@ SAMPLE_BODIES: dict[str, Any] = {
         ("AccountSid", "AC0123456789abcdef0123456789abcdef"), ("From", "+14155550177"),
         ("ApiVersion", "2010-04-01"),
     ]),
+    # Zendesk: the body a trigger sends (docs/senders.md), the ticket's requester with a phone.
+    "zendesk": {
+        "ticket": {"id": 35436, "subject": "Call me back about my order", "status": "new",
+                   "requester": {"id": 90817264, "name": "Dorothy Vaughan",
+                                 "first_name": "Dorothy", "last_name": "Vaughan",
+                                 "email": "dorothy.vaughan@example.com",
+                                 "phone": "+1 415-555-0148"}},
+    },
+    # SendGrid Event Webhook: an array of events; custom args (phone, names) ride along.
+    "sendgrid": [
+        {"email": "ada@example.com", "timestamp": 1796722200, "event": "click",
+         "url": "https://example.com/demo", "sg_event_id": "c2ctY2xpY2stMDAx",
+         "sg_message_id": "14c5d75ce93.dfd.64b469.filter0001.16648.5515E0B88.0",
+         "first_name": "Ada", "last_name": "Lovelace", "phone": "+1 415-555-0171"},
+        {"email": "ada@example.com", "timestamp": 1796722190, "event": "open",
+         "sg_event_id": "c2ctb3Blbi0wMDE", "sg_message_id": "14c5d75ce93.dfd.64b469.filter0001"},
+    ],
 }  # fmt: skip

@@ -34,6 +34,9 @@ ENROL_PRESETS = {
     "activecampaign": ("ActiveCampaign subscribers", ["Radia"], None),
     "mailchimp": ("Mailchimp new subscribers", ["Frances"], None),
     "twilio": ("Twilio inbound texts", ["+14155550177"], None),  # a number is all a text says
+    # ISO-8601 timestamps (#29); a public-key signature, its dev key in the secret (#29)
+    "zendesk": ("Zendesk callbacks", ["Dorothy"], None),
+    "sendgrid": ("Clicked the email", ["Ada"], None),
 }
 
 

@@ -14,7 +14,9 @@ import time
 from collections import Counter
 
 from skipcall_bridge.sources.catalog import load_sources
+from skipcall_bridge.verify.schemes import PublicKeyAuth
 from skipcall_bridge_dev import devdata
+from skipcall_bridge_dev.dev_keys import key_pair
 from skipcall_bridge_dev.sample_bodies import SAMPLE_BODIES
 from skipcall_bridge_dev.samples import sample_body, sign_sample
 
@@ -58,7 +60,11 @@ def mutations(stack: Stack, source: str) -> list[tuple[str, str, bytes, dict[str
         forged.append(("an hour-old timestamp", stale.url, stale.body, stale.headers))
     if "?" in sample.url:  # the secret travels in the URL (Salesforce's token)
         forged.append(("the URL's token", sample.url + "x", sample.body, sample.headers))
-    other = devdata.signing_secret(f"another/{configured.secret_id}", scheme)
+    auth = configured.config.auth
+    if isinstance(auth, PublicKeyAuth):  # another private key than the one the stack trusts
+        other = key_pair(f"another/{configured.secret_id}", auth.algorithm)[0]
+    else:
+        other = devdata.signing_secret(f"another/{configured.secret_id}", scheme)
     wrong = sign_sample(CATALOG, source, sample.body, url=stack.gateway, secret=other)
     forged.append(("signed with another secret", wrong.url, wrong.body, wrong.headers))
     return forged

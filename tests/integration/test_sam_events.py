@@ -1,6 +1,6 @@
 """What `sam local invoke -e events/<file>.json --env-vars events/env.json` does, without Docker:
 each sample event, with env.json's variables, into the real handler. moto and the sandbox stand
-in for the dev stack the container would reach at host.docker.internal."""
+in for the dev stack the container reaches on the host's network (`make invoke`)."""
 
 from __future__ import annotations
 
@@ -57,13 +57,13 @@ def test_every_sample_event_is_accepted_as_sam_local_invoke_would_run_it(
     samples = sorted(
         p for p in events_dir.glob("*.json") if p.name not in ("env.json", "health.json")
     )
-    assert len(samples) == 26  # one per preset of sources.example.json
+    assert len(samples) == 28  # one per preset of sources.example.json
     for path in samples:
         event = json.loads(path.read_text())
         result = lambda_handler(event, LocalContext(25, "ReceiverFunction"))
         assert result["statusCode"] in (200, 201), (path.name, result["body"])
     health = json.loads((events_dir / "health.json").read_text())
     assert lambda_handler(health, LocalContext(25, "ReceiverFunction"))["statusCode"] == 200
-    # 13 create samples (hubspot, make and salesforce hold two), and the 12 targets enrolled
+    # 13 create samples (hubspot, make and salesforce hold two), and the 14 targets enrolled
     # into by name (hubspot-deals only takes out: it creates nothing)
-    assert len(sandbox.sequences) == 28
+    assert len(sandbox.sequences) == 30

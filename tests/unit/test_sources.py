@@ -37,7 +37,8 @@ def test_the_example_file_loads_with_a_preset_per_sender() -> None:
         "dynamics", "hubspot",
         "hubspot-deals", "hubspot-enrol", "hubspot-workflow", "intercom", "mailchimp", "make",
         "meta-style", "monday", "n8n", "pipedrive", "pipedrive-enrol", "salesforce",
-        "salesforce-flow", "stripe-style", "twilio", "typeform", "zapier", "zoho",
+        "salesforce-flow", "sendgrid", "stripe-style", "twilio", "typeform", "zapier", "zendesk",
+        "zoho",
     ]  # fmt: skip
     assert "skipcall-bridge/sources/hubspot" in catalog.secret_ids()  # shared by two sources
     budgets = {
