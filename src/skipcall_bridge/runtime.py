@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from skipcall_bridge.common.budget import CallWindow
     from skipcall_bridge.common.ports import (
         ContactLinks,
+        HookSecretKeeper,
         IdempotencyGuard,
         ReplayQueue,
         TokenLedger,
@@ -135,6 +136,7 @@ def build_runtime(settings: Settings) -> Runtime:
         pacing=pacing,
         tokens=token_ledger(settings, window),
         window=window,
+        hook_secrets=hook_secret_keeper(settings, secrets, window),
     )
     return Runtime(
         settings=settings,
@@ -174,6 +176,18 @@ def identity_services(
         ContactResolver(skipcall, links),
         WorkspaceDirectory(skipcall, settings.members_cache_seconds),
     )
+
+
+def hook_secret_keeper(
+    settings: Settings, secrets: SecretsManagerStore, window: CallWindow | None = None
+) -> HookSecretKeeper | None:
+    """Where REST hooks' secrets are kept, and their windows: none without the deduplication
+    table (a `hook-secret` source's handshake is then echoed only)."""
+    if not settings.idempotency_table:
+        return None
+    from skipcall_bridge.aws.hook_secrets import AwsHookSecrets
+
+    return AwsHookSecrets(settings.idempotency_table, secrets, settings.aws_region, window)
 
 
 def token_ledger(settings: Settings, window: CallWindow | None = None) -> TokenLedger:

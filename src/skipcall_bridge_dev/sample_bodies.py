@@ -360,4 +360,16 @@ SAMPLE_BODIES: dict[str, Any] = {
         {"email": "ada@example.com", "timestamp": 1796722190, "event": "open",
          "sg_event_id": "c2ctb3Blbi0wMDE", "sg_message_id": "14c5d75ce93.dfd.64b469.filter0001"},
     ],
+    # Asana: an event batch (compact: the task's gid, not its fields).
+    "asana": {"events": [
+        {"user": {"gid": "12345", "resource_type": "user"},
+         "created_at": "2026-12-08T09:30:00.000Z", "action": "added",
+         "resource": {"gid": "1201", "resource_type": "task", "resource_subtype": "default_task"},
+         "parent": {"gid": "1100", "resource_type": "project"}},
+    ]},
+    # Keap REST hook: the event and the keys of what it is about.
+    "keap": {"event_key": "contact.add", "object_type": "contact", "object_keys": [
+        {"apiUrl": "https://api.infusionsoft.com/crm/rest/v1/contacts/2117", "id": 2117,
+         "timestamp": "2026-12-08T09:30:00.000Z"},
+    ]},
 }  # fmt: skip

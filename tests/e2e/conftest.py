@@ -26,6 +26,7 @@ class Stack:
     moto: str
     queue_url: str
     control_token: str
+    directory: str = ""  # where it runs: `--dev` commands started here find it
 
     def post(self, target: str, body: bytes, headers: dict[str, str]) -> tuple[int, Any]:
         """POST to a path on the gateway, or a full URL; JSON answers are decoded."""
@@ -78,16 +79,17 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "--gateway-port", "0", "--sandbox-port", "0", "--moto-port", "0",
     ]  # fmt: skip
     environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    directory = tmp_path_factory.mktemp("dev")  # where it writes .dev/stack.json
     process = subprocess.Popen(  # noqa: S603 - our own CLI
         command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=environment,
-        cwd=tmp_path_factory.mktemp("dev"),  # where it writes .dev/stack.json
+        cwd=directory,
     )  # fmt: skip
     try:
         assert process.stdout is not None
         line = process.stdout.readline()
         if not line:
             pytest.fail(f"skipcall-bridge dev exited with {process.wait(10)}")
-        yield Stack(**json.loads(line))
+        yield Stack(**json.loads(line), directory=str(directory))
     finally:
         process.send_signal(signal.SIGINT)  # Ctrl-C: every server stops, exit status 0
         assert process.wait(timeout=15) == 0

@@ -1,10 +1,16 @@
 """Subscription handshakes as the senders make them, over HTTP to `make dev`: monday.com's
 unsigned challenge POST echoed as JSON, a Meta-style GET answered with its challenge only for
-the right verify token, and nothing created or dead-lettered by either."""
+the right verify token, REST hooks' X-Hook-Secret echoed (and Asana's kept once an operator
+armed it with `sources arm --dev`), and nothing created or dead-lettered by any."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import os
+import subprocess
+import sys
 
 import urllib3
 
@@ -64,3 +70,43 @@ def test_mailchimp_s_check_of_the_url_is_answered_only_with_its_key(stack: Stack
     assert (good.status, json.loads(good.data)) == (200, {"status": "ok"})
     assert urllib3.request("GET", url).status == 401
     assert urllib3.request("GET", url, fields={"key": "wrong-key-0123456789"}).status == 401
+
+
+def test_asana_s_hook_secret_is_kept_once_armed_and_then_signs_its_deliveries(
+    stack: Stack,
+) -> None:
+    secret = "0f8e7d6c5b4a39281706f5e4d3c2b1a0"
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    armed = subprocess.run(  # noqa: S603 - our own CLI, as an operator runs it
+        [sys.executable, "-m", "skipcall_bridge.cli", "sources", "arm", "asana", "--dev",
+         "--sources", str(EXAMPLE_SOURCES), "--minutes", "5"],
+        cwd=stack.directory, env=environment, capture_output=True, text=True, timeout=60,
+        check=False,
+    )  # fmt: skip
+    assert armed.returncode == 0, armed.stderr
+    before = len(stack.sandbox_sequences())
+    answer = urllib3.request("POST", f"{stack.gateway}/webhooks/asana", body=b"",
+                             headers={"X-Hook-Secret": secret})  # fmt: skip
+    assert (answer.status, answer.headers["X-Hook-Secret"]) == (200, secret)
+    body = (
+        b'{"events":[{"action":"added","created_at":"2026-12-08T10:00:00.000Z",'
+        b'"resource":{"gid":"7301","resource_type":"task"}}]}'
+    )
+    signature = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    status, created = stack.post("/webhooks/asana", body, {"X-Hook-Signature": signature})
+    assert status == 201, created
+    assert [s["name"] for s in stack.sandbox_sequences()[before:]] == ["Asana task 7301"]
+    # the window closed with the first handshake: another is echoed and changes nothing
+    other = urllib3.request("POST", f"{stack.gateway}/webhooks/asana", body=b"",
+                            headers={"X-Hook-Secret": "a" * 32})  # fmt: skip
+    assert other.status == 200
+    status, _ = stack.post("/webhooks/asana", body, {"X-Hook-Signature": signature})
+    assert status == 201  # still the kept secret (answered from the first delivery's record)
+
+
+def test_keap_s_hook_secret_is_echoed_and_creates_nothing(stack: Stack) -> None:
+    before = len(stack.sandbox_sequences())
+    answer = urllib3.request("POST", f"{stack.gateway}/webhooks/keap", body=b"{}",
+                             headers={"X-Hook-Secret": "k3ap5ecret0123456789"})  # fmt: skip
+    assert (answer.status, answer.headers["X-Hook-Secret"]) == (200, "k3ap5ecret0123456789")
+    assert len(stack.sandbox_sequences()) == before

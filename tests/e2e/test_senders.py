@@ -39,6 +39,9 @@ EXPECTED_NAMES = {
     "typeform": ["Call Dorothy (Demo request)"],
     "stripe-style": ["Call Katherine (qualified)"],
     "meta-style": ["Meta lead 444555666777 (form 98765)"],
+    # REST hooks (#29): Asana signs with the secret of its handshake, Keap with nothing
+    "asana": ["Asana task 1201"],
+    "keap": ["Keap contact.add 2117"],
 }
 
 

@@ -7,19 +7,20 @@ from typing import Any
 
 import pytest
 
-from skipcall_bridge.common.errors import InvalidSignature, RouteNotFound
+from skipcall_bridge.common.errors import InvalidSignature, RouteNotFound, Unavailable
 from skipcall_bridge.common.observability import metrics
 from skipcall_bridge.receive.handshakes import (
     HandshakeAnswer,
     answer_get,
     echo_challenge,
+    hook_secret,
     verify_token,
 )
 from skipcall_bridge.receive.pipeline import Pipeline
 from skipcall_bridge.receive.responses import handshake_response
 from skipcall_bridge.sources.catalog import Source, SourceCatalog
 from skipcall_bridge.sources.config import parse_sources
-from skipcall_bridge.verify import SignedRequest
+from skipcall_bridge.verify import Headers, SignedRequest
 
 from .fakes import RecordingDeadLetters, ScriptedSkipcall, StaticSecrets
 
@@ -183,3 +184,88 @@ def test_a_get_probe_with_a_wrong_key_counts_as_a_rejected_signature() -> None:
         pipeline.verify_subscription("mailchimp", SignedRequest("GET", url, b""), {})
     assert metrics.provider.metric_set["SignatureRejected"]["Value"] == [1.0]
     metrics.clear_metrics()
+
+
+# -- REST hooks: X-Hook-Secret (#29 item 3) ---------------------------------------------------
+
+
+class Keeper:
+    """The window and the secret store as DynamoDB and Secrets Manager behave: one taker of an
+    open window; a store that may be down."""
+
+    def __init__(self, armed_until: float | None = None, *, store_down: bool = False) -> None:
+        self.armed_until = armed_until
+        self.kept: list[tuple[str, str]] = []
+        self.store_down = store_down
+
+    def arm(self, source: str, until: float) -> None:
+        self.armed_until = until
+
+    def disarm(self, source: str, now: float) -> float | None:
+        until, self.armed_until = self.armed_until, None
+        if until is None or until < now:
+            return None
+        return until
+
+    def keep(self, secret_id: str, secret: str) -> None:
+        if self.store_down:
+            raise Unavailable("down")
+        self.kept.append((secret_id, secret))
+
+
+KEEPS = source({"type": "hook-secret", "keep": True})
+REFUSES = source({"type": "hook-secret", "keep": True, "otherwise": "refuse"})
+ECHOES = source({"type": "hook-secret"})
+
+
+def hook(value: str | None, body: bytes = b"") -> SignedRequest:
+    headers = {} if value is None else {"X-Hook-Secret": value}
+    return SignedRequest("POST", "https://h/webhooks/s", body, Headers(headers))
+
+
+def test_a_hook_secret_is_echoed_in_its_header_and_kept_only_while_armed() -> None:
+    keeper = Keeper(armed_until=1_000.0)
+    answer = hook_secret(KEEPS, hook("4f1c0ffee5ecret"), keeper, now=900.0)
+    assert answer == HandshakeAnswer("header", "X-Hook-Secret", "4f1c0ffee5ecret", "X-Hook-Secret")
+    assert keeper.kept == [("b", "4f1c0ffee5ecret")]  # the source's secretId
+    assert keeper.armed_until is None  # the first one closed the window
+    again = hook_secret(KEEPS, hook("an0ther5ecret"), keeper, now=901.0)
+    assert again is not None  # echoed (the sender completes its subscription)...
+    assert keeper.kept == [("b", "4f1c0ffee5ecret")]  # ...but not kept
+    late = Keeper(armed_until=800.0)  # the window closed before the handshake came
+    assert hook_secret(KEEPS, hook("late5ecret"), late, now=900.0) is not None
+    assert late.kept == []
+    response = handshake_response(answer)
+    assert response.headers["X-Hook-Secret"] == "4f1c0ffee5ecret"
+
+
+def test_a_hook_secret_is_refused_when_not_armed_if_the_source_says_so() -> None:
+    with pytest.raises(InvalidSignature):
+        hook_secret(REFUSES, hook("4f1c0ffee5ecret"), Keeper(), now=900.0)
+    keeper = Keeper(armed_until=1_000.0)
+    assert hook_secret(REFUSES, hook("4f1c0ffee5ecret"), keeper, now=900.0) is not None
+    assert keeper.kept == [("b", "4f1c0ffee5ecret")]
+
+
+def test_an_echo_only_hook_never_keeps_and_an_ordinary_delivery_is_no_handshake() -> None:
+    keeper = Keeper(armed_until=1_000.0)
+    assert hook_secret(ECHOES, hook("4f1c0ffee5ecret"), keeper, now=900.0) is not None
+    assert keeper.kept == []
+    assert keeper.armed_until == 1_000.0  # untouched
+    assert hook_secret(KEEPS, hook(None, b'{"events": []}'), keeper, now=900.0) is None
+    for bad in ("a b", "x\r\nSet-Cookie: a=1", "<b>", "x" * 513, ""):
+        with pytest.raises(InvalidSignature):
+            hook_secret(KEEPS, hook(bad), keeper, now=900.0)
+    assert keeper.kept == []
+
+
+def test_a_secret_that_cannot_be_stored_reopens_the_window_for_the_sender_s_retry() -> None:
+    from skipcall_bridge.common.errors import Unavailable
+
+    keeper = Keeper(armed_until=1_000.0, store_down=True)
+    with pytest.raises(Unavailable):
+        hook_secret(KEEPS, hook("4f1c0ffee5ecret"), keeper, now=900.0)
+    assert keeper.armed_until == 1_000.0
+    keeper.store_down = False
+    assert hook_secret(KEEPS, hook("4f1c0ffee5ecret"), keeper, now=901.0) is not None
+    assert keeper.kept == [("b", "4f1c0ffee5ecret")]

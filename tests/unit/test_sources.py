@@ -33,9 +33,10 @@ def problems(sources: dict[str, Any]) -> str:
 def test_the_example_file_loads_with_a_preset_per_sender() -> None:
     catalog = load_sources(ROOT / "sources.example.json")
     assert catalog.names == [
-        "activecampaign", "attio", "automation-enrol", "calendly", "close", "close-enrol",
-        "dynamics", "hubspot",
-        "hubspot-deals", "hubspot-enrol", "hubspot-workflow", "intercom", "mailchimp", "make",
+        "activecampaign", "asana", "attio", "automation-enrol", "calendly", "close",
+        "close-enrol", "dynamics", "hubspot",
+        "hubspot-deals", "hubspot-enrol", "hubspot-workflow", "intercom", "keap", "mailchimp",
+        "make",
         "meta-style", "monday", "n8n", "pipedrive", "pipedrive-enrol", "salesforce",
         "salesforce-flow", "sendgrid", "stripe-style", "twilio", "typeform", "zapier", "zendesk",
         "zoho",

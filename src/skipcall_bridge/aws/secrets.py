@@ -59,6 +59,19 @@ class SecretsManagerStore:
         """Drop every cached secret: a restored container reads them afresh."""
         self._cache.clear()
 
+    def replace(self, secret_id: str, value: str) -> None:
+        """A new value for a signing secret (a REST hook's, taken in its handshake); this
+        container reads it from now on. Raises Unavailable."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self._secrets_manager().put_secret_value(SecretId=secret_id, SecretString=value)
+        except (BotoCoreError, ClientError) as exc:
+            logger.error("Secret not stored", extra={"error": type(exc).__name__})
+            raise Unavailable("The secret could not be stored; retry later.") from None
+        with self._reading:
+            self._cache.pop(secret_id, None)
+
     def _read(self, secret_id: str, refresh: bool) -> str:
         cached = self._fresh(secret_id, refresh)
         if cached is not None:

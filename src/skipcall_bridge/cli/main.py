@@ -16,6 +16,7 @@ from skipcall_bridge.cli.config import check_config, schema_command
 from skipcall_bridge.cli.dead_letters import dlq_commands, replay_command
 from skipcall_bridge.cli.links import links_commands, members_command
 from skipcall_bridge.cli.options import DEFAULT_SOURCES, extension, stack_options
+from skipcall_bridge.cli.sources import sources_commands
 from skipcall_bridge.common.errors import ConfigurationError
 from skipcall_bridge.common.failures import Reason
 
@@ -74,6 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     members.set_defaults(run=members_command)
 
     links_commands(commands)
+    sources_commands(commands)
 
     schema = commands.add_parser("schema", help="print the sources file's JSON Schema")
     schema.set_defaults(run=schema_command)

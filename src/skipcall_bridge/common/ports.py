@@ -197,6 +197,22 @@ class IdempotencyGuard(Protocol):
         """The work ended without an outcome: a retry may do it. Never raises."""
 
 
+class HookSecretKeeper(Protocol):
+    """Where a REST hook's secret is kept (Secrets Manager), and the window in which an operator
+    allows it (a record in the deduplication table, so every container sees it)."""
+
+    def arm(self, source: str, until: float) -> None:
+        """Open the source's window until `until` (Unix seconds). Raises Unavailable."""
+
+    def disarm(self, source: str, now: float) -> float | None:
+        """Close the window if it is open at `now`: when it was open until (the caller may
+        arm it again), else None. One caller wins an open window. Raises Unavailable."""
+
+    def keep(self, secret_id: str, secret: str) -> None:
+        """Store `secret` as the secret's value (the source verifies with it from now on).
+        Raises Unavailable."""
+
+
 class TokenLedger(Protocol):
     """Where single-use credentials (a `jwt` source's `singleUse`) are remembered."""
 

@@ -7,6 +7,10 @@
   compared in constant time with a secret, and the challenge is answered as text.
 - `reachability` (Mailchimp): a GET that must be answered 200, once it passes the source's own
   check (its query key).
+- `hook-secret` (Keap, Asana): a POST carrying `X-Hook-Secret`, answered with the same header and
+  value. Keeping that secret changes state on a request nobody signed, so it happens only
+  while an operator has armed the source (`skipcall-bridge sources arm`): the first handshake
+  then takes the window and stores the secret; any other is echoed, or refused.
 
 A handshake is logged once, is never dead-lettered and never reaches Skipcall.
 """
@@ -19,11 +23,13 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from skipcall_bridge.common.errors import InvalidSignature, RouteNotFound
-from skipcall_bridge.common.observability import logger
-from skipcall_bridge.common.ports import SigningSecrets
+from aws_lambda_powertools.metrics import MetricUnit
+
+from skipcall_bridge.common.errors import InvalidSignature, RouteNotFound, Unavailable
+from skipcall_bridge.common.observability import logger, metrics
+from skipcall_bridge.common.ports import HookSecretKeeper, SigningSecrets
 from skipcall_bridge.sources.catalog import Source
-from skipcall_bridge.sources.config import EchoChallenge, Reachability, VerifyToken
+from skipcall_bridge.sources.config import EchoChallenge, HookSecret, Reachability, VerifyToken
 from skipcall_bridge.verify.base import SignedRequest, shared_secret
 
 MAX_CHALLENGE_CHARS = 512  # a challenge is a token, not a document: longer is not a handshake
@@ -105,3 +111,51 @@ def verify_token(
         raise InvalidSignature
     logger.info("Handshake answered", extra={"source": source.name, "handshake": handshake.type})
     return HandshakeAnswer("text", handshake.challenge_parameter, challenge)
+
+
+def hook_secret(
+    source: Source, request: SignedRequest, keeper: HookSecretKeeper | None, now: float
+) -> HandshakeAnswer | None:
+    """The answer when the request is the source's REST-hook handshake (None: it is not one).
+    Raises InvalidSignature (a value not fit to reflect, or refused while not armed) and
+    Unavailable (the secret could not be stored: the sender retries, the window reopened)."""
+    handshake = source.config.handshake
+    if not isinstance(handshake, HookSecret):
+        return None
+    value = request.headers.get(handshake.header)
+    if value is None:
+        return None  # an ordinary delivery
+    if CHALLENGE.fullmatch(value) is None:
+        raise InvalidSignature  # never reflected: CR/LF or markup would be a foothold
+    if handshake.keep:
+        kept = _keep_if_armed(source, value, keeper, now)
+        _counted("HookSecretsKept" if kept else "HookSecretHandshakes")
+        if not kept and handshake.otherwise == "refuse":
+            logger.warning("Hook secret handshake refused: the source is not armed",
+                           extra={"source": source.name})  # fmt: skip
+            raise InvalidSignature
+    else:
+        _counted("HookSecretHandshakes")
+    logger.info("Handshake answered", extra={"source": source.name, "handshake": handshake.type})
+    return HandshakeAnswer("header", handshake.header, value, handshake.header)
+
+
+def _keep_if_armed(source: Source, value: str, keeper: HookSecretKeeper | None, now: float) -> bool:
+    """True when the source was armed: the window is this handshake's, and its secret kept."""
+    if keeper is None or source.secret_id is None:
+        return False
+    until = keeper.disarm(source.name, now)
+    if until is None:
+        return False
+    try:
+        keeper.keep(source.secret_id, value)
+    except Unavailable:
+        keeper.arm(source.name, until)  # not kept: the sender's retry finds the window open
+        raise
+    logger.warning("Hook secret kept as the source's signing secret",
+                   extra={"source": source.name, "secretId": source.secret_id})  # fmt: skip
+    return True
+
+
+def _counted(name: str) -> None:
+    metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)

@@ -43,6 +43,7 @@ from skipcall_bridge.common.observability import logger, metrics, per_source
 from skipcall_bridge.common.outcomes import DeliveryReport
 from skipcall_bridge.common.ports import (
     DeadLetterSink,
+    HookSecretKeeper,
     IdempotencyGuard,
     MemoryTokenLedger,
     NoIdempotency,
@@ -51,7 +52,12 @@ from skipcall_bridge.common.ports import (
     TokenLedger,
 )
 from skipcall_bridge.receive.accept_whole import ACCEPT_WHOLE_ABOVE
-from skipcall_bridge.receive.handshakes import HandshakeAnswer, answer_get, echo_challenge
+from skipcall_bridge.receive.handshakes import (
+    HandshakeAnswer,
+    answer_get,
+    echo_challenge,
+    hook_secret,
+)
 from skipcall_bridge.receive.inbound import InboundDelivery
 from skipcall_bridge.receive.letter_post import LetterPost
 from skipcall_bridge.receive.letters import DeliveryEvent
@@ -84,8 +90,10 @@ class Pipeline:
         monotonic: Callable[[], float] = time.monotonic,
         tokens: TokenLedger | None = None,
         window: CallWindow | None = None,
+        hook_secrets: HookSecretKeeper | None = None,
     ) -> None:
         self._catalog = catalog
+        self._hook_secrets = hook_secrets
         self._window = window or CallWindow()
         self._tokens = tokens or MemoryTokenLedger(wall_clock)
         self._secrets = secrets
@@ -116,11 +124,13 @@ class Pipeline:
         self._monotonic = monotonic  # the budget's clock: tests step it instead of sleeping
 
     def echo_handshake(self, source_name: str, request: SignedRequest) -> HandshakeAnswer | None:
-        """The answer to an echo-challenge handshake, when that is what the request is."""
+        """The answer to a POST handshake (an echo challenge, a REST hook's secret), when that
+        is what the request is."""
         source = self._catalog.get(source_name)
         if source is None or source.config.handshake is None:
             return None
-        return echo_challenge(source, request.body)
+        answer = hook_secret(source, request, self._hook_secrets, self._wall_clock())
+        return answer if answer is not None else echo_challenge(source, request.body)
 
     def verify_subscription(
         self, source_name: str, request: SignedRequest, query: dict[str, str]

@@ -119,7 +119,24 @@ class Reachability(BaseModel):
     type: Literal["reachability"]
 
 
-Handshake = Annotated[EchoChallenge | VerifyToken | Reachability, Field(discriminator="type")]
+class HookSecret(BaseModel):
+    """REST hooks (Keap, Asana): the subscription POST carries `X-Hook-Secret` and expects the
+    same header and value back. A source that signs its deliveries with that secret (`keep`)
+    keeps it only while an operator has armed it (`skipcall-bridge sources arm`): the first
+    handshake then stores it and closes the window; at any other time it is echoed, or refused
+    (`otherwise`). A handshake creates nothing."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    type: Literal["hook-secret"]
+    header: str = Field(default="X-Hook-Secret", pattern=r"^[A-Za-z0-9-]+$")
+    keep: bool = False
+    otherwise: Literal["echo", "refuse"] = "echo"
+
+
+Handshake = Annotated[
+    EchoChallenge | VerifyToken | Reachability | HookSecret, Field(discriminator="type")
+]
 
 
 class TargetTemplates(BaseModel):
