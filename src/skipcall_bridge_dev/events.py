@@ -34,7 +34,7 @@ def write_events(sources_path: Path, out: Path) -> list[Path]:
         sample = sign_sample(catalog, name, body, url=f"http://{PUBLIC_HOST}")
         headers = [("Host", PUBLIC_HOST), *sample.headers.items()]
         target = sample.url.removeprefix(f"http://{PUBLIC_HOST}")  # path and query
-        event = to_event("POST", target, headers, body, PUBLIC_HOST)
+        event = to_event("POST", target, headers, sample.body, PUBLIC_HOST)
         written.append(_write(out / f"{name}.json", event))
     health = to_event("GET", "/health", [("Host", PUBLIC_HOST)], b"", PUBLIC_HOST)
     written.append(_write(out / "health.json", health))

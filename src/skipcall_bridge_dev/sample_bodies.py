@@ -372,4 +372,11 @@ SAMPLE_BODIES: dict[str, Any] = {
         {"apiUrl": "https://api.infusionsoft.com/crm/rest/v1/contacts/2117", "id": 2117,
          "timestamp": "2026-12-08T09:30:00.000Z"},
     ]},
+    # HighLevel: a ContactCreate webhook (its `timestamp` is written when it is signed).
+    "highlevel": {
+        "type": "ContactCreate", "locationId": "ve9EPM428h8vShlRW1KT", "id": "nmFmQEsNgz6AVpgLVUJ0",
+        "firstName": "Margaret", "lastName": "Hamilton", "email": "margaret@example.com",
+        "phone": "+1 415-555-0162", "source": "form", "timestamp": "2026-12-08T09:30:00.000Z",
+        "webhookId": "7b7a3d7e-5f12-4c33-9f0e-4d1e1f2a3b4c",
+    },
 }  # fmt: skip

@@ -10,7 +10,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from skipcall_bridge.sources.catalog import SourceCatalog
+from skipcall_bridge.sources.catalog import Source, SourceCatalog
+from skipcall_bridge.verify.hmac_grammar import SignedGrammar
+from skipcall_bridge.verify.signed import timestamp_text
 from skipcall_bridge_dev.dev_keys import dev_signing_key
 from skipcall_bridge_dev.sample_bodies import SAMPLE_BODIES, form_body
 
@@ -131,6 +133,8 @@ def sign_sample(
     configured = catalog.get(source)
     if configured is None:
         raise KeyError(source)
+    moment = time.time() if now is None else now
+    body = stamped(configured, body, moment)
     key = secret if secret is not None else dev_signing_key(configured)
     verifier = configured.verifier
     target = verifier.signed_url(f"{url.rstrip('/')}/webhooks/{source}", key, body)
@@ -138,10 +142,20 @@ def sign_sample(
     public = configured.config.public_url
     signed = f"{public}{_query(target)}" if public else target
     headers = {"Content-Type": content_type(configured.body_format, body)}
-    headers |= verifier.sign(
-        body, key, time.time() if now is None else now, method="POST", url=signed
-    )
+    headers |= verifier.sign(body, key, moment, method="POST", url=signed)
     return SignedSample(source, target, body, headers)
+
+
+def stamped(source: Source, body: bytes, now: float) -> bytes:
+    """The body with `now` in the field a sender times it by, where the source's signature
+    checks a timestamp inside the body (HighLevel's `timestamp`), as that sender writes it."""
+    auth = source.config.auth
+    spec = auth.timestamp if isinstance(auth, SignedGrammar) else None
+    if spec is None or spec.body_field is None:
+        return body
+    payload = json.loads(body)
+    payload[spec.body_field] = timestamp_text(spec, now)
+    return json.dumps(payload, separators=(",", ":")).encode()
 
 
 def content_type(body_format: str, body: bytes) -> str:

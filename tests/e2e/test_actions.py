@@ -37,6 +37,7 @@ ENROL_PRESETS = {
     # ISO-8601 timestamps (#29); a public-key signature, its dev key in the secret (#29)
     "zendesk": ("Zendesk callbacks", ["Dorothy"], None),
     "sendgrid": ("Clicked the email", ["Ada"], None),
+    "highlevel": ("HighLevel new contacts", ["Margaret"], None),  # the body's own timestamp
 }
 
 

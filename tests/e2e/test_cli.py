@@ -54,7 +54,7 @@ def test_sign_prints_the_url_and_headers(tmp_path: Path) -> None:
 def test_check_config(tmp_path: Path) -> None:
     ok = cli("check-config", str(EXAMPLE_SOURCES))
     assert ok.returncode == 0
-    assert "30 sources OK" in ok.stdout
+    assert "31 sources OK" in ok.stdout
     assert "skipcall-bridge/sources/salesforce" in ok.stdout
     broken = tmp_path / "broken.json"
     broken.write_text(json.dumps({"sources": {"x": {"auth": {"scheme": "none"}}}}))

@@ -23,7 +23,7 @@ CATALOG = load_sources(EXAMPLE_SOURCES)
 ENROL_SOURCES = {
     "hubspot-enrol", "hubspot-deals", "pipedrive-enrol", "close-enrol", "automation-enrol",
     "calendly", "intercom", "monday", "dynamics", "zoho", "activecampaign", "mailchimp", "twilio",
-    "zendesk", "sendgrid",
+    "zendesk", "sendgrid", "highlevel",
 }  # fmt: skip
 EXPECTED_NAMES = {
     "hubspot": ["HubSpot contact.creation 1201", "HubSpot contact.propertyChange 1202"],
@@ -107,7 +107,7 @@ def test_a_tampered_body_is_refused(stack: Stack) -> None:
     assert (status, body["error"]["code"]) == (401, "INVALID_SIGNATURE")
 
 
-@pytest.mark.parametrize("source", ["n8n", "hubspot", "close", "zendesk", "sendgrid"])
+@pytest.mark.parametrize("source", ["n8n", "hubspot", "close", "zendesk", "sendgrid", "highlevel"])
 def test_a_replayed_timestamped_delivery_is_refused_once_stale(stack: Stack, source: str) -> None:
     stale = time.time() - 600
     sample = sign_sample(CATALOG, source, sample_body(source), url=stack.gateway, now=stale)

@@ -57,13 +57,13 @@ def test_every_sample_event_is_accepted_as_sam_local_invoke_would_run_it(
     samples = sorted(
         p for p in events_dir.glob("*.json") if p.name not in ("env.json", "health.json")
     )
-    assert len(samples) == 30  # one per preset of sources.example.json
+    assert len(samples) == 31  # one per preset of sources.example.json
     for path in samples:
         event = json.loads(path.read_text())
         result = lambda_handler(event, LocalContext(25, "ReceiverFunction"))
         assert result["statusCode"] in (200, 201), (path.name, result["body"])
     health = json.loads((events_dir / "health.json").read_text())
     assert lambda_handler(health, LocalContext(25, "ReceiverFunction"))["statusCode"] == 200
-    # 15 create samples (hubspot, make and salesforce hold two), and the 14 targets enrolled
+    # 15 create samples (hubspot, make and salesforce hold two), and the 15 targets enrolled
     # into by name (hubspot-deals only takes out: it creates nothing)
-    assert len(sandbox.sequences) == 32
+    assert len(sandbox.sequences) == 33

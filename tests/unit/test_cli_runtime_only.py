@@ -22,7 +22,7 @@ def test_the_operator_verbs_run_without_the_development_package() -> None:
     checked = run("from skipcall_bridge.cli.main import main; "
                   "sys.exit(main(['check-config', 'sources.example.json']))")  # fmt: skip
     assert checked.returncode == 0, checked.stderr
-    assert "30 sources OK" in checked.stdout
+    assert "31 sources OK" in checked.stdout
     helped = run("from skipcall_bridge.cli.main import main; main(['--help'])")
     for verb in ("check-config", "schema", "replay", "dlq", "members", "links"):
         assert verb in helped.stdout

@@ -27,7 +27,7 @@ from skipcall_bridge.verify import Headers, SignedRequest
 ROOT = Path(__file__).resolve().parents[2]
 NOW = 1_796_722_200
 SECRET = "whsec_cookbook_secret_0123456789"
-BODY = b'{"id":"evt_1","email":"ada@example.com"}'
+BODY = b'{"id":"evt_1","email":"ada@example.com","timestamp":"2026-12-08T09:30:00Z"}'
 
 
 def cookbook() -> dict[str, dict[str, Any]]:

@@ -116,7 +116,7 @@ def test_in_a_signature_list_the_first_timestamp_wins_as_stripe_reads_it() -> No
         ({"signature": {"header": "X", "format": "list", "prefix": "v1="}}, "prefix applies"),
         ({"signature": {"header": "X"}, "algorithm": "md5"}, "algorithm"),
         ({"signature": {"header": "X"}, "timestamp": {"header": "T", "listKey": "t"},
-          "signed": "{timestamp}{body}"}, "exactly one of header and listKey"),
+          "signed": "{timestamp}{body}"}, "exactly one of header, listKey and bodyField"),
     ],
 )  # fmt: skip
 def test_a_bad_grammar_is_a_load_error_naming_the_field(auth: dict[str, Any], words: str) -> None:

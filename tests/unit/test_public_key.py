@@ -293,3 +293,62 @@ def test_rfc_8032_s_first_ed25519_vector_verifies() -> None:
     verifier.verify(SignedRequest("POST", "", b"", headers), [], NOW)
     with pytest.raises(InvalidSignature):
         verifier.verify(SignedRequest("POST", "", b"\x00", headers), [], NOW)
+
+
+def test_a_timestamp_inside_the_signed_body_is_checked_too() -> None:
+    """HighLevel's: the body's `timestamp` field, signed with the rest of the body."""
+    sender = SENDERS["ed25519"]
+    verifier = source(
+        "ed25519", [pem(sender.public)], signed="{body}",
+        timestamp={"bodyField": "timestamp", "unit": "iso8601"},
+    )  # fmt: skip
+    for stamp, now, accepted in [(STAMP, NOW, True), (STAMP, NOW + 301, False),
+                                 (None, NOW, False), ("yesterday", NOW, False)]:  # fmt: skip
+        body = json.dumps({"type": "ContactCreate", "timestamp": stamp}).encode()
+        signature = sender.sign(body)
+        headers = Headers({SIGNATURE_HEADER: base64.b64encode(signature).decode()})
+        attempt = SignedRequest("POST", "", body, headers)
+        if accepted:
+            verifier.verify(attempt, [], now)
+        else:
+            with pytest.raises(InvalidSignature):
+                verifier.verify(attempt, [], now)
+    with pytest.raises(ConfigurationError, match="leave \\{timestamp\\} out"):
+        source("ed25519", [pem(sender.public)], signed="{timestamp}{body}",
+               timestamp={"bodyField": "timestamp", "unit": "iso8601"})  # fmt: skip
+
+
+def test_the_highlevel_preset_holds_highlevel_s_published_key() -> None:
+    from pathlib import Path
+
+    from skipcall_bridge.sources.catalog import load_sources
+
+    catalog = load_sources(Path(__file__).resolve().parents[2] / "sources.example.json")
+    highlevel = catalog.get("highlevel")
+    assert highlevel is not None
+    auth = highlevel.config.auth
+    assert getattr(auth, "algorithm", None) == "ed25519"
+    assert getattr(auth, "public_keys", None) == [
+        "MCowBQYDK2VwAyEAi2HR1srL4o18O8BRa7gVJY7G7bupbN3H9AwJrHCDiOg="
+    ]
+
+
+def test_libsodium_accepts_what_the_development_tools_sign() -> None:
+    """The other way round: an Ed25519 signature made by our sign_with (what `make events`,
+    `sign` and `send` produce) verifies with PyNaCl, and fails there once tampered."""
+    from nacl.exceptions import BadSignatureError
+
+    from skipcall_bridge.verify.public_key import sign_with
+
+    private = ed25519.Ed25519PrivateKey.generate()
+    key = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()  # fmt: skip
+    raw = private.public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    )
+    signature = sign_with(key, "ed25519", BODY)
+    nacl.signing.VerifyKey(raw).verify(BODY, signature)
+    with pytest.raises(BadSignatureError):
+        nacl.signing.VerifyKey(raw).verify(BODY + b" ", signature)

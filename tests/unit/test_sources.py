@@ -34,7 +34,7 @@ def test_the_example_file_loads_with_a_preset_per_sender() -> None:
     catalog = load_sources(ROOT / "sources.example.json")
     assert catalog.names == [
         "activecampaign", "asana", "attio", "automation-enrol", "calendly", "close",
-        "close-enrol", "dynamics", "hubspot",
+        "close-enrol", "dynamics", "highlevel", "hubspot",
         "hubspot-deals", "hubspot-enrol", "hubspot-workflow", "intercom", "keap", "mailchimp",
         "make",
         "meta-style", "monday", "n8n", "pipedrive", "pipedrive-enrol", "salesforce",

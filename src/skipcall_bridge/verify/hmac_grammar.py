@@ -57,19 +57,23 @@ class SignatureSpec(BaseModel):
 
 
 class TimestampSpec(BaseModel):
-    """The signed timestamp: its header, or its key in the signature list (Stripe's `t`)."""
+    """The signed timestamp: its header, its key in the signature list (Stripe's `t`), or a
+    top-level field of a JSON body the signature covers (HighLevel's `timestamp`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
     header: HeaderName | None = None
     list_key: str | None = Field(default=None, alias="listKey", min_length=1)
+    body_field: str | None = Field(
+        default=None, alias="bodyField", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$"
+    )
     unit: Literal["s", "ms", "iso8601"] = "s"
     tolerance_seconds: Tolerance = 300
 
     @model_validator(mode="after")
     def _one_place(self) -> TimestampSpec:
-        if (self.header is None) == (self.list_key is None):
-            raise ValueError("give exactly one of header and listKey")
+        if sum(place is not None for place in (self.header, self.list_key, self.body_field)) != 1:
+            raise ValueError("give exactly one of header, listKey and bodyField")
         return self
 
 
@@ -92,9 +96,12 @@ class SignedGrammar(BaseModel):
         )
         if problems:
             raise ValueError("signed: " + "; ".join(problems))
-        if self.timestamp is not None and "{timestamp}" not in self.signed:
+        in_body = self.timestamp is not None and self.timestamp.body_field is not None
+        if self.timestamp is not None and not in_body and "{timestamp}" not in self.signed:
             # An unsigned timestamp can be changed by whoever replays a captured request.
             raise ValueError("timestamp is checked but not signed: add {timestamp} to signed")
+        if in_body and "{timestamp}" in self.signed:
+            raise ValueError("timestamp.bodyField is signed with the body: leave {timestamp} out")
         if self.timestamp and self.timestamp.list_key and self.signature.format != "list":
             raise ValueError("timestamp.listKey needs signature.format list")
         return self
