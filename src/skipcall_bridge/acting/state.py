@@ -7,8 +7,9 @@ repeat), and what its record says, as a few named states:
 - `in-dlq`: its letter waits in the dead-letter queue for the replay (a receiver's
   `dead-lettered`, `unmapped`, `invalid-body`, or a run's failure whose letter is stored);
 - `unknown`: Skipcall may have acted: only a replay a person asked for takes it;
-- `letter-pending`: a run's failure ended its message and its letter may not be stored yet:
-  whoever comes next stores the letter and acts on nothing.
+- `letter-pending`: a failure ended the event and its letter may not be stored yet (a run's
+  kept failure, or the receiver's unknown outcome): whoever comes next stores the letter and
+  acts on nothing, unless a person asked to send an unknown outcome again.
 
 A run that takes a record holds the key (DynamoDB's conditional update on the very record it
 read) and leaves one of three things: what it did (`finished`, beside the first answer, which a
@@ -83,6 +84,8 @@ class Found:
             if not record.get("deadLettered"):
                 return "letter-pending"
             return "unknown" if kept.reason is Reason.OUTCOME_UNKNOWN else "in-dlq"
+        if record.get("pending_letter"):  # the receiver's: Skipcall may have acted
+            return "letter-pending"
         return _answer_state(record)
 
     @property
@@ -107,9 +110,7 @@ class Found:
             # have acted and no person asked.
             if actor == "worker":
                 return "store-letter"
-            kept = self.kept
-            unknown = kept is not None and kept.reason is Reason.OUTCOME_UNKNOWN
-            return "store-letter" if unknown and not retaken else "take"
+            return "store-letter" if self._unknown and not retaken else "take"
         if actor == "worker":
             return "take" if state == "in-work-queue" else "dead-lettered"
         if state == "unknown" and not retaken:
@@ -117,6 +118,14 @@ class Found:
             # SQS redrove as it was written).
             return "dead-lettered"
         return "take"
+
+    @property
+    def _unknown(self) -> bool:
+        """Skipcall may have acted (a run's kept failure says so, or the receiver's letter)."""
+        kept = self.kept
+        if kept is not None:
+            return kept.reason is Reason.OUTCOME_UNKNOWN
+        return bool(self.record.get("pending_letter"))
 
     def failure(self) -> CallFailed:
         """The failure a `store-letter` decision stores the letter with."""
@@ -142,7 +151,7 @@ def _answer_state(record: dict[str, Any]) -> State:
         return "in-dlq"
     if record.get("status") == "deferred":
         return "in-work-queue"
-    if record.get("pending_letter") or record.get("reason") == Reason.OUTCOME_UNKNOWN.value:
+    if record.get("reason") == Reason.OUTCOME_UNKNOWN.value:
         return "unknown"
     return "in-dlq"
 
@@ -199,5 +208,16 @@ def waiting(actor: Actor, key: dict[str, Any], failure: CallFailed | None) -> di
 
 
 def letter_stored(record: dict[str, Any]) -> dict[str, Any]:
-    """The record once the kept failure's letter is stored."""
-    return {k: v for k, v in record.items() if k != "pending_letter"} | {"deadLettered": True}
+    """The record once the kept failure's letter is stored (the receiver's letter still to
+    store, `pending_letter`, becomes a run's kept unknown outcome: it keeps saying so)."""
+    marked = {k: v for k, v in record.items() if k != "pending_letter"}
+    receivers = record.get("pending_letter")
+    if isinstance(receivers, dict) and "pendingLetter" not in record:
+        failure = Found(record).failure()
+        marked["pendingLetter"] = {
+            "reason": failure.reason.value,
+            "retryable": failure.retryable,
+            "attempts": failure.attempts,
+            "error": failure.error.model_dump(mode="json"),
+        }
+    return marked | {"deadLettered": True}
