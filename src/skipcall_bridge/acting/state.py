@@ -177,24 +177,18 @@ def finished(found: Found | None, delivery_id: str, done: dict[str, Any]) -> dic
     """The record a run leaves of an event it did: beside the first answer the sender got
     (`deferred`, `dead-lettered`), or, where the sender was answered nothing that holds
     (no record, or `unmapped`, which its repeats evaluate again), as the answer itself."""
-    if found is not None and found.answer.get("status") in ("deferred", "dead-lettered"):
-        return {**found.answer, "finished": done}
+    if (answer := _letter_s_answer(found)) is not None:
+        return {**answer, "finished": done}
     return {**replayed_outcome(delivery_id, done).stored_form(), "finished": done}
 
 
 def kept_failure(found: Found | None, delivery_id: str, failure: CallFailed) -> dict[str, Any]:
     """The record a run leaves of a failure that ends its message (or an unknown outcome):
     the letter to store, so that whoever comes next stores it and never acts again."""
-    pending = {
-        "reason": failure.reason.value,
-        "retryable": failure.retryable,
-        "attempts": failure.attempts,
-        "error": failure.error.model_dump(mode="json"),
-    }
-    if found is not None and found.answer.get("status") in ("deferred", "dead-lettered"):
-        return {**found.answer, "pendingLetter": pending}
-    answer = EventOutcome(delivery_id=delivery_id, status="dead-lettered", reason=failure.reason)
-    return {**answer.stored_form(), "pendingLetter": pending}
+    if (answer := _letter_s_answer(found)) is not None:
+        return {**answer, "pendingLetter": _kept_form(failure)}
+    outcome = EventOutcome(delivery_id=delivery_id, status="dead-lettered", reason=failure.reason)
+    return {**outcome.stored_form(), "pendingLetter": _kept_form(failure)}
 
 
 def waiting(actor: Actor, key: dict[str, Any], failure: CallFailed | None) -> dict[str, Any]:
@@ -213,11 +207,24 @@ def letter_stored(record: dict[str, Any]) -> dict[str, Any]:
     marked = {k: v for k, v in record.items() if k != "pending_letter"}
     receivers = record.get("pending_letter")
     if isinstance(receivers, dict) and "pendingLetter" not in record:
-        failure = Found(record).failure()
-        marked["pendingLetter"] = {
-            "reason": failure.reason.value,
-            "retryable": failure.retryable,
-            "attempts": failure.attempts,
-            "error": failure.error.model_dump(mode="json"),
-        }
+        marked["pendingLetter"] = _kept_form(Found(record).failure())
     return marked | {"deadLettered": True}
+
+
+def _letter_s_answer(found: Found | None) -> dict[str, Any] | None:
+    """The first answer a sender got when it named a letter (`deferred`, `dead-lettered`),
+    which its repeats keep getting; None where it answered nothing that holds (no record, or
+    `unmapped`, which its repeats evaluate again)."""
+    if found is not None and found.answer.get("status") in ("deferred", "dead-lettered"):
+        return found.answer
+    return None
+
+
+def _kept_form(failure: CallFailed) -> dict[str, Any]:
+    """A kept failure as the record holds it (`Found.kept` reads it back)."""
+    return {
+        "reason": failure.reason.value,
+        "retryable": failure.retryable,
+        "attempts": failure.attempts,
+        "error": failure.error.model_dump(mode="json"),
+    }

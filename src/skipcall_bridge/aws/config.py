@@ -139,3 +139,9 @@ def boto_config(region: str | None, limits: CallLimits = UNBOUNDED) -> Config:
 def aws_client(service: str, region: str | None) -> Any:
     """An unbounded client of the shared session, for tools that call AWS outside a delivery."""
     return AwsClients(service, region).now()
+
+
+def condition_failed(exc: Exception) -> bool:
+    """A conditional write refused because its condition did not hold (not an outage)."""
+    error = getattr(exc, "response", {}).get("Error", {})
+    return bool(error.get("Code") == "ConditionalCheckFailedException")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, cast
 
-from skipcall_bridge.aws.config import AwsClients
+from skipcall_bridge.aws.config import AwsClients, condition_failed
 from skipcall_bridge.aws.secrets import SecretsManagerStore
 from skipcall_bridge.common.errors import Unavailable
 from skipcall_bridge.common.observability import logger
@@ -55,7 +55,7 @@ class AwsHookSecrets:
                 ReturnValues="ALL_OLD",
             )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if condition_failed(exc):
                 return None
             raise _unavailable(exc) from None
         except BotoCoreError as exc:

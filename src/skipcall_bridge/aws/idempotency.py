@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
-from skipcall_bridge.aws.config import AwsClients
+from skipcall_bridge.aws.config import AwsClients, condition_failed
 from skipcall_bridge.common.errors import DeliveryConflict, InProgress, OutOfTime, Unavailable
 from skipcall_bridge.common.observability import logger
 
@@ -116,7 +116,7 @@ class DynamoDbIdempotency:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            if not condition_failed(exc):
                 raise _unavailable(exc, "claim") from None
             found = cast("dict[str, Any]", exc.response).get("Item")
             return _earlier(found, validation)
@@ -156,7 +156,7 @@ class DynamoDbIdempotency:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            if not condition_failed(exc):
                 raise _unavailable(exc, "take") from None
             found_now = cast("dict[str, Any]", exc.response).get("Item")
             if not found_now:  # gone (expired, released): what a claim finds now

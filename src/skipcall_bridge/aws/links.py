@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, cast
 
-from skipcall_bridge.aws.config import AwsClients
+from skipcall_bridge.aws.config import AwsClients, condition_failed
 from skipcall_bridge.common.errors import Unavailable
 from skipcall_bridge.common.observability import logger
 from skipcall_bridge.common.ports import NameLink, shared_key
@@ -146,7 +146,7 @@ class DynamoDbLinks:
         try:
             return getattr(self._client_or_new(), operation)(TableName=self._table, **kwargs)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if condition_failed(exc):
                 raise _ConditionFailed from None
             raise self._unavailable(exc) from None
         except BotoCoreError as exc:

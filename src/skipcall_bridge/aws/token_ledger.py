@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, cast
 
-from skipcall_bridge.aws.config import AwsClients
+from skipcall_bridge.aws.config import AwsClients, condition_failed
 from skipcall_bridge.common.errors import Unavailable
 from skipcall_bridge.common.observability import logger
 
@@ -44,7 +44,7 @@ class DynamoDbTokenLedger:
                 ExpressionAttributeValues={":body": {"S": body_digest}},
             )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if condition_failed(exc):
                 return False
             raise _unavailable(exc) from None
         except BotoCoreError as exc:

@@ -169,8 +169,9 @@ class LetterRuns:
         found = Found(claim.stored)
         taken = self._records.take(claim)
         if not taken.held:
-            if taken.stored is not None and Found(taken.stored).state == "done":
-                return Finished("already-created", done=[Found(taken.stored).done])
+            current = Found(taken.stored) if taken.stored is not None else None
+            if current is not None and current.state == "done":
+                return Finished("already-created", done=[current.done])
             return Finished("busy")  # another run holds it, or the table cannot say
         item = _Item(task.index, task.delivery_id, task.payload, None)
         step = self._act(run, item, claim.key, found)

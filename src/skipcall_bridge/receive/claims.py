@@ -18,6 +18,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from skipcall_bridge.acting.membership import Held
 from skipcall_bridge.acting.records import Claim, EventRecords
+from skipcall_bridge.acting.state import event_key
 from skipcall_bridge.common.failures import ErrorInfo, Reason
 from skipcall_bridge.common.observability import logger, metrics
 from skipcall_bridge.common.outcomes import EventOutcome
@@ -103,12 +104,8 @@ class EventCore:
     def key(self, event: DeliveryEvent) -> dict[str, Any]:
         if not self._records.stores:
             return {}  # nothing is remembered: no fingerprint to compute
-        return {
-            "source": self._source.name,
-            "deliveryId": event.delivery_id,
-            "phase": "receive",
-            "payload": self._source.fingerprint(event.payload),
-        }
+        # the event's one key, whoever acts on it (the worker and the replay build it too)
+        return event_key(self._source.name, self._source, event.delivery_id, event.payload)
 
     def claim(self, event: DeliveryEvent, key: dict[str, Any]) -> EventOutcome | None:
         """None: this run holds the event now. Otherwise the event's outcome without work."""
