@@ -278,6 +278,41 @@ def test_a_name_skipcall_never_created_is_forgotten_then_created_once(
     assert in_sequence(actions.sandbox, "Lost") == [contact]
 
 
+def test_a_name_given_without_its_source_is_looked_for_in_every_scope(
+    actions: Receiver, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """#30 item 2: names belong to their source; without `--source` the verbs search them all,
+    use the one match and name it, list several, and never say "forgotten" of nothing."""
+    assert main(["links", "set", "Alone", "seq-1", "--source", "enrol"]) == 0
+    assert main(["links", "set", "Alone too", "seq-9", "--source", "hubspot"]) == 0
+    assert main(["links", "set", "Twice", "seq-2", "--source", "enrol"]) == 0
+    assert main(["links", "set", "Twice", "seq-3", "--shared"]) == 0
+    capsys.readouterr()
+
+    assert main(["links", "show", "Alone"]) == 0
+    shown = capsys.readouterr()
+    assert "sequence seq-1" in shown.out
+    assert "--source enrol" in shown.err
+
+    assert main(["links", "show", "Twice"]) == 1
+    listed = capsys.readouterr().out
+    assert "--source enrol" in listed
+    assert "--shared" in listed
+    assert main(["links", "forget", "Twice"]) == 1  # which one? nothing is forgotten
+    assert main(["links", "show", "Twice", "--shared"]) == 0
+    assert main(["links", "show", "Twice", "--source", "enrol"]) == 0
+
+    assert main(["links", "forget", "Alone"]) == 0
+    assert "'Alone' forgotten" in capsys.readouterr().out
+    assert main(["links", "show", "Alone too", "--source", "hubspot"]) == 0  # not a match
+    assert main(["links", "forget", "Alone"]) == 1  # gone already
+    assert main(["links", "forget", "Nobody", "--source", "enrol"]) == 1
+    assert main(["links", "set", "Nobody", "seq-4"]) == 1  # a new link names its scope
+    refused = capsys.readouterr()
+    assert "forgotten:" not in refused.out
+    assert refused.err.count("no record") == 3
+
+
 def test_two_containers_racing_on_a_new_name_create_one_sequence(actions: Receiver) -> None:
     a, b = seed_contacts(actions.sandbox, 2)
     actions.sandbox.inject("slow", seconds=2.5)  # the winner's create takes a while

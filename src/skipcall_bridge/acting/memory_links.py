@@ -63,8 +63,9 @@ class MemoryLinks:
             if self._owns(name, token):
                 del self._names[name]
 
-    def forget(self, name: str) -> None:
-        self._names.pop(name, None)
+    def forget(self, name: str) -> bool:
+        with self._lock:
+            return self._names.pop(name, None) is not None
 
     def _owns(self, name: str, token: str) -> bool:
         link = self._names.get(name)

@@ -293,4 +293,4 @@ def _unreadable(name: str) -> CallFailed:
 def _cli_name(key: str) -> str:
     """How the links verbs take a scoped name: the name and `--source`."""
     scope, separator, name = key.partition(SCOPE_SEPARATOR)
-    return f"{name!r} --source {scope}" if separator else repr(key)
+    return f"{name!r} --source {scope}" if separator else f"{key!r} --shared"

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, cast
 from skipcall_bridge.aws.config import AwsClients, condition_failed
 from skipcall_bridge.common.errors import Unavailable
 from skipcall_bridge.common.observability import logger
-from skipcall_bridge.common.ports import NameLink, shared_key
+from skipcall_bridge.common.ports import SCOPE_SEPARATOR, NameLink, shared_key
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -119,8 +119,32 @@ class DynamoDbLinks:
     def release(self, name: str, token: str) -> None:
         self._owned("delete_item", name, token, Key=name_key(name))
 
-    def forget(self, name: str) -> None:
-        self._call("delete_item", Key=name_key(name))
+    def forget(self, name: str) -> bool:
+        answer = self._call("delete_item", Key=name_key(name), ReturnValues="ALL_OLD")
+        return bool(answer.get("Attributes"))
+
+    def keys_named(self, name: str) -> list[str]:
+        """Every key that holds `name`, in any source's scope or shared (an operator's search:
+        a scan, read page by page)."""
+        found: list[str] = []
+        pages: dict[str, Any] = {}
+        while True:
+            answer = self._call(
+                "scan",
+                ProjectionExpression="id",
+                FilterExpression="begins_with(id, :prefix) AND contains(id, :name)",
+                ExpressionAttributeValues={":prefix": {"S": NAME_PREFIX}, ":name": {"S": name}},
+                ConsistentRead=True,
+                **pages,
+            )
+            for item in answer.get("Items", []):
+                key = item["id"]["S"].removeprefix(NAME_PREFIX)
+                # the first `::` ends the scope, and a name never holds one
+                if key == name or key.partition(SCOPE_SEPARATOR)[2] == name:
+                    found.append(key)
+            if "LastEvaluatedKey" not in answer:
+                return sorted(found)
+            pages = {"ExclusiveStartKey": answer["LastEvaluatedKey"]}
 
     # -- calls -----------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from skipcall_bridge.cli.dead_letters import format_age
 from skipcall_bridge.cli.options import operator_environment, stack_options, verb_stack_options
 from skipcall_bridge.common.budget import Deadline
 from skipcall_bridge.common.errors import ConfigurationError
-from skipcall_bridge.common.ports import scoped_name
+from skipcall_bridge.common.ports import SCOPE_SEPARATOR, scoped_name
 from skipcall_bridge.runtime import current_runtime
 from skipcall_bridge.settings import Settings
 from skipcall_bridge.skipcall.models import CallFailed
@@ -36,10 +36,17 @@ def links_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]
     forget = verbs.add_parser("forget", help="forget the name: the next enrol creates it")
     for verb in (show, link, forget):
         verb.add_argument("name")
-        verb.add_argument(
+        whose = verb.add_mutually_exclusive_group()
+        whose.add_argument(
             "--source",
-            help="the source whose name it is (names belong to their source); without it, "
-            "the shared names (sharedSequenceNames, and names created before names were scoped)",
+            help="the source whose name it is (names belong to their source); without it or "
+            "--shared, every source's names and the shared ones are searched",
+        )
+        whose.add_argument(
+            "--shared",
+            action="store_true",
+            help="the shared name (sharedSequenceNames, and names created before names were "
+            "scoped)",
         )
     link.add_argument("sequence_id")
     show.set_defaults(run=links_show)
@@ -56,8 +63,41 @@ def link_table(args: argparse.Namespace) -> DynamoDbLinks:
     return DynamoDbLinks(settings.links_table, settings.aws_region)
 
 
+class _NotFound(Exception):
+    """No record of the name, or records in several scopes (the message says which)."""
+
+
+def _key(table: DynamoDbLinks, args: argparse.Namespace) -> str:
+    """The table's key for the name: in the scope asked for, else the one scope that holds it
+    (named on stderr), else an error listing the scopes to choose from."""
+    if args.source is not None or args.shared:
+        return scoped_name(args.source, args.name)
+    keys = table.keys_named(args.name)
+    if len(keys) == 1:
+        print(f"{args.name!r}: found as {_whose(keys[0])}", file=sys.stderr)
+        return keys[0]
+    if not keys:
+        raise _NotFound(f"{args.name!r}: no record in any source (the next enrol creates it)")
+    choices = "\n".join(f"  {_whose(key)}" for key in keys)
+    raise _NotFound(
+        f"{args.name!r} is a name in {len(keys)} scopes; say which with --source or --shared:"
+        f"\n{choices}"
+    )
+
+
+def _whose(key: str) -> str:
+    scope, separator, _ = key.partition(SCOPE_SEPARATOR)
+    return f"--source {scope}" if separator else "--shared"
+
+
 def links_show(args: argparse.Namespace) -> int:
-    link = link_table(args).lookup(scoped_name(args.source, args.name))
+    table = link_table(args)
+    try:
+        key = _key(table, args)
+    except _NotFound as found:
+        print(found)
+        return 1
+    link = table.lookup(key)
     if link is None:
         print(f"{args.name!r}: no record (the next enrol creates it)")
         return 1
@@ -72,13 +112,28 @@ def links_show(args: argparse.Namespace) -> int:
 
 
 def links_set(args: argparse.Namespace) -> int:
-    link_table(args).link(scoped_name(args.source, args.name), args.sequence_id)
+    table = link_table(args)
+    try:
+        key = _key(table, args)
+    except _NotFound as found:
+        print(f"error: {found}; a new link needs --source or --shared", file=sys.stderr)
+        return 1
+    table.link(key, args.sequence_id)
     print(f"{args.name!r} -> sequence {args.sequence_id}")
     return 0
 
 
 def links_forget(args: argparse.Namespace) -> int:
-    link_table(args).forget(scoped_name(args.source, args.name))
+    table = link_table(args)
+    try:
+        key = _key(table, args)
+    except _NotFound as found:
+        print(f"error: {found}", file=sys.stderr)
+        return 1
+    if not table.forget(key):
+        nothing = f"{args.name!r} ({_whose(key)}): no record, nothing forgotten"
+        print(f"error: {nothing}", file=sys.stderr)
+        return 1
     print(
         f"{args.name!r} forgotten: the next enrol creates it. Running receivers may still "
         f"enrol into the old id for up to {CACHE_SECONDS:.0f} s (what they read last): wait "

@@ -142,8 +142,9 @@ class SequenceNames(Protocol):
     def release(self, name: str, token: str) -> None:
         """Remove this run's claim: nothing was created, another run may create it."""
 
-    def forget(self, name: str) -> None:
-        """Remove the name's record, whatever it holds (an operator's decision)."""
+    def forget(self, name: str) -> bool:
+        """Remove the name's record, whatever it holds (an operator's decision): False when
+        there was none."""
 
 
 class DeadLetterSink(Protocol):
