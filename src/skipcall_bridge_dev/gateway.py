@@ -8,8 +8,6 @@ passed base64-encoded with isBase64Encoded.
 from __future__ import annotations
 
 import base64
-import contextlib
-import io
 import json
 import logging
 import os
@@ -64,13 +62,15 @@ class LocalGateway(BackgroundHTTPServer):
         self._handler = handler
         self.observers = list(observers or [])  # each request and its answer (console, inspector)
         self.inspector: Inspector | None = None  # serves /_inspect when set
-        self._quiet = quiet  # the handler's own output (JSON logs, EMF) is dropped
-        if quiet:
+        if quiet:  # the handler's own output (JSON logs, EMF) is dropped
             from skipcall_bridge.common.observability import logger
 
             log_handler = logger.registered_handler
             if isinstance(log_handler, logging.StreamHandler):
                 log_handler.setStream(open(os.devnull, "w"))  # noqa: SIM115 - for the process' life
+            # Powertools' own switch, read at each flush. Swapping sys.stdout around a request
+            # instead swallowed whatever another thread printed meanwhile (#30 item 15).
+            os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
         self._timeout = timeout_seconds
         self._function_name = function_name
         # One container: Lambda runs one invocation at a time per execution environment.
@@ -102,10 +102,7 @@ class LocalGateway(BackgroundHTTPServer):
 
     def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
         with self._invoke_lock:
-            if not self._quiet:
-                return self._handler(event, LocalContext(self._timeout, self._function_name))
-            with contextlib.redirect_stdout(io.StringIO()):  # the EMF lines, dropped
-                return self._handler(event, LocalContext(self._timeout, self._function_name))
+            return self._handler(event, LocalContext(self._timeout, self._function_name))
 
 
 class _GatewayHandler(BaseHTTPRequestHandler):

@@ -51,8 +51,11 @@ class BackgroundHTTPServer:
 
     @property
     def url(self) -> str:
+        """Where a client on this machine reaches the server: a server listening on every
+        address is reached on the loopback (0.0.0.0 is no address to call, #30 item 16)."""
         host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        reachable = "127.0.0.1" if host in ("", "0.0.0.0") else host  # noqa: S104 - a name to map
+        return f"http://{reachable!s}:{port}"
 
     def start(self) -> Self:
         self._thread.start()

@@ -151,6 +151,9 @@ def check_ports_free(host: str, ports: dict[str, tuple[int, str]]) -> None:
         if port == 0:
             continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            # As the servers bind: a connection of the last run in TIME_WAIT does not hold the
+            # port, and a listening socket still does (#30 item 1).
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 probe.bind((host, port))
             except OSError as exc:

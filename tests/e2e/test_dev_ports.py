@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+import urllib3
 
 from skipcall_bridge_dev.samples import sample_body
 
@@ -122,6 +123,27 @@ def test_moto_listens_on_the_loopback_whatever_host_says(tmp_path: Path) -> None
             pass  # the gateway does listen on every address, as asked
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection((address, moto_port), timeout=5).close()
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=15)
+
+
+def test_a_stack_listening_on_every_address_hands_out_urls_that_answer(tmp_path: Path) -> None:
+    """#30 item 16: `make dev HOST=0.0.0.0` handed out http://0.0.0.0:… (the sandbox's among
+    them), which the receiver's settings refuse: /health said 503."""
+    process = subprocess.Popen(  # noqa: S603 - our own CLI
+        [*CLI, "dev", "--json", "--sources", str(EXAMPLE_SOURCES), "--host", "0.0.0.0",  # noqa: S104
+         "--gateway-port", "0", "--sandbox-port", "0", "--moto-port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=ENVIRONMENT,
+        cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        endpoints = json.loads(process.stdout.readline())
+        for server in ("gateway", "sandbox", "moto"):
+            assert endpoints[server].startswith("http://127.0.0.1:"), endpoints
+        health = urllib3.request("GET", f"{endpoints['gateway']}/health", timeout=30)
+        assert health.status == 200, health.data
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=15)
