@@ -36,7 +36,7 @@ from skipcall_bridge.receive.inbound import InboundDelivery
 from skipcall_bridge.receive.pipeline import Pipeline
 from skipcall_bridge.skipcall.client import SkipcallClient
 from skipcall_bridge.sources.catalog import SourceCatalog
-from skipcall_bridge.sources.config import parse_sources
+from skipcall_bridge.sources.parsing import parse_sources
 from skipcall_bridge.verify import Headers, SignedRequest
 from skipcall_bridge_dev import devdata
 from skipcall_bridge_dev.gateway import to_event

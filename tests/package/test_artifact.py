@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from skipcall_bridge.aws.config import SERVICES, TRACING_SERVICES
-from skipcall_bridge.sources.config import parse_sources
+from skipcall_bridge.sources.parsing import parse_sources
 
 ROOT = Path(__file__).resolve().parents[2]
 MAX_ZIP_BYTES = 20 * 1000 * 1000

@@ -19,7 +19,7 @@ from skipcall_bridge.receive.accept_whole import ACCEPT_WHOLE_ABOVE
 from skipcall_bridge.receive.pipeline import Pipeline
 from skipcall_bridge.receive.responses import delivery_response
 from skipcall_bridge.sources.catalog import SourceCatalog
-from skipcall_bridge.sources.config import parse_sources
+from skipcall_bridge.sources.parsing import parse_sources
 
 from . import test_event_fates
 from .fakes import RecordingDeadLetters, StaticSecrets

@@ -30,8 +30,8 @@ from skipcall_bridge.receive.pipeline import Pipeline
 from skipcall_bridge.receive.responses import delivery_response
 from skipcall_bridge.skipcall.models import CallFailed, Created, SequenceDto
 from skipcall_bridge.sources.catalog import SourceCatalog
-from skipcall_bridge.sources.config import parse_sources
 from skipcall_bridge.sources.mapping import CreateIntent, MembershipIntent
+from skipcall_bridge.sources.parsing import parse_sources
 from skipcall_bridge.sources.templates import EventMappingError
 from skipcall_bridge.verify import Headers, SignedRequest
 

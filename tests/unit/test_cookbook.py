@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from skipcall_bridge.common.errors import InvalidSignature
 from skipcall_bridge.sources.catalog import SourceCatalog
-from skipcall_bridge.sources.config import parse_sources
+from skipcall_bridge.sources.parsing import parse_sources
 from skipcall_bridge.verify import Headers, SignedRequest
 
 ROOT = Path(__file__).resolve().parents[2]

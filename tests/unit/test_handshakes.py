@@ -19,7 +19,7 @@ from skipcall_bridge.receive.handshakes import (
 from skipcall_bridge.receive.pipeline import Pipeline
 from skipcall_bridge.receive.responses import handshake_response
 from skipcall_bridge.sources.catalog import Source, SourceCatalog
-from skipcall_bridge.sources.config import parse_sources
+from skipcall_bridge.sources.parsing import parse_sources
 from skipcall_bridge.verify import Headers, SignedRequest
 
 from .fakes import RecordingDeadLetters, ScriptedSkipcall, StaticSecrets

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from skipcall_bridge.common.errors import ConfigurationError, InvalidSignature
 from skipcall_bridge.sources.catalog import load_sources
-from skipcall_bridge.sources.config import parse_sources
+from skipcall_bridge.sources.parsing import parse_sources
 from skipcall_bridge.verify import Headers, SignedRequest
 from skipcall_bridge.verify.base import Verifier
 

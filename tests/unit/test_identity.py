@@ -12,7 +12,6 @@ from skipcall_bridge.common.budget import Deadline
 from skipcall_bridge.common.failures import ErrorInfo, Reason
 from skipcall_bridge.skipcall.models import CallFailed
 from skipcall_bridge.sources.catalog import SourceCatalog
-from skipcall_bridge.sources.config import parse_sources
 from skipcall_bridge.sources.directories import (
     MIN_REFRESH_SECONDS,
     DirectoryUnavailable,
@@ -20,6 +19,7 @@ from skipcall_bridge.sources.directories import (
 )
 from skipcall_bridge.sources.identity import ContactResolver, IdentityServices, normalise_phones
 from skipcall_bridge.sources.mapping import CreateIntent
+from skipcall_bridge.sources.parsing import parse_sources
 from skipcall_bridge.sources.templates import EventMappingError
 
 NO_PHONE = "no phone number: `contact.phone`/`contact.phones` read nothing from this record"

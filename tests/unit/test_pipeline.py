@@ -22,7 +22,7 @@ from skipcall_bridge.common.failures import Reason
 from skipcall_bridge.receive.inbound import InboundDelivery
 from skipcall_bridge.receive.pipeline import Pipeline
 from skipcall_bridge.sources.catalog import SourceCatalog
-from skipcall_bridge.sources.config import parse_sources
+from skipcall_bridge.sources.parsing import parse_sources
 from skipcall_bridge.verify import Headers, SignedRequest
 from skipcall_bridge.verify.standard_webhooks import StandardWebhooksVerifier
 

@@ -155,7 +155,7 @@ def test_a_typo_in_a_named_target_s_sequence_block_shows_before_the_name_is_crea
     """#23 item 5: the `sequence` block of a target by name renders only when the name is
     first created; preview renders it every time, so its typo shows now."""
     from skipcall_bridge.sources.catalog import SourceCatalog
-    from skipcall_bridge.sources.config import parse_sources
+    from skipcall_bridge.sources.parsing import parse_sources
     from skipcall_bridge_dev.preview import preview_report
 
     example = json.loads((ROOT / "sources.example.json").read_text())["sources"]["zoho"]
@@ -174,7 +174,7 @@ def test_sign_signs_for_a_source_s_public_url_and_sends_to_the_given_one() -> No
     """A HubSpot source behind its own domain (`publicUrl`): `sign`/`send` post to the local
     URL, signed for the public one, which is what the receiver checks."""
     from skipcall_bridge.sources.catalog import SourceCatalog
-    from skipcall_bridge.sources.config import parse_sources
+    from skipcall_bridge.sources.parsing import parse_sources
     from skipcall_bridge.verify import Headers, SignedRequest
 
     public = "https://crm-hooks.example.org/in/hubspot"

@@ -32,7 +32,7 @@ from skipcall_bridge.receive.responses import delivery_response
 from skipcall_bridge.skipcall.models import CreateSequenceDto
 from skipcall_bridge.skipcall.retry import RateLimit
 from skipcall_bridge.sources.catalog import SourceCatalog
-from skipcall_bridge.sources.config import parse_sources
+from skipcall_bridge.sources.parsing import parse_sources
 from skipcall_bridge.verify import Headers, SignedRequest
 
 from .fakes import MemoryIdempotency, MemoryReplayQueue, ScriptedSkipcall, StaticSecrets

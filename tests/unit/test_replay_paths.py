@@ -14,7 +14,7 @@ from skipcall_bridge.common.failures import Reason
 from skipcall_bridge.letters.replay import Replayer
 from skipcall_bridge.skipcall.models import CallFailed
 from skipcall_bridge.sources.catalog import SourceCatalog
-from skipcall_bridge.sources.config import parse_sources
+from skipcall_bridge.sources.parsing import parse_sources
 
 from .fakes import MemoryIdempotency, unavailable
 from .test_actions import SOURCES, Crm

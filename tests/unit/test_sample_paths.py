@@ -11,7 +11,7 @@ import pytest
 from skipcall_bridge.cli.main import main
 from skipcall_bridge.cli.sample_paths import expression_paths, sample_events, unmatched
 from skipcall_bridge.sources.catalog import SourceCatalog
-from skipcall_bridge.sources.config import parse_sources
+from skipcall_bridge.sources.parsing import parse_sources
 
 # Outreach's JSON:API shape: a prospect under data.attributes
 PROSPECT = {"data": {"type": "prospect", "id": 1, "attributes": {

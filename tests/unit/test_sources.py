@@ -10,7 +10,7 @@ import pytest
 
 from skipcall_bridge.common.errors import ConfigurationError
 from skipcall_bridge.sources.catalog import SourceCatalog, load_sources
-from skipcall_bridge.sources.config import parse_sources
+from skipcall_bridge.sources.parsing import parse_sources
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -203,3 +203,43 @@ def test_check_config_warns_of_a_url_signing_source_without_a_public_url() -> No
         if "publicUrl" in line
     }
     assert warned == {"hubspot", "twilio", "signed-url"}
+
+
+def test_a_field_error_and_a_source_s_own_error_are_both_named() -> None:
+    """#30 item 3: pydantic skips a model's own checks once a field fails; the action is checked
+    on the file as written, so both errors are named at once."""
+    said = problems({"zap": valid_source(
+        action="enroll", target={"name": "Leads"}, contactIds="{{ ids }}",
+        sequence={"creatorId": "{{ creator ||| }}", "assignedToIds": []},
+    )})  # fmt: skip
+    assert "sources.zap.sequence.creatorId" in said
+    assert 'action: "enroll" is not one of create, enrol, unenrol (did you mean "enrol"?)' in said
+
+
+def test_a_source_s_own_errors_are_all_named() -> None:
+    said = problems({"zap": valid_source(action="unenrol", assignTo="{{ owner }}", target=None)})
+    assert "`target` and `contactIds` are required" in said
+    assert "assignTo: only an enrol assigns contacts" in said
+
+
+@pytest.mark.parametrize(
+    ("change", "suggestion"),
+    [
+        ({"auth": {"scheme": "bearr", "secretId": "s"}}, 'did you mean "bearer"?'),
+        ({"onUnknownOutcome": "retyr"}, 'did you mean "retry"?'),
+        ({"bodyFormat": "jsn"}, 'did you mean "json"?'),
+        ({"contactID": "{{ id }}"}, 'did you mean "contactIds"?'),
+        ({"auth": {"scheme": "hmac", "secretId": "s", "algorithm": "sha265",
+                   "signature": {"header": "X-Sig"}}}, 'did you mean "sha256"?'),
+    ],
+)  # fmt: skip
+def test_a_near_miss_of_a_known_value_or_field_gets_a_did_you_mean(
+    change: dict[str, Any], suggestion: str
+) -> None:
+    assert suggestion in problems({"zap": valid_source(**change)})
+
+
+def test_a_value_far_from_every_known_one_gets_no_guess() -> None:
+    said = problems({"zap": valid_source(onUnknownOutcome="sometimes")})
+    assert "Input should be 'keep' or 'retry'" in said
+    assert "did you mean" not in said

@@ -127,7 +127,7 @@ def test_meta_style_verifies_its_openssl_vector() -> None:
 def single_use_pipeline(single_use: bool):  # type: ignore[no-untyped-def]
     from skipcall_bridge.receive.pipeline import Pipeline
     from skipcall_bridge.sources.catalog import SourceCatalog
-    from skipcall_bridge.sources.config import parse_sources
+    from skipcall_bridge.sources.parsing import parse_sources
 
     from .fakes import RecordingDeadLetters, ScriptedSkipcall, StaticSecrets
 

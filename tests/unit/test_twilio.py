@@ -147,7 +147,7 @@ def test_json_sent_as_a_form_is_read_as_the_json_its_signature_binds() -> None:
     `bodySHA256` but sent as a form were parsed as form fields, text inside a JSON string
     becoming top-level fields (another delivery id and action, from a genuine signature)."""
     from skipcall_bridge.sources.catalog import SourceCatalog
-    from skipcall_bridge.sources.config import parse_sources
+    from skipcall_bridge.sources.parsing import parse_sources
 
     config = {"sources": {"twilio": {
         "auth": {"scheme": "twilio", "secretId": "t"}, "bodyFormat": "auto", "deliveryId": "id",
@@ -179,7 +179,7 @@ def test_a_form_delivery_s_id_is_that_of_its_fields_as_signed_not_of_their_order
     """The fall-back id hashes what Twilio signs (sorted fields), not the bytes: reordered
     fields verify alike, and are the same delivery."""
     from skipcall_bridge.sources.catalog import SourceCatalog
-    from skipcall_bridge.sources.config import parse_sources
+    from skipcall_bridge.sources.parsing import parse_sources
 
     config = {"sources": {"twilio": {
         "auth": {"scheme": "twilio", "secretId": "t"}, "bodyFormat": "form",

@@ -21,10 +21,10 @@ from skipcall_bridge.sources.config import (
     SourceConfig,
     SourcesFile,
     VerifyToken,
-    parse_sources,
 )
 from skipcall_bridge.sources.identity import ContactRules, IdentityServices, Resolution
 from skipcall_bridge.sources.mapping import ActionMapper
+from skipcall_bridge.sources.parsing import parse_sources
 from skipcall_bridge.sources.templates import (
     EventMappingError,
     EventSelector,

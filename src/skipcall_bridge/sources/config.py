@@ -3,9 +3,11 @@ compiled once, to report their errors at load), and the file parsed with every e
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal, TypeVar, get_args
 
 from pydantic import (
@@ -13,12 +15,10 @@ from pydantic import (
     ConfigDict,
     Field,
     JsonValue,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
-from skipcall_bridge.common.errors import ConfigurationError
 from skipcall_bridge.common.payloads import ConfiguredFormat
 from skipcall_bridge.sources.mapping import ACTIONS
 from skipcall_bridge.sources.templates import (
@@ -164,6 +164,66 @@ def _constant(template: JsonValue) -> JsonValue | None:
     return template
 
 
+@dataclass(frozen=True)
+class ActionShape:
+    """What the action checks read of a source: from the model, or from the raw file when one
+    of its fields is invalid (so that every error of a source is named at once, #30 item 3)."""
+
+    action: JsonValue
+    sequence: bool
+    sequence_named: bool
+    target: bool
+    target_named: bool
+    contact_ids: bool
+    assign_to: bool
+
+    @classmethod
+    def of_raw(cls, raw: dict[str, Any]) -> ActionShape:
+        sequence, target = raw.get("sequence"), raw.get("target")
+        return cls(
+            action=raw.get("action", "create"),
+            sequence=sequence is not None,
+            sequence_named=isinstance(sequence, dict) and sequence.get("name") is not None,
+            target=target is not None,
+            target_named=isinstance(target, dict) and target.get("name") is not None,
+            contact_ids=raw.get("contactIds", raw.get("contact_ids")) is not None,
+            assign_to=raw.get("assignTo", raw.get("assign_to")) is not None,
+        )
+
+
+def action_problems(shape: ActionShape) -> list[str]:
+    """Every way the source's action lacks what it needs (empty: none)."""
+    problems = []
+    action = _constant(shape.action)
+    if action is not None and action not in ACTIONS:
+        problems.append(
+            f"action: {json.dumps(action)} is not one of {', '.join(ACTIONS)}"
+            + did_you_mean(str(action), ACTIONS)
+        )
+    if action == "create" and not shape.sequence_named:
+        problems.append("action create: `sequence` (with its name) is required")
+    moves = action in ("enrol", "unenrol") or (
+        action is None and (shape.target or shape.contact_ids)
+    )
+    if moves and not (shape.target and shape.contact_ids):
+        problems.append("action enrol/unenrol: `target` and `contactIds` are required")
+    # (an action template that renders enrol without it fails that event's mapping)
+    if shape.target_named and action == "enrol" and not shape.sequence:
+        problems.append(
+            "target by name: `sequence` (creatorId, assignedToIds) is required to create it"
+        )
+    if shape.assign_to and action in ("create", "unenrol"):
+        problems.append("assignTo: only an enrol assigns contacts")
+    return problems
+
+
+def did_you_mean(given: str, known: Iterable[str]) -> str:
+    """` (did you mean "enrol"?)` for a near miss of a known value, else nothing."""
+    by_lower = {value.lower(): value for value in known}  # contactID is contactIds' near miss
+    close = difflib.get_close_matches(given.lower(), list(by_lower), n=1, cutoff=0.6)
+    return f" (did you mean {json.dumps(by_lower[close[0]])}?)" if close else ""
+
+
 class SourceConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -221,24 +281,19 @@ class SourceConfig(BaseModel):
 
     @model_validator(mode="after")
     def _action_has_what_it_needs(self) -> SourceConfig:
-        action = _constant(self.action)
-        if action is not None and action not in ACTIONS:
-            raise ValueError(f"action: {json.dumps(action)} is not one of {', '.join(ACTIONS)}")
-        if action == "create" and (self.sequence is None or self.sequence.name is None):
-            raise ValueError("action create: `sequence` (with its name) is required")
-        moves = action in ("enrol", "unenrol") or (
-            action is None and (self.target is not None or self.contact_ids is not None)
-        )
-        if moves and (self.target is None or self.contact_ids is None):
-            raise ValueError("action enrol/unenrol: `target` and `contactIds` are required")
-        # (an action template that renders enrol without it fails that event's mapping)
-        by_name = self.target is not None and self.target.name is not None
-        if by_name and action == "enrol" and self.sequence is None:
-            raise ValueError(
-                "target by name: `sequence` (creatorId, assignedToIds) is required to create it"
+        problems = action_problems(
+            ActionShape(
+                action=self.action,
+                sequence=self.sequence is not None,
+                sequence_named=self.sequence is not None and self.sequence.name is not None,
+                target=self.target is not None,
+                target_named=self.target is not None and self.target.name is not None,
+                contact_ids=self.contact_ids is not None,
+                assign_to=self.assign_to is not None,
             )
-        if self.assign_to is not None and action in ("create", "unenrol"):
-            raise ValueError("assignTo: only an enrol assigns contacts")
+        )
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     @field_validator("contact")
@@ -288,20 +343,3 @@ def json_schema() -> dict[str, Any]:
     """The sources file's JSON Schema, as `schema/sources.schema.json` holds it."""
     schema = SourcesFile.model_json_schema(by_alias=True)
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
-
-
-def parse_sources(text: str | bytes, origin: str = "sources file") -> SourcesFile:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigurationError(f"{origin}: not valid JSON: {exc}") from None
-    try:
-        return SourcesFile.model_validate(data)
-    except ValidationError as exc:
-        lines = [f"  - {_location(error['loc'])}: {error['msg']}" for error in exc.errors()]
-        raise ConfigurationError(f"{origin} is invalid:\n" + "\n".join(lines)) from None
-
-
-def _location(loc: tuple[int | str, ...]) -> str:
-    # ('sources', 'zapier', 'auth', 'secretId') -> sources.zapier.auth.secretId
-    return ".".join(str(part) for part in loc)
