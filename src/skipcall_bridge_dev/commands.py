@@ -134,9 +134,9 @@ def _dev(args: argparse.Namespace) -> int:
 
     def console(exchange: Exchange) -> None:
         if not args.json and not args.verbose and not exchange.path.startswith("/_inspect"):
-            print(
-                delivery_line(exchange.path, exchange.result, exchange.seconds, colour), flush=True
-            )
+            line = delivery_line(exchange.path, exchange.result, exchange.seconds, colour)
+            why = f"\n          why: {exchange.refusal}" if exchange.refusal else ""
+            print(line + why, flush=True)
 
     # This stack's own dev secrets (devdata.salt): drawn here unless the environment names a
     # salt (empty: the fixed values the samples in events/ were signed with).

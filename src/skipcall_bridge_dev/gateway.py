@@ -8,16 +8,18 @@ passed base64-encoded with isBase64Encoded.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import os
+import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
-from typing import Any
+from typing import Any, TextIO
 from urllib.parse import parse_qsl, urlsplit
 
 from skipcall_bridge_dev.http_server import BackgroundHTTPServer
@@ -62,19 +64,21 @@ class LocalGateway(BackgroundHTTPServer):
         self._handler = handler
         self.observers = list(observers or [])  # each request and its answer (console, inspector)
         self.inspector: Inspector | None = None  # serves /_inspect when set
+        self._stdout: QuietWhileInvoking | None = None
         if quiet:  # the handler's own output (JSON logs, EMF) is dropped
             from skipcall_bridge.common.observability import logger
 
             log_handler = logger.registered_handler
             if isinstance(log_handler, logging.StreamHandler):
                 log_handler.setStream(open(os.devnull, "w"))  # noqa: SIM115 - for the process' life
-            # Powertools' own switch, read at each flush. Swapping sys.stdout around a request
-            # instead swallowed whatever another thread printed meanwhile (#30 item 15).
-            os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
+            # The EMF lines are printed; POWERTOOLS_METRICS_DISABLED leaves the cold start's.
+            self._stdout = QuietWhileInvoking(sys.stdout)
+            sys.stdout = self._stdout
         self._timeout = timeout_seconds
         self._function_name = function_name
         # One container: Lambda runs one invocation at a time per execution environment.
         self._invoke_lock = threading.Lock()
+        self._refusals = RefusalLog().attach()
 
         class Handler(_GatewayHandler):
             owner = gateway
@@ -87,22 +91,94 @@ class LocalGateway(BackgroundHTTPServer):
         """One request through the handler, as API Gateway would; observers see it."""
         event = to_event(method, path, headers, body, host)
         started = time.monotonic()
+        refusal = ""
         try:
-            result = self.invoke(event)
+            result, refusal = self.invoke_explained(event)
         except Exception as exc:
             result = {
                 "statusCode": 500,
                 "headers": {"content-type": "application/json"},
                 "body": json.dumps({"message": f"Internal Server Error ({type(exc).__name__})"}),
             }
-        exchange = Exchange(method, path, headers, body, result, time.monotonic() - started)
+        seconds = time.monotonic() - started
+        exchange = Exchange(method, path, headers, body, result, seconds, refusal)
         for observe in self.observers:
             observe(exchange)
         return result
 
     def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
+        return self.invoke_explained(event)[0]
+
+    def invoke_explained(self, event: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        """The handler's answer and, for a refused credential, why (from the receiver's log
+        line, as an operator reads it on CloudWatch: the answer itself never says)."""
         with self._invoke_lock:
-            return self._handler(event, LocalContext(self._timeout, self._function_name))
+            self._refusals.clear()
+            context = LocalContext(self._timeout, self._function_name)
+            if self._stdout is None:
+                return self._handler(event, context), self._refusals.last
+            with self._stdout.quiet():
+                return self._handler(event, context), self._refusals.last
+
+    def stop(self) -> None:
+        self._refusals.detach()
+        if self._stdout is not None and sys.stdout is self._stdout:
+            sys.stdout = self._stdout.target
+        super().stop()
+
+
+class QuietWhileInvoking:
+    """sys.stdout of a quiet `make dev`: what the thread running the handler prints meanwhile
+    (EMF) is dropped, and every other thread's output passes. Swapping sys.stdout for the whole
+    process around each request swallowed the start-up listing printed meanwhile (#30 item 15)."""
+
+    def __init__(self, target: TextIO) -> None:
+        self.target = target
+        self._local = threading.local()
+
+    @contextlib.contextmanager
+    def quiet(self) -> Iterator[None]:
+        self._local.quiet = True
+        try:
+            yield
+        finally:
+            self._local.quiet = False
+
+    def write(self, text: str) -> int:
+        if getattr(self._local, "quiet", False):
+            return len(text)
+        return self.target.write(text)
+
+    def __getattr__(self, name: str) -> Any:  # flush, isatty, fileno, encoding…
+        return getattr(self.target, name)
+
+
+class RefusalLog(logging.Handler):
+    """The receiver's "Signature rejected" lines (their `why`), heard beside its own handler.
+    Invocations are one at a time (the lock above), so the last one heard is this one's."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.last = ""
+
+    def attach(self) -> RefusalLog:
+        from skipcall_bridge.common.observability import logger
+
+        logging.getLogger(logger.name).addHandler(self)
+        return self
+
+    def detach(self) -> None:
+        from skipcall_bridge.common.observability import logger
+
+        logging.getLogger(logger.name).removeHandler(self)
+
+    def clear(self) -> None:
+        self.last = ""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        why = getattr(record, "why", None)
+        if getattr(record, "refusal", None) is not None and isinstance(why, str):
+            self.last = why
 
 
 class _GatewayHandler(BaseHTTPRequestHandler):

@@ -50,6 +50,8 @@ class Exchange:
     body: bytes
     result: dict[str, Any]
     seconds: float
+    # why the credential was refused, as the receiver logged it (the answer never says)
+    refusal: str = ""
 
 
 @dataclass(frozen=True)
@@ -155,13 +157,19 @@ def _record(
     status = int(exchange.result.get("statusCode", 0))
     source = exchange.path.split("?")[0].rstrip("/").rsplit("/", 1)[-1]
     answer = _answer(exchange.result)
-    verdict = "signature refused" if status == 401 else "verified" if status < 500 else "failed"
+    verdict = (
+        f"signature refused: {exchange.refusal or 'no reason logged'}"
+        if status == 401
+        else "verified"
+        if status < 500
+        else "failed"
+    )
     events = _events_of(answer, record.dtos)
     rows = "".join(_event(source, event, record.dtos, finished, replayed) for event in events)
     at = time.strftime("%H:%M:%S", time.localtime(record.at))
     return f"""<details class="delivery" data-number="{record.number}">
 <summary><span class="status s{status // 100}">{status}</span> {at} {html.escape(source)}
- <span class="verdict">{verdict}</span> {exchange.seconds * 1000:.0f} ms</summary>
+ <span class="verdict">{html.escape(verdict)}</span> {exchange.seconds * 1000:.0f} ms</summary>
 <button class="resend" data-number="{record.number}">Send again</button>
 <h3>Request</h3><pre class="request">{html.escape(_request(exchange, hidden))}</pre>
 <h3>Events</h3><table class="events"><tr><th>delivery id</th><th>outcome</th><th>DTO</th>

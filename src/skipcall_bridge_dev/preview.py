@@ -26,22 +26,8 @@ from skipcall_bridge.sources.identity import ContactResolver, Resolution
 from skipcall_bridge.sources.mapping import CreateIntent
 from skipcall_bridge.sources.templates import EventMappingError
 from skipcall_bridge.verify import Headers, SignedRequest
-from skipcall_bridge.verify.hmac_grammar import SignedGrammar
 from skipcall_bridge_dev.dev_keys import dev_secret_value
 from skipcall_bridge_dev.samples import content_type
-
-# What each scheme reads: its signature header(s) and, where it signs one, its timestamp
-# (header, unit in seconds).
-SCHEME_HEADERS: dict[str, tuple[tuple[str, ...], tuple[str, float] | None]] = {
-    "hubspot": (("x-hubspot-signature-v3", "x-hubspot-signature"),
-                ("x-hubspot-request-timestamp", 0.001)),
-    "standard-webhooks": (("webhook-signature", "svix-signature"), ("webhook-timestamp", 1.0)),
-    "close": (("close-sig-hash",), ("close-sig-timestamp", 1.0)),
-    "attio": (("attio-signature", "x-attio-signature"), None),
-    "basic": (("authorization",), None),
-    "bearer": (("authorization", "x-api-key"), None),
-    "salesforce": ((), None),
-}  # fmt: skip
 
 
 @dataclass
@@ -228,57 +214,17 @@ def _format(source: Source, request: SignedRequest, letter: DeadLetter | None) -
 
 
 def signature_report(source: Source, request: SignedRequest) -> list[str]:
-    """Whether the dev secret verifies the request and, if not, the likely reason."""
+    """Whether the dev secret verifies the request and, if not, why: the verifier's own
+    reason (a missing header, a stale timestamp, a mismatch), as the receiver logs it."""
     scheme = source.config.auth.scheme
     secret = dev_secret_value(source)
     try:
         source.verifier.verify(request, [secret] if secret else [], time.time())
-    except InvalidSignature:
-        return [f"signature ({scheme}): REFUSED, 401", *_why(source, request)]
+    except InvalidSignature as refused:
+        lines = [f"signature ({scheme}): REFUSED, 401", f"  {refused.explanation}"]
+        if refused.why == "mismatch" and source.verifier.signs_url:
+            lines.append(f"  the sender signs the URL it called: it must be exactly {request.url}")
+        return lines
     except ConfigurationError as exc:
         return [f"signature ({scheme}): the dev secret is unusable: {exc}"]
     return [f"signature ({scheme}): ok with the dev secret"]
-
-
-def _signature_headers(source: Source) -> tuple[str, ...]:
-    """The headers the source's scheme reads its signature or credential from."""
-    auth = source.config.auth
-    scheme = auth.scheme
-    if scheme in SCHEME_HEADERS:
-        names = SCHEME_HEADERS[scheme][0]
-        header = getattr(auth, "header", None)  # bearer with its own header
-        return (header.lower(),) if isinstance(header, str) else names
-    if isinstance(auth, SignedGrammar):
-        return tuple(h.lower() for h in (auth.signature.header, *auth.signature.alternatives))
-    if scheme == "twilio":
-        return ("x-twilio-signature",)
-    header = getattr(auth, "header", None)  # hmac-sha256, jwt
-    return (header.lower(),) if isinstance(header, str) else ()
-
-
-def _why(source: Source, request: SignedRequest) -> list[str]:
-    scheme = source.config.auth.scheme
-    timestamp = SCHEME_HEADERS.get(scheme, ((), None))[1]
-    names = _signature_headers(source)
-    reasons = []
-    if names and request.headers.first(*names) is None:
-        reasons.append(f"  no {' or '.join(names)} header")
-    if timestamp is not None:
-        header, unit = timestamp
-        value = request.headers.get(header)
-        if value is None:
-            reasons.append(f"  no {header} header")
-        elif value.strip().isdigit():
-            age = time.time() - int(value) * unit
-            if abs(age) > 300:
-                reasons.append(f"  {header} is {age:.0f} s from now: over the 5 minutes allowed")
-        else:
-            reasons.append(f"  {header} is not a whole number")
-    if scheme == "hubspot":
-        reasons.append(f"  HubSpot signs the URL it called: it must be exactly {request.url}")
-    if scheme == "salesforce":
-        reasons.append("  the token query parameter or the OrganizationId does not match")
-    parameter = getattr(source.config.auth, "parameter", None)
-    if scheme == "query-key" and f"{parameter}=" not in request.url:
-        reasons.append(f"  the URL has no ?{parameter}=… (the key travels in the URL)")
-    return reasons or ["  the signature does not match the body with the dev secret"]

@@ -106,14 +106,15 @@ def test_the_console_prints_one_line_per_delivery(tmp_path: Path) -> None:
         assert post(gateway, "mine", "dev/mine") == 201
         assert post(gateway, "mine", "dev/wrong") == 401
         deadline = time.monotonic() + 20  # a bound for a hang, not a margin
-        while len(lines) < before + 2:
+        while len(lines) < before + 3:
             assert time.monotonic() < deadline, lines
             time.sleep(0.05)
         printed = lines[before:]
-        assert len(printed) == 2, printed  # one line each, no JSON logs, no EMF
+        assert len(printed) == 3, printed  # one line each (and why a 401), no JSON logs, no EMF
         assert " mine " in printed[0]
         assert " 201  created " in printed[0]
         assert " 401  INVALID_SIGNATURE " in printed[1]
+        assert printed[2].strip() == "why: the token is not the source's"  # #30 item 5
         assert not any(line.lstrip().startswith("{") for line in lines)
     finally:
         process.send_signal(signal.SIGINT)

@@ -55,7 +55,7 @@ def test_a_port_another_server_listens_on_is_still_taken() -> None:
 def test_a_quiet_gateway_drops_its_metrics_but_not_what_others_print(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)  # restored after
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
     monkeypatch.delenv("POWERTOOLS_DEV", raising=False)
     metrics = Metrics(namespace="DevStackTest", service="dev")
     entered, release = threading.Event(), threading.Event()
@@ -69,7 +69,7 @@ def test_a_quiet_gateway_drops_its_metrics_but_not_what_others_print(
 
     log_handler = logger.registered_handler
     stream = getattr(log_handler, "stream", None)
-    gateway = LocalGateway(handler, port=0, quiet=True)
+    gateway = LocalGateway(handler, port=0, quiet=True).start()
     try:
         answered: list[dict[str, Any]] = []
         request = threading.Thread(
@@ -85,7 +85,7 @@ def test_a_quiet_gateway_drops_its_metrics_but_not_what_others_print(
         assert answered[0]["statusCode"] == 200
     finally:
         release.set()
-        gateway._server.server_close()
+        gateway.stop()
         if stream is not None and hasattr(log_handler, "setStream"):
             log_handler.setStream(stream)
     printed = capsys.readouterr().out

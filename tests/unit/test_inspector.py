@@ -129,3 +129,15 @@ def test_a_salesforce_session_and_a_source_s_own_query_key_are_redacted() -> Non
     assert "OrganizationId&gt;00D&lt;" in page  # the rest stays readable
     assert "pw-42" not in page
     assert "x=1" in page
+
+
+def test_a_refused_delivery_says_why_it_was_refused() -> None:
+    """#30 item 5: "signature refused" alone never said whether the header was missing, the
+    timestamp stale or the signature another key's; the receiver's logged reason is shown."""
+    inspector = Inspector(resend=lambda _: None, replay=lambda *_: Replayed("", False),
+                          preview=lambda _: {})  # fmt: skip
+    refused = {"statusCode": 401, "body": json.dumps({"error": {"code": "INVALID_SIGNATURE"}})}
+    why = "the X-Zendesk-Webhook-Signature-Timestamp header is 900 s old: 300 s are allowed"
+    inspector.observe(Exchange("POST", "/webhooks/zendesk", [], b"{}", refused, 0.001, why))
+    page = inspector.handle("GET", "/_inspect")[2]
+    assert f"signature refused: {why}" in page

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 
 class BridgeError(Exception):
@@ -32,13 +32,33 @@ class InvalidForm(InvalidBody):
     code = "INVALID_FORM"
 
 
+# Why a credential was refused, for the receiver's log and the dev tools, never for the answer.
+Refusal = Literal["missing", "malformed", "stale", "mismatch", "reused"]
+
+REFUSALS: dict[Refusal, str] = {
+    "missing": "the credential is missing",
+    "malformed": "the credential is malformed",
+    "stale": "the signed timestamp is outside the tolerance",
+    "mismatch": "the signature does not match the body with the source's secret or key "
+    "(another secret signed it, or the body or the signed URL changed on the way)",
+    "reused": "a single-use credential came back with another body",
+}
+
+
 class InvalidSignature(BridgeError):
-    """Deliberately vague: the sender learns nothing about which part of the check failed."""
+    """Deliberately vague to the sender: the answer never says which part of the check failed.
+    `why` and `detail` (header names and ages, never a value) are for the log and `make dev`."""
 
     code = "INVALID_SIGNATURE"
 
-    def __init__(self, message: str = "The request signature could not be verified.") -> None:
-        super().__init__(message)
+    def __init__(self, why: Refusal = "mismatch", detail: str = "") -> None:
+        super().__init__("The request signature could not be verified.")
+        self.why: Refusal = why
+        self.detail = detail
+
+    @property
+    def explanation(self) -> str:
+        return self.detail or REFUSALS[self.why]
 
 
 class UnknownSource(BridgeError):

@@ -100,15 +100,15 @@ def verify_token(
     challenge = query.get(handshake.challenge_parameter, "")
     token = query.get(handshake.token_parameter, "").encode()
     if query.get(handshake.mode_parameter) != handshake.mode or not challenge:
-        raise InvalidSignature
+        raise InvalidSignature("missing", "no subscribe mode or challenge in the URL")
     if CHALLENGE.fullmatch(challenge) is None:
-        raise InvalidSignature
+        raise InvalidSignature("malformed", "a challenge unfit to echo")
     matched = False
     for secret in secrets.signing_secrets(handshake.secret_id):
         expected = shared_secret(secret)  # a short token is a misconfiguration, never a match
         matched |= hmac.compare_digest(expected, token)  # every secret, no short-cut
     if not matched:
-        raise InvalidSignature
+        raise InvalidSignature("mismatch", "the verify token is not the source's")
     logger.info("Handshake answered", extra={"source": source.name, "handshake": handshake.type})
     return HandshakeAnswer("text", handshake.challenge_parameter, challenge)
 
@@ -126,14 +126,17 @@ def hook_secret(
     if value is None:
         return None  # an ordinary delivery
     if CHALLENGE.fullmatch(value) is None:
-        raise InvalidSignature  # never reflected: CR/LF or markup would be a foothold
+        # never reflected: CR/LF or markup would be a foothold
+        raise InvalidSignature("malformed", "an X-Hook-Secret unfit to echo")
     if handshake.keep:
         kept = _keep_if_armed(source, value, keeper, now)
         _counted("HookSecretsKept" if kept else "HookSecretHandshakes")
         if not kept and handshake.otherwise == "refuse":
             logger.warning("Hook secret handshake refused: the source is not armed",
                            extra={"source": source.name})  # fmt: skip
-            raise InvalidSignature
+            raise InvalidSignature(
+                "missing", "a hook-secret handshake while the source is not armed"
+            )
     else:
         _counted("HookSecretHandshakes")
     logger.info("Handshake answered", extra={"source": source.name, "handshake": handshake.type})

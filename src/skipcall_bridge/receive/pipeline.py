@@ -141,10 +141,10 @@ class Pipeline:
         source = self._catalog.get(source_name)
         try:
             return answer_get(source, request, query, self._secrets, self._wall_clock())
-        except InvalidSignature:
+        except InvalidSignature as refused:
             assert source is not None  # an unknown source is RouteNotFound
             per_source(source.name)
-            _rejected(source, "Handshake probe rejected")
+            _rejected(source, "Handshake probe rejected", refused)
             raise
 
     def process(self, delivery: InboundDelivery, time_left_seconds: float) -> DeliveryReport:
@@ -211,8 +211,7 @@ class Pipeline:
         digest, expires_at = token
         body = hashlib.sha256(request.body).hexdigest()
         if not self._tokens.bind(f"{source.name}#{digest}", body, expires_at):
-            logger.warning("Single-use token came with another body", extra={"source": source.name})
-            raise InvalidSignature
+            raise InvalidSignature("reused")
 
     def _verify(self, source: Source, request: SignedRequest) -> None:
         try:
@@ -220,8 +219,8 @@ class Pipeline:
             secrets = self._secrets.signing_secrets(secret_id) if secret_id else ()
             source.verifier.verify(request, secrets, self._wall_clock())
             self._use_once(source, request)
-        except InvalidSignature:
-            _rejected(source, "Signature rejected")
+        except InvalidSignature as refused:
+            _rejected(source, "Signature rejected", refused)
             raise
         except ConfigurationError as exc:
             logger.error(
@@ -230,7 +229,10 @@ class Pipeline:
             raise Unavailable("The receiver cannot verify this source right now.") from None
 
 
-def _rejected(source: Source, message: str) -> None:
-    """A request refused for its credential: one count on the SignatureRejected alarm."""
+def _rejected(source: Source, message: str, refused: InvalidSignature) -> None:
+    """A request refused for its credential: one count on the SignatureRejected alarm, and why
+    in the log (`refusal`: missing, stale, mismatch…; the answer never says, #30 item 5)."""
     metrics.add_metric(name="SignatureRejected", unit=MetricUnit.Count, value=1)
-    logger.warning(message, extra={"source": source.name})
+    logger.warning(message, extra={
+        "source": source.name, "refusal": refused.why, "why": refused.explanation,
+    })  # fmt: skip

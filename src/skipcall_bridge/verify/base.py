@@ -105,23 +105,28 @@ def any_digest_matches(expected: Iterable[bytes], received: Iterable[bytes]) -> 
     return matched
 
 
-def require(value: str | None) -> str:
+def require(value: str | None, what: str = "the credential") -> str:
+    """The header's value; `what` names it in the refusal ("no X-Signature header")."""
     if value is None or not value.strip():
-        raise InvalidSignature
+        raise InvalidSignature("missing", f"no {what}")
     return value.strip()
 
 
-def check_freshness(timestamp: float, now: float, tolerance_seconds: int) -> None:
+def check_freshness(
+    timestamp: float, now: float, tolerance_seconds: int, what: str = "the signed timestamp"
+) -> None:
     """Both ways: a request from the future is as suspect as a replayed one."""
-    if abs(now - timestamp) > tolerance_seconds:
-        raise InvalidSignature
+    age = now - timestamp
+    if abs(age) > tolerance_seconds:
+        when = f"{age:.0f} s old" if age > 0 else f"{-age:.0f} s in the future"
+        raise InvalidSignature("stale", f"{what} is {when}: {tolerance_seconds} s are allowed")
 
 
-def parse_timestamp(value: str | None) -> int:
+def parse_timestamp(value: str | None, what: str = "the timestamp") -> int:
     """A non-negative integer timestamp, ASCII digits only; anything else fails the check."""
-    text = require(value)
+    text = require(value, what)
     if not text.isascii() or not text.isdigit() or len(text) > 15:
-        raise InvalidSignature
+        raise InvalidSignature("malformed", f"{what} is not a whole number of seconds")
     return int(text)
 
 
@@ -135,15 +140,15 @@ _RFC3339 = re.compile(
 def parse_rfc3339(value: str | None) -> float:
     """An RFC 3339 timestamp (`2026-12-08T09:30:00Z`, `...:00.123+01:00`) as Unix seconds;
     anything else fails the check."""
-    text = require(value)
+    text = require(value, "the timestamp")
     match = _RFC3339.fullmatch(text) if text.isascii() else None
     if match is None:
-        raise InvalidSignature
+        raise InvalidSignature("malformed", "the timestamp is not an RFC 3339 time with a zone")
     date, clock, fraction, zone = match.groups()
     try:
         when = datetime.fromisoformat(f"{date}T{clock}{'+00:00' if zone in 'Zz' else zone}")
     except ValueError:  # a 30th of February, a 25th hour
-        raise InvalidSignature from None
+        raise InvalidSignature("malformed", "the timestamp is no real time") from None
     return when.timestamp() + (int(fraction) / 10 ** len(fraction) if fraction else 0.0)
 
 
@@ -172,7 +177,7 @@ def decode_hex(value: str) -> bytes:
     try:
         return bytes.fromhex(value)
     except ValueError:
-        raise InvalidSignature from None
+        raise InvalidSignature("malformed", "the signature is not hexadecimal") from None
 
 
 def decode_base64(value: str, *, url: bool = False) -> bytes:
@@ -183,14 +188,14 @@ def decode_base64(value: str, *, url: bool = False) -> bytes:
     try:
         if url:
             if _BASE64URL.fullmatch(value) is None:
-                raise InvalidSignature
+                raise InvalidSignature("malformed", "the signature is not base64url")
             decoded = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
             spelled = base64.urlsafe_b64encode(decoded).rstrip(b"=")
         else:
             decoded = base64.b64decode(value, validate=True)
             spelled = base64.b64encode(decoded)
     except (ValueError, binascii.Error):
-        raise InvalidSignature from None
+        raise InvalidSignature("malformed", "the signature is not base64") from None
     if spelled.decode("ascii") != value:
-        raise InvalidSignature
+        raise InvalidSignature("malformed", "the signature is not base64 as an encoder writes it")
     return decoded

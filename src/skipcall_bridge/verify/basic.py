@@ -19,7 +19,7 @@ class BasicVerifier(Verifier):
     def verify(self, request: SignedRequest, secrets: Sequence[str], now: float) -> None:
         scheme, _, encoded = (request.headers.get("authorization") or "").strip().partition(" ")
         if scheme.lower() != "basic" or not encoded.strip():
-            raise InvalidSignature
+            raise InvalidSignature("missing", "no Authorization: Basic header")
         presented = decode_base64(encoded.strip())
         if not any_digest_matches((_credentials(secret) for secret in secrets), [presented]):
             raise InvalidSignature

@@ -24,8 +24,11 @@ class BearerVerifier(Verifier):
     def verify(self, request: SignedRequest, secrets: Sequence[str], now: float) -> None:
         token = self._presented_token(request)
         expected = [shared_secret(secret) for secret in secrets]  # a short one is refused
-        if token is None or not any_digest_matches(expected, [token.encode()]):
-            raise InvalidSignature
+        if token is None:
+            where = self._header or "Authorization: Bearer or X-Api-Key"
+            raise InvalidSignature("missing", f"no {where} header")
+        if not any_digest_matches(expected, [token.encode()]):
+            raise InvalidSignature("mismatch", "the token is not the source's")
 
     def sign(
         self, body: bytes, secret: str, now: float, *, method: str, url: str

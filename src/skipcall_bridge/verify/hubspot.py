@@ -63,8 +63,12 @@ class HubSpotVerifier(Verifier):
             return
         version = (request.headers.get("x-hubspot-signature-version") or "").strip().lower()
         if version not in self._legacy:
-            raise InvalidSignature
-        received = decode_hex(require(request.headers.get("x-hubspot-signature")))
+            accepted = " or ".join(sorted({*self._legacy, *self._versions} & {"v1", "v2", "v3"}))
+            raise InvalidSignature(
+                "missing", f"no HubSpot signature of a version taken ({accepted})"
+            )
+        signature = request.headers.get("x-hubspot-signature")
+        received = decode_hex(require(signature, "X-HubSpot-Signature header"))
         expected = (_legacy_digest(version, secret, request) for secret in secrets)
         if not any_digest_matches(expected, [received]):
             raise InvalidSignature
@@ -72,9 +76,10 @@ class HubSpotVerifier(Verifier):
     def _verify_v3(
         self, request: SignedRequest, signature: str, secrets: Sequence[str], now: float
     ) -> None:
-        timestamp = require(request.headers.get("x-hubspot-request-timestamp"))
-        check_freshness(parse_timestamp(timestamp) / 1000, now, self._tolerance)
-        received = decode_base64(require(signature))
+        what = "the X-HubSpot-Request-Timestamp header"
+        timestamp = require(request.headers.get("x-hubspot-request-timestamp"), what)
+        check_freshness(parse_timestamp(timestamp, what) / 1000, now, self._tolerance, what)
+        received = decode_base64(require(signature, "X-HubSpot-Signature-v3 header"))
         content = _v3_content(request.method, request.url, request.body, timestamp)
         expected = (hmac_sha256(secret.encode(), content) for secret in secrets)
         if not any_digest_matches(expected, [received]):

@@ -85,11 +85,11 @@ class JwtVerifier(Verifier):
         return hashlib.sha256(token.encode()).hexdigest(), math.ceil(expires + self._leeway)
 
     def _token(self, request: SignedRequest) -> str:
-        token = require(request.headers.get(self._header))
+        token = require(request.headers.get(self._header), f"{self._header} header")
         if token[:7].lower() == "bearer ":
             token = token[7:].strip()
         if len(token) > MAX_TOKEN_CHARS or not _canonical(token):
-            raise InvalidSignature
+            raise InvalidSignature("malformed", "the token is not a JWT as an encoder writes it")
         return token
 
     def sign(
@@ -109,11 +109,12 @@ def _check_times(claims: dict[str, object], now: float, leeway: int, max_lifetim
     the future (a clock's leeway either way); and not made to live longer than `max_lifetime`."""
     expires, issued = _finite(claims.get("exp")), _finite(claims.get("iat"))
     if expires is None or issued is None:
-        raise InvalidSignature
+        raise InvalidSignature("malformed", "the token's exp or iat is not a finite number")
     if expires < now - leeway or issued > now + leeway:
-        raise InvalidSignature
+        late = f"expired {now - expires:.0f} s ago" if expires < now - leeway else "issued later"
+        raise InvalidSignature("stale", f"the token {late} ({leeway} s of leeway)")
     if expires - issued > max_lifetime or expires - now > max_lifetime + leeway:
-        raise InvalidSignature
+        raise InvalidSignature("stale", f"the token lives longer than {max_lifetime} s")
 
 
 def _finite(value: object) -> float | None:

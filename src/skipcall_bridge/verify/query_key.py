@@ -24,8 +24,10 @@ class QueryKeyVerifier(Verifier):
         query = parse_qs(urlsplit(request.url).query, keep_blank_values=True)
         keys = query.get(self._parameter, [])
         expected = [shared_secret(secret) for secret in secrets]  # a short one is refused
-        if len(keys) != 1 or not keys[0] or not any_digest_matches(expected, [keys[0].encode()]):
-            raise InvalidSignature
+        if len(keys) != 1 or not keys[0]:
+            raise InvalidSignature("missing", f"no single ?{self._parameter}= in the URL")
+        if not any_digest_matches(expected, [keys[0].encode()]):
+            raise InvalidSignature("mismatch", f"the URL's {self._parameter} is not the source's")
 
     def sign(
         self, body: bytes, secret: str, now: float, *, method: str, url: str

@@ -24,7 +24,7 @@ class SalesforceVerifier(Verifier):
         if len(tokens) != 1 or not any_digest_matches(
             (secret.encode() for secret in secrets), [tokens[0].encode()]
         ):
-            raise InvalidSignature
+            raise InvalidSignature("mismatch", "the URL's token is not the source's")
         # Only a caller holding the token gets this far; only then is the XML parsed. A body
         # that is not a readable outbound message came from the token's holder all the same:
         # the pipeline stores it as a dead letter (INVALID_XML) rather than dropping it.
@@ -33,7 +33,7 @@ class SalesforceVerifier(Verifier):
         except InvalidXml:
             return
         if organization[:15] not in self._organizations:
-            raise InvalidSignature
+            raise InvalidSignature("mismatch", "the message's OrganizationId is not one taken")
 
     def sign(
         self, body: bytes, secret: str, now: float, *, method: str, url: str

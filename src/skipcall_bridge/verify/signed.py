@@ -32,6 +32,7 @@ class SignedContentVerifier(Verifier):
     def __init__(self, grammar: SignedGrammar) -> None:
         self._g = grammar
         self._headers = (grammar.signature.header, *grammar.signature.alternatives)
+        self._header_names = " or ".join(self._headers) + " header"
         # The template, split once: literal bytes and the names of the parts to fill in.
         self._parts = [
             (index % 2 == 1, piece)
@@ -46,7 +47,7 @@ class SignedContentVerifier(Verifier):
     def signed_parts(self, request: SignedRequest, now: float) -> tuple[list[bytes], bytes]:
         """The signatures the request carries and the content they must sign (its timestamp
         checked first). Raises InvalidSignature."""
-        header = require(request.headers.first(*self._headers))
+        header = require(request.headers.first(*self._headers), self._header_names)
         received, listed_timestamp = self._signatures(header)
         timestamp = self._timestamp(request, listed_timestamp, now)
         return received, self._content(request, timestamp)
@@ -57,12 +58,12 @@ class SignedContentVerifier(Verifier):
             value = header
             if spec.prefix:
                 if not value.lower().startswith(spec.prefix.lower()):
-                    raise InvalidSignature
+                    raise InvalidSignature("malformed", f"the signature lacks its {spec.prefix!r}")
                 value = value[len(spec.prefix) :]
             return [self._decode(value.strip())], None
         items = header.split(spec.item_separator)
         if len(items) > MAX_LIST_ITEMS:
-            raise InvalidSignature
+            raise InvalidSignature("malformed", f"the signature header lists over {MAX_LIST_ITEMS}")
         signatures, timestamp = [], None
         for item in items:
             key, separator, value = item.strip().partition(spec.pair_separator)
@@ -77,7 +78,7 @@ class SignedContentVerifier(Verifier):
             ):
                 timestamp = value.strip()
         if not signatures:
-            raise InvalidSignature
+            raise InvalidSignature("missing", f"no {spec.key}= signature in {self._header_names}")
         return signatures, timestamp
 
     def _timestamp(self, request: SignedRequest, listed: str | None, now: float) -> str | None:
@@ -86,10 +87,13 @@ class SignedContentVerifier(Verifier):
             return None
         if spec.body_field is not None:
             text = body_field(request.body, spec.body_field)
+            what = f"the body's {spec.body_field}"
+        elif spec.list_key:
+            text, what = listed, f"the {spec.list_key}= timestamp"
         else:
-            text = listed if spec.list_key else request.headers.get(spec.header or "")
-        check_freshness(seconds_of(spec, text), now, spec.tolerance_seconds)
-        return require(text)  # signed as the header's text, as sent
+            text, what = request.headers.get(spec.header or ""), f"the {spec.header} header"
+        check_freshness(seconds_of(spec, text, what), now, spec.tolerance_seconds, what)
+        return require(text, what)  # signed as the header's text, as sent
 
     def _content(self, request: SignedRequest, timestamp: str | None) -> bytes:
         chunks = []
@@ -101,13 +105,17 @@ class SignedContentVerifier(Verifier):
             elif piece == "timestamp":
                 chunks.append(require(timestamp).encode())
             elif piece == "id":
-                chunks.append(require(request.headers.get(self._g.id_header or "")).encode())
+                id_header = self._g.id_header or ""
+                chunks.append(
+                    require(request.headers.get(id_header), f"{id_header} header").encode()
+                )
             elif piece == "url":
                 chunks.append(request.url.encode())
             elif piece == "method":
                 chunks.append(request.method.encode())
             else:  # header:Name
-                chunks.append(require(request.headers.get(piece.split(":", 1)[1])).encode())
+                name = piece.split(":", 1)[1]
+                chunks.append(require(request.headers.get(name), f"{name} header").encode())
         return b"".join(chunks)
 
     def _decode(self, value: str) -> bytes:
@@ -168,11 +176,11 @@ def body_field(body: bytes, name: str) -> str | None:
     return str(value)
 
 
-def seconds_of(spec: TimestampSpec, text: str | None) -> float:
+def seconds_of(spec: TimestampSpec, text: str | None, what: str = "the timestamp") -> float:
     """A timestamp's text as Unix seconds, in the grammar's unit (raises InvalidSignature)."""
     if spec.unit == "iso8601":
         return parse_rfc3339(text)
-    value = parse_timestamp(text)
+    value = parse_timestamp(text, what)
     return value / 1000 if spec.unit == "ms" else value
 
 

@@ -31,10 +31,13 @@ class StandardWebhooksVerifier(Verifier):
 
     def verify(self, request: SignedRequest, secrets: Sequence[str], now: float) -> None:
         headers = request.headers
-        message_id = require(headers.first("webhook-id", "svix-id"))
-        timestamp = parse_timestamp(headers.first("webhook-timestamp", "svix-timestamp"))
-        signatures = require(headers.first("webhook-signature", "svix-signature"))
-        check_freshness(timestamp, now, self._tolerance)
+        message_id = require(headers.first("webhook-id", "svix-id"), "webhook-id header")
+        what = "the webhook-timestamp header"
+        timestamp = parse_timestamp(headers.first("webhook-timestamp", "svix-timestamp"), what)
+        signatures = require(
+            headers.first("webhook-signature", "svix-signature"), "webhook-signature header"
+        )
+        check_freshness(timestamp, now, self._tolerance, what)
         received = [
             signature.encode()
             for version, _, signature in (entry.partition(",") for entry in signatures.split())
@@ -42,7 +45,9 @@ class StandardWebhooksVerifier(Verifier):
         ]
         content = _signed_content(message_id, timestamp, request.body)
         expected = (_signature(secret, content) for secret in secrets)
-        if not received or not any_digest_matches(expected, received):
+        if not received:
+            raise InvalidSignature("missing", "no v1, signature in the webhook-signature header")
+        if not any_digest_matches(expected, received):
             raise InvalidSignature
 
     def sign(

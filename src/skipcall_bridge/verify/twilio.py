@@ -60,15 +60,17 @@ class TwilioVerifier(Verifier):
         return signed_fields(request.body).encode()
 
     def verify(self, request: SignedRequest, secrets: Sequence[str], now: float) -> None:
-        received = decode_base64(require(request.headers.get(SIGNATURE_HEADER)))
+        received = decode_base64(
+            require(request.headers.get(SIGNATURE_HEADER), "X-Twilio-Signature header")
+        )
         digest = _HASHES.get(_algorithm(request.headers.get(SETTINGS_HEADER)))
         if digest is None:
-            raise InvalidSignature
+            raise InvalidSignature("malformed", f"an algorithm in {SETTINGS_HEADER} not taken")
         hashes = parse_qs(urlsplit(request.url).query).get(BODY_HASH_PARAMETER)
         if hashes is not None:  # a JSON body: bound by its hash, the URL alone is signed
             body_hash = hashlib.sha256(request.body).hexdigest().encode()
             if len(hashes) != 1 or not hmac.compare_digest(hashes[0].encode(), body_hash):
-                raise InvalidSignature
+                raise InvalidSignature("mismatch", "the body does not hash to the URL's bodySHA256")
             fields = ""
         else:
             fields = signed_fields(request.body)
@@ -107,11 +109,11 @@ def signed_fields(body: bytes) -> str:
     try:
         pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, errors="strict")
     except ValueError:
-        raise InvalidSignature from None
+        raise InvalidSignature("malformed", "the form body is not UTF-8 fields") from None
     values: dict[str, set[str]] = {}
     for name, value in pairs:
         if value in values.setdefault(name, set()):
-            raise InvalidSignature
+            raise InvalidSignature("malformed", f"the form field {name!r} is sent twice alike")
         values[name].add(value)
     return "".join(name + value for name in sorted(values) for value in sorted(values[name]))
 
