@@ -157,7 +157,7 @@ def _dev(args: argparse.Namespace) -> int:
     state.write_text(json.dumps({
         "pid": str(os.getpid()), "gateway": endpoints.gateway, "sandbox": endpoints.sandbox,
         "moto": endpoints.moto, "sources": str(args.sources),
-        "salt": os.environ[devdata.SALT_VARIABLE],
+        "salt": os.environ[devdata.SALT_VARIABLE], "token": endpoints.control_token,
     }))  # fmt: skip
     try:
         if args.json:

@@ -205,7 +205,7 @@ class _GatewayHandler(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if self.owner.inspector is not None and self.path.startswith("/_inspect"):
             inspector = self.owner.inspector
-            self._page(*inspector.handle(self.command, self.path, dict(self.headers.items())))
+            self._page(*inspector.handle(self.command, self.path, dict(self.headers.items()), body))
             return
         headers = list(self.headers.items())
         self._reply(self.owner.send(self.command, self.path, headers, body, self._host()))

@@ -17,13 +17,15 @@ import re
 import secrets
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 MAX_RECORDS = 200
+# a replay's outcomes after which the event is done (now, or found done before)
+REPLAY_DONE = frozenset({"replayed", "already-created", "ignored"})
 SHOWN_BODY = 4096
 REDACTED = "[redacted]"
 SECRET_HEADER = re.compile(r"authorization|api-key|signature|sig-hash|token|cookie", re.I)
@@ -77,8 +79,10 @@ class Inspector:
         resend: Callable[[Exchange], object],
         replay: Callable[[str, str], Replayed],
         preview: Callable[[Exchange], dict[str, Any]],
+        *,
         token: str | None = None,
         secret_parameters: Callable[[], frozenset[str]] = frozenset,
+        say: Callable[[str], None] = lambda _: None,
     ) -> None:
         self._records: deque[Record] = deque(maxlen=MAX_RECORDS)
         self._finished: dict[tuple[str, str], float] = {}  # (source, delivery id) -> when
@@ -91,6 +95,7 @@ class Inspector:
         # this run's: the page hands it to its script (and the sandbox's control asks for it)
         self.token = token or secrets.token_urlsafe(24)
         self._secret_parameters = secret_parameters
+        self._say = say  # the console: a replay's line
 
     def observe(self, exchange: Exchange) -> None:
         if exchange.path.startswith("/_inspect"):
@@ -107,7 +112,7 @@ class Inspector:
                 del self._finished[next(iter(self._finished))]
 
     def handle(
-        self, method: str, path: str, headers: dict[str, str] | None = None
+        self, method: str, path: str, headers: dict[str, str] | None = None, body: bytes = b""
     ) -> tuple[int, str, str]:
         """(status, content type, body) for a request under /_inspect. A POST acts only with
         this run's token (the page's own script sends it): a web page of another origin that
@@ -118,19 +123,45 @@ class Inspector:
         presented = {k.lower(): v for k, v in (headers or {}).items()}.get(TOKEN_HEADER, "")
         if method == "POST" and not hmac.compare_digest(presented.encode(), self.token.encode()):
             return 403, "text/plain", "the inspector's own buttons only"
-        if method == "POST" and len(parts) == 3 and parts[1] == "resend":
+        if method == "POST":
+            return self._post(parts, body)
+        return 404, "text/plain", "not found"
+
+    def _post(self, parts: list[str], body: bytes) -> tuple[int, str, str]:
+        """The buttons (send again, replay) and `replay --dev`'s report."""
+        if len(parts) == 3 and parts[1] == "resend":
             record = self._find(int(parts[2]) if parts[2].isdigit() else -1)
             if record is None:
                 return 404, "text/plain", "no such delivery"
             self._resend(record.exchange)
             return 200, "text/plain", "sent again"
-        if method == "POST" and len(parts) == 4 and parts[1] == "replay":
+        if len(parts) == 4 and parts[1] == "replay":
             replayed = self._replay(parts[2], parts[3])
             if replayed.done:
-                with self._lock:
-                    self._replayed[(parts[2], parts[3])] = time.time()
+                self.replayed([(parts[2], parts[3], "replayed")], "the inspector's Replay")
             return 200, "text/plain", replayed.summary
+        if parts == ["_inspect", "replays"]:
+            try:
+                letters = [(str(a), str(b), str(c)) for a, b, c in json.loads(body)["letters"]]
+            except (ValueError, KeyError, TypeError):
+                return 400, "text/plain", '{"letters": [[source, delivery id, outcome], …]}'
+            self.replayed(letters, "replay")
+            return 200, "text/plain", f"{len(letters)} heard"
         return 404, "text/plain", "not found"
+
+    def replayed(self, letters: list[tuple[str, str, str]], by: str) -> None:
+        """A replay's letters: each one done shows as replayed on its delivery, and the console
+        has a line for the run (replays ran unseen by both, #30 item 11)."""
+        done = [(source, delivery_id) for source, delivery_id, outcome in letters
+                if outcome in REPLAY_DONE]  # fmt: skip
+        with self._lock:
+            for key in done:
+                self._replayed[key] = time.time()
+        counts = Counter(outcome for _, _, outcome in letters)
+        ids = ", ".join(delivery_id[:12] for _, delivery_id in done[:5])
+        ids += " …" if len(done) > 5 else ""
+        tally = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items())) or "nothing"
+        self._say(f"{by}: {tally}{f' ({ids})' if ids else ''}")
 
     def _find(self, number: int) -> Record | None:
         with self._lock:

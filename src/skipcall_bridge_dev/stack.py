@@ -225,6 +225,7 @@ class LocalStack:
             preview=lambda exchange: _mapped(live, exchange),
             token=control_token,
             secret_parameters=lambda: _query_credentials(live),
+            say=say,
         )  # fmt: skip
         gateway.inspector = inspector
         gateway.observers = [*([console] if console else []), inspector.observe]
@@ -252,6 +253,24 @@ class LocalStack:
             if part is not None:
                 part.stop()
         self._workdir.cleanup()
+
+
+def report_replays(letters: list[tuple[str, str, str]]) -> None:
+    """`replay --dev`'s letters and their outcomes, told to the running stack: its console
+    prints the run and its inspector marks each event replayed. Nothing when none runs."""
+    import urllib3
+
+    state = devdata.running_stack()
+    gateway, token = state.get("gateway"), state.get("token")
+    if not gateway or not token or not letters:
+        return
+    try:
+        urllib3.request(
+            "POST", f"{gateway}/_inspect/replays", json={"letters": letters},
+            headers={"X-Inspector-Token": token}, timeout=5, retries=False,
+        )  # fmt: skip
+    except urllib3.exceptions.HTTPError:
+        return  # the stack stopped meanwhile: the replay itself is done all the same
 
 
 def _query_credentials(live: Path) -> frozenset[str]:

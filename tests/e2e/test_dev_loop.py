@@ -219,6 +219,13 @@ def test_a_resend_after_the_fix_is_done_once_and_the_replay_finds_it_done(tmp_pa
         )  # fmt: skip
         assert replayed.returncode == 0, replayed.stderr
         assert "already-created" in replayed.stdout, replayed.stdout
+        # #30 item 11: the replay shows on the stack's console and in its inspector
+        deadline = time.monotonic() + 20  # a bound for a hang, not a margin
+        while not any(line.startswith("replay: 1 already-created") for line in said):
+            assert time.monotonic() < deadline, said
+            time.sleep(0.1)
+        page = urllib3.request("GET", f"{stack['gateway']}/_inspect").data.decode()
+        assert "replayed at" in page
         state = urllib3.request("GET", f"{stack['sandbox']}/_sandbox/state").json()
         assert [sequence["name"] for sequence in state["sequences"]] == ["Call Ada"]
     finally:

@@ -32,7 +32,9 @@ def letters(receiver: Receiver) -> Iterator[Receiver]:
 
 def test_list_show_delete(letters: Receiver, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["dlq", "list"]) == 0
-    listed = capsys.readouterr().out.splitlines()
+    printed = capsys.readouterr()
+    listed = printed.out.splitlines()
+    assert printed.err.startswith("\n2 of 2 dead letters shown")  # #30 item 11: apart
     assert listed[0].split()[:3] == ["message", "id", "source"]
     rows = {line.split()[2]: line.split()[0] for line in listed[1:]}
     assert set(rows) == {"OUTCOME_UNKNOWN", "SKIPCALL_UNAVAILABLE"}
@@ -99,3 +101,31 @@ def test_preview_reads_a_dead_letter_from_the_local_dlq(
     sources = os.environ["SOURCES_CONFIG"]
     assert main(["preview", "zapier", message_id, "--letter", "--dev", "--sources", sources]) == 0
     assert '"name": "down"' in capsys.readouterr().out
+
+
+def test_a_dry_run_maps_each_letter_again_and_says_which_would_fail_and_why(
+    receiver: Receiver, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """#30 item 6: "would-replay 2" where one letter would fail again. Two letters failed to
+    map; one's payload has since been mended (as a sources fix would), the other's has not."""
+    assert receiver.bearer({**EVENT, "name": None}).status == 422
+    assert receiver.bearer({**EVENT, "name": None, "n": 2}).status == 422
+    still_broken, mended = receiver.dead_letters()
+    capsys.readouterr()  # the receiver's own logs
+    sqs = receiver.moto.client("sqs")
+    sqs.send_message(QueueUrl=receiver.queue_url, MessageBody=still_broken["_raw"])
+    fixed = json.loads(mended["_raw"])
+    fixed["payload"]["name"] = "Call Ada again"
+    sqs.send_message(QueueUrl=receiver.queue_url, MessageBody=json.dumps(fixed))
+    level = logger.log_level
+    try:
+        assert main(["replay", "--dry-run"]) == 0
+    finally:
+        logger.setLevel(level)
+    out = capsys.readouterr().out
+    header, row = out.splitlines()[:2]
+    counts = dict(zip(header.split()[1:], row.split()[1:], strict=True))
+    assert counts == {"would-replay": "1", "would-fail": "1"}
+    assert f"zapier {still_broken['deliveryId']}: name: " in out.split("would fail again")[1]
+    assert receiver.sandbox.sequences == []  # a dry run sends nothing
+    assert len(receiver.dead_letters()) == 2  # and leaves every letter in place

@@ -141,3 +141,19 @@ def test_a_refused_delivery_says_why_it_was_refused() -> None:
     inspector.observe(Exchange("POST", "/webhooks/zendesk", [], b"{}", refused, 0.001, why))
     page = inspector.handle("GET", "/_inspect")[2]
     assert f"signature refused: {why}" in page
+
+
+def test_a_replay_s_report_is_a_console_line_and_marks_its_events() -> None:
+    """#30 item 11: replays ran unseen by the console and the inspector."""
+    said: list[str] = []
+    inspector = Inspector(resend=lambda _: None, replay=lambda *_: Replayed("", False),
+                          preview=lambda _: {"ev-1": {}}, say=said.append)  # fmt: skip
+    inspector.observe(exchange())
+    report = json.dumps({"letters": [["zapier", "ev-1", "replayed"],
+                                     ["zapier", "ev-2", "would-fail"]]}).encode()  # fmt: skip
+    assert inspector.handle("POST", "/_inspect/replays", {}, report)[0] == 403  # no token
+    token = {"X-Inspector-Token": inspector.token}
+    assert inspector.handle("POST", "/_inspect/replays", token, b"[1]")[0] == 400
+    assert inspector.handle("POST", "/_inspect/replays", token, report)[0] == 200
+    assert said == ["replay: 1 replayed, 1 would-fail (ev-1)"]
+    assert "replayed at" in inspector.page()

@@ -9,7 +9,12 @@ import sys
 import time
 
 from skipcall_bridge.aws.dead_letter import SqsDeadLetterQueue
-from skipcall_bridge.cli.options import operator_environment, stack_options, verb_stack_options
+from skipcall_bridge.cli.options import (
+    extension,
+    operator_environment,
+    stack_options,
+    verb_stack_options,
+)
 from skipcall_bridge.common.failures import Reason
 from skipcall_bridge.letters.replay import OUTCOMES, ReplayFilter, ReplaySummary
 from skipcall_bridge.runtime import current_runtime, replayer_of
@@ -58,7 +63,22 @@ def replay_command(args: argparse.Namespace) -> int:
     summary = replayer.run(filters, progress=lambda done: progress(done, total))
     print(file=sys.stderr)
     print(summary_table(summary))
+    for line in would_fail_lines(summary):
+        print(line)
+    report = extension("dev-replays") if args.dev else None
+    if report is not None:  # `make dev`'s console and inspector show the run
+        report([list(letter) for letter in summary.letters])
     return 0
+
+
+def would_fail_lines(summary: ReplaySummary) -> list[str]:
+    """A dry run's letters that would fail to map again, and why (`preview --letter` shows one
+    whole)."""
+    if not summary.would_fail:
+        return []
+    lines = ["", "would fail again (mapped with the current sources):"]
+    lines += [f"  {source} {delivery_id}: {why}" for source, delivery_id, why in summary.would_fail]
+    return lines
 
 
 def dead_letters(args: argparse.Namespace) -> SqsDeadLetterQueue:
@@ -81,15 +101,26 @@ def dlq_list(args: argparse.Namespace) -> int:
         ):
             continue
         age = format_age(now - message.sent_at) if message.sent_at else ""
-        error = f"{letter.error.code}: {letter.error.message}"
+        error = shortened(f"{letter.error.code}: {letter.error.message}", ERROR_COLUMN)
         rows.append((message.message_id, letter.source, letter.reason.value, age,
-                     str(letter.attempts), letter.delivery_id, error[:60]))  # fmt: skip
+                     str(letter.attempts), letter.delivery_id, error))  # fmt: skip
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         cells = zip(row[:-1], widths, strict=True)
         print("  ".join(cell.ljust(width) for cell, width in cells) + "  " + row[-1])
-    print(f"{len(rows) - 1} of {len(messages)} dead letters", file=sys.stderr)
+    sys.stdout.flush()  # the table before the count: stdout may be a pipe, stderr is not
+    print(f"\n{len(rows) - 1} of {len(messages)} dead letters shown", file=sys.stderr)
+    if any(row[-1].endswith("…") for row in rows):
+        print("an error cut short (…) is whole in `dlq show ID`", file=sys.stderr)
     return 0
+
+
+ERROR_COLUMN = 60
+
+
+def shortened(text: str, width: int) -> str:
+    """The text, or its first characters and an ellipsis: a cut is never silent."""
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def dlq_show(args: argparse.Namespace) -> int:

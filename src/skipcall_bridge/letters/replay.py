@@ -51,10 +51,11 @@ ReplayOutcome = Literal[
     "duplicate",  # another letter of the event is the one kept for a person: this one goes
     "busy",  # another run holds it, or deduplication is down: left for later
     "would-replay",  # --dry-run
+    "would-fail",  # --dry-run: an event would fail to map again with today's sources
 ]
 OUTCOMES: tuple[ReplayOutcome, ...] = (
     "replayed", "already-created", "ignored", "failed", "gave-up", "not-retryable", "busy",
-    "duplicate", "would-replay",
+    "duplicate", "would-replay", "would-fail",
 )  # fmt: skip
 
 
@@ -79,6 +80,10 @@ class ReplayFilter:
 @dataclass
 class ReplaySummary:
     counts: Counter[tuple[str, ReplayOutcome]] = field(default_factory=Counter)
+    # a dry run's letters that would fail: (source, delivery id, why)
+    would_fail: list[tuple[str, str, str]] = field(default_factory=list)
+    # each letter the run handled: (source, delivery id, outcome)
+    letters: list[tuple[str, str, ReplayOutcome]] = field(default_factory=list)
 
     def add(self, reason: str, outcome: ReplayOutcome) -> None:
         self.counts[(reason, outcome)] += 1
@@ -175,10 +180,9 @@ class Replayer:
                         summary.add(letter.reason.value, "skipped")
                     continue
                 attempted.add(_key(letter))
-                outcome, reason = self._replay(item.receipt, letter, filters)
-                if outcome in ("not-retryable", "busy", "would-replay"):
+                outcome = self._one(item.receipt, letter, filters, summary)
+                if outcome in ("not-retryable", "busy", "would-replay", "would-fail"):
                     held.append(item.receipt)
-                summary.add(reason.value, outcome)
                 done += 1
                 progress(done)
         for receipt in held:
@@ -202,14 +206,27 @@ class Replayer:
         # A mapping is re-run with the current sources file; a rejected request needs a fix.
         return letter.retryable or letter.reason is Reason.MAPPING_FAILED
 
-    def _replay(
-        self, receipt: str, letter: DeadLetter, filters: ReplayFilter
-    ) -> tuple[ReplayOutcome, Reason]:
-        source = self._catalog.get(letter.source)
-        if not self._eligible(letter, source, filters):
-            return "not-retryable", letter.reason
-        if filters.dry_run:
-            return "would-replay", letter.reason
+    def _one(
+        self, receipt: str, letter: DeadLetter, filters: ReplayFilter, summary: ReplaySummary
+    ) -> ReplayOutcome:
+        """One selected letter replayed (or, in a dry run, mapped again), counted."""
+        outcome: ReplayOutcome
+        reason = letter.reason
+        if not self._eligible(letter, self._catalog.get(letter.source), filters):
+            outcome = "not-retryable"
+        elif filters.dry_run:  # mapped again as the replay would, nothing sent
+            problems = self._runs.rehearse(letter)
+            outcome = "would-fail" if problems else "would-replay"
+            if problems:
+                reason = Reason.MAPPING_FAILED
+                summary.would_fail.append((letter.source, letter.delivery_id, "; ".join(problems)))
+        else:
+            outcome, reason = self._replay(receipt, letter)
+        summary.add(reason.value, outcome)
+        summary.letters.append((letter.source, letter.delivery_id, outcome))
+        return outcome
+
+    def _replay(self, receipt: str, letter: DeadLetter) -> tuple[ReplayOutcome, Reason]:
         finished = self.finish(letter)
         if finished.failure is not None:
             return self._requeue(receipt, letter, finished.failure), finished.failure.reason

@@ -42,6 +42,7 @@ from skipcall_bridge.common.observability import logger
 from skipcall_bridge.skipcall.models import CallFailed, CreateSequenceDto
 from skipcall_bridge.sources.catalog import Source, SourceCatalog
 from skipcall_bridge.sources.mapping import CreateIntent, Intent, MembershipIntent
+from skipcall_bridge.sources.rehearsal import Recorder, RehearsedResolution
 from skipcall_bridge.sources.templates import EventMappingError, FieldError
 
 # A record that changes between this run's read and its take is read again, this many times.
@@ -151,6 +152,28 @@ class LetterRuns:
             return Finished("ignored")
         now = any(acted for acted, _ in done)
         return Finished("replayed" if now else "already-created", done=[kept for _, kept in done])
+
+    def rehearse(self, letter: DeadLetter) -> list[str]:
+        """Why the letter's events would fail to map again with today's sources (empty: none
+        would), touching nothing: what a letter kept to do is taken as it is, the rest mapped
+        with Skipcall's identity calls answered by placeholders (`replay --dry-run`)."""
+        source = self._catalog.get(letter.source)
+        items = self._items(letter, source)
+        if isinstance(items, Finished):
+            return [items.failure.error.message if items.failure else items.outcome]
+        problems = []
+        for item in items:
+            if item.kept is not None:
+                continue
+            if source is None:
+                return [f"no source named {letter.source!r} is configured"]
+            resolution = RehearsedResolution(source, Recorder()) if source.uses_identity else None
+            try:
+                source.mapper.map(item.payload, resolution)
+            except EventMappingError as exc:
+                which = "" if item.delivery_id == letter.delivery_id else f"{item.delivery_id}: "
+                problems.append(f"{which}{exc}")
+        return problems
 
     def again(self, source: Source, task: Task, claim: Claim, deadline: Deadline) -> Finished:
         """A sender's repeat of an event its receiver left unmapped (`claim` found that
