@@ -19,10 +19,10 @@ from skipcall_bridge.cli.dead_letters import dead_letters
 from skipcall_bridge.cli.options import DEFAULT_SOURCES
 from skipcall_bridge.common.envelope import DeadLetter
 from skipcall_bridge.common.errors import ConfigurationError
-from skipcall_bridge.sources.catalog import SourceCatalog, load_sources
+from skipcall_bridge.sources.catalog import load_sources
 from skipcall_bridge_dev import devdata
 from skipcall_bridge_dev.console import delivery_line
-from skipcall_bridge_dev.dev_keys import dev_signing_key
+from skipcall_bridge_dev.dev_keys import dev_credential
 from skipcall_bridge_dev.devdata import STATE_FILE, running_stack
 from skipcall_bridge_dev.events import write_events
 from skipcall_bridge_dev.inspector import Exchange
@@ -64,6 +64,18 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--verbose", action="store_true", help="the handler's JSON logs and metrics too"
     )
     dev.set_defaults(run=_dev)
+
+    secret = commands.add_parser(
+        "secret",
+        help="print a source's URL and dev credential on the running `make dev` (never a "
+        "deployed stack's: those stay in Secrets Manager)",
+    )
+    secret.add_argument("source", help="source name in the sources file")
+    secret.add_argument("--dev", action="store_true", help="the local `make dev` stack")
+    secret.add_argument(
+        "--sources", type=Path, help=f"default: the running stack's, else {DEFAULT_SOURCES}"
+    )
+    secret.set_defaults(run=_secret)
 
     sign = commands.add_parser("sign", help="print the URL and headers a sender would send")
     sign.add_argument("source", help="source name in the sources file")
@@ -167,7 +179,7 @@ def _dev(args: argparse.Namespace) -> int:
             print(f"sources    {args.sources}  (edits are picked up while it runs)")
             print(f"receiver   {endpoints.gateway}/webhooks/{{source}}")
             for name in catalog.names:
-                print(_dev_credential(catalog, name, endpoints.gateway))
+                print(dev_credential(catalog, name, endpoints.gateway))
             print(f"health     {endpoints.gateway}/health")
             print(
                 f"sandbox    {endpoints.sandbox}  (state: {endpoints.sandbox}/_sandbox/state; "
@@ -191,28 +203,22 @@ def _dev(args: argparse.Namespace) -> int:
     return 0
 
 
-def _dev_credential(catalog: SourceCatalog, name: str, gateway: str) -> str:
-    """One source's URL and its dev credential, in the form a person pastes into the sender."""
-    source = catalog.get(name)
-    assert source is not None
-    auth = source.config.auth
-    url = f"{gateway}/webhooks/{name}"
-    if auth.scheme == "public-key":  # a private key is no line to paste: the tools sign
-        where = f"secret {source.secret_id}" if source.secret_id else "the sources file"
-        return f"  {name:<18} {url}\n  {'':<18} dev public key in {where} (make events signs)"
-    secret = dev_signing_key(source)
-    if auth.scheme == "basic":
-        credential = f"basic auth   {secret}"
-    elif auth.scheme == "bearer":
-        header = getattr(auth, "header", None)
-        credential = f"{header}: {secret}" if header else f"Authorization: Bearer {secret}"
-    elif auth.scheme in ("salesforce", "query-key"):
-        url, credential = source.verifier.signed_url(url, secret), "the key is in the URL"
-    elif auth.scheme == "twilio":
-        credential = f"auth token   {secret}"
-    else:
-        credential = f"signing secret   {secret}"
-    return f"  {name:<18} {url}\n  {'':<18} {credential}"
+def _secret(args: argparse.Namespace) -> int:
+    if not args.dev:
+        print("error: only `make dev`'s dev credentials are printed (add --dev); a deployed "
+              "stack's stay in Secrets Manager", file=sys.stderr)  # fmt: skip
+        return 2
+    state = running_stack()
+    catalog = load_sources(args.sources or Path(state.get("sources") or DEFAULT_SOURCES))
+    if catalog.get(args.source) is None:
+        known = ", ".join(catalog.names)
+        print(f"error: no source {args.source!r} in the sources file ({known})", file=sys.stderr)
+        return 2
+    gateway = state.get("gateway") or f"http://127.0.0.1:{devdata.GATEWAY_PORT}"
+    print(dev_credential(catalog, args.source, gateway).strip())
+    if not state:
+        print("(no `make dev` runs here: the URL is the default one)", file=sys.stderr)
+    return 0
 
 
 def _signing_options(command: argparse.ArgumentParser) -> None:

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.serialization import (
     PublicFormat,
 )
 
-from skipcall_bridge.sources.catalog import Source
+from skipcall_bridge.sources.catalog import Source, SourceCatalog
 from skipcall_bridge.verify.schemes import PublicKeyAuth
 from skipcall_bridge_dev import devdata
 
@@ -126,3 +126,27 @@ def dev_secret_value(source: Source) -> str | None:
     if isinstance(auth, PublicKeyAuth):
         return key_pair(source.secret_id, auth.algorithm)[1]
     return devdata.signing_secret(source.secret_id, auth.scheme)
+
+
+def dev_credential(catalog: SourceCatalog, name: str, gateway: str) -> str:
+    """One source's URL and its dev credential, in the form a person pastes into the sender."""
+    source = catalog.get(name)
+    assert source is not None
+    auth = source.config.auth
+    url = f"{gateway}/webhooks/{name}"
+    if auth.scheme == "public-key":  # a private key is no line to paste: the tools sign
+        where = f"secret {source.secret_id}" if source.secret_id else "the sources file"
+        return f"  {name:<18} {url}\n  {'':<18} dev public key in {where} (make events signs)"
+    secret = dev_signing_key(source)
+    if auth.scheme == "basic":
+        credential = f"basic auth   {secret}"
+    elif auth.scheme == "bearer":
+        header = getattr(auth, "header", None)
+        credential = f"{header}: {secret}" if header else f"Authorization: Bearer {secret}"
+    elif auth.scheme in ("salesforce", "query-key"):
+        url, credential = source.verifier.signed_url(url, secret), "the key is in the URL"
+    elif auth.scheme == "twilio":
+        credential = f"auth token   {secret}"
+    else:
+        credential = f"signing secret   {secret}"
+    return f"  {name:<18} {url}\n  {'':<18} {credential}"

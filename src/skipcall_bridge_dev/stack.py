@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from skipcall_bridge.common.errors import ConfigurationError
-from skipcall_bridge.sources.catalog import load_sources
+from skipcall_bridge.sources.catalog import SourceCatalog, load_sources
 from skipcall_bridge_dev import devdata
+from skipcall_bridge_dev.dev_keys import dev_credential
 from skipcall_bridge_dev.gateway import LocalGateway
 from skipcall_bridge_dev.inspector import Exchange, Inspector, Replayed
 from skipcall_bridge_dev.moto_stack import (
@@ -62,6 +63,10 @@ class SourcesWatcher:
         self._interval = interval
         self._seen = self._stamp()
         self._stop = threading.Event()
+        self._names = set(load_sources(path).names)
+        # a source added while it runs: its URL and dev credential, as the start-up listing
+        # prints them (set once the gateway listens)
+        self.describe: Callable[[SourceCatalog, str], str] | None = None
         live.write_bytes(path.read_bytes())
         self._thread = threading.Thread(target=self._watch, daemon=True)
 
@@ -89,6 +94,12 @@ class SourcesWatcher:
 
         current_runtime.cache_clear()  # the next request builds the runtime from the new file
         self._say(f"sources reloaded from {self._path}: {', '.join(catalog.names)}")
+        added = [name for name in catalog.names if name not in self._names]
+        self._names = set(catalog.names)
+        describe = self.describe
+        if describe is not None:
+            for name in added:
+                self._say(f"new source:\n{describe(catalog, name)}")
 
     def _watch(self) -> None:
         while not self._stop.wait(self._interval):
@@ -230,6 +241,8 @@ class LocalStack:
         gateway.inspector = inspector
         gateway.observers = [*([console] if console else []), inspector.observe]
         self.gateway = gateway.start()
+        gateway_url = self.gateway.url
+        self.watcher.describe = lambda catalog, name: dev_credential(catalog, name, gateway_url)
         # WorkerFunction's event source, as on Lambda: batches of 10, ReportBatchItemFailures.
         self.worker = worker_poller(
             self.moto.client("sqs"),

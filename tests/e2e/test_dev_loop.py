@@ -78,6 +78,19 @@ def test_edits_are_reloaded_and_a_broken_edit_keeps_the_last_good(tmp_path: Path
             assert time.monotonic() < deadline, f"not reloaded: {said}"
             time.sleep(0.2)
         assert any("sources reloaded" in line for line in said)
+        # #30 item 7: the new source's URL and dev credential, on reload and on demand
+        token = devdata.signing_secret("dev/later", "bearer")
+        credential = f"Authorization: Bearer {token}"
+        printed = "".join(said)
+        assert f"{gateway}/webhooks/later" in printed.split("new source:")[1]
+        assert credential in printed.split("new source:")[1]
+        asked = subprocess.run(  # noqa: S603 - our own CLI, on this stack (.dev/stack.json)
+            [sys.executable, "-m", "skipcall_bridge.cli", "secret", "later", "--dev"],
+            check=False, cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert asked.returncode == 0, asked.stderr
+        assert f"{gateway}/webhooks/later" in asked.stdout
+        assert credential in asked.stdout
 
         edit(sources, '{"sources": {"mine": {"auth": ')  # a broken edit
         deadline = time.monotonic() + 10
