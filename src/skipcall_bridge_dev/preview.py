@@ -17,6 +17,7 @@ from skipcall_bridge.common.envelope import DeadLetter
 from skipcall_bridge.common.errors import ConfigurationError, InvalidBody, InvalidSignature
 from skipcall_bridge.common.payloads import BodyFormat, format_for
 from skipcall_bridge.sources.catalog import Source
+from skipcall_bridge.sources.contact_keys import contact_key_warnings
 from skipcall_bridge.sources.mapping import CreateIntent
 from skipcall_bridge.sources.rehearsal import Recorder, RehearsedResolution
 from skipcall_bridge.sources.templates import EventMappingError
@@ -74,6 +75,7 @@ def preview_report(
                 lines.append("  " + json.dumps(mapped[key], indent=2).replace("\n", "\n  "))
         lines += [f"  {error}" for error in mapped.get("errors", [])]
         lines += [f"  lookup: {lookup}" for lookup in mapped["lookups"]]
+    lines += [f"warning: {warning}" for warning in contact_key_warnings(source, events)]
     return lines, ok
 
 

@@ -84,7 +84,7 @@ def test_edits_are_reloaded_and_a_broken_edit_keeps_the_last_good(tmp_path: Path
         printed = "".join(said)
         assert f"{gateway}/webhooks/later" in printed.split("new source:")[1]
         assert credential in printed.split("new source:")[1]
-        asked = subprocess.run(  # noqa: S603 - our own CLI, on this stack (.dev/stack.json)
+        asked = subprocess.run(
             [sys.executable, "-m", "skipcall_bridge.cli", "secret", "later", "--dev"],
             check=False, cwd=tmp_path, capture_output=True, text=True, timeout=60,
         )  # fmt: skip

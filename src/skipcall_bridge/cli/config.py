@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from skipcall_bridge.common.errors import BridgeError, ConfigurationError
-from skipcall_bridge.sources.catalog import SourceCatalog, load_sources
+from skipcall_bridge.sources.catalog import Source, SourceCatalog, load_sources
 from skipcall_bridge.sources.config import json_schema
 from skipcall_bridge.sources.templates import EventMappingError
 
@@ -33,8 +33,15 @@ def check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _contact_keys(source: Source, events: list[Any]) -> list[str]:
+    from skipcall_bridge.sources.contact_keys import contact_key_warnings
+
+    return contact_key_warnings(source, events)
+
+
 def sample_warnings(catalog: SourceCatalog, directory: Path, given: list[str]) -> list[str]:
-    """Template paths no sample has, per source with samples (sources without are skipped)."""
+    """Template paths no sample has, per source with samples (sources without are skipped),
+    and contact ids that are an event's rather than a person's (every source)."""
     from skipcall_bridge.cli.sample_paths import sample_events, unmatched
 
     files: dict[str, list[Path]] = {}
@@ -46,7 +53,12 @@ def sample_warnings(catalog: SourceCatalog, directory: Path, given: list[str]) -
         if not equals or catalog.get(name) is None:
             raise ConfigurationError(f"--sample {item!r}: SOURCE=FILE, with a source of the file")
         files.setdefault(name, []).append(Path(file))
-    warnings = []
+    warnings = [
+        f"{name}: {line}"
+        for name in catalog.names
+        if name not in files and (source := catalog.get(name)) is not None
+        for line in _contact_keys(source, [])
+    ]
     for name, paths in files.items():
         source = catalog.get(name)
         assert source is not None
@@ -60,4 +72,5 @@ def sample_warnings(catalog: SourceCatalog, directory: Path, given: list[str]) -
             warnings.append(f"{name}: the samples select no event (`events` or the body format?)")
             continue
         warnings += [f"{name}: {line}" for line in unmatched(source, events)]
+        warnings += [f"{name}: {line}" for line in _contact_keys(source, events)]
     return warnings

@@ -18,12 +18,16 @@ from skipcall_bridge.sources.identity import ContactResolver, Resolution
 @dataclass
 class Recorder:
     lookups: list[str] = field(default_factory=list)
+    # each contact contact() would create: (its link key `source#CRM id`, what is sent)
+    contacts: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    _sent: list[dict[str, Any]] = field(default_factory=list)
 
     def list_users(self, deadline: Deadline) -> list[Any] | CallFailed:
         return []
 
     def create_contact(self, contact: dict[str, Any], deadline: Deadline) -> str:
         self.lookups.append(f"contact(): POST /v1/contacts {json.dumps(contact)}")
+        self._sent.append(contact)
         return f"<new contact {len(self.lookups)}>"
 
     # the contact links: none known, none written
@@ -31,7 +35,8 @@ class Recorder:
         return None
 
     def put(self, link_id: str, contact_id: str) -> None:
-        return None
+        if self._sent:  # the contact just created is linked under this key
+            self.contacts.append((link_id, self._sent.pop()))
 
 
 class RehearsedResolution(Resolution):
