@@ -18,7 +18,7 @@ import urllib3
 from skipcall_bridge.cli.dead_letters import dead_letters
 from skipcall_bridge.cli.options import DEFAULT_SOURCES
 from skipcall_bridge.common.envelope import DeadLetter
-from skipcall_bridge.common.errors import ConfigurationError
+from skipcall_bridge.common.errors import ConfigurationError, InvalidSignature
 from skipcall_bridge.sources.catalog import load_sources
 from skipcall_bridge_dev import devdata
 from skipcall_bridge_dev.console import delivery_line
@@ -243,7 +243,12 @@ def _signed(args: argparse.Namespace) -> SignedSample:
     secret = args.secret
     if secret is not None and secret.startswith("@"):
         secret = Path(secret[1:]).read_text()
-    return sign_sample(catalog, args.source, body, url=url, secret=secret)
+    try:
+        return sign_sample(catalog, args.source, body, url=url, secret=secret)
+    except InvalidSignature as exc:  # what the sender could not sign either (#30 item 12)
+        raise ConfigurationError(
+            f"{args.body} cannot be signed as {args.source} signs: {exc.explanation}"
+        ) from None
 
 
 def _dev_gateway() -> str:

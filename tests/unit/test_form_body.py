@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from skipcall_bridge.common.errors import InvalidForm
@@ -38,13 +38,20 @@ def test_bracket_names_nest_as_rails_and_php_read_them() -> None:
     }
 
 
-def test_lists_repeated_names_and_lists_of_objects() -> None:
-    body = b"tags[]=a&tags[]=b&one[]=x&n=1&n=2&items[][id]=1&items[][qty]=2&items[][id]=3"
+def test_lists_come_from_brackets_and_a_repeated_name_keeps_its_last_value() -> None:
+    """#30 item 12: Rails' `check_box` sends `x=0&x=1` (ticked: "1"); a list came of it, and a
+    duplicated `contact[email]` dropped the email."""
+    body = (
+        b"tags[]=a&tags[]=b&one[]=x&n=1&n=2&items[][id]=1&items[][qty]=2&items[][id]=3"
+        b"&agree=0&agree=1&contact[email]=old%40example.com&contact[email]=ada%40example.com"
+    )
     assert parse_form(body) == {
         "tags": ["a", "b"],
         "one": ["x"],  # a list even with one value
-        "n": ["1", "2"],
+        "n": "2",
         "items": [{"id": "1", "qty": "2"}, {"id": "3"}],
+        "agree": "1",
+        "contact": {"email": "ada@example.com"},
     }
 
 
@@ -59,6 +66,8 @@ def test_odd_names_are_plain_names_and_blank_values_stay() -> None:
         (b"a=1&a[b]=2", "both a value and a group"),
         (b"a[b]=2&a=1", "both a value and a group"),
         (b"a[]=1&a[b]=2", "both a value and a group"),
+        (b"a=1&a[]=2", "both a value and a group or list"),
+        (b"a[]=2&a=1", "both a value and a group or list"),  # accepted before #30 item 12
         (b"a[][][b]=1", "more than one list"),
         (b"\xff=1", "not UTF-8"),
         (b"a=%ff", "not UTF-8"),
@@ -84,13 +93,34 @@ plain = st.text(st.characters(codec="utf-8", exclude_characters="[]"), min_size=
 
 @given(pairs=st.lists(st.tuples(plain, st.text(max_size=10)), max_size=20))
 def test_plain_names_read_back_as_sent(pairs: list[tuple[str, str]]) -> None:
-    """urlencode, then parse: every value comes back under its name, in order."""
-    form = parse_form(urlencode(pairs).encode())
-    expected: dict[str, list[str]] = {}
-    for name, value in pairs:
-        expected.setdefault(name, []).append(value)
-    assert {name: value if isinstance(value, list) else [value]
-            for name, value in form.items()} == expected  # fmt: skip
+    """urlencode, then parse: every name comes back with the last value sent for it."""
+    assert parse_form(urlencode(pairs).encode()) == dict(pairs)
+
+
+bracketed = st.builds(
+    lambda keys: "a" + "".join(f"[{key}]" for key in keys),
+    st.lists(st.sampled_from(["", "x", "y"]), max_size=3),
+)
+forms = st.lists(st.tuples(bracketed, st.sampled_from(["1", "2"])), min_size=2, max_size=6)
+
+
+@example([("a", "1"), ("a[]", "2")])  # accepted one way round before #30 item 12
+@example([("a[][x]", "1"), ("a[][x][y]", "2")])
+@given(forms)
+def test_whether_a_form_is_refused_never_depends_on_the_order_of_its_fields(
+    pairs: list[tuple[str, str]],
+) -> None:
+    refused = _refused(pairs)
+    assert refused == _refused(pairs[::-1]), pairs
+    assert refused == _refused(pairs[1:] + pairs[:1]), pairs
+
+
+def _refused(pairs: list[tuple[str, str]]) -> bool:
+    try:
+        parse_form(urlencode(pairs).encode())
+    except InvalidForm:
+        return True
+    return False
 
 
 def _leaves(value: object) -> list[object]:

@@ -128,7 +128,8 @@ def test_form_bodies_preview_sign_and_verify(name: str) -> None:
 def test_an_unreadable_form_says_why() -> None:
     lines = preview(source("activecampaign"), b"contact=1&contact[id]=2")
     assert lines == [
-        "the body cannot be read as form: The form field 'contact' is both a value and a group."
+        "the body cannot be read as form: The form field 'contact' is both a value and a group "
+        "or list."
     ]
 
 

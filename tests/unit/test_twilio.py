@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -215,3 +216,18 @@ def test_a_missing_or_malformed_signature_fails() -> None:
             VERIFIER.verify(request(URL, body, signature), [TOKEN], NOW)
     with pytest.raises(InvalidSignature):
         VERIFIER.verify(SignedRequest("POST", URL, body, Headers({})), [TOKEN], NOW)
+
+
+def test_signing_a_body_that_is_not_utf_8_fields_is_an_error_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """#30 item 12: `sign twilio FILE` printed a traceback for a body Twilio could not sign."""
+    from skipcall_bridge.cli.main import main
+
+    body = tmp_path / "sms.form"
+    body.write_bytes(b"Body=\xff\xfe&From=%2B14155550100")
+    example = Path(__file__).resolve().parents[2] / "sources.example.json"
+    assert main(["sign", "twilio", str(body), "--sources", str(example)]) == 2
+    said = capsys.readouterr().err
+    assert "cannot be signed as twilio signs: the form body is not UTF-8 fields" in said
+    assert "Traceback" not in said

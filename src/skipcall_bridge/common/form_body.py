@@ -1,14 +1,17 @@
 """`application/x-www-form-urlencoded` bodies (ActiveCampaign, Twilio, Mailchimp, form builders)
 read into what templates see, as Rails and PHP read them:
 
-- `type=subscribe` -> {"type": "subscribe"}; a repeated name -> a list of its values;
+- `type=subscribe` -> {"type": "subscribe"}; a repeated name keeps its last value (Rails'
+  `check_box` sends `x=0&x=1`: the box is ticked, "1");
 - bracket names nest: `contact[email]=…` -> {"contact": {"email": …}};
-- `tags[]=a&tags[]=b` -> {"tags": ["a", "b"]} (a list even with one value);
+- `tags[]=a&tags[]=b` -> {"tags": ["a", "b"]} (a list even with one value; lists come only
+  from `[]`);
 - `items[][id]=1&items[][qty]=2&items[][id]=3` -> a list of objects, a new one each time a name
   repeats (Rails' rule); `fields[12]=x` keeps `12` as an object key.
 
-Every value is a string. A name that is both a value and a group (`a=1&a[b]=2`) is refused rather
-than resolved by a rule a sender might not share; so are bodies past the limits below.
+Every value is a string. A name that is both a value and a group or list (`a=1&a[b]=2`,
+`a=1&a[]=2`) is refused, in whichever order its fields come, rather than resolved by a rule a
+sender might not share; so are bodies past the limits below.
 """
 
 from __future__ import annotations
@@ -88,7 +91,7 @@ def _append_value(form: dict[str, Any], path: list[str], index: int, value: str)
     if any(part == "" for part in rest):
         raise InvalidForm(f"The form field {_name(path)!r} has more than one list in it.")
     last = items[-1] if items else None
-    if not isinstance(last, dict) or _has(last, rest):
+    if not isinstance(last, dict) or _collides(last, rest):
         if last is not None and not isinstance(last, dict):
             raise InvalidForm(_conflict(path, index))
         last = {}
@@ -106,10 +109,15 @@ def _holder(node: dict[str, Any], path: list[str], start: int, stop: int) -> dic
     return node
 
 
-def _has(item: dict[str, Any], rest: list[str]) -> bool:
+def _collides(item: dict[str, Any], rest: list[str]) -> bool:
+    """Whether `rest` cannot go into `item`: it is there already (Rails' rule), or a part of
+    its way is a value. Either way a new object starts, so that which of two names comes
+    first never decides whether a body is refused."""
     node: Any = item
     for part in rest:
-        if not isinstance(node, dict) or part not in node:
+        if not isinstance(node, dict):
+            return True
+        if part not in node:
             return False
         node = node[part]
     return True
@@ -118,18 +126,13 @@ def _has(item: dict[str, Any], rest: list[str]) -> bool:
 def _set_leaf(node: dict[str, Any], path: list[str], value: str) -> None:
     key = path[-1]
     current = node.get(key)
-    if current is None:
-        node[key] = value
-    elif isinstance(current, str):
-        node[key] = [current, value]  # a repeated name: its values, in order
-    elif isinstance(current, list) and all(isinstance(item, str) for item in current):
-        current.append(value)
-    else:
+    if current is not None and not isinstance(current, str):  # a group or a list already
         raise InvalidForm(_conflict(path, len(path) - 1))
+    node[key] = value  # a repeated name keeps its last value, as Rails and PHP read it
 
 
 def _conflict(path: list[str], index: int) -> str:
-    return f"The form field {_name(path[: index + 1])!r} is both a value and a group."
+    return f"The form field {_name(path[: index + 1])!r} is both a value and a group or list."
 
 
 def _name(path: list[str]) -> str:
