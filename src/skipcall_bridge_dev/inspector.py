@@ -71,13 +71,16 @@ class Replayed:
 
     summary: str
     done: bool
+    # not replayed unasked: why, in words (empty: it was replayed or found done)
+    held_back: str = ""
+    anyway: bool = False  # whether "Replay anyway" would send it
 
 
 class Inspector:
     def __init__(
         self,
         resend: Callable[[Exchange], object],
-        replay: Callable[[str, str], Replayed],
+        replay: Callable[[str, str, bool], Replayed],
         preview: Callable[[Exchange], dict[str, Any]],
         *,
         token: str | None = None,
@@ -118,16 +121,17 @@ class Inspector:
         this run's token (the page's own script sends it): a web page of another origin that
         posts to 127.0.0.1 cannot send again or replay anything."""
         parts = [unquote(part) for part in path.split("?", 1)[0].strip("/").split("/")]
+        query = dict(parse_qsl(urlsplit(path).query))
         if method == "GET" and parts == ["_inspect"]:
             return 200, "text/html; charset=utf-8", self.page()
         presented = {k.lower(): v for k, v in (headers or {}).items()}.get(TOKEN_HEADER, "")
         if method == "POST" and not hmac.compare_digest(presented.encode(), self.token.encode()):
             return 403, "text/plain", "the inspector's own buttons only"
         if method == "POST":
-            return self._post(parts, body)
+            return self._post(parts, body, anyway=query.get("anyway") == "1")
         return 404, "text/plain", "not found"
 
-    def _post(self, parts: list[str], body: bytes) -> tuple[int, str, str]:
+    def _post(self, parts: list[str], body: bytes, *, anyway: bool) -> tuple[int, str, str]:
         """The buttons (send again, replay) and `replay --dev`'s report."""
         if len(parts) == 3 and parts[1] == "resend":
             record = self._find(int(parts[2]) if parts[2].isdigit() else -1)
@@ -136,10 +140,7 @@ class Inspector:
             self._resend(record.exchange)
             return 200, "text/plain", "sent again"
         if len(parts) == 4 and parts[1] == "replay":
-            replayed = self._replay(parts[2], parts[3])
-            if replayed.done:
-                self.replayed([(parts[2], parts[3], "replayed")], "the inspector's Replay")
-            return 200, "text/plain", replayed.summary
+            return self._replay_button(parts[2], parts[3], anyway=anyway)
         if parts == ["_inspect", "replays"]:
             try:
                 letters = [(str(a), str(b), str(c)) for a, b, c in json.loads(body)["letters"]]
@@ -148,6 +149,17 @@ class Inspector:
             self.replayed(letters, "replay")
             return 200, "text/plain", f"{len(letters)} heard"
         return 404, "text/plain", "not found"
+
+    def _replay_button(
+        self, source: str, delivery_id: str, *, anyway: bool
+    ) -> tuple[int, str, str]:
+        replayed = self._replay(source, delivery_id, anyway)
+        if replayed.held_back:  # the page says why, and asks before "Replay anyway" (#30 13)
+            refusal = {"why": replayed.held_back, "anyway": replayed.anyway}
+            return 409, "application/json", json.dumps(refusal)
+        if replayed.done:
+            self.replayed([(source, delivery_id, "replayed")], "the inspector's Replay")
+        return 200, "text/plain", replayed.summary
 
     def replayed(self, letters: list[tuple[str, str, str]], by: str) -> None:
         """A replay's letters: each one done shows as replayed on its delivery, and the console
@@ -320,9 +332,25 @@ async function post(url) {
 for (const button of document.querySelectorAll("button.resend")) {
   button.onclick = () => post("/_inspect/resend/" + button.dataset.number);
 }
+async function replay(button, anyway) {
+  const url = "/_inspect/replay/" + encodeURIComponent(button.dataset.source) + "/"
+    + encodeURIComponent(button.dataset.delivery) + (anyway ? "?anyway=1" : "");
+  const answer = await fetch(url, {method: "POST", headers: {"X-Inspector-Token": "{{token}}"}});
+  if (answer.status !== 409) {
+    document.body.dataset.last = await answer.text();
+    location.reload();
+    return;
+  }
+  const held = await answer.json();  // not replayed unasked: why, and whether it may be
+  document.body.dataset.last = held.why;
+  if (!held.anyway) {
+    alert(held.why);
+  } else if (confirm(held.why + "\\n\\nReplay it anyway?")) {
+    await replay(button, true);
+  }
+}
 for (const button of document.querySelectorAll("button.replay")) {
-  button.onclick = () => post("/_inspect/replay/" + encodeURIComponent(button.dataset.source)
-    + "/" + encodeURIComponent(button.dataset.delivery));
+  button.onclick = () => replay(button, false);
 }
 </script></body></html>
 """

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import urllib3
 from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
@@ -20,6 +21,7 @@ from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 from skipcall_bridge.sources.catalog import load_sources
+from skipcall_bridge_dev import devdata
 from skipcall_bridge_dev.samples import curl_command, sample_body, sign_sample
 
 from .browser import require_browser
@@ -89,3 +91,39 @@ def test_a_delivery_appears_opens_and_sends_again_without_a_second_sequence(
     )
     assert '"duplicate": true' in newest.find_element(By.CSS_SELECTOR, "pre.answer").text
     assert sequences(stack) == before  # sent again: answered from the table, nothing new
+
+
+def test_a_letter_held_back_says_why_and_is_replayed_once_confirmed(
+    stack: Stack, browser: webdriver.Chrome
+) -> None:
+    """#30 item 13: Replay on a letter that is not retryable answered "not-retryable" and
+    stopped. A create whose outcome is unknown (Skipcall answered 500) says why, and is sent
+    only once the person confirms."""
+    control = {"X-Inspector-Token": stack.control_token}
+    fault = json.dumps({"kind": "status", "status": 500, "count": 1}).encode()
+    urllib3.request("POST", f"{stack.sandbox}/_sandbox/faults", body=fault, headers=control)
+    creator = devdata.CREATOR_ID
+    body = json.dumps({"name": "held back", "creatorId": creator, "assignedToIds": [creator]})
+    sample = sign_sample(load_sources(EXAMPLE_SOURCES), "zapier", body.encode(), url=stack.gateway)
+    status, answer = stack.post(sample.url, sample.body, sample.headers)
+    assert (status, answer["events"][0]["reason"]) == (202, "OUTCOME_UNKNOWN")
+    before = sequences(stack)
+
+    browser.get(f"{stack.gateway}/_inspect")
+    newest = browser.find_element(By.CSS_SELECTOR, "details.delivery")
+    newest.find_element(By.TAG_NAME, "summary").click()
+    newest.find_element(By.CSS_SELECTOR, "button.replay").click()
+    asked = WebDriverWait(browser, 30).until(expected_conditions.alert_is_present())
+    assert "Skipcall may have created it already" in asked.text
+    assert "Replay it anyway?" in asked.text
+    asked.dismiss()  # not sent: nothing happens
+    assert sequences(stack) == before
+    newest.find_element(By.CSS_SELECTOR, "button.replay").click()
+    WebDriverWait(browser, 30).until(expected_conditions.alert_is_present()).accept()
+    WebDriverWait(browser, 30, ignored_exceptions=[WebDriverException]).until(
+        lambda driver: (
+            "replayed at" in driver.find_element(By.TAG_NAME, "body").text
+            or "replayed at" in (driver.page_source or "")
+        )
+    )
+    assert sequences(stack) == before + 1

@@ -49,6 +49,10 @@ def test_list_show_delete(letters: Receiver, capsys: pytest.CaptureFixture[str])
     # Reading hid nothing: the replay sees both at once.
     summary = replayer_of(current_runtime()).run(ReplayFilter(dry_run=True))
     assert (summary.total("would-replay"), summary.total("not-retryable")) == (1, 1)
+    # the one held back says why in words, and that asking would send it (#30 item 13)
+    [(source, _, why, anyway)] = summary.held_back
+    assert (source, anyway) == ("quick", True)
+    assert why.startswith("Skipcall may have created it already")
 
     # "maybe" exists in Skipcall: the person deletes its letter.
     assert [s["name"] for s in letters.sandbox.sequences] == ["maybe"]

@@ -23,7 +23,7 @@ def test_the_page_redacts_and_offers_send_again_and_replay() -> None:
     sent: list[Exchange] = []
     replayed: list[tuple[str, str]] = []
 
-    def replay(source: str, delivery_id: str) -> Replayed:
+    def replay(source: str, delivery_id: str, anyway: bool) -> Replayed:
         replayed.append((source, delivery_id))
         return Replayed("replayed 1", done=delivery_id == "ev-1")
 
@@ -157,3 +157,27 @@ def test_a_replay_s_report_is_a_console_line_and_marks_its_events() -> None:
     assert inspector.handle("POST", "/_inspect/replays", token, report)[0] == 200
     assert said == ["replay: 1 replayed, 1 would-fail (ev-1)"]
     assert "replayed at" in inspector.page()
+
+
+def test_a_letter_held_back_says_why_and_is_replayed_anyway_only_when_asked() -> None:
+    """#30 item 13: the Replay button on a letter that is not retryable answered
+    "not-retryable" and stopped."""
+    asked: list[bool] = []
+
+    def replay(source: str, delivery_id: str, anyway: bool) -> Replayed:
+        asked.append(anyway)
+        if anyway:
+            return Replayed("replayed 1", done=True)
+        return Replayed("not-retryable 1", done=False,
+                        held_back="Skipcall may have created it already", anyway=True)  # fmt: skip
+
+    inspector = Inspector(resend=lambda _: None, replay=replay, preview=lambda _: {})
+    token = {"X-Inspector-Token": inspector.token}
+    status, content_type, body = inspector.handle("POST", "/_inspect/replay/zapier/ev-1", token)
+    assert (status, content_type) == (409, "application/json")
+    assert json.loads(body) == {"why": "Skipcall may have created it already", "anyway": True}
+    assert inspector.handle("POST", "/_inspect/replay/zapier/ev-1?anyway=1", token)[:2] == (
+        200, "text/plain")  # fmt: skip
+    assert asked == [False, True]
+    page = inspector.page()
+    assert 'confirm(held.why + "\\n\\nReplay it anyway?")' in page  # asked before sending

@@ -84,6 +84,9 @@ class ReplaySummary:
     would_fail: list[tuple[str, str, str]] = field(default_factory=list)
     # each letter the run handled: (source, delivery id, outcome)
     letters: list[tuple[str, str, ReplayOutcome]] = field(default_factory=list)
+    # the letters left `not-retryable`: (source, delivery id, why in words, whether the
+    # filters that send such letters anyway, --include-unknown/--include-given-up, would)
+    held_back: list[tuple[str, str, str, bool]] = field(default_factory=list)
 
     def add(self, reason: str, outcome: ReplayOutcome) -> None:
         self.counts[(reason, outcome)] += 1
@@ -190,6 +193,27 @@ class Replayer:
         logger.info("Replay finished", extra={"outcomes": summary.as_dict()})
         return summary
 
+    def held_back_because(self, letter: DeadLetter) -> tuple[str, bool]:
+        """Why a letter is not replayed unasked, in words, and whether asking sends it (the
+        inspector's "Replay anyway", `--include-unknown`, `--include-given-up`)."""
+        if letter.reason is Reason.OUTCOME_UNKNOWN:
+            return (
+                "Skipcall may have created it already: the call's outcome is unknown. Look in "
+                "Skipcall first; replaying it may create it a second time.",
+                True,
+            )
+        if self.given_up(letter):
+            return (
+                f"It failed {letter.attempts - 1} replay runs, the most allowed "
+                f"({self._max_attempts}); the last error: {letter.error.message}",
+                True,
+            )
+        return (
+            f"Skipcall refused it ({letter.error.code}: {letter.error.message}); the same "
+            "request would be refused again. Fix the cause, then have the sender send it again.",
+            False,
+        )
+
     def given_up(self, letter: DeadLetter) -> bool:
         """`attempts` counts the receiver's try and each failed replay run."""
         return letter.attempts - 1 >= self._max_attempts
@@ -214,6 +238,8 @@ class Replayer:
         reason = letter.reason
         if not self._eligible(letter, self._catalog.get(letter.source), filters):
             outcome = "not-retryable"
+            why, anyway = self.held_back_because(letter)
+            summary.held_back.append((letter.source, letter.delivery_id, why, anyway))
         elif filters.dry_run:  # mapped again as the replay would, nothing sent
             problems = self._runs.rehearse(letter)
             outcome = "would-fail" if problems else "would-replay"
