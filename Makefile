@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PACKAGE_ZIP := dist/skipcall-bridge-arm64.zip
 HOST ?= 127.0.0.1
 # `make dev`'s ports (a taken one is named with the variable that moves it). Every `--dev`
-# command finds them in .dev/stack.json, which the running stack writes.
+# command finds them in .dev/stack-PID.json, which the running stack writes.
 PORT ?= 3000
 SANDBOX_PORT ?= 4010
 MOTO_PORT ?= 5000

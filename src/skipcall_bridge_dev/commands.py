@@ -11,6 +11,7 @@ import secrets
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 
 import urllib3
@@ -23,7 +24,7 @@ from skipcall_bridge.sources.catalog import load_sources
 from skipcall_bridge_dev import devdata
 from skipcall_bridge_dev.console import delivery_line
 from skipcall_bridge_dev.dev_keys import dev_credential
-from skipcall_bridge_dev.devdata import STATE_FILE, running_stack
+from skipcall_bridge_dev.devdata import running_stack
 from skipcall_bridge_dev.events import write_events
 from skipcall_bridge_dev.inspector import Exchange
 from skipcall_bridge_dev.preview import preview_report
@@ -164,10 +165,11 @@ def _dev(args: argparse.Namespace) -> int:
     except BaseException:
         stack.stop()  # what started before the failure (a taken port, an invalid file)
         raise
-    state = STATE_FILE.resolve()
+    state = devdata.state_file(os.getpid()).resolve()  # this stack's own: removed by it alone
     state.parent.mkdir(exist_ok=True)
     state.write_text(json.dumps({
-        "pid": str(os.getpid()), "gateway": endpoints.gateway, "sandbox": endpoints.sandbox,
+        "pid": str(os.getpid()), "started": str(time.time()),
+        "gateway": endpoints.gateway, "sandbox": endpoints.sandbox,
         "moto": endpoints.moto, "sources": str(args.sources),
         "salt": os.environ[devdata.SALT_VARIABLE], "token": endpoints.control_token,
     }))  # fmt: skip
@@ -230,7 +232,7 @@ def _signing_options(command: argparse.ArgumentParser) -> None:
     )
     command.add_argument(
         "--url", default=None,
-        help="receiver base URL (default: the running make dev's, as .dev/stack.json says)",
+        help="receiver base URL (default: the running make dev's, as .dev/stack-PID.json says)",
     )  # fmt: skip
 
 

@@ -11,9 +11,11 @@ and the tests use), that decides. None of these are real secrets.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import os
+import sys
 from pathlib import Path
 
 REGION = "us-east-1"
@@ -32,21 +34,47 @@ SANDBOX_PORT = 4010
 MOTO_PORT = 5000
 
 
-# Where a running `make dev` says it listens (the directory it was started in): every `--dev`
-# command reads it, so a stack on other ports is found as the default one is.
-STATE_FILE = Path(".dev") / "stack.json"
+# Where each running `make dev` says it listens (in the directory it was started in), one file
+# per stack: every `--dev` command reads them, so a stack on other ports is found as the
+# default one is, and two stacks never overwrite or delete each other's (#30 item 14).
+STATE_DIR = Path(".dev")
 SALT_VARIABLE = "SKIPCALL_BRIDGE_DEV_SALT"
 
 
-def running_stack(state_file: Path = STATE_FILE) -> dict[str, str]:
-    """The endpoints a live `make dev` wrote ({} when none runs: no file, or its process is
-    gone, as after a kill -9)."""
-    try:
-        state = json.loads(state_file.read_text())
-        os.kill(int(state["pid"]), 0)  # signal 0: only whether the process exists
-    except (OSError, ValueError, KeyError, TypeError):
-        return {}
-    return {key: value for key, value in state.items() if isinstance(value, str)}
+def state_file(pid: int, directory: Path = STATE_DIR) -> Path:
+    return directory / f"stack-{pid}.json"
+
+
+def running_stacks(directory: Path = STATE_DIR) -> list[dict[str, str]]:
+    """What each live `make dev` started here wrote, the newest first (a file whose process is
+    gone, as after a kill -9, is left out)."""
+    found = []
+    for path in directory.glob("stack-*.json"):
+        try:
+            state = json.loads(path.read_text())
+            os.kill(int(state["pid"]), 0)  # signal 0: only whether the process exists
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        found.append({key: value for key, value in state.items() if isinstance(value, str)})
+    return sorted(found, key=lambda state: float(state.get("started") or 0), reverse=True)
+
+
+def running_stack(directory: Path = STATE_DIR) -> dict[str, str]:
+    """The endpoints of the `make dev` the `--dev` verbs reach ({} when none runs): the newest,
+    named on stderr when more than one runs here."""
+    stacks = running_stacks(directory)
+    if len(stacks) > 1:
+        _say_which(len(stacks), stacks[0].get("pid", "?"), stacks[0].get("gateway", "?"))
+    return stacks[0] if stacks else {}
+
+
+@functools.cache
+def _say_which(count: int, pid: str, gateway: str) -> None:
+    print(
+        f"note: {count} `make dev` stacks run from this directory; this command reaches the "
+        f"newest (pid {pid}, {gateway}). Stop the other, or start each from its own directory.",
+        file=sys.stderr,
+    )
 
 
 def salt() -> str:

@@ -79,7 +79,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "--gateway-port", "0", "--sandbox-port", "0", "--moto-port", "0",
     ]  # fmt: skip
     environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    directory = tmp_path_factory.mktemp("dev")  # where it writes .dev/stack.json
+    directory = tmp_path_factory.mktemp("dev")  # where it writes .dev/stack-PID.json
     process = subprocess.Popen(  # noqa: S603 - our own CLI
         command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=environment,
         cwd=directory,

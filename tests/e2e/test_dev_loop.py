@@ -47,7 +47,7 @@ def start_dev(tmp_path: Path, *options: str, stderr: int) -> tuple[Path, subproc
     environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     process = subprocess.Popen(  # noqa: S603 - our own CLI
         command, stdout=subprocess.PIPE, stderr=stderr, text=True, env=environment,
-        cwd=tmp_path,  # where it writes .dev/stack.json: not the repository's
+        cwd=tmp_path,  # where it writes .dev/stack-PID.json: not the repository's
     )  # fmt: skip
     return sources, process
 
@@ -224,7 +224,7 @@ def test_a_resend_after_the_fix_is_done_once_and_the_replay_finds_it_done(tmp_pa
         (event,) = repeat["events"]
         assert (event["status"], event["duplicate"]) == ("created", True)
 
-        replayed = subprocess.run(  # noqa: S603 - our own CLI, on this stack (.dev/stack.json)
+        replayed = subprocess.run(  # noqa: S603 - our own CLI, on this stack (.dev/stack-PID.json)
             [sys.executable, "-m", "skipcall_bridge.cli", "replay", "--dev",
              "--sources", str(sources)],
             check=False, cwd=tmp_path, capture_output=True, text=True, timeout=60,
@@ -257,7 +257,7 @@ def test_make_dev_draws_its_own_dev_secrets_and_the_dev_verbs_find_them(
     try:
         assert process.stdout is not None
         stack = json.loads(process.stdout.readline())
-        salt = json.loads((tmp_path / ".dev" / "stack.json").read_text())["salt"]
+        salt = json.loads((tmp_path / ".dev" / f"stack-{process.pid}.json").read_text())["salt"]
         assert len(salt) == 16
         monkeypatch.setenv("SKIPCALL_BRIDGE_DEV_SALT", "")
         assert post(stack["gateway"], "mine", "dev/mine") == 401  # the public derivation

@@ -1,5 +1,5 @@
 """`make dev` on ports of your choosing (#23 item 1): a taken port is named with the option that
-moves it, the running stack says where it listens (.dev/stack.json) and every `--dev` command
+moves it, the running stack says where it listens (.dev/stack-PID.json) and every `--dev` command
 finds it there, and SIGTERM stops it within seconds."""
 
 from __future__ import annotations
@@ -51,14 +51,14 @@ def test_a_taken_port_is_named_with_the_option_that_moves_it(
     assert f"port {port} ({what}) is taken" in stderr
     assert option in stderr
     assert "Traceback" not in stderr
-    assert not (tmp_path / ".dev" / "stack.json").exists()
+    assert not list((tmp_path / ".dev").glob("stack-*.json"))
 
 
 def test_dev_commands_find_the_stack_where_it_listens_and_sigterm_stops_it(
     tmp_path: Path,
 ) -> None:
     process = dev(tmp_path, "--gateway-port", "0", "--sandbox-port", "0", "--moto-port", "0")
-    state_file = tmp_path / ".dev" / "stack.json"
+    state_file = tmp_path / ".dev" / f"stack-{process.pid}.json"
     try:
         for _ in range(600):  # written once every server listens
             if state_file.exists() or process.poll() is not None:
@@ -147,3 +147,51 @@ def test_a_stack_listening_on_every_address_hands_out_urls_that_answer(tmp_path:
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=15)
+
+
+def _wait_for(path: Path, process: subprocess.Popen[str]) -> dict[str, str]:
+    for _ in range(600):  # written once every server listens
+        if path.exists() or process.poll() is not None:
+            break
+        time.sleep(0.1)
+    state: dict[str, str] = json.loads(path.read_text())
+    return state
+
+
+def _dlq_list(cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 - our own CLI
+        [*CLI, "dlq", "list", "--dev"], check=False, cwd=cwd, env=ENVIRONMENT,
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def test_two_stacks_in_one_directory_keep_their_own_state_and_dev_says_which(
+    tmp_path: Path,
+) -> None:
+    """#30 item 14: a second `make dev` overwrote .dev/stack.json, and whichever stopped first
+    deleted it: `--dev` commands reached the wrong stack, or none."""
+    free = ("--gateway-port", "0", "--sandbox-port", "0", "--moto-port", "0")
+    first = dev(tmp_path, *free)
+    second = None
+    try:
+        first_state = _wait_for(tmp_path / ".dev" / f"stack-{first.pid}.json", first)
+        second = dev(tmp_path, *free)
+        second_state = _wait_for(tmp_path / ".dev" / f"stack-{second.pid}.json", second)
+        assert first_state["gateway"] != second_state["gateway"]
+        both = _dlq_list(tmp_path)
+        assert both.returncode == 0, both.stderr
+        assert "2 `make dev` stacks run from this directory" in both.stderr
+        assert f"pid {second.pid}, {second_state['gateway']}" in both.stderr  # the newest
+
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(timeout=15) == 0
+        assert not (tmp_path / ".dev" / f"stack-{second.pid}.json").exists()  # its own only
+        assert (tmp_path / ".dev" / f"stack-{first.pid}.json").exists()
+        alone = _dlq_list(tmp_path)
+        assert alone.returncode == 0, alone.stderr
+        assert "stacks run from this directory" not in alone.stderr
+    finally:
+        for process in (first, second):
+            if process is not None and process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                process.wait(timeout=15)
