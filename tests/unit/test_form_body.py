@@ -106,6 +106,7 @@ forms = st.lists(st.tuples(bracketed, st.sampled_from(["1", "2"])), min_size=2, 
 
 @example([("a", "1"), ("a[]", "2")])  # accepted one way round before #30 item 12
 @example([("a[][x]", "1"), ("a[][x][y]", "2")])
+@example([("a[]", "1"), ("a[][x]", "1")])
 @given(forms)
 def test_whether_a_form_is_refused_never_depends_on_the_order_of_its_fields(
     pairs: list[tuple[str, str]],

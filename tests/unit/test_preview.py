@@ -83,7 +83,9 @@ def test_a_good_signature_and_why_a_bad_one_fails() -> None:
     stale = {**signed.headers, "X-HubSpot-Request-Timestamp": str(int(time.time() - 900) * 1000)}
     lines = preview(source("hubspot"), body, headers=stale, url=URL)
     assert lines[0] == "signature (hubspot): REFUSED, 401"
-    assert "  the X-HubSpot-Request-Timestamp header is 900 s old: 300 s are allowed" in lines
+    assert re.fullmatch(  # the preview reads the clock a moment later
+        r"  the X-HubSpot-Request-Timestamp header is 9\d\d s old: 300 s are allowed", lines[1]
+    )
     moved = preview(source("hubspot"), body, headers=signed.headers, url=URL + "?x=1")
     assert any("it must be exactly" in line for line in moved)
     missing = preview(source("zapier"), sample_body("zapier"), headers={}, url=URL)

@@ -86,6 +86,8 @@ def _append_value(form: dict[str, Any], path: list[str], index: int, value: str)
         raise InvalidForm(_conflict(path, index))
     rest = path[index + 2 :]
     if not rest:
+        if items and isinstance(items[-1], dict):  # values and objects in one list: refused
+            raise InvalidForm(_conflict(path, index))  # whichever came first
         items.append(value)
         return
     if any(part == "" for part in rest):
