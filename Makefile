@@ -133,12 +133,14 @@ package: build  ## the arm64 deployment zip of ReceiverFunction's sam build arti
 	cd $(SAM_BUILD_DIR)/ReceiverFunction && $(abspath $(PY)) -m zipfile -c $(abspath $(PACKAGE_ZIP)) $$(ls -A)
 	@ls -l $(PACKAGE_ZIP) | awk '{printf "%s: %.1f MB\n", $$NF, $$5 / 1e6}'
 
-# sam deploy, guided the first time (until samconfig.toml holds a region: the guided run saves
-# it), plain afterwards, with the SAM CLI of .venv-sam.
-deploy: $(SAM_VENV)/.installed  ## sam build and sam deploy to the stack of samconfig.toml (guided the first time)
+# sam deploy, guided the first time (until the config file holds a region: the guided run saves
+# it), plain afterwards, with the SAM CLI of .venv-sam. Your own answers may live in
+# samconfig.local.toml (git-ignored: a `git pull` never conflicts with them), used when present.
+SAMCONFIG ?= $(if $(wildcard samconfig.local.toml),samconfig.local.toml,samconfig.toml)
+deploy: $(SAM_VENV)/.installed  ## sam build and sam deploy to the stack of samconfig.local.toml, else samconfig.toml (guided the first time)
 	@test -f src/sources.json || { echo "src/sources.json is what deploys: run make sources, edit it, then make deploy"; exit 1; }
-	$(SAM) build
-	if grep -q '^region' samconfig.toml; then $(SAM) deploy; else $(SAM) deploy --guided; fi
+	$(SAM) build --config-file $(SAMCONFIG)
+	if grep -q '^region' $(SAMCONFIG); then $(SAM) deploy --config-file $(SAMCONFIG); else $(SAM) deploy --guided --config-file $(SAMCONFIG); fi
 
 # The Lambda runtime is Python 3.13: the same tests run on it when an interpreter is on this
 # machine (python3.13 on PATH, or pyenv's).

@@ -155,3 +155,25 @@ def parse_signing_secrets(secret_string: str) -> tuple[str, ...]:
     if not text:
         raise ConfigurationError("a signing secret is empty")
     return (text,)
+
+
+def read_secret(secret_id: str, region: str | None) -> str:
+    """One secret's SecretString, for an operator's check (no cache). Raises
+    ConfigurationError saying what is wrong: missing, not readable, or not a string."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        client = boto3.client("secretsmanager", region_name=region)
+        answer = client.get_secret_value(SecretId=secret_id)
+    except ClientError as exc:
+        code = _error_name(exc)
+        if code == "ResourceNotFoundException":
+            raise ConfigurationError("no such secret, or it has no value yet") from None
+        raise ConfigurationError(f"cannot be read ({code})") from None
+    except BotoCoreError as exc:
+        raise ConfigurationError(f"cannot be read ({type(exc).__name__})") from None
+    value = answer.get("SecretString")
+    if not isinstance(value, str):
+        raise ConfigurationError("it has no SecretString (a binary secret)")
+    return value

@@ -1,5 +1,6 @@
 """`skipcall-bridge`: the operator's verbs, which work from the runtime package alone
-(`check-config`, `schema`, `replay`, `dlq`, `members`, `links`), and, where the development
+(`check-config`, `schema`, `replay`, `dlq`, `members`, `links`, `sources arm`,
+`check-deploy`), and, where the development
 package is installed, its verbs too (`dev`, `sign`, `send`, `preview`, `events`).
 
 Exit status: 0 on success; 1 when a sent delivery is not created (any answer but 201, or
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from skipcall_bridge.cli.config import check_config, schema_command
 from skipcall_bridge.cli.dead_letters import dlq_commands, replay_command
+from skipcall_bridge.cli.deploy_check import check_deploy_commands
 from skipcall_bridge.cli.links import links_commands, members_command
 from skipcall_bridge.cli.options import DEFAULT_SOURCES, extension, stack_options
 from skipcall_bridge.cli.sources import sources_commands
@@ -76,6 +78,7 @@ def _parser() -> argparse.ArgumentParser:
 
     links_commands(commands)
     sources_commands(commands)
+    check_deploy_commands(commands)
 
     schema = commands.add_parser("schema", help="print the sources file's JSON Schema")
     schema.set_defaults(run=schema_command)

@@ -52,6 +52,13 @@ class SignedRequest:
 class Verifier(ABC):
     """One auth scheme: checks a request, and signs one the way its sender would."""
 
+    def check_secret(self, secret: str) -> None:
+        """Raise ConfigurationError when a secret's value is not of the shape this scheme needs
+        (the receiver would answer 503 with it): what `check-deploy` asks of each source's
+        secret, without printing it. The scheme's own key derivation decides."""
+        if not secret.strip():
+            raise ConfigurationError("the secret is empty")
+
     @abstractmethod
     def verify(self, request: SignedRequest, secrets: Sequence[str], now: float) -> None:
         """Return when any secret authenticates the request; raise InvalidSignature otherwise."""

@@ -16,6 +16,9 @@ from skipcall_bridge.verify.base import (
 
 
 class BasicVerifier(Verifier):
+    def check_secret(self, secret: str) -> None:
+        _credentials(secret)
+
     def verify(self, request: SignedRequest, secrets: Sequence[str], now: float) -> None:
         scheme, _, encoded = (request.headers.get("authorization") or "").strip().partition(" ")
         if scheme.lower() != "basic" or not encoded.strip():

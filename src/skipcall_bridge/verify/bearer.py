@@ -21,6 +21,9 @@ class BearerVerifier(Verifier):
     def __init__(self, header: str | None = None) -> None:
         self._header = header
 
+    def check_secret(self, secret: str) -> None:
+        shared_secret(secret)
+
     def verify(self, request: SignedRequest, secrets: Sequence[str], now: float) -> None:
         token = self._presented_token(request)
         expected = [shared_secret(secret) for secret in secrets]  # a short one is refused

@@ -40,6 +40,9 @@ class HmacVerifier(SignedContentVerifier):
         self._hmac = grammar
         self._digest = ALGORITHMS[grammar.algorithm]
 
+    def check_secret(self, secret: str) -> None:
+        self._key(secret)
+
     def verify(self, request: SignedRequest, secrets: Sequence[str], now: float) -> None:
         received, content = self.signed_parts(request, now)
         expected = (self._mac(secret, content) for secret in secrets)

@@ -56,6 +56,9 @@ class HubSpotVerifier(Verifier):
     def signs_url(self) -> bool:
         return bool(self._versions & {"v2", "v3"})
 
+    def check_secret(self, secret: str) -> None:
+        signing_key(secret.encode())
+
     def verify(self, request: SignedRequest, secrets: Sequence[str], now: float) -> None:
         v3 = request.headers.get("x-hubspot-signature-v3")
         if "v3" in self._versions and v3 is not None:

@@ -43,6 +43,9 @@ class JwtVerifier(Verifier):
     def signs_url(self) -> bool:
         return self._check_audience  # `aud` is the URL called
 
+    def check_secret(self, secret: str) -> None:
+        signing_key(secret.encode())
+
     def verify(self, request: SignedRequest, secrets: Sequence[str], now: float) -> None:
         token = self._token(request)
         import jwt  # PyJWT loads only where a source uses this scheme

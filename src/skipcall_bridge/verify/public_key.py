@@ -50,6 +50,9 @@ class PublicKeyVerifier(SignedContentVerifier):
         self._keys = [load_public_key(text, grammar.algorithm) for text in grammar.public_keys]
         self._from_secret: dict[tuple[str, ...], list[PublicKeyTypes]] = {}
 
+    def check_secret(self, secret: str) -> None:
+        self._secret_keys([secret])
+
     def verify(self, request: SignedRequest, secrets: Sequence[str], now: float) -> None:
         received, content = self.signed_parts(request, now)
         for key in [*self._keys, *self._secret_keys(secrets)]:

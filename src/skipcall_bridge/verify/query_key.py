@@ -20,6 +20,9 @@ class QueryKeyVerifier(Verifier):
     def __init__(self, parameter: str) -> None:
         self._parameter = parameter
 
+    def check_secret(self, secret: str) -> None:
+        shared_secret(secret)
+
     def verify(self, request: SignedRequest, secrets: Sequence[str], now: float) -> None:
         query = parse_qs(urlsplit(request.url).query, keep_blank_values=True)
         keys = query.get(self._parameter, [])

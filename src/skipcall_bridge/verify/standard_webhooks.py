@@ -20,6 +20,7 @@ from skipcall_bridge.verify.base import (
     hmac_sha256,
     parse_timestamp,
     require,
+    signing_key,
 )
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - a format prefix, not a secret
@@ -28,6 +29,9 @@ SECRET_PREFIX = "whsec_"  # noqa: S105 - a format prefix, not a secret
 class StandardWebhooksVerifier(Verifier):
     def __init__(self, tolerance_seconds: int) -> None:
         self._tolerance = tolerance_seconds
+
+    def check_secret(self, secret: str) -> None:
+        signing_key(decode_secret(secret))
 
     def verify(self, request: SignedRequest, secrets: Sequence[str], now: float) -> None:
         headers = request.headers

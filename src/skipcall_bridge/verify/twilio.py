@@ -59,6 +59,9 @@ class TwilioVerifier(Verifier):
             return request.body
         return signed_fields(request.body).encode()
 
+    def check_secret(self, secret: str) -> None:
+        signing_key(secret.encode())
+
     def verify(self, request: SignedRequest, secrets: Sequence[str], now: float) -> None:
         received = decode_base64(
             require(request.headers.get(SIGNATURE_HEADER), "X-Twilio-Signature header")
