@@ -6,6 +6,7 @@ answering Skipcall (the sandbox), no value printed."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -68,7 +69,12 @@ def deployed(
     outputs = {item["OutputKey"]: item["OutputValue"] for item in stack["Outputs"]}
     monkeypatch.chdir(tmp_path)  # no samconfig.toml, no src/sources.json here
     level = logger.log_level
+    # --stack writes the stack's variables into this process's environment, as it does for a
+    # command: they must not outlive the test (monkeypatch restores only what it set)
+    environment = dict(os.environ)
     yield outputs
+    os.environ.clear()
+    os.environ.update(environment)
     logger.setLevel(level)
     current_runtime.cache_clear()
 
