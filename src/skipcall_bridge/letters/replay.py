@@ -209,8 +209,9 @@ class Replayer:
                 True,
             )
         return (
-            f"Skipcall refused it ({letter.error.code}: {letter.error.message}); the same "
-            "request would be refused again. Fix the cause, then have the sender send it again.",
+            f"It is not retryable ({letter.reason.value}: {letter.error.message}): sent again "
+            "unchanged, it would fail the same way. Fix the cause, then have the sender send "
+            "it again.",
             False,
         )
 
