@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -93,7 +94,8 @@ class Runtime:
         self.namer.forget()
 
 
-def build_runtime(settings: Settings) -> Runtime:
+def build_runtime(settings: Settings, wall_clock: Callable[[], float] = time.time) -> Runtime:
+    """The composition root. `wall_clock`: when the event claims lapse (a test's own time)."""
     from skipcall_bridge.acting.naming import SequenceNamer
     from skipcall_bridge.aws.dead_letter import SqsDeadLetterQueue
     from skipcall_bridge.aws.secrets import SecretsManagerStore
@@ -116,7 +118,7 @@ def build_runtime(settings: Settings) -> Runtime:
         if settings.work_queue_url
         else None
     )
-    guard = idempotency_guard(settings, window)
+    guard = idempotency_guard(settings, window, wall_clock)
     links = link_table(settings, window)
     identity = identity_services(settings, skipcall, links)
     namer = SequenceNamer(links)
@@ -201,7 +203,11 @@ def token_ledger(settings: Settings, window: CallWindow | None = None) -> TokenL
     return DynamoDbTokenLedger(settings.idempotency_table, settings.aws_region, window)
 
 
-def idempotency_guard(settings: Settings, window: CallWindow | None = None) -> IdempotencyGuard:
+def idempotency_guard(
+    settings: Settings,
+    window: CallWindow | None = None,
+    wall_clock: Callable[[], float] = time.time,
+) -> IdempotencyGuard:
     from skipcall_bridge.aws.idempotency import DynamoDbIdempotency
     from skipcall_bridge.common.ports import NoIdempotency
 
@@ -212,6 +218,7 @@ def idempotency_guard(settings: Settings, window: CallWindow | None = None) -> I
         settings.idempotency_expires_after_seconds,
         settings.aws_region,
         window,
+        wall_clock,
     )
 
 

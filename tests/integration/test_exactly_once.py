@@ -129,12 +129,15 @@ def test_an_interrupted_run_blocks_retries_only_until_its_answer_was_due(
     receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Its claims lapse when its answer was due (here the Lambda's 2 s, less than the budget),
-    plus a margin for its last writes, set to 0 here (test_idempotency_store.py tests it)."""
+    plus a margin for its last writes, set to 0 here (test_idempotency_store.py tests it).
+    Each run reads its own clock: the retries come 1 s and 2.5 s after the run's start, with
+    no waiting."""
     from skipcall_bridge.aws import idempotency
 
     monkeypatch.setattr(idempotency, "LAPSE_MARGIN_SECONDS", 0.0)
     settings = Settings.from_environ()
-    runtime = build_runtime(settings)
+    started = time.time()
+    runtime = build_runtime(settings, wall_clock=lambda: started)
     ports = runtime.pipeline._ports
     killed = ActingCore(KilledSkipcall(), runtime.namer, runtime.identity)
     runtime.pipeline._ports = dataclasses.replace(ports, acting=killed)
@@ -144,9 +147,16 @@ def test_an_interrupted_run_blocks_retries_only_until_its_answer_was_due(
     runtime.guard.register(LocalContext(2.0, "dying"))
     with pytest.raises(Killed):
         runtime.pipeline.process(InboundDelivery("zapier", request), 2.0)
-    assert receiver.bearer(EVENT).status == 503  # still "in progress"
-    time.sleep(2.2)  # the dead run's Lambda time is over
-    assert receiver.bearer(EVENT).status == 201
+
+    soon = build_runtime(settings, wall_clock=lambda: started + 1.0)
+    soon.guard.register(LocalContext(25.0, "retry"))
+    waiting = soon.pipeline.process(InboundDelivery("zapier", request), 25.0)
+    # still "in progress": left unfinished, and the sender is answered 503 with Retry-After
+    assert [event.status for event in waiting.events] == ["unfinished"]
+    later = build_runtime(settings, wall_clock=lambda: started + 2.5)  # its Lambda time is over
+    later.guard.register(LocalContext(25.0, "retry"))
+    report = later.pipeline.process(InboundDelivery("zapier", request), 25.0)
+    assert [event.status for event in report.events] == ["created"]
     assert len(receiver.sandbox.sequences) == 1
 
 
