@@ -4,8 +4,9 @@ reaches Skipcall, the way a sales team feels it.
 AWS answers 8 ms slower than moto, through a proxy (an in-region DynamoDB/SQS round trip), and
 the Skipcall sandbox takes 120 ms a call. The receiver runs in this process as Lambda runs it
 (the handler, a Lambda context with 25 s); the work queue is drained by two pollers that feed
-WorkerFunction's handler as its SQS event source would with MaximumConcurrency 2 (in this process
-too, where Lambda would use two containers). The receiver works 8 events of a delivery at once
+WorkerFunction's handler as its SQS event source would. In this process they take turns, as one
+container (Lambda runs one invocation at a time in a container); the 1,000-event row below runs
+two containers, each a process. The receiver works 8 events of a delivery at once
 (the sources' default `concurrency`). Side by side: the same build at `concurrency` 1 and without
 a work queue (WORK_QUEUE_URL unset), where what does not fit waits in the DLQ for the scheduled
 replay. Last, `maxEvents`' largest delivery (1,000 events) on a 1,000-a-minute plan, drained by two

@@ -20,6 +20,13 @@ from skipcall_bridge.common.observability import logger
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
+# One process is one WorkerFunction container, and Lambda runs one invocation at a time in a
+# container: the handler keeps an invocation's state at module level (Powertools' batch
+# processor holds the batch's records and results). Two pollers of one process take turns;
+# run at once, one invocation's records replaced the other's, and a message that was never
+# worked was reported done and deleted (`make bench`'s burst row lost events).
+INVOCATIONS = threading.Lock()
+
 
 @dataclass
 class PollCounts:
@@ -79,7 +86,8 @@ class WorkQueuePoller:
         self.counts.received += len(messages)
         event = {"Records": [self._record(message) for message in messages]}
         try:
-            answer = self._handler(event, self._context())
+            with INVOCATIONS:
+                answer = self._handler(event, self._context())
         except Exception:  # as Lambda: the batch returns when its visibility timeout ends
             logger.exception("Worker failed: the batch comes back later")
             self.counts.returned += len(messages)
