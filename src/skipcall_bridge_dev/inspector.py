@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
+from skipcall_bridge.letters.replay import DONE
+
 MAX_RECORDS = 200
-# a replay's outcomes after which the event is done (now, or found done before)
-REPLAY_DONE = frozenset({"replayed", "already-created", "ignored"})
 SHOWN_BODY = 4096
 REDACTED = "[redacted]"
 SECRET_HEADER = re.compile(r"authorization|api-key|signature|sig-hash|token|cookie", re.I)
@@ -165,7 +165,7 @@ class Inspector:
         """A replay's letters: each one done shows as replayed on its delivery, and the console
         has a line for the run (replays ran unseen by both, #30 item 11)."""
         done = [(source, delivery_id) for source, delivery_id, outcome in letters
-                if outcome in REPLAY_DONE]  # fmt: skip
+                if outcome in DONE]  # fmt: skip
         with self._lock:
             for key in done:
                 self._replayed[key] = time.time()

@@ -308,18 +308,18 @@ def _replay_one(source: str, delivery_id: str, anyway: bool = False) -> Replayed
     """The inspector's Replay button: the replay, for this one letter (`anyway`: also one
     held back for a person, as --include-unknown and --include-given-up send it)."""
     from skipcall_bridge.cli.dead_letters import summary_table  # the CLI's own table
-    from skipcall_bridge.letters.replay import ReplayFilter, ReplayOutcome
+    from skipcall_bridge.letters.replay import DONE, ReplayFilter
     from skipcall_bridge.runtime import current_runtime, replayer_of
 
     replayer = replayer_of(current_runtime())
     filters = ReplayFilter(source=source, delivery_id=delivery_id,
                            include_unknown=anyway, include_given_up=anyway)  # fmt: skip
     summary = replayer.run(filters)
-    left_the_queue: tuple[ReplayOutcome, ...] = ("replayed", "already-created", "ignored")
-    done = any(summary.total(outcome) for outcome in left_the_queue)
-    for _, _, why, may in summary.held_back:
-        return Replayed(summary_table(summary), done, held_back=why, anyway=may)
-    return Replayed(summary_table(summary), done)
+    done = any(summary.total(outcome) for outcome in DONE)
+    if not summary.held_back:
+        return Replayed(summary_table(summary), done)
+    _, _, why, may = summary.held_back[0]  # the one letter asked for
+    return Replayed(summary_table(summary), done, held_back=why, anyway=may)
 
 
 def _mapped(sources: Path, exchange: Exchange) -> dict[str, Any]:

@@ -4,6 +4,7 @@ finds it there, and SIGTERM stops it within seconds."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -11,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,9 @@ from .conftest import EXAMPLE_SOURCES
 
 CLI = [sys.executable, "-m", "skipcall_bridge.cli"]
 ENVIRONMENT = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+
+
+FREE_PORTS = ("--gateway-port", "0", "--sandbox-port", "0", "--moto-port", "0")
 
 
 def dev(cwd: Path, *ports: str) -> subprocess.Popen[str]:
@@ -57,20 +62,13 @@ def test_a_taken_port_is_named_with_the_option_that_moves_it(
 def test_dev_commands_find_the_stack_where_it_listens_and_sigterm_stops_it(
     tmp_path: Path,
 ) -> None:
-    process = dev(tmp_path, "--gateway-port", "0", "--sandbox-port", "0", "--moto-port", "0")
+    process = dev(tmp_path, *FREE_PORTS)
     state_file = tmp_path / ".dev" / f"stack-{process.pid}.json"
     try:
-        for _ in range(600):  # written once every server listens
-            if state_file.exists() or process.poll() is not None:
-                break
-            time.sleep(0.1)
-        state = json.loads(state_file.read_text())
+        state = _wait_for(state_file, process)
         assert state["pid"] == str(process.pid)
         assert not state["moto"].endswith(":5000")  # a free port, not the default
-        listing = subprocess.run(  # noqa: S603 - our own CLI
-            [*CLI, "dlq", "list", "--dev"], check=False, cwd=tmp_path, env=ENVIRONMENT,
-            capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
+        listing = _dlq_list(tmp_path)
         assert listing.returncode == 0, listing.stderr
         assert "Traceback" not in listing.stderr
         assert listing.stdout.startswith("message id")
@@ -107,15 +105,7 @@ def test_moto_listens_on_the_loopback_whatever_host_says(tmp_path: Path) -> None
     address = _own_address()
     if address is None:
         pytest.skip("this machine has no address but the loopback")
-    process = subprocess.Popen(  # noqa: S603 - our own CLI
-        [*CLI, "dev", "--json", "--sources", str(EXAMPLE_SOURCES), "--host", "0.0.0.0",  # noqa: S104
-         "--gateway-port", "0", "--sandbox-port", "0", "--moto-port", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=ENVIRONMENT,
-        cwd=tmp_path,
-    )  # fmt: skip
-    try:
-        assert process.stdout is not None
-        endpoints = json.loads(process.stdout.readline())
+    with _on_every_address(tmp_path) as endpoints:
         moto_port = int(endpoints["moto"].rsplit(":", 1)[1])
         gateway_port = int(endpoints["gateway"].rsplit(":", 1)[1])
         assert endpoints["moto"] == f"http://127.0.0.1:{moto_port}"
@@ -123,27 +113,29 @@ def test_moto_listens_on_the_loopback_whatever_host_says(tmp_path: Path) -> None
             pass  # the gateway does listen on every address, as asked
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection((address, moto_port), timeout=5).close()
-    finally:
-        process.send_signal(signal.SIGINT)
-        process.wait(timeout=15)
 
 
 def test_a_stack_listening_on_every_address_hands_out_urls_that_answer(tmp_path: Path) -> None:
     """#30 item 16: `make dev HOST=0.0.0.0` handed out http://0.0.0.0:… (the sandbox's among
     them), which the receiver's settings refuse: /health said 503."""
-    process = subprocess.Popen(  # noqa: S603 - our own CLI
-        [*CLI, "dev", "--json", "--sources", str(EXAMPLE_SOURCES), "--host", "0.0.0.0",  # noqa: S104
-         "--gateway-port", "0", "--sandbox-port", "0", "--moto-port", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=ENVIRONMENT,
-        cwd=tmp_path,
-    )  # fmt: skip
-    try:
-        assert process.stdout is not None
-        endpoints = json.loads(process.stdout.readline())
+    with _on_every_address(tmp_path) as endpoints:
         for server in ("gateway", "sandbox", "moto"):
             assert endpoints[server].startswith("http://127.0.0.1:"), endpoints
         health = urllib3.request("GET", f"{endpoints['gateway']}/health", timeout=30)
         assert health.status == 200, health.data
+
+
+@contextlib.contextmanager
+def _on_every_address(cwd: Path) -> Iterator[dict[str, str]]:
+    """`make dev HOST=0.0.0.0` on free ports: the endpoints it prints (--json), until Ctrl-C."""
+    process = subprocess.Popen(  # noqa: S603 - our own CLI
+        [*CLI, "dev", "--json", "--sources", str(EXAMPLE_SOURCES), "--host", "0.0.0.0",  # noqa: S104
+         *FREE_PORTS],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=ENVIRONMENT, cwd=cwd,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        yield json.loads(process.stdout.readline())
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=15)
@@ -170,12 +162,11 @@ def test_two_stacks_in_one_directory_keep_their_own_state_and_dev_says_which(
 ) -> None:
     """#30 item 14: a second `make dev` overwrote .dev/stack.json, and whichever stopped first
     deleted it: `--dev` commands reached the wrong stack, or none."""
-    free = ("--gateway-port", "0", "--sandbox-port", "0", "--moto-port", "0")
-    first = dev(tmp_path, *free)
+    first = dev(tmp_path, *FREE_PORTS)
     second = None
     try:
         first_state = _wait_for(tmp_path / ".dev" / f"stack-{first.pid}.json", first)
-        second = dev(tmp_path, *free)
+        second = dev(tmp_path, *FREE_PORTS)
         second_state = _wait_for(tmp_path / ".dev" / f"stack-{second.pid}.json", second)
         assert first_state["gateway"] != second_state["gateway"]
         both = _dlq_list(tmp_path)

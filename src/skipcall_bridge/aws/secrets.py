@@ -18,7 +18,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, cast
 
-from skipcall_bridge.aws.config import AwsClients
+from skipcall_bridge.aws.config import AwsClients, aws_client
 from skipcall_bridge.common.errors import ConfigurationError, Unavailable
 from skipcall_bridge.common.observability import logger
 
@@ -160,12 +160,10 @@ def parse_signing_secrets(secret_string: str) -> tuple[str, ...]:
 def read_secret(secret_id: str, region: str | None) -> str:
     """One secret's SecretString, for an operator's check (no cache). Raises
     ConfigurationError saying what is wrong: missing, not readable, or not a string."""
-    import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        client = boto3.client("secretsmanager", region_name=region)
-        answer = client.get_secret_value(SecretId=secret_id)
+        answer = aws_client("secretsmanager", region).get_secret_value(SecretId=secret_id)
     except ClientError as exc:
         code = _error_name(exc)
         if code == "ResourceNotFoundException":

@@ -85,18 +85,32 @@ def _key(table: DynamoDbLinks, args: argparse.Namespace) -> str:
     )
 
 
+def _named(
+    args: argparse.Namespace, *, hint: str = "", said_as_an_error: bool = True
+) -> tuple[DynamoDbLinks, str] | None:
+    """The link table and the name's key in it; None once it is said that there is no key,
+    or more than one (on stderr as an error, or on stdout as `show`'s answer)."""
+    table = link_table(args)
+    try:
+        return table, _key(table, args)
+    except _NotFound as found:
+        if said_as_an_error:
+            print(f"error: {found}{hint}", file=sys.stderr)
+        else:
+            print(found)
+        return None
+
+
 def _whose(key: str) -> str:
     scope, separator, _ = key.partition(SCOPE_SEPARATOR)
     return f"--source {scope}" if separator else "--shared"
 
 
 def links_show(args: argparse.Namespace) -> int:
-    table = link_table(args)
-    try:
-        key = _key(table, args)
-    except _NotFound as found:
-        print(found)
+    named = _named(args, said_as_an_error=False)
+    if named is None:
         return 1
+    table, key = named
     link = table.lookup(key)
     if link is None:
         print(f"{args.name!r}: no record (the next enrol creates it)")
@@ -112,24 +126,20 @@ def links_show(args: argparse.Namespace) -> int:
 
 
 def links_set(args: argparse.Namespace) -> int:
-    table = link_table(args)
-    try:
-        key = _key(table, args)
-    except _NotFound as found:
-        print(f"error: {found}; a new link needs --source or --shared", file=sys.stderr)
+    named = _named(args, hint="; a new link needs --source or --shared")
+    if named is None:
         return 1
+    table, key = named
     table.link(key, args.sequence_id)
     print(f"{args.name!r} -> sequence {args.sequence_id}")
     return 0
 
 
 def links_forget(args: argparse.Namespace) -> int:
-    table = link_table(args)
-    try:
-        key = _key(table, args)
-    except _NotFound as found:
-        print(f"error: {found}", file=sys.stderr)
+    named = _named(args)
+    if named is None:
         return 1
+    table, key = named
     if not table.forget(key):
         nothing = f"{args.name!r} ({_whose(key)}): no record, nothing forgotten"
         print(f"error: {nothing}", file=sys.stderr)

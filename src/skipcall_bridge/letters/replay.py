@@ -53,6 +53,8 @@ ReplayOutcome = Literal[
     "would-replay",  # --dry-run
     "would-fail",  # --dry-run: an event would fail to map again with today's sources
 ]
+# the outcomes after which a letter has left the queue: its events are done, now or before
+DONE: frozenset[ReplayOutcome] = frozenset({"replayed", "already-created", "ignored"})
 OUTCOMES: tuple[ReplayOutcome, ...] = (
     "replayed", "already-created", "ignored", "failed", "gave-up", "not-retryable", "busy",
     "duplicate", "would-replay", "would-fail",
