@@ -3,7 +3,6 @@ compiled once, to report their errors at load), and the file parsed with every e
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 from collections.abc import Callable, Iterable
@@ -219,6 +218,8 @@ def action_problems(shape: ActionShape) -> list[str]:
 
 def did_you_mean(given: str, known: Iterable[str]) -> str:
     """` (did you mean "enrol"?)` for a near miss of a known value, else nothing."""
+    import difflib  # only a broken file's guesses: not on every cold start
+
     by_lower = {value.lower(): value for value in known}  # contactID is contactIds' near miss
     close = difflib.get_close_matches(given.lower(), list(by_lower), n=1, cutoff=0.6)
     return f" (did you mean {json.dumps(by_lower[close[0]])}?)" if close else ""
